@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The `tinybench` command
+#
+# `tinybench run` is the main job: it benchmarks the default workload and writes what it found.
+# For now it times every variant of the digits CNN at batch 1 (latency) and batch 64
+# (throughput) with `tinybench.measure`, measures each variant's accuracy on the test split, and
+# writes `results.json` (everything, raw samples and environment included) and `summary.md`
+# (a table a person reads) under `runs/<timestamp>/`. Later modules grow it into the full report.
+#
+# Library functions return data; this module is the one place that renders and prints.
+
+# %%
+#| default_exp cli
+
+# %%
+#| export
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from tinybench.timing import Measurement, environment, format_seconds, measure, resolve_device
+
+# %% [markdown]
+# ## Timing one variant
+#
+# Inference runs under `torch.inference_mode()`, with the input already on the variant's device
+# (data loading is not what we measure here). Throughput is `batch / median seconds per call`.
+
+# %%
+#| export
+def time_variant(model: Callable, x, min_time: float = 0.5) -> Measurement:
+    "Seconds per forward pass of `model(x)` under `torch.inference_mode()`."
+    import torch
+
+    def infer():
+        with torch.inference_mode():
+            return model(x)
+    return measure(infer, label=f"batch {len(x)}", device=str(x.device), min_time=min_time)
+
+
+def benchmark_variant(variant, data, batches=(1, 64), min_time: float = 0.5) -> dict[str, Any]:
+    "Accuracy and per-batch-size timings of one `Variant` as a JSON-ready dict."
+    from tinybench.workloads import accuracy
+    X = data.X_test.to(variant.device)
+    row: dict[str, Any] = {"name": variant.name, "device": variant.device, "description": variant.description,
+                           "accuracy": accuracy(variant.model, X, data.y_test.to(variant.device)), "timings": {}}
+    for b in batches:
+        if b > len(X):
+            raise ValueError(f"batch size {b} is larger than the test split ({len(X)} samples)")
+        m = time_variant(variant.model, X[:b], min_time=min_time)
+        row["timings"][str(b)] = {**m.to_dict(), "batch": b, "throughput": b / m.median}
+    return row
+
+# %% [markdown]
+# ## The summary
+#
+# The Markdown summary states the environment and the method first, then one row per variant
+# and batch size, and lists every pitfall the measurements flagged.
+
+# %%
+#| export
+def summary_markdown(results: dict[str, Any]) -> str:
+    "A Markdown summary of a `tinybench run` results dict."
+    env = results["environment"]
+    lines = [f"# tinybench run {results['started']}", "",
+             f"- machine: {env.get('platform')}, {env.get('cpu_count')} CPUs, torch {env.get('torch')}, "
+             f"{env.get('torch_threads')} threads" + (f", GPU {env['gpu']}" if env.get("gpu") else ""),
+             f"- method: `tinybench.measure` (calibrated loops, MSER-5 warm-up cut, GC off), "
+             f"min_time {results['settings']['min_time']} s per measurement; inference under "
+             "`torch.inference_mode()`; accuracy on the digits test split", ""]
+    if results.get("interrupted"):
+        lines += ["**Interrupted with Ctrl-C: the results below are partial.**", ""]
+    lines += ["| variant | accuracy | batch | median | IQR | p99 | throughput (samples/s) | n |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    notes = []
+    for v in results["variants"]:
+        if "error" in v:
+            lines.append(f"| {v['name']} | failed: {v['error']} | | | | | | |")
+            continue
+        for b, t in v["timings"].items():
+            lines.append(f"| {v['name']} | {v['accuracy']:.3f} | {b} | {format_seconds(t['median'])} | "
+                         f"{format_seconds(t['iqr'])} | {format_seconds(t['p99'])} | {t['throughput']:,.0f} | {t['n']} |")
+            notes += [f"- {v['name']}, batch {b}: **{p['kind']}**: {p['explanation']}" for p in t["pitfalls"]]
+    if notes:
+        lines += ["", "## Pitfalls flagged by the measurements", "", *notes]
+    return "\n".join(lines) + "\n"
+
+# %% [markdown]
+# ## `run`: the main job
+#
+# Progress goes to stderr. A variant that fails is recorded with its error and the run goes on;
+# Ctrl-C stops the run but still writes what was measured, marked as interrupted.
+
+# %%
+#| export
+def run(out: str | Path = "runs", device: str = "cpu", min_time: float = 0.5, seed: int = 0,
+        progress: Callable[[str], None] | None = None) -> Path:
+    "Benchmark the default workload's variants; writes results.json and summary.md, returns the run folder."
+    from tinybench.workloads import default_workload
+    say = progress or (lambda msg: None)
+    device = resolve_device(device, ())
+    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = Path(out) / started
+    folder.mkdir(parents=True, exist_ok=True)
+    say("loading the default workload (digits + CNN; trains and caches it on first use)")
+    wl = default_workload(device=device, seed=seed)
+    results: dict[str, Any] = {"schema": "tinybench.run/1", "started": started, "environment": environment(),
+                               "settings": {"device": device, "min_time": min_time, "seed": seed, "batches": [1, 64]},
+                               "model": {"train_seconds": wl.trained.train_seconds, "from_cache": wl.trained.from_cache,
+                                         "path": str(wl.trained.path)},
+                               "variants": [], "interrupted": False}
+    try:
+        for i, variant in enumerate(wl.variants.values(), 1):
+            say(f"[{i}/{len(wl.variants)}] {variant.name}")
+            try:
+                results["variants"].append(benchmark_variant(variant, wl.data, min_time=min_time))
+            except (RuntimeError, ValueError) as e:
+                results["variants"].append({"name": variant.name, "error": f"{type(e).__name__}: {e}"})
+    except KeyboardInterrupt:
+        results["interrupted"] = True
+        say("interrupted: writing the partial results")
+    (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (folder / "summary.md").write_text(summary_markdown(results))
+    return folder
+
+# %% [markdown]
+# ## The command line
+
+# %%
+#| export
+def main(argv: list[str] | None = None) -> int:
+    "Entry point of the `tinybench` command."
+    parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="benchmark the default workload's variants and write a summary")
+    p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
+    p.add_argument("--min-time", type=float, default=0.5, help="seconds of steady samples per measurement")
+    p.add_argument("--quick", action="store_true", help="shorter measurements (min-time 0.1 s)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
+    try:
+        t0 = time.perf_counter()
+        folder = run(args.out, device=args.device, min_time=0.1 if args.quick else args.min_time, seed=args.seed,
+                     progress=say)
+    except ValueError as e:
+        print(f"tinybench: error: {e}", file=sys.stderr)
+        return 2
+    print((folder / "summary.md").read_text())
+    say(f"done in {time.perf_counter() - t0:.0f} s: {folder / 'results.json'} and {folder / 'summary.md'}")
+    return 0
+
+# %% [markdown]
+# A quick run into a temporary folder shows the summary:
+
+# %%
+import tempfile
+from IPython.display import Markdown
+
+with tempfile.TemporaryDirectory() as tmp:
+    folder = run(tmp, min_time=0.05)
+    summary = (folder / "summary.md").read_text()
+    assert json.loads((folder / "results.json").read_text())["variants"][0]["name"] == "fp32"
+Markdown(summary)
