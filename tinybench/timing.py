@@ -369,7 +369,7 @@ def resolve_device(device: Any, args: tuple) -> str:
         return device
     raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
 
-# %% ../modules/00_timing.ipynb #6be1bc9f
+# %% ../modules/00_timing.ipynb #656e5ee8
 class Timer:
     "What to time (`fn(*args)`) and how; `measure()` returns a `Measurement`. Options as in `measure`."
     def __init__(self, fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
@@ -478,10 +478,12 @@ class Timer:
         call, clock, rep = self.call, time.perf_counter, itertools.repeat
 
         def sample() -> tuple[float, None]:
+            it = rep(None, loops)  # built before the clock starts, as timeit does: only the calls are timed
             t0 = clock()
-            for _ in rep(None, loops):
+            for _ in it:
                 call()
-            return clock() - t0, None
+            t1 = clock()
+            return t1 - t0, None
         return sample
 
     def _cuda_sampler(self, loops: int) -> Callable[[], tuple[float, float]]:
@@ -492,9 +494,10 @@ class Timer:
 
         def sample() -> tuple[float, float]:
             torch.cuda.synchronize(dev)
+            it = rep(None, loops)
             t0 = clock()
             start.record()
-            for _ in rep(None, loops):
+            for _ in it:
                 call()
             end.record()
             if sync:
