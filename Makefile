@@ -48,6 +48,7 @@ nbtest: notebooks
 	cd modules && $(VENV_BIN)/nbdev_test --path . --n_workers 1
 
 test: setup
+	$(MAKE) lint
 	$(MAKE) pytest
 	$(MAKE) nbtest
 	$(MAKE) autograde-check

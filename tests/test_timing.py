@@ -292,3 +292,9 @@ def test_cuda_cache_flush_uses_l2_size():
     f = CacheFlusher("cuda")
     assert f.nbytes == 2 * torch.cuda.get_device_properties(0).L2_cache_size
     f()
+
+
+def test_degenerate_samples_render_without_crashing():
+    m = Measurement(np.zeros(30), resolution=1e-7)
+    assert "median 0 ns" in repr(m) and "<table>" in m._repr_html_()
+    assert check_drift(np.ones(50)) is None

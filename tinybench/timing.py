@@ -153,7 +153,7 @@ class CacheFlusher:
         else:
             self._buf += 1
 
-# %% ../modules/00_timing.ipynb #2c6da6e3
+# %% ../modules/00_timing.ipynb #59a65112
 @dataclass(frozen=True)
 class Pitfall:
     "A measurement problem detected from the data: a short `kind` and an `explanation` a person can act on."
@@ -176,7 +176,7 @@ def check_dispersion(samples: np.ndarray, limit: float = 0.10) -> Pitfall | None
 def check_drift(samples: np.ndarray, min_change: float = 0.05) -> Pitfall | None:
     "Drift: a monotone trend over the run (Spearman, p < 0.001) that moves the median by more than `min_change`."
     n = len(samples)
-    if n < 20:
+    if n < 20 or np.ptp(samples) == 0:
         return None
     from scipy.stats import spearmanr
     rho, p = spearmanr(np.arange(n), samples)
@@ -236,7 +236,7 @@ def format_seconds(s: float) -> str:
             return f"{s / scale:.4g} {unit}"
     return f"{s * 1e9:.4g} ns"
 
-# %% ../modules/00_timing.ipynb #277e8c0e
+# %% ../modules/00_timing.ipynb #b0781ea2
 @dataclass(repr=False)
 class Measurement:
     "Per-call timing samples (seconds) of one function, how they were taken, and the pitfalls found in them."
@@ -297,7 +297,7 @@ class Measurement:
     def __repr__(self) -> str:
         med, iqr = median_iqr(self.samples)
         head = (f"Measurement({self.label!r}, {self.device}): median {format_seconds(med)}, "
-                f"IQR {format_seconds(iqr)} ({iqr / med:.1%} of median), n={self.n} x {self.loops} loop"
+                f"IQR {format_seconds(iqr)} ({iqr / med if med > 0 else math.nan:.1%} of median), n={self.n} x {self.loops} loop"
                 f"{'s' if self.loops != 1 else ''}, warm-up {self.warmup_calls} calls")
         return "\n".join([head, *(f"  ! {p}" for p in self.pitfalls)])
 
@@ -369,7 +369,7 @@ def resolve_device(device: Any, args: tuple) -> str:
         return device
     raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
 
-# %% ../modules/00_timing.ipynb #656e5ee8
+# %% ../modules/00_timing.ipynb #718bef72
 class Timer:
     "What to time (`fn(*args)`) and how; `measure()` returns a `Measurement`. Options as in `measure`."
     def __init__(self, fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
@@ -386,7 +386,7 @@ class Timer:
             raise ValueError(f"loops must be a positive integer or None (calibrate), got {loops}")
         self.fn, self.args = fn, args
         self.call = partial(fn, *args) if args else fn
-        self.label = label if label is not None else getattr(fn, "__qualname__", type(fn).__name__)
+        self.label = label if label is not None else getattr(fn, "__name__", type(fn).__name__)
         self.device = resolve_device(device, args)
         self.min_samples, self.max_samples = min_samples, max_samples
         self.min_time, self.max_time = min_time, max_time
