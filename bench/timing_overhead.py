@@ -30,7 +30,7 @@ def run_tinybench(fn, one_loop=False):
 def run_timeit(fn, one_loop=False):
     t = timeit.Timer(fn)
     if one_loop:
-        return statistics.median(t.repeat(repeat=2000, number=1))
+        return statistics.median(t.repeat(repeat=20000, number=1))
     number, _ = t.autorange()  # the timeit CLI's recipe: calibrate to >= 0.2 s per block, 5 blocks
     return statistics.median(t.repeat(repeat=5, number=number)) / number
 
@@ -38,7 +38,7 @@ def run_timeit(fn, one_loop=False):
 def run_torch(fn, one_loop=False):
     timer = tbench.Timer(stmt="fn()", globals={"fn": fn})
     if one_loop:
-        return statistics.median(timer.timeit(number=1).raw_times[0] for _ in range(2000))
+        return statistics.median(timer.timeit(number=1).raw_times[0] for _ in range(20000))
     return timer.blocked_autorange(min_run_time=0.5).median
 
 

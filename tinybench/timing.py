@@ -369,7 +369,7 @@ def resolve_device(device: Any, args: tuple) -> str:
         return device
     raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
 
-# %% ../modules/00_timing.ipynb #718bef72
+# %% ../modules/00_timing.ipynb #05668d79
 class Timer:
     "What to time (`fn(*args)`) and how; `measure()` returns a `Measurement`. Options as in `measure`."
     def __init__(self, fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
@@ -491,15 +491,16 @@ class Timer:
         dev = torch.device(self.device)
         call, clock, rep, sync = self.call, time.perf_counter, itertools.repeat, self.sync
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        stream = torch.cuda.current_stream(dev)
 
         def sample() -> tuple[float, float]:
             torch.cuda.synchronize(dev)
             it = rep(None, loops)
             t0 = clock()
-            start.record()
+            start.record(stream)
             for _ in it:
                 call()
-            end.record()
+            end.record(stream)
             if sync:
                 torch.cuda.synchronize(dev)
             t1 = clock()
