@@ -26,9 +26,18 @@ def spin_1ms() -> None:
     spin(1e-3)
 
 
+def spin_100us() -> None:
+    spin(100e-6)
+
+
+def spin_105us() -> None:
+    spin(105e-6)
+
+
 def matmul_256() -> torch.Tensor:
     return torch.mm(_A, _A)
 
 
-KERNELS = {"no-op": noop, "spin 10 us": spin_10us, "spin 1 ms": spin_1ms, "matmul 256 (1 thread)": matmul_256}
+KERNELS = {"no-op": noop, "spin 10 us": spin_10us, "spin 1 ms": spin_1ms, "matmul 256 (1 thread)": matmul_256,
+           "spin 100 us": spin_100us, "spin 105 us": spin_105us}
 TRUE_SECONDS = {"spin 10 us": 10e-6, "spin 1 ms": 1e-3}

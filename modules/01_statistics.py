@@ -73,8 +73,16 @@ def use_reference_if_open(fn, *probe):
 #| export
 def samples_of(x: Any, name: str = "x", min_n: int = 1, positive: bool = False,
                nonnegative: bool = True) -> np.ndarray:
-    "1-D float array of the samples in `x` (array-like or `Measurement`), validated: finite, n >= `min_n`, signs."
-    arr = x.samples if isinstance(x, Measurement) else x
+    """1-D float array of the samples in `x`, validated: finite, n >= `min_n`, signs.
+
+    `x` is array-like, a `Measurement` (its samples), or a list of `Measurement`s (one median per run: the
+    right unit when runs, not iterations, are the independent replications)."""
+    if isinstance(x, Measurement):
+        arr = x.samples
+    elif isinstance(x, (list, tuple)) and x and all(isinstance(m, Measurement) for m in x):
+        arr = [m.median for m in x]
+    else:
+        arr = x
     try:
         arr = np.asarray(arr, dtype=float)
     except (TypeError, ValueError) as e:
@@ -567,13 +575,15 @@ class Comparison:
     equivalence_ci: tuple[float, float] | None
     verdict: str
     explanation: str
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         "JSON-ready fields (seconds for times; ratios are b/a)."
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
     def __repr__(self) -> str:
-        return f"Comparison({self.label_b} vs {self.label_a}: {self.verdict}) {self.explanation}"
+        head = f"Comparison({self.label_b} vs {self.label_a}: {self.verdict}) {self.explanation}"
+        return "\n".join([head, *(f"  ! {c}" for c in self.caveats)])
 
     def _repr_html_(self) -> str:
         pct = int(round(self.level * 100))
@@ -589,7 +599,8 @@ class Comparison:
         return (f"<div><b>{self.label_b} vs {self.label_a}: {self.verdict}</b><br><small>{self.explanation}</small>"
                 f"<table><tr><th></th><th>estimate</th><th>{pct}% CI</th></tr>{body}</table>"
                 f"<small>medians {format_seconds(self.median_a)} vs {format_seconds(self.median_b)}, "
-                f"n = {self.n_a} vs {self.n_b}</small></div>")
+                f"n = {self.n_a} vs {self.n_b}</small>"
+                + "".join(f"<br><small style='color:#a33'>! {c}</small>" for c in self.caveats) + "</div>")
 
 # %% [markdown]
 # The verdict and its sentence are computed from the numbers, nothing else:
@@ -656,6 +667,10 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
                    float(diff), d_ci, float(p_welch), p_mw, shift, (s_lo, s_hi), level, margin, eq,
                    _verdict(ratio, (r_lo, r_hi), eq, margin), "")
     c.explanation = _explain(c)
+    if isinstance(a, Measurement) and isinstance(b, Measurement):
+        c.caveats.append("each side is one run: its samples are iterations, not independent replications, so a "
+                         "small drift of the machine between the two runs can look significant; compare lists of "
+                         "interleaved runs (one median each) or set a margin")
     return c
 
 # %% [markdown]
@@ -694,6 +709,18 @@ print(f"A/A false-alarm rate of compare at alpha=0.05: {alarms / 400:.1%}")
 m1 = measure(torch.mm, A, A, label="mm 256, run 1", min_time=0.2)
 m2 = measure(torch.mm, A, A, label="mm 256, run 2", min_time=0.2)
 print(compare(m1, m2, margin=0.05))
+
+# %% [markdown]
+# The remedy: several short runs of each, **interleaved** (a, b, a, b, …) so that slow drift hits
+# both alike, and one number per run. `compare` accepts a list of `Measurement`s and then uses
+# each run's median as one sample. Eight runs each of the same kernel:
+
+# %%
+runs_a, runs_b = [], []
+for _ in range(8):
+    runs_a.append(measure(torch.mm, A, A, min_time=0.03))
+    runs_b.append(measure(torch.mm, A, A, min_time=0.03))
+print(compare(runs_a, runs_b, label_a="A/A runs 1", label_b="A/A runs 2"))
 
 # %% [markdown]
 # ## 8. Multiple comparisons

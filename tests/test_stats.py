@@ -205,6 +205,8 @@ def test_compare_accepts_measurements_and_renders():
     c = compare(ma, mb)
     assert isinstance(c, Comparison) and c.label_a == "fp32" and c.label_b == "int8"
     assert "int8" in repr(c) and "<table>" in c._repr_html_()
+    assert c.caveats and "interleaved runs" in repr(c), "single runs carry the independence caveat"
+    assert not compare([ma, ma], [mb, mb]).caveats
     d = json.loads(json.dumps(c.to_dict()))
     assert d["verdict"] == "slower" and len(d["ratio_ci"]) == 2
 
@@ -289,3 +291,10 @@ def test_other_bad_input():
         compare(x, x, margin=-0.1)
     assert quantile(np.array([5.0]), 0.9) == 5.0, "a single sample has a well-defined quantile"
     assert samples_of(Measurement(np.array([1.0, 2.0]))).tolist() == [1.0, 2.0]
+
+
+def test_a_list_of_measurements_is_one_median_per_run():
+    runs = [Measurement(np.array([1.0, 2.0, 9.0])), Measurement(np.array([3.0, 4.0, 5.0]))]
+    assert samples_of(runs).tolist() == [2.0, 4.0]
+    c = compare(runs, [Measurement(np.array([4.0, 4.4])), Measurement(np.array([8.0, 8.8]))])
+    assert c.n_a == 2 and c.median_b == pytest.approx((4.2 + 8.4) / 2)

@@ -19,11 +19,19 @@ __all__ = ['samples_of', 'quantile', 'order_stat_indices', 'min_samples_for_quan
            'mlperf_sample_size', 'early_stopping_min_passing', 'EarlyStopping', 'early_stopping', 'check_outliers',
            'count_modes', 'check_bimodal', 'check_sample_count', 'detect_pitfalls']
 
-# %% ../modules/01_statistics.ipynb #e5b562eb
+# %% ../modules/01_statistics.ipynb #e355fb91
 def samples_of(x: Any, name: str = "x", min_n: int = 1, positive: bool = False,
                nonnegative: bool = True) -> np.ndarray:
-    "1-D float array of the samples in `x` (array-like or `Measurement`), validated: finite, n >= `min_n`, signs."
-    arr = x.samples if isinstance(x, Measurement) else x
+    """1-D float array of the samples in `x`, validated: finite, n >= `min_n`, signs.
+
+    `x` is array-like, a `Measurement` (its samples), or a list of `Measurement`s (one median per run: the
+    right unit when runs, not iterations, are the independent replications)."""
+    if isinstance(x, Measurement):
+        arr = x.samples
+    elif isinstance(x, (list, tuple)) and x and all(isinstance(m, Measurement) for m in x):
+        arr = [m.median for m in x]
+    else:
+        arr = x
     try:
         arr = np.asarray(arr, dtype=float)
     except (TypeError, ValueError) as e:
@@ -215,7 +223,7 @@ def mean_ratio_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, fl
     disc = math.sqrt(max(ma * ma * mb * mb - qa * (mb * mb - t * t * vb), 0.0))
     return mb / ma, (ma * mb - disc) / qa, (ma * mb + disc) / qa
 
-# %% ../modules/01_statistics.ipynb #3ac504d8
+# %% ../modules/01_statistics.ipynb #0c46cd41
 @dataclass(repr=False)
 class Comparison:
     "Baseline `a` vs candidate `b`: ratios with CIs, tests, a verdict and a one-line explanation. Times in seconds."
@@ -242,13 +250,15 @@ class Comparison:
     equivalence_ci: tuple[float, float] | None
     verdict: str
     explanation: str
+    caveats: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         "JSON-ready fields (seconds for times; ratios are b/a)."
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
     def __repr__(self) -> str:
-        return f"Comparison({self.label_b} vs {self.label_a}: {self.verdict}) {self.explanation}"
+        head = f"Comparison({self.label_b} vs {self.label_a}: {self.verdict}) {self.explanation}"
+        return "\n".join([head, *(f"  ! {c}" for c in self.caveats)])
 
     def _repr_html_(self) -> str:
         pct = int(round(self.level * 100))
@@ -264,9 +274,10 @@ class Comparison:
         return (f"<div><b>{self.label_b} vs {self.label_a}: {self.verdict}</b><br><small>{self.explanation}</small>"
                 f"<table><tr><th></th><th>estimate</th><th>{pct}% CI</th></tr>{body}</table>"
                 f"<small>medians {format_seconds(self.median_a)} vs {format_seconds(self.median_b)}, "
-                f"n = {self.n_a} vs {self.n_b}</small></div>")
+                f"n = {self.n_a} vs {self.n_b}</small>"
+                + "".join(f"<br><small style='color:#a33'>! {c}</small>" for c in self.caveats) + "</div>")
 
-# %% ../modules/01_statistics.ipynb #0f5b6aed
+# %% ../modules/01_statistics.ipynb #117c4f64
 def _verdict(ratio: float, ci: tuple[float, float], eq_ci: tuple[float, float] | None,
              margin: float | None) -> str:
     if margin is not None and eq_ci is not None and 1 / (1 + margin) <= eq_ci[0] and eq_ci[1] <= 1 + margin:
@@ -327,6 +338,10 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
                    float(diff), d_ci, float(p_welch), p_mw, shift, (s_lo, s_hi), level, margin, eq,
                    _verdict(ratio, (r_lo, r_hi), eq, margin), "")
     c.explanation = _explain(c)
+    if isinstance(a, Measurement) and isinstance(b, Measurement):
+        c.caveats.append("each side is one run: its samples are iterations, not independent replications, so a "
+                         "small drift of the machine between the two runs can look significant; compare lists of "
+                         "interleaved runs (one median each) or set a margin")
     return c
 
 # %% ../modules/01_statistics.ipynb #4c660930
