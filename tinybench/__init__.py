@@ -10,6 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ArrayDataset": "scenarios",
     "BenchmarkError": "timing",
     "CacheFlusher": "timing",
     "CastWrapper": "workloads",
@@ -19,7 +20,11 @@ _LAZY = {
     "EarlyStopping": "stats",
     "Measurement": "timing",
     "Pitfall": "timing",
+    "SCENARIOS": "scenarios",
+    "ScenarioResult": "scenarios",
+    "TestSettings": "scenarios",
     "Timer": "timing",
+    "TorchSUT": "scenarios",
     "TrainedModel": "workloads",
     "Variant": "workloads",
     "Workload": "workloads",
@@ -46,7 +51,9 @@ _LAZY = {
     "diagnose": "timing",
     "early_stopping": "stats",
     "early_stopping_min_passing": "stats",
+    "early_stopping_result": "scenarios",
     "environment": "timing",
+    "fifo_latencies": "scenarios",
     "format_seconds": "timing",
     "gc_disabled": "timing",
     "hodges_lehmann": "stats",
@@ -62,6 +69,7 @@ _LAZY = {
     "min_samples_for_quantile_ci": "stats",
     "mlperf_sample_size": "stats",
     "order_stat_indices": "stats",
+    "poisson_schedule": "scenarios",
     "predict": "workloads",
     "prune_magnitude": "workloads",
     "quantile": "stats",
@@ -70,11 +78,15 @@ _LAZY = {
     "ratio_ci": "stats",
     "reduced_precision_dtype": "workloads",
     "resolve_device": "timing",
+    "run": "scenarios",
     "sample_size": "stats",
     "samples_of": "stats",
+    "single_stream": "scenarios",
+    "summary": "scenarios",
     "time_call": "timing",
     "timer_overhead": "timing",
     "train_digits_cnn": "workloads",
+    "validity_reasons": "scenarios",
     "welch_ttest": "stats",
 }
 

@@ -1,0 +1,966 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Scenarios: load generation as MLPerf defines it
+#
+# A single timed call (module 00) tells you how fast a model *can* answer. Users ask different
+# questions: *what latency will my users see at 200 requests per second?* and *how many samples
+# per second can this box do?* MLPerf Inference answers them with four **scenarios**, run by its
+# load generator (LoadGen) against a **system under test** (SUT) fed from a **query sample
+# library** (QSL). This notebook builds the same machinery:
+#
+# | scenario | models | query | metric |
+# |---|---|---|---|
+# | SingleStream | one user, one request at a time (a phone app) | 1 sample; the next when it completes | p90 latency |
+# | MultiStream | one stream of multi-sample requests (cameras of a car) | `samples_per_query` samples; next when done | p99 query latency |
+# | Server | many independent users (a web service) | 1 sample, Poisson arrivals at `target_qps` | max QPS with p99 latency under a bound |
+# | Offline | a batch job | all samples at once | samples per second |
+#
+# 1. The four components, and the protocols tinybench uses for them.
+# 2. SingleStream (**exercise 1**).
+# 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**).
+# 4. The runner: Server with worker threads, MultiStream, Offline with real batches.
+# 5. Validity: min duration, min queries, early stopping, the latency bound, errors.
+#
+# Still to come in later sessions (see the issue): peak-QPS search, load patterns beyond Poisson
+# (bursts, ramps, soak), dynamic-batching studies, and the side-by-side run under MLPerf LoadGen.
+
+# %%
+#| default_exp scenarios
+
+# %%
+#| export
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from tinybench.stats import early_stopping, early_stopping_min_passing
+from tinybench.timing import environment, format_seconds
+
+# %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import tinybench.scenarios as reference
+
+
+def use_reference_if_open(fn, *probe):
+    "`fn`, or tinybench's reference version of it while its exercise is still open (it raises NotImplementedError)."
+    try:
+        fn(*probe)
+        return fn
+    except NotImplementedError:
+        print(f"exercise `{fn.__name__}` is still open: the cells below use tinybench.scenarios.{fn.__name__}")
+        return getattr(reference, fn.__name__)
+
+
+class SleepSUT:
+    "A SUT with a known service time per call: it sleeps (a sleep is the point: we know the true answer)."
+    def __init__(self, service=1e-3, stall_at=None, stall=0.0):
+        self.service, self.stall_at, self.stall, self.calls = service, stall_at, stall, 0
+    def __call__(self, batch):
+        self.calls += 1
+        time.sleep(self.stall if self.calls == self.stall_at else self.service)
+        return [0] * len(batch)
+
+# %% [markdown]
+# If you read the student version with an exercise still open, the cell after each exercise's
+# test swaps in tinybench's reference implementation so the rest of the notebook still runs.
+#
+# `SleepSUT` above is a test instrument, not a model: it sleeps for a known service time so we
+# can check the load generator against queueing theory. Real models come from `tinybench.workloads`.
+#
+# ## 1. The four components
+#
+# - **SUT**: anything callable on a *batch* (a list of samples) that returns one output per
+#   sample. `TorchSUT` wraps a PyTorch model: it stacks the batch (a `collate` function), moves it
+#   to the device, runs under `torch.inference_mode()`, and synchronizes CUDA before the query
+#   counts as complete.
+# - **QSL / dataset**: `len()` and indexing, optionally `labels` for accuracy. As in LoadGen, the
+#   *performance samples* are loaded into memory before timing starts, so data loading is not
+#   what we measure.
+# - **Model**: inside the SUT.
+# - **Load generator**: decides *when* each query is issued and timestamps everything.
+
+# %%
+#| export
+class TorchSUT:
+    "A PyTorch model as a SUT: collate the batch, move it to `device`, run under inference_mode, sync CUDA."
+    def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None):
+        import torch
+        self.model, self.device = model, device
+        self.collate = collate or torch.stack
+        self._torch = torch
+
+    def __call__(self, batch: list) -> Any:
+        torch = self._torch
+        x = self.collate(batch).to(self.device, non_blocking=True)
+        with torch.inference_mode():
+            out = self.model(x)
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self.device)
+        return out
+
+    def __repr__(self) -> str:
+        return f"TorchSUT({type(self.model).__name__}, device={self.device!r})"
+
+
+class ArrayDataset:
+    "A QSL over arrays/tensors: `X[i]` is sample i, optional labels `y`."
+    def __init__(self, X: Sequence, y: Sequence | None = None):
+        if len(X) == 0:
+            raise ValueError("the dataset is empty: a benchmark needs at least one sample")
+        if y is not None and len(y) != len(X):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels")
+        self.X, self.labels = X, y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.X[i]
+
+# %% [markdown]
+# ## Settings
+#
+# `TestSettings` mirrors LoadGen's, with defaults sized for a laptop (seconds, not ten
+# minutes). Percentiles follow LoadGen: SingleStream reports p90, MultiStream and Server p99.
+# The default minimum query count is what LoadGen's early stopping (module 01) needs when no
+# query is over the bound: 64 for SingleStream at p90, 662 for MultiStream at p99, 459 for Server.
+
+# %%
+#| export
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+_DEFAULT_PERCENTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
+
+
+@dataclass
+class TestSettings:
+    "How to run a scenario. Times in seconds, rates in queries per second."
+    scenario: str = "SingleStream"
+    min_duration: float = 2.0
+    max_duration: float = 60.0
+    min_query_count: int | None = None
+    target_qps: float = 100.0
+    target_latency: float = 0.1
+    latency_percentile: float | None = None
+    samples_per_query: int = 8
+    offline_batch_size: int = 32
+    expected_qps: float | None = None
+    workers: int = 1
+    max_batch: int = 1
+    max_wait: float = 0.0
+    schedule_seed: int = 0
+    sample_seed: int = 0
+    performance_sample_count: int | None = None
+
+    __test__ = False  # not a pytest test class
+
+    def __post_init__(self):
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        if self.latency_percentile is None:
+            self.latency_percentile = _DEFAULT_PERCENTILE[self.scenario]
+        if self.min_query_count is None:  # what early stopping needs when no query is over the bound
+            p = self.latency_percentile
+            self.min_query_count = {"Offline": 1, "Server": early_stopping_min_passing(0, p)}.get(
+                self.scenario, early_stopping_min_passing(1, p) + 1) if 0 < p < 1 else 1
+        checks = [(self.min_duration >= 0, "min_duration must be >= 0 seconds"),
+                  (self.max_duration > 0, "max_duration must be > 0 seconds"),
+                  (self.max_duration >= self.min_duration, "max_duration must be >= min_duration"),
+                  (self.min_query_count >= 1, "min_query_count must be >= 1"),
+                  (self.target_qps > 0, "target_qps must be > 0 queries per second"),
+                  (self.target_latency > 0, "target_latency must be > 0 seconds"),
+                  (0 < self.latency_percentile < 1, "latency_percentile must be in (0, 1), e.g. 0.99"),
+                  (self.samples_per_query >= 1, "samples_per_query must be >= 1"),
+                  (self.offline_batch_size >= 1, "offline_batch_size must be >= 1"),
+                  (self.expected_qps is None or self.expected_qps > 0, "expected_qps must be > 0 (Offline)"),
+                  (self.workers >= 1, "workers must be >= 1"),
+                  (self.max_batch >= 1 and self.max_wait >= 0, "max_batch must be >= 1 and max_wait >= 0")]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"{msg} (TestSettings for {self.scenario})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+# %% [markdown]
+# ## 2. SingleStream
+#
+# One query at a time: issue a sample, wait until the SUT answers, issue the next, and keep
+# going until **both** the minimum duration and the minimum number of queries are reached (or
+# `max_duration` runs out). Latency is completion minus issue. The minimum duration exists
+# because a machine's behaviour changes over seconds (clocks boost then throttle, caches and
+# allocators settle); the minimum count because a p90 needs enough samples to be estimated.
+#
+# ### Exercise 1: `single_stream` (3 points)
+#
+# Call `sut([samples[i % len(samples)]])` for i = 0, 1, 2, … one after another. Before each call
+# read `clock()` (the issue time), after it read `clock()` (the completion time), and append the
+# pair `(issue, completion)` to a list. Stop when at least `min_queries` queries have completed
+# **and** at least `min_duration` seconds have passed since the first issue; also stop, whatever
+# else, once `max_duration` seconds have passed since the first issue. Return the list.
+# The test uses a fake clock that advances a known amount per call.
+
+# %% nbgrader={"grade": false, "grade_id": "single-stream", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def single_stream(sut: Callable[[list], Any], samples: Sequence, min_queries: int, min_duration: float,
+                  max_duration: float = math.inf,
+                  clock: Callable[[], float] = time.perf_counter) -> list[tuple[float, float]]:
+    "SingleStream loop: one query of one sample at a time; returns (issue, completion) times per query."
+    ### BEGIN SOLUTION
+    times: list[tuple[float, float]] = []
+    start = None
+    i = 0
+    while True:
+        issue = clock()
+        if start is None:
+            start = issue
+        sut([samples[i % len(samples)]])
+        done = clock()
+        times.append((issue, done))
+        i += 1
+        elapsed = done - start
+        if (len(times) >= min_queries and elapsed >= min_duration) or elapsed >= max_duration:
+            return times
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-single-stream", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+class StepClock:
+    def __init__(self): self.t = 0.0
+    def __call__(self): return self.t
+
+clk = StepClock()
+seen = []
+def fake_sut(batch):
+    seen.append(batch)
+    clk.t += 0.25                                  # each query takes 0.25 s of fake time (exact in binary)
+    return [None] * len(batch)
+
+times = single_stream(fake_sut, ["a", "b", "c"], min_queries=5, min_duration=2.5, clock=clk)
+assert len(times) == 10, f"2.5 s at 0.25 s per query needs 10 queries (more than min_queries=5), got {len(times)}"
+assert seen[:4] == [["a"], ["b"], ["c"], ["a"]], "one sample per query, cycling through the samples"
+assert all((d - i) == 0.25 for i, d in times), "each pair is (issue, completion)"
+### BEGIN HIDDEN TESTS
+clk.t, seen[:] = 0.0, []
+assert len(single_stream(fake_sut, [1], min_queries=25, min_duration=1.0, clock=clk)) == 25
+clk.t = 0.0
+assert len(single_stream(fake_sut, [1], min_queries=1000, min_duration=0.0, max_duration=5.0, clock=clk)) == 20
+assert all(t2[0] >= t1[1] for t1, t2 in zip(times, times[1:])), "the next query starts after the previous completes"
+### END HIDDEN TESTS
+
+# %%
+single_stream = use_reference_if_open(single_stream, lambda b: b, [0], 1, 0.0)
+
+# %% [markdown]
+# With a real clock and a SUT of known service time, the SingleStream p90 is the service time
+# plus the harness's overhead:
+
+# %%
+t = np.array(single_stream(SleepSUT(2e-3), [0], min_queries=200, min_duration=0.3))
+lat = t[:, 1] - t[:, 0]
+print(f"{len(lat)} queries, p90 {np.quantile(lat, 0.9) * 1e3:.3f} ms for a 2 ms service time")
+
+# %% [markdown]
+# ## 3. Open-loop load, Poisson arrivals and coordinated omission
+#
+# SingleStream is a **closed loop**: the load generator waits for each answer before sending the
+# next request, so a slow SUT simply receives fewer requests. Real users do not wait for each
+# other: requests arrive whether or not the server is busy (**open loop**). Independent users
+# give **Poisson** arrivals: exponential gaps with mean 1/rate. LoadGen pre-generates the whole
+# schedule from a seed, so a run is reproducible and the schedule does not depend on the SUT.
+#
+# ### Exercise 2: `poisson_schedule` (2 points)
+#
+# Return the arrival times (seconds from the start, a float numpy array of length `n`) of a
+# Poisson process at `qps` queries per second: draw `n` gaps with
+# `np.random.default_rng(seed).exponential(1 / qps, n)` and return their cumulative sum.
+# `qps` must be positive and `n` non-negative (those checks are given).
+
+# %% nbgrader={"grade": false, "grade_id": "poisson-schedule", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def poisson_schedule(qps: float, n: int, seed: int = 0) -> np.ndarray:
+    "Arrival times (seconds from start) of `n` queries of a seeded Poisson process at `qps` per second."
+    if not qps > 0:
+        raise ValueError(f"qps must be a positive rate (queries per second), got {qps}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    ### BEGIN SOLUTION
+    return np.cumsum(np.random.default_rng(seed).exponential(1 / qps, n))
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-poisson-schedule", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+s = poisson_schedule(100.0, 5000, seed=3)
+assert s.shape == (5000,) and np.all(np.diff(s) > 0), "increasing arrival times"
+assert np.array_equal(s, np.cumsum(np.random.default_rng(3).exponential(0.01, 5000))), "seeded as specified"
+assert abs(5000 / s[-1] - 100) < 5, f"the rate should be ~100/s, got {5000 / s[-1]:.1f}"
+### BEGIN HIDDEN TESTS
+import scipy.stats as _st
+gaps = np.diff(np.r_[0.0, poisson_schedule(50.0, 4000, seed=9)])
+assert _st.kstest(gaps, "expon", args=(0, 1 / 50)).pvalue > 0.001, "gaps must be exponential"
+assert np.array_equal(poisson_schedule(10, 10, seed=1), poisson_schedule(10, 10, seed=1))
+assert not np.array_equal(poisson_schedule(10, 10, seed=1), poisson_schedule(10, 10, seed=2))
+assert poisson_schedule(10, 0).shape == (0,)
+### END HIDDEN TESTS
+
+# %%
+poisson_schedule = use_reference_if_open(poisson_schedule, 1.0, 1)
+
+# %% [markdown]
+# **Coordinated omission.** Suppose the server stalls for 200 ms once. Requests keep arriving
+# during the stall and queue up; each of them waits. A load generator that times each request
+# *from the moment it sends it*, and only sends when the server is ready (closed loop), never
+# sees that waiting: it "coordinates" with the server and omits exactly the bad samples. The
+# latency a user sees runs from the **scheduled arrival**.
+#
+# For one FIFO server the waiting is given by Lindley's recursion: a query starts when it has
+# arrived *and* the previous one has finished, `start_i = max(arrival_i, finish_{i−1})`,
+# `finish_i = start_i + service_i`, and its latency is `finish_i − arrival_i`.
+#
+# ### Exercise 3: `fifo_latencies` (3 points)
+#
+# Given arrival times and service times (seconds, equal lengths), return the numpy array of
+# latencies measured **from arrival** for a single FIFO server, by the recursion above.
+
+# %% nbgrader={"grade": false, "grade_id": "fifo-latencies", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def fifo_latencies(arrivals: Sequence[float], service: Sequence[float]) -> np.ndarray:
+    "Latency from arrival (seconds) of each query at one FIFO server (Lindley's recursion)."
+    arrivals, service = np.asarray(arrivals, dtype=float), np.asarray(service, dtype=float)
+    if arrivals.shape != service.shape:
+        raise ValueError(f"arrivals and service times differ in length: {arrivals.shape} vs {service.shape}")
+    ### BEGIN SOLUTION
+    out = np.empty_like(arrivals)
+    finish = -math.inf
+    for i, (a, s) in enumerate(zip(arrivals, service)):
+        start = max(a, finish)
+        finish = start + s
+        out[i] = finish - a
+    return out
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-fifo-latencies", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+lat = fifo_latencies([0.0, 0.5, 1.0, 1.1], [1.0, 0.2, 0.2, 0.2])
+assert np.allclose(lat, [1.0, 0.7, 0.4, 0.5]), f"queue behind the first 1 s query: got {lat}"
+arr = poisson_schedule(100, 2000, seed=1)
+svc = np.full(2000, 1e-3); svc[500] = 0.2                     # one 200 ms stall
+lat = fifo_latencies(arr, svc)
+assert (lat >= 0.1).sum() >= 5, "queries that arrived during the stall wait behind it"
+assert np.all(lat >= svc - 1e-12), "latency is at least the service time"
+### BEGIN HIDDEN TESTS
+assert np.allclose(fifo_latencies([0, 10, 20], [1, 1, 1]), [1, 1, 1]), "no queue when arrivals are spread"
+assert np.allclose(fifo_latencies([0, 0, 0], [1, 1, 1]), [1, 2, 3]), "simultaneous arrivals queue"
+assert fifo_latencies([], []).shape == (0,)
+r = np.random.default_rng(0)
+a2, s2 = np.cumsum(r.exponential(1.0, 300)), r.exponential(0.5, 300)
+ref, f = [], -np.inf
+for ai, si in zip(a2, s2):
+    f = max(ai, f) + si
+    ref.append(f - ai)
+assert np.allclose(fifo_latencies(a2, s2), ref)
+### END HIDDEN TESTS
+
+# %%
+fifo_latencies = use_reference_if_open(fifo_latencies, [0.0], [1.0])
+
+# %% [markdown]
+# The issue's own example: 100 requests/s for 100 s, 1 ms service, one 100 s stall at the
+# start... scaled to something that computes instantly. Timing from the send sees only the
+# service times; timing from the schedule sees the queue.
+
+# %%
+arr = poisson_schedule(100, 10_000, seed=0)
+svc = np.full(10_000, 1e-3)
+svc[0] = 50.0                                          # a 50 s stall at the start of a 100 s run
+from_send = svc                                        # closed loop: each request timed from its send
+from_schedule = fifo_latencies(arr, svc)
+print(f"p99 from the send: {np.quantile(from_send, 0.99) * 1e3:.1f} ms;   "
+      f"p99 from the schedule: {np.quantile(from_schedule, 0.99):.1f} s")
+
+# %% [markdown]
+# ## 4. The runner
+#
+# `run(sut, dataset, settings)` executes a scenario for real and returns a `ScenarioResult`
+# with one record per query: its sample indices, scheduled, issue, start and completion times,
+# and the error if the SUT raised. How each scenario issues queries:
+#
+# - **SingleStream / MultiStream**: closed loop; the next query is issued when the previous one
+#   completes. A MultiStream query has `samples_per_query` contiguous samples; with several
+#   workers its samples run concurrently and the query completes with its slowest sample.
+# - **Server**: the seeded Poisson schedule is generated up front; an issuing thread releases each
+#   query at its scheduled time into a queue, and `workers` threads serve it (with optional
+#   dynamic batching: up to `max_batch` queued queries, waiting at most `max_wait` for more).
+#   Latency runs from the **scheduled** time. While the run lasts, Python's thread switch interval
+#   is shortened so the issuing thread is not starved by a SUT that holds the GIL.
+# - **Offline**: every sample is issued at time 0; workers take real batches of
+#   `offline_batch_size` samples; the metric is samples per second until the last completes.
+#
+# A SUT that raises fails only its query (counted, and the run is INVALID with the reason);
+# a SUT that returns the wrong number of outputs is a bug in the SUT: the run stops with a
+# `ValueError`. Ctrl-C stops the run and returns what was measured, marked incomplete.
+
+# %%
+#| export
+@dataclass(repr=False)
+class ScenarioResult:
+    "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
+    settings: TestSettings
+    sample_index: list[list[int]]
+    scheduled: np.ndarray
+    issued: np.ndarray
+    started: np.ndarray
+    completed: np.ndarray
+    errors: list[str | None]
+    correct: np.ndarray | None = None
+    interrupted: bool = False
+    duration: float = 0.0
+    env: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> np.ndarray:
+        "Mask of queries that completed without error."
+        return np.isfinite(self.completed) & np.array([e is None for e in self.errors], dtype=bool)
+
+    @property
+    def latencies(self) -> np.ndarray:
+        "Latency of each successful query in seconds: completion minus scheduled arrival."
+        return (self.completed - self.scheduled)[self.ok]
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.ok.sum())
+
+    @property
+    def n_samples(self) -> int:
+        return int(sum(len(ix) for ix, good in zip(self.sample_index, self.ok) if good))
+
+    @property
+    def n_errors(self) -> int:
+        return int(sum(e is not None for e in self.errors))
+
+    def percentile(self, q: float) -> float:
+        "Latency quantile q in (0, 1), seconds (linear interpolation); NaN without successful queries."
+        lat = self.latencies
+        return float(np.quantile(lat, q)) if lat.size else math.nan
+
+    @property
+    def qps(self) -> float:
+        "Completed queries per second over the run."
+        return self.n_queries / self.duration if self.duration > 0 else math.nan
+
+    @property
+    def samples_per_second(self) -> float:
+        "Completed samples per second over the run (Offline's metric)."
+        return self.n_samples / self.duration if self.duration > 0 else math.nan
+
+    @property
+    def issue_lateness(self) -> np.ndarray:
+        "How late each query was issued relative to its schedule, seconds."
+        return (self.issued - self.scheduled)[np.isfinite(self.issued)]
+
+    @property
+    def accuracy(self) -> float | None:
+        "Fraction of correct samples, when the dataset had labels."
+        return None if self.correct is None or self.correct.size == 0 else float(self.correct.mean())
+
+    @property
+    def valid(self) -> bool:
+        return not self.reasons
+
+    @property
+    def metric(self) -> tuple[str, float]:
+        "The scenario's headline metric (name, value)."
+        s = self.settings
+        if s.scenario == "Offline":
+            return "samples per second", self.samples_per_second
+        if s.scenario == "Server":
+            return "completed queries per second", self.qps
+        return f"p{s.latency_percentile * 100:g} latency", self.percentile(s.latency_percentile)
+
+# %% [markdown]
+# Validity follows LoadGen's rules: the run must last `min_duration` and complete
+# `min_query_count` queries; the early-stopping test of module 01 must pass; a Server run's
+# percentile latency must be within `target_latency`; plus tinybench's own: no query may fail, the
+# run must not be interrupted, and the load generator must have kept to its schedule.
+
+# %%
+#| export
+def early_stopping_result(r: ScenarioResult):
+    """LoadGen's early-stopping verdict for this run (module 01's `early_stopping`). Server counts the queries over
+    target_latency; SingleStream/MultiStream start from one, as LoadGen does, and get the conservative estimate."""
+    s = r.settings
+    if s.scenario == "Server":
+        return early_stopping(r.n_queries, int((r.latencies > s.target_latency).sum()), s.latency_percentile)
+    return early_stopping(r.n_queries, min(1, r.n_queries), s.latency_percentile, latencies=r.latencies)
+
+
+def validity_reasons(r: ScenarioResult) -> list[str]:
+    "Every reason a run is INVALID (empty when VALID)."
+    s, reasons = r.settings, []
+    if r.interrupted:
+        reasons.append("interrupted (Ctrl-C): the result is partial")
+    if r.n_errors:
+        reasons.append(f"{r.n_errors} of {len(r.errors)} queries raised in the SUT (first: {next(e for e in r.errors if e)})")
+    if r.timed_out:
+        reasons.append(f"max_duration ({s.max_duration} s) ran out before every query completed: the SUT is too slow "
+                       "for these settings")
+    span = float(r.scheduled.max()) if s.scenario == "Server" and r.scheduled.size else r.duration
+    if span < s.min_duration:
+        hint = "; set expected_qps so enough samples are issued" if s.scenario == "Offline" else ""
+        reasons.append(f"ran {span:.2f} s, under min_duration {s.min_duration} s{hint}")
+    if r.n_queries < s.min_query_count and s.scenario != "Offline":
+        reasons.append(f"{r.n_queries} queries completed, under min_query_count {s.min_query_count}")
+    if s.scenario in ("SingleStream", "MultiStream", "Server") and r.n_queries:
+        es = early_stopping_result(r)
+        if not es.passed:
+            reasons.append(f"early stopping not met: {r.n_queries} queries with {es.n_over} over the bound, "
+                           f"{es.min_queries} needed")
+    if s.scenario == "Server" and r.n_queries:
+        p = r.percentile(s.latency_percentile)
+        if p > s.target_latency:
+            reasons.append(f"p{s.latency_percentile * 100:g} latency {format_seconds(p)} exceeds target_latency "
+                           f"{format_seconds(s.target_latency)}: reduce target_qps")
+        lat, k = r.latencies, max(1, r.n_queries // 10)
+        first, last = float(np.median(lat[:k])), float(np.median(lat[-k:]))
+        if last > 10 * first and last > s.target_latency:
+            reasons.append(f"overloaded: latency grew from {format_seconds(first)} (first 10% of queries) to "
+                           f"{format_seconds(last)} (last 10%): the backlog grows without bound at this rate")
+        late = r.issue_lateness
+        if late.size and np.quantile(late, 0.99) > 0.1 * s.target_latency:
+            reasons.append(f"the load generator fell behind its schedule (p99 issue lateness "
+                           f"{format_seconds(float(np.quantile(late, 0.99)))})")
+    return reasons
+
+# %% [markdown]
+# The runner itself: a few small functions, one per scenario, sharing the bookkeeping.
+
+# %%
+#| export
+class _Recorder:
+    "Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads."
+    def __init__(self, labels: Sequence | None):
+        self.queries: list[list[int]] = []
+        self.scheduled: list[float] = []
+        self.issued: list[float] = []
+        self.started: list[float] = []
+        self.completed: list[float] = []
+        self.errors: list[str | None] = []
+        self.labels = labels
+        self.correct: list[bool] = []
+        self.fatal: BaseException | None = None
+        self.timed_out = False
+        self.lock = threading.Lock()
+
+    def add(self, idx: list[int], scheduled: float) -> int:
+        "Register a query (its sample indices and scheduled time); returns its id."
+        self.queries.append(idx)
+        self.scheduled.append(scheduled)
+        for col in (self.issued, self.started, self.completed):
+            col.append(math.nan)
+        self.errors.append(None)
+        return len(self.queries) - 1
+
+    def serve(self, sut: Callable, samples: Sequence, qids: list[int], t0: float) -> None:
+        "Run one SUT call for the queries `qids` (their samples batched together) and record the outcome."
+        idx = [i for q in qids for i in self.queries[q]]
+        start = time.perf_counter() - t0
+        try:
+            out = sut([samples[i] for i in idx])
+            error = None
+        except Exception as e:  # a failing query is recorded with its error; the run goes on
+            out, error = None, f"{type(e).__name__}: {e}"
+        done = time.perf_counter() - t0
+        if out is not None and len(out) != len(idx):
+            self.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {len(idx)} samples: "
+                                    "it must return one output per sample")
+            return
+        with self.lock:
+            for q in qids:
+                self.started[q], self.completed[q], self.errors[q] = start, done, error
+            if out is not None and self.labels is not None:
+                self.correct.extend(_is_correct(o, self.labels[i]) for o, i in zip(out, idx))
+
+
+def _is_correct(output: Any, label: Any) -> bool:
+    arr = np.asarray(output.detach().cpu() if hasattr(output, "detach") else output)
+    pred = arr.argmax() if arr.ndim >= 1 and arr.size > 1 else arr.item()
+    return bool(pred == label)
+
+
+# %% [markdown]
+# Closed-loop scenarios (SingleStream, MultiStream):
+
+# %%
+#| export
+def _run_closed_loop(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    per = s.samples_per_query if s.scenario == "MultiStream" else 1
+    n_avail = len(samples)
+    order = np.random.default_rng(s.sample_seed).permutation(n_avail)
+    pool = _ThreadPool(s.workers) if s.workers > 1 and per > 1 else None
+    try:
+        while True:
+            now = time.perf_counter() - t0
+            n = len(rec.queries)
+            if n >= s.min_query_count and now >= s.min_duration:
+                return
+            if now >= s.max_duration:
+                rec.timed_out = True
+                return
+            first = int(order[n % n_avail])
+            q = rec.add([(first + k) % n_avail for k in range(per)], now)  # contiguous samples, as LoadGen
+            rec.issued[q] = now
+            if pool is None:
+                rec.serve(sut, samples, [q], t0)
+            else:  # the query's samples run concurrently; it completes with the slowest
+                _serve_split(sut, samples, rec, q, t0, pool)
+            if rec.fatal:
+                return
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _serve_split(sut, samples, rec: _Recorder, q: int, t0: float, pool: "_ThreadPool") -> None:
+    "Serve each sample of query q as its own SUT call on the pool; the query completes with the slowest."
+    parts = []
+    for i in rec.queries[q]:
+        part = _Recorder(rec.labels)
+        part.add([i], rec.scheduled[q])
+        parts.append(part)
+    pool.map(lambda p: p.serve(sut, samples, [0], t0), parts)
+    rec.fatal = next((p.fatal for p in parts if p.fatal), None)
+    rec.started[q] = min(p.started[0] for p in parts)
+    rec.completed[q] = max(p.completed[0] for p in parts)
+    rec.errors[q] = next((p.errors[0] for p in parts if p.errors[0]), None)
+    rec.correct.extend(c for p in parts for c in p.correct)
+
+
+class _ThreadPool:
+    "A minimal fixed pool: `map` runs fn over items on the workers and waits for all of them."
+    def __init__(self, n: int):
+        from concurrent.futures import ThreadPoolExecutor
+        self._ex = ThreadPoolExecutor(max_workers=n)
+
+    def map(self, fn, items) -> None:
+        for f in [self._ex.submit(fn, it) for it in items]:
+            f.result()
+
+    def close(self) -> None:
+        self._ex.shutdown(wait=True)
+
+# %% [markdown]
+# Open-loop scenarios (Server, Offline): an issuing loop on the calling thread, workers behind a queue.
+
+# %%
+#| export
+def _wait_until(target: float) -> None:
+    "Sleep until perf_counter() reaches `target`, spinning for the last 0.2 ms for precision."
+    while True:
+        delay = target - time.perf_counter()
+        if delay <= 0:
+            return
+        if delay > 3e-4:
+            time.sleep(delay - 2e-4)
+
+
+def _worker(sut, samples, rec: _Recorder, q: queue.Queue, t0: float, max_batch: int, max_wait: float) -> None:
+    while True:
+        first = q.get()
+        if first is None:
+            return
+        batch = [first]
+        deadline = time.perf_counter() + max_wait
+        while len(batch) < max_batch:
+            timeout = deadline - time.perf_counter()
+            try:
+                nxt = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                q.put(None)
+                break
+            batch.append(nxt)
+        rec.serve(sut, samples, batch, t0)
+
+
+def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    q: queue.Queue = queue.Queue()
+    threads = [threading.Thread(target=_worker, args=(sut, samples, rec, q, t0, s.max_batch, s.max_wait), daemon=True)
+               for _ in range(s.workers)]
+    for th in threads:
+        th.start()
+    try:
+        for qid, when in enumerate(rec.scheduled):
+            if when > s.max_duration:
+                rec.timed_out = True
+                break
+            if rec.fatal:
+                break
+            _wait_until(t0 + when)
+            rec.issued[qid] = time.perf_counter() - t0
+            q.put(qid)
+        for _ in threads:
+            q.put(None)
+        _join(threads, t0, s.max_duration + 1.0, rec)
+    except KeyboardInterrupt:
+        _drain(q, len(threads))
+        raise
+
+
+def _join(threads: list[threading.Thread], t0: float, limit: float, rec: _Recorder) -> None:
+    "Wait for the workers; give up (and mark the run timed out) once `limit` seconds from t0 have passed."
+    for th in threads:
+        while th.is_alive():
+            th.join(timeout=0.05)
+            if time.perf_counter() - t0 > limit:
+                rec.timed_out = True
+                return
+
+
+def _drain(q: queue.Queue, n_workers: int) -> None:
+    "Drop queued work and tell every worker to stop."
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
+    for _ in range(n_workers):
+        q.put(None)
+
+# %% [markdown]
+# `run` puts it together: load the performance samples, build the queries and their schedule,
+# run, and judge validity.
+
+# %%
+#| export
+def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
+    "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
+    if s.scenario == "Server":
+        expected = math.ceil(s.target_qps * s.min_duration * 1.5) + 16
+        times = poisson_schedule(s.target_qps, max(expected, s.min_query_count), s.schedule_seed)
+        n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration)) + 1)
+        times = times[:n] if n <= times.size else poisson_schedule(s.target_qps, n, s.schedule_seed)
+    else:  # Offline: everything at t = 0; enough samples for min_duration at the expected rate
+        n = max(s.min_query_count, n_avail, math.ceil((s.expected_qps or 0) * s.min_duration * 1.1))
+        times = np.zeros(n)
+    order = np.resize(np.random.default_rng(s.sample_seed).permutation(n_avail), n)
+    for i, t in zip(order, times):
+        rec.add([int(i)], float(t))
+
+
+def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, **overrides) -> ScenarioResult:
+    """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook."""
+    s = settings if settings is not None else TestSettings(**overrides)
+    if settings is not None and overrides:
+        s = TestSettings(**{**settings.to_dict(), **overrides})
+    if not callable(sut):
+        raise TypeError(f"the SUT must be callable on a list of samples, got {type(sut).__name__}")
+    n_total = len(dataset)
+    if n_total == 0:
+        raise ValueError("the dataset is empty: a benchmark needs at least one sample")
+    n_avail = min(n_total, s.performance_sample_count or n_total)
+    samples = [dataset[i] for i in range(n_avail)]  # loaded before timing starts, as LoadGen does
+    labels = getattr(dataset, "labels", None)
+    rec = _Recorder(None if labels is None else [labels[i] for i in range(n_avail)])
+    if s.scenario in ("Server", "Offline"):
+        _plan_open_loop(rec, s, n_avail)
+    old_switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(old_switch, 2e-4))
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
+         "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        sys.setswitchinterval(old_switch)
+    if rec.fatal is not None:
+        raise rec.fatal
+    return _result(rec, s, interrupted, labels is not None)
+
+
+def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool) -> ScenarioResult:
+    "Freeze the recorder into a ScenarioResult (queries never issued are dropped) and judge validity."
+    issued = np.array(rec.issued)
+    keep = np.flatnonzero(np.isfinite(issued))
+    completed = np.array(rec.completed)[keep]
+    duration = float(np.nanmax(completed)) if np.isfinite(completed).any() else 0.0
+    r = ScenarioResult(s, [rec.queries[i] for i in keep], np.array(rec.scheduled)[keep], issued[keep],
+                       np.array(rec.started)[keep], completed, [rec.errors[i] for i in keep],
+                       np.array(rec.correct, dtype=bool) if has_labels else None,
+                       interrupted, duration, environment())
+    r.timed_out = rec.timed_out or bool(np.isnan(completed).any())
+    r.reasons = validity_reasons(r)
+    return r
+
+# %% [markdown]
+# Offline hands out real batches: each worker call gets `offline_batch_size` samples.
+
+# %%
+#| export
+def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    b = s.offline_batch_size
+    n = len(rec.queries)
+    q: queue.Queue = queue.Queue()
+    for i in range(0, n, b):
+        q.put(list(range(i, min(i + b, n))))
+    for _ in range(s.workers):
+        q.put(None)
+    for i in range(n):
+        rec.issued[i] = 0.0
+
+    def work():
+        while True:
+            g = q.get()
+            if g is None or rec.fatal:
+                return
+            rec.serve(sut, samples, g, t0)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
+    for th in threads:
+        th.start()
+    try:
+        _join(threads, t0, s.max_duration, rec)
+    except KeyboardInterrupt:
+        _drain(q, s.workers)
+        raise
+
+# %% [markdown]
+# ## 5. Reading a result
+#
+# `summary()` is modelled on LoadGen's `mlperf_log_summary.txt`: the scenario, the metric, VALID
+# or INVALID with every reason, then latency statistics.
+
+# %%
+#| export
+def summary(r: ScenarioResult) -> str:
+    "A text summary of a run in the style of LoadGen's mlperf_log_summary.txt."
+    s = r.settings
+    name, value = r.metric
+    lines = ["=" * 48, "tinybench Results Summary", "=" * 48, f"Scenario : {s.scenario}",
+             f"{name} : {format_seconds(value) if name.endswith('latency') else f'{value:,.2f}'}",
+             f"Result is : {'VALID' if r.valid else 'INVALID'}"]
+    lines += [f"  * {reason}" for reason in r.reasons]
+    lat = r.latencies
+    lines += ["", "=" * 48, "Additional Stats", "=" * 48,
+              f"Queries completed : {r.n_queries} ({r.n_errors} failed)", f"Samples completed : {r.n_samples}",
+              f"Duration : {r.duration:.3f} s", f"QPS : {r.qps:,.2f}", f"Samples per second : {r.samples_per_second:,.2f}"]
+    if lat.size:
+        lines += [f"Min latency : {format_seconds(lat.min())}", f"Max latency : {format_seconds(lat.max())}",
+                  f"Mean latency : {format_seconds(lat.mean())}"]
+        lines += [f"{q * 100:g} percentile latency : {format_seconds(r.percentile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
+    if s.scenario == "Server" and r.issue_lateness.size:
+        lines.append(f"p99 issue lateness : {format_seconds(float(np.quantile(r.issue_lateness, 0.99)))}")
+    if s.scenario in ("SingleStream", "MultiStream") and r.n_queries:
+        es = early_stopping_result(r)
+        if es.estimate is not None:
+            lines.append(f"Early stopping p{s.latency_percentile * 100:g} estimate : {format_seconds(es.estimate)} "
+                         f"(discarding the {es.estimate_rank - 1} highest latencies)")
+    if r.accuracy is not None:
+        lines.append(f"Accuracy : {r.accuracy:.4f}")
+    return "\n".join(lines)
+
+
+def _result_to_dict(r: ScenarioResult) -> dict[str, Any]:
+    name, value = r.metric
+    return {"scenario": r.settings.scenario, "settings": r.settings.to_dict(), "valid": r.valid, "reasons": r.reasons,
+            "metric": name, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples, "n_errors": r.n_errors,
+            "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
+            "latency": {f"p{q * 100:g}": r.percentile(q) for q in (0.5, 0.9, 0.95, 0.99)},
+            "accuracy": r.accuracy, "interrupted": r.interrupted, "env": r.env,
+            "queries": {"sample_index": r.sample_index, "scheduled": r.scheduled.tolist(), "issued": r.issued.tolist(),
+                        "started": r.started.tolist(), "completed": r.completed.tolist(), "errors": r.errors}}
+
+
+def _result_repr(r: ScenarioResult) -> str:
+    name, value = r.metric
+    v = format_seconds(value) if name.endswith("latency") else f"{value:,.1f}"
+    return (f"ScenarioResult({r.settings.scenario}: {'VALID' if r.valid else 'INVALID'}, {name} {v}, "
+            f"{r.n_queries} queries, {r.duration:.2f} s)" + "".join(f"\n  ! {x}" for x in r.reasons))
+
+
+def _result_html(r: ScenarioResult) -> str:
+    from tinybench.timing import _ecdf_png
+    lat = r.latencies
+    img = _ecdf_png(lat) if lat.size and (lat > 0).all() else None
+    pre = summary(r).replace("&", "&amp;").replace("<", "&lt;")
+    pic = f"<img src='data:image/png;base64,{img}' style='max-width:360px'/>" if img else ""
+    return f"<div style='display:flex;gap:1em'><pre>{pre}</pre>{pic}</div>"
+
+
+ScenarioResult.summary = summary
+ScenarioResult.to_dict = _result_to_dict
+ScenarioResult.__repr__ = _result_repr
+ScenarioResult._repr_html_ = _result_html
+
+# %% [markdown]
+# SingleStream on a SUT with a known 2 ms service time:
+
+# %%
+ds = ArrayDataset(np.arange(64))
+r_ss = run(SleepSUT(2e-3), ds, scenario="SingleStream", min_duration=0.5)
+print(r_ss.summary())
+
+# %% [markdown]
+# Server at 50% utilisation of a 2 ms SUT (250 queries/s on one worker): compare the mean
+# latency with queueing theory. For deterministic service S (M/D/1) the mean latency is
+# $S + \rho S / (2(1-\rho))$; we use the measured mean service time for S.
+
+# %%
+r_srv = run(SleepSUT(2e-3), ds, scenario="Server", target_qps=250, min_duration=2.0, target_latency=0.05)
+S = float(np.mean(r_srv.completed - r_srv.started))
+rate = (len(r_srv.scheduled) - 1) / (r_srv.scheduled[-1] - r_srv.scheduled[0])   # the schedule's realised rate
+rho = rate * S
+print(f"measured mean latency {r_srv.latencies.mean() * 1e3:.2f} ms; M/D/1 predicts {(S + rho * S / (2 * (1 - rho))) * 1e3:.2f} ms "
+      f"(S = {S * 1e3:.2f} ms, rho = {rho:.2f})")
+r_srv
+
+# %% [markdown]
+# Coordinated omission, for real: the same Server run with one 200 ms stall. Latency from the
+# schedule shows the backlog; the SUT's own service times (what a closed-loop tool would report)
+# do not.
+
+# %%
+r_stall = run(SleepSUT(1e-3, stall_at=100, stall=0.2), ds, scenario="Server", target_qps=200, min_duration=1.5,
+              target_latency=0.05)
+service = r_stall.completed - r_stall.started
+print(f"from the schedule: p99 {r_stall.percentile(0.99) * 1e3:.0f} ms, {int((r_stall.latencies >= 0.1).sum())} queries >= 100 ms; "
+      f"service only: p99 {np.quantile(service, 0.99) * 1e3:.1f} ms")
+print(r_stall.reasons)
+
+# %% [markdown]
+# Offline with real batches, and a real model: the digits CNN from `tinybench.workloads` as a
+# `TorchSUT`, with accuracy from the dataset's labels.
+
+# %%
+from tinybench.workloads import default_workload
+
+wl = default_workload()
+digits = ArrayDataset(wl.data.X_test, wl.data.y_test.tolist())
+sut = TorchSUT(wl.trained.model)
+r_off = run(sut, digits, scenario="Offline", offline_batch_size=64, min_duration=0.0)
+print(r_off.summary())
+
+# %% [markdown]
+# ## Summary
+#
+# - Choose the scenario that matches the question: latency of one user (SingleStream), of a
+#   multi-sample request (MultiStream), latency under load (Server), throughput (Offline).
+# - Open-loop load with a seeded Poisson schedule; time Server queries from their **scheduled**
+#   arrival, or coordinated omission hides the queue.
+# - Runs need a minimum duration and query count, and a percentile needs early stopping's evidence.
+# - A result is VALID or INVALID with reasons; read them before the headline number.

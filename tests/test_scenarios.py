@@ -1,0 +1,209 @@
+"""Tests of tinybench.scenarios: LoadGen semantics, queueing truth, faults. SUTs sleep a known service time."""
+import _thread
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tinybench.scenarios import (ArrayDataset, ScenarioResult, TestSettings, TorchSUT, fifo_latencies,
+                                 poisson_schedule, run, single_stream)
+
+
+class SleepSUT:
+    """Sleeps a known service time per call (fixed, or drawn from `draw`); records batch sizes."""
+
+    def __init__(self, service=1e-3, draw=None, fail_every=None, stall_at=None, stall=0.0, interrupt_at=None):
+        self.service, self.draw, self.fail_every = service, draw, fail_every
+        self.stall_at, self.stall, self.interrupt_at = stall_at, stall, interrupt_at
+        self.calls, self.batches = 0, []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch):
+        with self.lock:
+            self.calls += 1
+            k = self.calls
+            self.batches.append(len(batch))
+        if k == self.interrupt_at:
+            raise KeyboardInterrupt
+        time.sleep(self.stall if k == self.stall_at else self.draw() if self.draw else self.service)
+        if self.fail_every and k % self.fail_every == 0:
+            raise RuntimeError(f"injected failure on call {k}")
+        return [0] * len(batch)
+
+
+DS = ArrayDataset(np.arange(64))
+
+
+# ------------------------------------------------------------------ building blocks
+def test_poisson_schedule_is_seeded_and_has_the_rate():
+    s = poisson_schedule(200.0, 20000, seed=4)
+    assert np.array_equal(s, poisson_schedule(200.0, 20000, seed=4))
+    assert abs(20000 / s[-1] - 200) < 6
+    with pytest.raises(ValueError):
+        poisson_schedule(0, 10)
+
+
+def test_fifo_latencies_lindley():
+    assert np.allclose(fifo_latencies([0, 0.5, 1.0, 1.1], [1.0, 0.2, 0.2, 0.2]), [1.0, 0.7, 0.4, 0.5])
+    with pytest.raises(ValueError):
+        fifo_latencies([0.0], [1.0, 2.0])
+
+
+def test_single_stream_loop_semantics():
+    t = np.array(single_stream(SleepSUT(1e-3), [0], min_queries=30, min_duration=0.0))
+    assert len(t) == 30 and np.all(t[1:, 0] >= t[:-1, 1])
+
+
+# ------------------------------------------------------------------ scenario semantics
+def test_single_stream_p90_matches_known_service_time():
+    r = run(SleepSUT(5e-3), DS, scenario="SingleStream", min_duration=0.6)
+    assert r.valid, r.reasons
+    assert abs(r.percentile(0.9) - 5e-3) / 5e-3 < 0.10, r
+    assert np.all(r.issued[1:] >= r.completed[:-1]), "closed loop: next query after the previous completes"
+    assert r.metric[0].startswith("p90")
+
+
+def arrival_rate(r):
+    "The Poisson schedule's realised rate (queries/s): what the queue actually saw."
+    return (len(r.scheduled) - 1) / (r.scheduled[-1] - r.scheduled[0])
+
+
+def test_server_mean_latency_matches_md1():
+    r = run(SleepSUT(2e-3), DS, scenario="Server", target_qps=250, min_duration=3.0, target_latency=0.05)
+    s = float(np.mean(r.completed - r.started))
+    rho = arrival_rate(r) * s
+    md1 = s + rho * s / (2 * (1 - rho))
+    assert 0.35 < rho < 0.65, rho
+    assert abs(r.latencies.mean() - md1) / md1 < 0.15, (r.latencies.mean(), md1)
+    assert np.all(r.latencies >= r.completed - r.started - 1e-9), "latency runs from the scheduled arrival"
+
+
+def test_server_mean_latency_matches_mm1():
+    rng = np.random.default_rng(0)
+    r = run(SleepSUT(draw=lambda: rng.exponential(2e-3)), DS, scenario="Server", target_qps=200, min_duration=6.0,
+            target_latency=0.1)
+    s = float(np.mean(r.completed - r.started))
+    rho = arrival_rate(r) * s
+    mm1 = s / (1 - rho)
+    assert abs(r.latencies.mean() - mm1) / mm1 < 0.15, (r.latencies.mean(), mm1, rho)
+
+
+def test_coordinated_omission_is_visible_from_the_schedule():
+    r = run(SleepSUT(1e-3, stall_at=100, stall=0.2), DS, scenario="Server", target_qps=200, min_duration=1.5,
+            target_latency=0.05)
+    service = r.completed - r.started
+    assert int((r.latencies >= 0.1).sum()) >= 5, "queries that arrived during the stall waited behind it"
+    assert int((service >= 0.1).sum()) <= 1, "a closed-loop view (service only) sees one slow query at most"
+    assert not r.valid and any("exceeds target_latency" in x for x in r.reasons)
+
+
+def test_offline_hands_out_real_batches():
+    sut = SleepSUT(1e-3)
+    r = run(sut, DS, scenario="Offline", offline_batch_size=16, min_query_count=200, min_duration=0.0)
+    assert sut.batches[:-1] == [16] * (len(sut.batches) - 1) and sum(sut.batches) == 200
+    assert r.n_samples == 200 and r.valid and r.samples_per_second > 0
+
+
+def test_offline_expected_qps_makes_min_duration():
+    r = run(SleepSUT(1e-3), DS, scenario="Offline", offline_batch_size=8, min_duration=0.3, expected_qps=8000)
+    assert r.duration >= 0.3 and r.valid, r.reasons
+    short = run(SleepSUT(1e-3), DS, scenario="Offline", offline_batch_size=8, min_duration=0.3)
+    assert any("expected_qps" in x for x in short.reasons)
+
+
+def test_multistream_query_latency_is_its_slowest_sample():
+    class PerSample(SleepSUT):
+        def __call__(self, batch):
+            time.sleep(1e-3 * (1 + batch[0] % 4))
+            return [0] * len(batch)
+
+    r = run(PerSample(), ArrayDataset(np.arange(16)), scenario="MultiStream", samples_per_query=4, workers=4,
+            min_duration=0.2, min_query_count=40)
+    for idx, lat in zip(r.sample_index, r.completed - r.issued):
+        slowest = 1e-3 * (1 + max(i % 4 for i in idx))
+        assert slowest <= lat < slowest + 4e-3, (idx, lat)
+    assert all(len(ix) == 4 and all((b - a) % 16 in (1,) for a, b in zip(ix, ix[1:])) for ix in r.sample_index), \
+        "contiguous samples per query"
+
+
+def test_server_dynamic_batching_groups_queued_queries():
+    sut = SleepSUT(4e-3)
+    run(sut, DS, scenario="Server", target_qps=800, min_duration=0.5, max_batch=8, max_wait=2e-3,
+        target_latency=0.5, min_query_count=1)
+    assert max(sut.batches) > 1 and max(sut.batches) <= 8
+
+
+def test_overload_is_invalid_with_a_reason():
+    r = run(SleepSUT(5e-3), DS, scenario="Server", target_qps=400, min_duration=1.0, target_latency=0.05,
+            max_duration=10)
+    assert not r.valid
+    assert any("overloaded" in x or "exceeds target_latency" in x for x in r.reasons)
+
+
+# ------------------------------------------------------------------ faults and bad input
+def test_sut_that_raises_on_some_queries():
+    r = run(SleepSUT(1e-3, fail_every=100), DS, scenario="Server", target_qps=300, min_duration=1.5,
+            target_latency=0.05, min_query_count=1)
+    assert r.n_errors == len(r.errors) // 100 > 0
+    assert not r.valid and any("raised in the SUT" in x and "injected failure" in x for x in r.reasons)
+    assert r.n_queries == len(r.errors) - r.n_errors
+
+
+def test_wrong_number_of_outputs_is_a_clear_error():
+    with pytest.raises(ValueError, match="one output per sample"):
+        run(lambda batch: [0] * (len(batch) + 1), DS, scenario="SingleStream", min_duration=0.0)
+
+
+@pytest.mark.parametrize("kwargs", [dict(target_qps=0), dict(target_qps=-5), dict(max_duration=0),
+                                    dict(scenario="Batch"), dict(min_duration=5, max_duration=1),
+                                    dict(latency_percentile=99)])
+def test_bad_settings(kwargs):
+    with pytest.raises(ValueError):
+        TestSettings(**{"scenario": "Server", **kwargs})
+
+
+def test_empty_dataset_and_non_callable_sut():
+    with pytest.raises(ValueError, match="empty"):
+        ArrayDataset([])
+    with pytest.raises(ValueError, match="empty"):
+        run(lambda b: b, [], scenario="SingleStream")
+    with pytest.raises(TypeError):
+        run(42, DS)
+
+
+def test_ctrl_c_in_single_stream_keeps_what_was_measured():
+    r = run(SleepSUT(1e-3, interrupt_at=50), DS, scenario="SingleStream", min_duration=5)
+    assert r.interrupted and not r.valid and r.n_queries == 49
+    assert any("interrupted" in x for x in r.reasons)
+
+
+def test_ctrl_c_in_server_keeps_what_was_measured():
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    r = run(SleepSUT(1e-3), DS, scenario="Server", target_qps=200, min_duration=5, target_latency=0.05)
+    timer.cancel()
+    assert r.interrupted and 50 < r.n_queries < 200, r
+
+
+# ------------------------------------------------------------------ a real model, rendering
+def test_torch_sut_offline_accuracy_and_rendering():
+    from tinybench.workloads import default_workload
+    wl = default_workload()
+    ds = ArrayDataset(wl.data.X_test, wl.data.y_test.tolist())
+    r = run(TorchSUT(wl.trained.model), ds, scenario="Offline", offline_batch_size=64, min_duration=0.0)
+    assert r.valid and r.accuracy >= 0.95 and r.n_samples == len(ds)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["scenario"] == "Offline" and d["accuracy"] >= 0.95 and len(d["queries"]["completed"]) == r.n_queries
+    assert "Result is : VALID" in r.summary() and "<pre>" in r._repr_html_()
+    assert "ScenarioResult(Offline: VALID" in repr(r)
+
+
+@pytest.mark.gpu
+def test_torch_sut_on_cuda_synchronizes():
+    from tinybench.workloads import default_workload
+    wl = default_workload(device="cuda")
+    ds = ArrayDataset(wl.data.X_test, wl.data.y_test.tolist())
+    r = run(TorchSUT(wl.variants["fp32"].model, device="cuda"), ds, scenario="SingleStream", min_duration=0.3)
+    assert r.valid and r.accuracy >= 0.95
