@@ -956,6 +956,34 @@ r_off = run(sut, digits, scenario="Offline", offline_batch_size=64, min_duration
 print(r_off.summary())
 
 # %% [markdown]
+# ## 6. Checking ourselves against MLPerf LoadGen
+#
+# tinybench's runner is a teaching implementation; LoadGen is the reference. `tinybench.loadgen`
+# (optional: `pip install mlcommons-loadgen`) runs the *same* SUT and dataset under the real
+# LoadGen with equivalent settings and parses its detail log into a `LoadGenResult` with the same
+# accessors as a `ScenarioResult` (`valid`, `percentile`, `qps`, `samples_per_second`, `metric`),
+# so the two can be compared side by side. LoadGen's `issue_queries` callback must return at
+# once: it only queues the samples, and worker threads run the SUT and report completion.
+#
+# LoadGen reads `./audit.config` if one exists and writes logs into a folder: the adapter points
+# it at a temporary folder (or `log_dir`).
+
+# %% [markdown]
+# Side by side, when LoadGen is installed:
+
+# %%
+try:
+    from tinybench.loadgen import run_loadgen
+    for scen, kw in (("SingleStream", dict(min_duration=1.0)), ("Server", dict(target_qps=200, min_duration=2.5,
+                                                                               target_latency=0.05))):
+        ours, theirs = run(SleepSUT(2e-3), ds, scenario=scen, **kw), run_loadgen(SleepSUT(2e-3), ds, scenario=scen, **kw)
+        q = ours.settings.latency_percentile
+        print(f"{scen:12s} tinybench p{q * 100:g} {format_seconds(ours.percentile(q))} {'VALID' if ours.valid else 'INVALID'}"
+              f" | LoadGen p{q * 100:g} {format_seconds(theirs.percentile(q))} {'VALID' if theirs.valid else 'INVALID'}")
+except ImportError:
+    print("mlcommons-loadgen is not installed: pip install mlcommons-loadgen")
+
+# %% [markdown]
 # ## Summary
 #
 # - Choose the scenario that matches the question: latency of one user (SingleStream), of a

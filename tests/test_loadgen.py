@@ -1,0 +1,55 @@
+"""tinybench's scenarios against the real MLPerf LoadGen on the same SUT (skipped when it is not installed)."""
+import re
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mlperf_loadgen")
+
+from tinybench.loadgen import LoadGenResult, parse_detail_log, run_loadgen  # noqa: E402
+from tinybench.scenarios import ArrayDataset, TestSettings, run  # noqa: E402
+from tinybench.stats import early_stopping  # noqa: E402
+
+DS = ArrayDataset(np.arange(64))
+
+
+def sleep_sut(batch):
+    time.sleep(2e-3)  # a known service time: what both load generators should report
+    return [0] * len(batch)
+
+
+def test_single_stream_p90_agrees_with_loadgen(tmp_path):
+    ours = run(sleep_sut, DS, scenario="SingleStream", min_duration=1.0)
+    theirs = run_loadgen(sleep_sut, DS, scenario="SingleStream", min_duration=1.0, log_dir=tmp_path)
+    assert ours.valid and theirs.valid, (ours.reasons, theirs.reasons)
+    assert abs(ours.percentile(0.9) - theirs.percentile(0.9)) / theirs.percentile(0.9) < 0.10
+    assert (tmp_path / "mlperf_log_summary.txt").exists()
+
+
+def test_early_stopping_estimate_agrees_with_loadgen(tmp_path):
+    theirs = run_loadgen(sleep_sut, DS, scenario="SingleStream", min_duration=0.5, log_dir=tmp_path)
+    text = theirs.values["early_stopping_result"]
+    n = int(re.search(r"queries \((\d+)\)", text).group(1))
+    discarded = int(re.search(r"discard (\d+) highest", text).group(1))
+    assert early_stopping(n, 1, 0.9, latencies=np.arange(n, dtype=float)).estimate_rank - 1 == discarded
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_server_verdict_agrees_at_half_and_twice_capacity(factor):
+    capacity = 1 / 2.1e-3  # one worker, ~2.1 ms per query (2 ms sleep plus its overshoot)
+    kw = dict(scenario="Server", target_qps=factor * capacity, min_duration=2.0, target_latency=0.05)
+    ours, theirs = run(sleep_sut, DS, **kw), run_loadgen(sleep_sut, DS, **kw)
+    assert ours.valid == theirs.valid == (factor < 1), (ours.reasons, theirs.reasons)
+
+
+def test_parse_detail_log_and_result_accessors(tmp_path):
+    log = tmp_path / "mlperf_log_detail.txt"
+    log.write_text(':::MLLOG {"key": "result_validity", "value": "INVALID"}\n'
+                   ':::MLLOG {"key": "result_min_duration_met", "value": false}\n'
+                   ':::MLLOG {"key": "result_90.00_percentile_latency_ns", "value": 2000000}\n'
+                   'some other line\n')
+    values = parse_detail_log(log)
+    r = LoadGenResult(TestSettings(scenario="SingleStream"), values, str(tmp_path))
+    assert not r.valid and r.reasons == ["min duration not met"] and r.percentile(0.9) == 2e-3
+    assert "INVALID" in repr(r) and r.to_dict()["value"] == 2e-3
