@@ -27,9 +27,10 @@
 # 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**).
 # 4. The runner: Server with worker threads, MultiStream, Offline with real batches.
 # 5. Validity: min duration, min queries, early stopping, the latency bound, errors.
+# 6. Finding the peak rate; checking ourselves against MLPerf LoadGen.
 #
-# Still to come in later sessions (see the issue): peak-QPS search, load patterns beyond Poisson
-# (bursts, ramps, soak), dynamic-batching studies, and the side-by-side run under MLPerf LoadGen.
+# Still to come in later sessions (see the issue): load patterns beyond Poisson (bursts, ramps,
+# soak with memory growth) and a batching study on a real model.
 
 # %%
 #| default_exp scenarios
@@ -954,6 +955,81 @@ digits = ArrayDataset(wl.data.X_test, wl.data.y_test.tolist())
 sut = TorchSUT(wl.trained.model)
 r_off = run(sut, digits, scenario="Offline", offline_batch_size=64, min_duration=0.0)
 print(r_off.summary())
+
+# %% [markdown]
+# ## 6. Finding the peak rate
+#
+# Server's metric is the highest arrival rate the system sustains while meeting its latency
+# bound. LoadGen's peak-performance mode finds it by search; so does `find_peak_qps`: start at
+# `target_qps`, double while the run is VALID (or halve while it is not) until the peak is
+# bracketed, then bisect until the bracket is within `tolerance`. Every tried rate is kept, so
+# the latency-versus-load curve comes for free: flat, then a knee, then a wall. Short runs can
+# pass slightly *above* capacity, because the queue has not had time to build up: one more reason
+# for a minimum duration, and for confirming the peak with a longer run.
+
+# %%
+#| export
+@dataclass(repr=False)
+class PeakSearch:
+    "Result of `find_peak_qps`: the highest VALID Server rate found and every rate tried (queries/s)."
+    peak_qps: float | None
+    tried: list[dict[str, Any]]
+    percentile: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"peak_qps": self.peak_qps, "percentile": self.percentile, "tried": list(self.tried)}
+
+    def __repr__(self) -> str:
+        peak = "none VALID" if self.peak_qps is None else f"{self.peak_qps:,.1f} queries/s"
+        return f"PeakSearch(peak {peak}, {len(self.tried)} runs)"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{t['target_qps']:,.1f}</td><td>{'VALID' if t['valid'] else 'INVALID'}</td>"
+                       f"<td>{format_seconds(t['latency'])}</td><td>{t['qps']:,.1f}</td></tr>" for t in
+                       sorted(self.tried, key=lambda t: t["target_qps"]))
+        return (f"<div><b>{self!r}</b><table><tr><th>target qps</th><th>verdict</th>"
+                f"<th>p{self.percentile * 100:g} latency</th><th>completed qps</th></tr>{rows}</table></div>")
+
+
+def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None,
+                  tolerance: float = 0.05, max_runs: int = 16, **overrides) -> PeakSearch:
+    "Highest VALID Server target_qps (bracket by doubling/halving from target_qps, then bisect to `tolerance`)."
+    base = settings if settings is not None else TestSettings(**{"scenario": "Server", **overrides})
+    if settings is not None and overrides:
+        base = TestSettings(**{**settings.to_dict(), **overrides})
+    if base.scenario != "Server":
+        base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_percentile": None,
+                               "min_query_count": None})
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance must be a fraction in (0, 1), got {tolerance}")
+    tried: list[dict[str, Any]] = []
+
+    def attempt(qps: float) -> bool:
+        r = run(sut, dataset, TestSettings(**{**base.to_dict(), "target_qps": qps}))
+        tried.append({"target_qps": qps, "valid": r.valid, "latency": r.percentile(base.latency_percentile),
+                      "qps": r.qps, "reasons": r.reasons})
+        return r.valid
+
+    lo, hi = None, None
+    rate = base.target_qps
+    while len(tried) < max_runs and (lo is None or hi is None):
+        if attempt(rate):
+            lo, rate = rate, rate * 2
+        else:
+            hi, rate = rate, rate / 2
+        if lo is not None and hi is not None:
+            break
+    while lo is not None and hi is not None and hi / lo - 1 > tolerance and len(tried) < max_runs:
+        mid = (lo + hi) / 2
+        if attempt(mid):
+            lo = mid
+        else:
+            hi = mid
+    return PeakSearch(lo, tried, base.latency_percentile)
+
+# %%
+peak = find_peak_qps(SleepSUT(2e-3), ds, target_qps=100, min_duration=1.0, target_latency=0.05, tolerance=0.1)
+peak
 
 # %% [markdown]
 # ## 6. Checking ourselves against MLPerf LoadGen

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from tinybench.scenarios import (ArrayDataset, ScenarioResult, TestSettings, TorchSUT, fifo_latencies,
+from tinybench.scenarios import (ArrayDataset, TestSettings, TorchSUT, fifo_latencies, find_peak_qps,
                                  poisson_schedule, run, single_stream)
 
 
@@ -140,6 +140,18 @@ def test_overload_is_invalid_with_a_reason():
             max_duration=10)
     assert not r.valid
     assert any("overloaded" in x or "exceeds target_latency" in x for x in r.reasons)
+
+
+def test_find_peak_qps_brackets_the_capacity():
+    peak = find_peak_qps(SleepSUT(2e-3), DS, target_qps=100, min_duration=1.0, target_latency=0.05, tolerance=0.1)
+    capacity = 1 / 2e-3
+    # a 1 s run can pass slightly above capacity: the queue has not built up yet (why min_duration exists)
+    assert peak.peak_qps is not None and 0.4 * capacity < peak.peak_qps < 1.25 * capacity, peak.tried
+    valid = [t["target_qps"] for t in peak.tried if t["valid"]]
+    invalid = [t["target_qps"] for t in peak.tried if not t["valid"]]
+    assert max(valid) == peak.peak_qps and min(invalid) > peak.peak_qps
+    assert min(invalid) / peak.peak_qps - 1 <= 0.1 and "PeakSearch(peak" in repr(peak)
+    assert "<table>" in peak._repr_html_()
 
 
 # ------------------------------------------------------------------ faults and bad input

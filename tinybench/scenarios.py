@@ -18,7 +18,8 @@ from .timing import environment, format_seconds
 
 # %% auto #0
 __all__ = ['SCENARIOS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule', 'fifo_latencies',
-           'ScenarioResult', 'early_stopping_result', 'validity_reasons', 'run', 'summary']
+           'ScenarioResult', 'early_stopping_result', 'validity_reasons', 'run', 'summary', 'PeakSearch',
+           'find_peak_qps']
 
 # %% ../modules/02_scenarios.ipynb #a36b8162
 class TorchSUT:
@@ -614,3 +615,62 @@ ScenarioResult.summary = summary
 ScenarioResult.to_dict = _result_to_dict
 ScenarioResult.__repr__ = _result_repr
 ScenarioResult._repr_html_ = _result_html
+
+# %% ../modules/02_scenarios.ipynb #4c55d0d4
+@dataclass(repr=False)
+class PeakSearch:
+    "Result of `find_peak_qps`: the highest VALID Server rate found and every rate tried (queries/s)."
+    peak_qps: float | None
+    tried: list[dict[str, Any]]
+    percentile: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"peak_qps": self.peak_qps, "percentile": self.percentile, "tried": list(self.tried)}
+
+    def __repr__(self) -> str:
+        peak = "none VALID" if self.peak_qps is None else f"{self.peak_qps:,.1f} queries/s"
+        return f"PeakSearch(peak {peak}, {len(self.tried)} runs)"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{t['target_qps']:,.1f}</td><td>{'VALID' if t['valid'] else 'INVALID'}</td>"
+                       f"<td>{format_seconds(t['latency'])}</td><td>{t['qps']:,.1f}</td></tr>" for t in
+                       sorted(self.tried, key=lambda t: t["target_qps"]))
+        return (f"<div><b>{self!r}</b><table><tr><th>target qps</th><th>verdict</th>"
+                f"<th>p{self.percentile * 100:g} latency</th><th>completed qps</th></tr>{rows}</table></div>")
+
+
+def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None,
+                  tolerance: float = 0.05, max_runs: int = 16, **overrides) -> PeakSearch:
+    "Highest VALID Server target_qps (bracket by doubling/halving from target_qps, then bisect to `tolerance`)."
+    base = settings if settings is not None else TestSettings(**{"scenario": "Server", **overrides})
+    if settings is not None and overrides:
+        base = TestSettings(**{**settings.to_dict(), **overrides})
+    if base.scenario != "Server":
+        base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_percentile": None,
+                               "min_query_count": None})
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance must be a fraction in (0, 1), got {tolerance}")
+    tried: list[dict[str, Any]] = []
+
+    def attempt(qps: float) -> bool:
+        r = run(sut, dataset, TestSettings(**{**base.to_dict(), "target_qps": qps}))
+        tried.append({"target_qps": qps, "valid": r.valid, "latency": r.percentile(base.latency_percentile),
+                      "qps": r.qps, "reasons": r.reasons})
+        return r.valid
+
+    lo, hi = None, None
+    rate = base.target_qps
+    while len(tried) < max_runs and (lo is None or hi is None):
+        if attempt(rate):
+            lo, rate = rate, rate * 2
+        else:
+            hi, rate = rate, rate / 2
+        if lo is not None and hi is not None:
+            break
+    while lo is not None and hi is not None and hi / lo - 1 > tolerance and len(tried) < max_runs:
+        mid = (lo + hi) / 2
+        if attempt(mid):
+            lo = mid
+        else:
+            hi = mid
+    return PeakSearch(lo, tried, base.latency_percentile)
