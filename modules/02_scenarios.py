@@ -668,13 +668,12 @@ class _ThreadPool:
 # %%
 #| export
 def _wait_until(target: float) -> None:
-    "Sleep until perf_counter() reaches `target`, spinning for the last 0.2 ms for precision."
-    while True:
-        delay = target - time.perf_counter()
-        if delay <= 0:
-            return
-        if delay > 3e-4:
-            time.sleep(delay - 2e-4)
+    """Sleep until perf_counter() reaches `target`. No busy-wait: a spinning issuer would hold the GIL and a
+    core that the SUT needs; the cost is the OS's sleep overshoot (tens of microseconds), which is recorded
+    as issue lateness and does not bias latency (it runs from the schedule)."""
+    delay = target - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _worker(sut, samples, rec: _Recorder, q: queue.Queue, t0: float, max_batch: int, max_wait: float) -> None:
@@ -992,8 +991,12 @@ class PeakSearch:
 
 
 def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None,
-                  tolerance: float = 0.05, max_runs: int = 16, **overrides) -> PeakSearch:
-    "Highest VALID Server target_qps (bracket by doubling/halving from target_qps, then bisect to `tolerance`)."
+                  tolerance: float = 0.05, max_runs: int = 16, runner: Callable | None = None,
+                  **overrides) -> PeakSearch:
+    """Highest VALID Server target_qps (bracket by doubling/halving from target_qps, then bisect to `tolerance`).
+
+    `runner(sut, dataset, settings)` runs one rate: `run` by default, or `tinybench.loadgen.run_loadgen`."""
+    runner = runner or run
     base = settings if settings is not None else TestSettings(**{"scenario": "Server", **overrides})
     if settings is not None and overrides:
         base = TestSettings(**{**settings.to_dict(), **overrides})
@@ -1005,7 +1008,7 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
     tried: list[dict[str, Any]] = []
 
     def attempt(qps: float) -> bool:
-        r = run(sut, dataset, TestSettings(**{**base.to_dict(), "target_qps": qps}))
+        r = runner(sut, dataset, TestSettings(**{**base.to_dict(), "target_qps": qps}))
         tried.append({"target_qps": qps, "valid": r.valid, "latency": r.percentile(base.latency_percentile),
                       "qps": r.qps, "reasons": r.reasons})
         return r.valid
