@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from tinybench.scenarios import (ArrayDataset, TestSettings, TorchSUT, fifo_latencies, find_peak_qps,
-                                 poisson_schedule, run, single_stream)
+from tinybench.scenarios import (ArrayDataset, TestSettings, TorchSUT, burst_schedule, fifo_latencies,
+                                 find_peak_qps, poisson_schedule, ramp_schedule, run, single_stream, soak)
 
 
 class SleepSUT:
@@ -152,6 +152,43 @@ def test_find_peak_qps_brackets_the_capacity():
     assert max(valid) == peak.peak_qps and min(invalid) > peak.peak_qps
     assert min(invalid) / peak.peak_qps - 1 <= 0.1 and "PeakSearch(peak" in repr(peak)
     assert "<table>" in peak._repr_html_()
+
+
+def test_burst_and_ramp_schedules():
+    b = burst_schedule(100.0, 10_000, 10, seed=2)
+    assert np.all(b[0:10] == b[0]) and b[10] > b[9], "bursts arrive together"
+    assert abs(10_000 / b[-1] - 100) < 8, "same mean rate as Poisson"
+    t = ramp_schedule(100.0, 700.0, 2.0, seed=1)
+    first, second = (t < 1.0).sum(), (t >= 1.0).sum()
+    assert abs(len(t) - 800) < 100 and 200 < first < 300 and 500 < second < 600, (len(t), first, second)
+    with pytest.raises(ValueError):
+        ramp_schedule(0, 10, 1)
+    s = TestSettings(scenario="Server", target_qps=50, ramp_to_qps=100, min_duration=1)
+    assert s.load_pattern == "ramp"
+    with pytest.raises(ValueError, match="load_pattern"):
+        TestSettings(scenario="Server", load_pattern="sine")
+
+
+def test_ramp_run_latency_rises_with_the_rate():
+    r = run(SleepSUT(2e-3), DS, scenario="Server", target_qps=100, ramp_to_qps=700, min_duration=2.0,
+            target_latency=0.05, min_query_count=1)
+    third = len(r.latencies) // 3
+    assert np.median(r.latencies[-third:]) > 3 * np.median(r.latencies[:third])
+
+
+def test_soak_finds_a_leak_and_not_a_false_one():
+    class Leaky(SleepSUT):
+        kept = []
+
+        def __call__(self, batch):
+            self.kept.append(bytearray(200 * 1024))
+            return super().__call__(batch)
+
+    clean = soak(SleepSUT(1e-3), DS, target_qps=200, min_duration=1.5, target_latency=0.05)
+    leaky = soak(Leaky(1e-3), DS, target_qps=200, min_duration=1.5, target_latency=0.05)
+    assert leaky.leak and not clean.leak, (leaky, clean)
+    assert leaky.mem_slope > 20 * 2**20, "200 KiB x 200/s is ~40 MiB/s"
+    assert json.loads(json.dumps(leaky.to_dict()))["leak"] is True and "LEAK" in repr(leaky)
 
 
 # ------------------------------------------------------------------ faults and bad input

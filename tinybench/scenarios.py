@@ -17,8 +17,9 @@ from .stats import early_stopping, early_stopping_min_passing
 from .timing import environment, format_seconds
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule', 'fifo_latencies',
-           'ScenarioResult', 'early_stopping_result', 'validity_reasons', 'run', 'summary', 'PeakSearch',
+__all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule',
+           'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult',
+           'early_stopping_result', 'validity_reasons', 'run', 'summary', 'SoakResult', 'soak', 'PeakSearch',
            'find_peak_qps']
 
 # %% ../modules/02_scenarios.ipynb #a36b8162
@@ -58,8 +59,9 @@ class ArrayDataset:
     def __getitem__(self, i: int) -> Any:
         return self.X[i]
 
-# %% ../modules/02_scenarios.ipynb #12e76e9f
+# %% ../modules/02_scenarios.ipynb #490ac03c
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+LOAD_PATTERNS = ("poisson", "burst", "ramp")
 _DEFAULT_PERCENTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
 
 
@@ -79,6 +81,9 @@ class TestSettings:
     workers: int = 1
     max_batch: int = 1
     max_wait: float = 0.0
+    load_pattern: str = "poisson"
+    burst_size: int = 10
+    ramp_to_qps: float | None = None
     schedule_seed: int = 0
     sample_seed: int = 0
     performance_sample_count: int | None = None
@@ -90,6 +95,8 @@ class TestSettings:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
         if self.latency_percentile is None:
             self.latency_percentile = _DEFAULT_PERCENTILE[self.scenario]
+        if self.ramp_to_qps is not None and self.load_pattern == "poisson":
+            self.load_pattern = "ramp"  # asking for a ramp target means a ramp
         if self.min_query_count is None:  # what early stopping needs when no query is over the bound
             p = self.latency_percentile
             self.min_query_count = {"Offline": 1, "Server": early_stopping_min_passing(0, p)}.get(
@@ -105,7 +112,10 @@ class TestSettings:
                   (self.offline_batch_size >= 1, "offline_batch_size must be >= 1"),
                   (self.expected_qps is None or self.expected_qps > 0, "expected_qps must be > 0 (Offline)"),
                   (self.workers >= 1, "workers must be >= 1"),
-                  (self.max_batch >= 1 and self.max_wait >= 0, "max_batch must be >= 1 and max_wait >= 0")]
+                  (self.max_batch >= 1 and self.max_wait >= 0, "max_batch must be >= 1 and max_wait >= 0"),
+                  (self.load_pattern in LOAD_PATTERNS, f"load_pattern must be one of {LOAD_PATTERNS}"),
+                  (self.burst_size >= 1, "burst_size must be >= 1"),
+                  (self.ramp_to_qps is None or self.ramp_to_qps > 0, "ramp_to_qps must be > 0 queries per second")]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"{msg} (TestSettings for {self.scenario})")
@@ -155,6 +165,42 @@ def fifo_latencies(arrivals: Sequence[float], service: Sequence[float]) -> np.nd
         finish = start + s
         out[i] = finish - a
     return out
+
+# %% ../modules/02_scenarios.ipynb #1a1ef6b7
+def burst_schedule(qps: float, n: int, burst_size: int, seed: int = 0) -> np.ndarray:
+    "Arrival times (s) of `n` queries in bursts of `burst_size` simultaneous arrivals; bursts are Poisson, mean rate `qps`."
+    starts = poisson_schedule(qps / burst_size, -(-n // burst_size), seed)
+    return np.repeat(starts, burst_size)[:n]
+
+
+def ramp_schedule(qps_from: float, qps_to: float, duration: float, seed: int = 0) -> np.ndarray:
+    "Arrival times (s) of a Poisson process whose rate ramps linearly from `qps_from` to `qps_to` over `duration`."
+    if not (qps_from > 0 and qps_to > 0 and duration > 0):
+        raise ValueError("ramp rates (queries/s) and duration (s) must be positive")
+    a, b, T = qps_from, qps_to, duration
+    total = (a + b) * T / 2
+    rng = np.random.default_rng(seed)
+    u = np.cumsum(rng.exponential(1.0, int(total * 1.5) + 32))
+    u = u[u <= total]
+    if b == a:
+        return u / a
+    k = (b - a) / (2 * T)  # Lambda(t) = a t + k t^2  ->  t = (-a + sqrt(a^2 + 4 k u)) / (2 k)
+    return (-a + np.sqrt(a * a + 4 * k * u)) / (2 * k)
+
+
+def schedule_for(s: TestSettings) -> np.ndarray:
+    "The Server arrival schedule (seconds) that `s` asks for: long enough for min_duration and min_query_count."
+    if s.load_pattern == "ramp":
+        t = ramp_schedule(s.target_qps, s.ramp_to_qps or s.target_qps, max(s.min_duration, 1e-3), s.schedule_seed)
+        if t.size < s.min_query_count:
+            raise ValueError(f"the ramp yields {t.size} queries, under min_query_count {s.min_query_count}: "
+                             "raise the rates or min_duration")
+        return t
+    make = (lambda n: poisson_schedule(s.target_qps, n, s.schedule_seed)) if s.load_pattern == "poisson" else \
+        (lambda n: burst_schedule(s.target_qps, n, s.burst_size, s.schedule_seed))
+    times = make(max(math.ceil(s.target_qps * s.min_duration * 1.5) + 16 + s.burst_size, s.min_query_count))
+    n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
+    return times[:n] if n <= times.size else make(n)
 
 # %% ../modules/02_scenarios.ipynb #f3ed810b
 @dataclass(repr=False)
@@ -464,17 +510,14 @@ def _drain(q: queue.Queue, n_workers: int) -> None:
     for _ in range(n_workers):
         q.put(None)
 
-# %% ../modules/02_scenarios.ipynb #2e1e90c2
+# %% ../modules/02_scenarios.ipynb #421ec90e
 def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
     "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
     if s.scenario == "Server":
-        expected = math.ceil(s.target_qps * s.min_duration * 1.5) + 16
-        times = poisson_schedule(s.target_qps, max(expected, s.min_query_count), s.schedule_seed)
-        n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration)) + 1)
-        times = times[:n] if n <= times.size else poisson_schedule(s.target_qps, n, s.schedule_seed)
+        times = schedule_for(s)
     else:  # Offline: everything at t = 0; enough samples for min_duration at the expected rate
-        n = max(s.min_query_count, n_avail, math.ceil((s.expected_qps or 0) * s.min_duration * 1.1))
-        times = np.zeros(n)
+        times = np.zeros(max(s.min_query_count, n_avail, math.ceil((s.expected_qps or 0) * s.min_duration * 1.1)))
+    n = times.size
     order = np.resize(np.random.default_rng(s.sample_seed).permutation(n_avail), n)
     for i, t in zip(order, times):
         rec.add([int(i)], float(t))
@@ -614,6 +657,76 @@ ScenarioResult.summary = summary
 ScenarioResult.to_dict = _result_to_dict
 ScenarioResult.__repr__ = _result_repr
 ScenarioResult._repr_html_ = _result_html
+
+# %% ../modules/02_scenarios.ipynb #3f929b52
+@dataclass(repr=False)
+class SoakResult:
+    "A soak run: the Server result, per-window latency medians, process memory samples and trend verdicts."
+    result: ScenarioResult
+    window_start: np.ndarray
+    window_p50: np.ndarray
+    mem_time: np.ndarray
+    mem_rss: np.ndarray
+    mem_slope: float
+    mem_p: float
+    latency_drift: str | None
+
+    @property
+    def leak(self) -> bool:
+        "Memory grows: positive slope, p < 0.001, and more than 1 MiB over the run."
+        grown = self.mem_slope * (self.mem_time[-1] - self.mem_time[0]) if self.mem_time.size > 1 else 0.0
+        return bool(self.mem_p < 1e-3 and self.mem_slope > 0 and grown > 2**20)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"result": self.result.to_dict(), "window_start": self.window_start.tolist(),
+                "window_p50": self.window_p50.tolist(), "mem_time": self.mem_time.tolist(),
+                "mem_rss": self.mem_rss.tolist(), "mem_slope_bytes_per_s": self.mem_slope, "mem_p": self.mem_p,
+                "leak": self.leak, "latency_drift": self.latency_drift}
+
+    def __repr__(self) -> str:
+        return (f"SoakResult({self.result.settings.min_duration:g} s at {self.result.settings.target_qps:g}/s: "
+                f"memory {self.mem_slope / 2**20 * 60:+.2f} MiB/min (p={self.mem_p:.2g}){', LEAK' if self.leak else ''}; "
+                f"latency {'drifts: ' + self.latency_drift if self.latency_drift else 'steady'})")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self!r}</pre>"
+
+
+def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, interval: float = 0.1,
+         windows: int = 20, **overrides) -> SoakResult:
+    "Run Server for settings.min_duration while sampling process RSS every `interval` s; test latency and memory trends."
+    import psutil
+    from scipy.stats import linregress
+
+    from tinybench.timing import check_drift
+    s = settings if settings is not None else TestSettings(**{"scenario": "Server", **overrides})
+    if settings is not None and overrides:
+        s = TestSettings(**{**settings.to_dict(), **overrides})
+    proc, stop, samples = psutil.Process(), threading.Event(), []
+    t0 = time.perf_counter()
+
+    def sample_memory():
+        while not stop.is_set():
+            samples.append((time.perf_counter() - t0, proc.memory_info().rss))
+            stop.wait(interval)
+
+    th = threading.Thread(target=sample_memory, daemon=True)
+    th.start()
+    try:
+        r = run(sut, dataset, s)
+    finally:
+        stop.set()
+        th.join()
+    mem = np.array(samples, dtype=float).reshape(-1, 2)
+    fit = linregress(mem[:, 0], mem[:, 1]) if len(mem) > 2 and np.ptp(mem[:, 1]) > 0 else None
+    edges = np.linspace(0, max(float(r.scheduled.max()), 1e-9), windows + 1)
+    ok_sched = r.scheduled[r.ok]
+    p50 = np.array([np.median(r.latencies[(ok_sched >= lo) & (ok_sched < hi)]) if ((ok_sched >= lo) & (ok_sched < hi)).any()
+                    else np.nan for lo, hi in zip(edges[:-1], edges[1:])])
+    good = np.isfinite(p50)
+    drift = check_drift(p50[good]) if good.sum() >= 20 else None
+    return SoakResult(r, edges[:-1], p50, mem[:, 0], mem[:, 1], float(fit.slope) if fit else 0.0,
+                      float(fit.pvalue) if fit else 1.0, drift.explanation if drift else None)
 
 # %% ../modules/02_scenarios.ipynb #cd0f778e
 @dataclass(repr=False)
