@@ -814,8 +814,11 @@ def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
         rec.add([int(i)], float(t))
 
 
-def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, **overrides) -> ScenarioResult:
-    """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook."""
+def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, progress: bool = False,
+        **overrides) -> ScenarioResult:
+    """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook.
+
+    `progress=True` prints a one-line progress report to stderr twice a second (queries done, elapsed time)."""
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
@@ -834,6 +837,7 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     sys.setswitchinterval(min(old_switch, 2e-4))
     interrupted = False
     t0 = time.perf_counter()
+    reporter = _Progress(rec, s, t0) if progress else None
     try:
         {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
          "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
@@ -841,9 +845,35 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
         interrupted = True
     finally:
         sys.setswitchinterval(old_switch)
+        if reporter is not None:
+            reporter.stop()
     if rec.fatal is not None:
         raise rec.fatal
     return _result(rec, s, interrupted, labels is not None)
+
+
+class _Progress:
+    "A background thread printing `[scenario] done/total queries, elapsed s` to stderr every 0.5 s."
+    def __init__(self, rec: _Recorder, s: TestSettings, t0: float):
+        self.rec, self.s, self.t0, self.done = rec, s, t0, threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _line(self) -> str:
+        done = int(np.isfinite(np.array(self.rec.completed, dtype=float)).sum())
+        total = len(self.rec.queries) if self.s.scenario in ("Server", "Offline") else max(self.s.min_query_count, done)
+        return (f"\r[{self.s.scenario}] {done}/{total} queries, {time.perf_counter() - self.t0:.1f} s "
+                f"(min {self.s.min_duration:g} s)")
+
+    def _loop(self) -> None:
+        while not self.done.wait(0.5):
+            sys.stderr.write(self._line())
+            sys.stderr.flush()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        sys.stderr.write(self._line() + "\n")
 
 
 def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool) -> ScenarioResult:
@@ -1223,6 +1253,21 @@ try:
               f" | LoadGen p{q * 100:g} {format_seconds(theirs.percentile(q))} {'VALID' if theirs.valid else 'INVALID'}")
 except ImportError:
     print("mlcommons-loadgen is not installed: pip install mlcommons-loadgen")
+
+# %% [markdown]
+# ## Batching: throughput against latency
+#
+# Batching amortises per-call overhead (Python, the dispatcher, kernel launches) and uses wider
+# kernels, so samples per second rise with batch size, until compute saturates. But every sample
+# in a batch waits for the whole batch: latency rises too. Offline runs of the digits CNN at
+# several batch sizes show both sides (per-batch latency is the time of one SUT call):
+
+# %%
+for b in (1, 8, 64, 256):
+    r_b = run(sut, digits, scenario="Offline", offline_batch_size=b, min_duration=0.0)
+    call = float(np.median(r_b.completed - r_b.started))
+    print(f"batch {b:4d}: {r_b.samples_per_second:9,.0f} samples/s   one call {format_seconds(call):>10s}   "
+          f"accuracy {r_b.accuracy:.3f}")
 
 # %% [markdown]
 # ## Summary

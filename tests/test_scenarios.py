@@ -191,6 +191,12 @@ def test_soak_finds_a_leak_and_not_a_false_one():
     assert json.loads(json.dumps(leaky.to_dict()))["leak"] is True and "LEAK" in repr(leaky)
 
 
+def test_progress_goes_to_stderr(capsys):
+    run(SleepSUT(1e-3), DS, scenario="SingleStream", min_duration=0.7, progress=True)
+    err = capsys.readouterr().err
+    assert "[SingleStream]" in err and "queries" in err
+
+
 # ------------------------------------------------------------------ faults and bad input
 def test_sut_that_raises_on_some_queries():
     r = run(SleepSUT(1e-3, fail_every=100), DS, scenario="Server", target_qps=300, min_duration=1.5,

@@ -510,7 +510,7 @@ def _drain(q: queue.Queue, n_workers: int) -> None:
     for _ in range(n_workers):
         q.put(None)
 
-# %% ../modules/02_scenarios.ipynb #421ec90e
+# %% ../modules/02_scenarios.ipynb #9fa502fd
 def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
     "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
     if s.scenario == "Server":
@@ -523,8 +523,11 @@ def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
         rec.add([int(i)], float(t))
 
 
-def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, **overrides) -> ScenarioResult:
-    """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook."""
+def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, progress: bool = False,
+        **overrides) -> ScenarioResult:
+    """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook.
+
+    `progress=True` prints a one-line progress report to stderr twice a second (queries done, elapsed time)."""
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
@@ -543,6 +546,7 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     sys.setswitchinterval(min(old_switch, 2e-4))
     interrupted = False
     t0 = time.perf_counter()
+    reporter = _Progress(rec, s, t0) if progress else None
     try:
         {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
          "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
@@ -550,9 +554,35 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
         interrupted = True
     finally:
         sys.setswitchinterval(old_switch)
+        if reporter is not None:
+            reporter.stop()
     if rec.fatal is not None:
         raise rec.fatal
     return _result(rec, s, interrupted, labels is not None)
+
+
+class _Progress:
+    "A background thread printing `[scenario] done/total queries, elapsed s` to stderr every 0.5 s."
+    def __init__(self, rec: _Recorder, s: TestSettings, t0: float):
+        self.rec, self.s, self.t0, self.done = rec, s, t0, threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _line(self) -> str:
+        done = int(np.isfinite(np.array(self.rec.completed, dtype=float)).sum())
+        total = len(self.rec.queries) if self.s.scenario in ("Server", "Offline") else max(self.s.min_query_count, done)
+        return (f"\r[{self.s.scenario}] {done}/{total} queries, {time.perf_counter() - self.t0:.1f} s "
+                f"(min {self.s.min_duration:g} s)")
+
+    def _loop(self) -> None:
+        while not self.done.wait(0.5):
+            sys.stderr.write(self._line())
+            sys.stderr.flush()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+        sys.stderr.write(self._line() + "\n")
 
 
 def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool) -> ScenarioResult:
