@@ -57,17 +57,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-import tinybench.timing as reference
+from tinybench.nbutils import reference_fallback
 
 
-def use_reference_if_open(fn, *probe):
-    "`fn`, or tinybench's reference version of it while its exercise is still open (it raises NotImplementedError)."
-    try:
-        fn(*probe)
-        return fn
-    except NotImplementedError:
-        print(f"exercise `{fn.__name__}` is still open: the cells below use tinybench.timing.{fn.__name__}")
-        return getattr(reference, fn.__name__)
+use_reference_if_open = reference_fallback("tinybench.timing")
 
 # %% [markdown]
 # If you read the student version with an exercise still open, the cell after each exercise's

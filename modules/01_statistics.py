@@ -48,18 +48,11 @@ import time
 
 import torch
 
-import tinybench.stats as reference
+from tinybench.nbutils import reference_fallback
 from tinybench.timing import measure
 
 
-def use_reference_if_open(fn, *probe):
-    "`fn`, or tinybench's reference version of it while its exercise is still open (it raises NotImplementedError)."
-    try:
-        fn(*probe)
-        return fn
-    except NotImplementedError:
-        print(f"exercise `{fn.__name__}` is still open: the cells below use tinybench.stats.{fn.__name__}")
-        return getattr(reference, fn.__name__)
+use_reference_if_open = reference_fallback("tinybench.stats")
 
 # %% [markdown]
 # If you read the student version with an exercise still open, the cell after each exercise's
@@ -204,16 +197,12 @@ order_stat_indices = use_reference_if_open(order_stat_indices, 10, 0.5)
 
 # %%
 #| export
-def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
-    "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
-    def ok(n: int) -> bool:
-        lo, hi = order_stat_indices(n, q, level)
-        return lo >= 0 and hi < n
-
-    hi = 2
-    while not ok(hi):  # both bounds exist from some n on: double, then bisect
+def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
+    "Smallest integer n >= `start` with ok(n), for a monotone `ok` (False ... False True ...): double, then bisect."
+    hi = start
+    while not ok(hi):
         hi *= 2
-    lo = hi // 2 + 1 if hi > 2 else 2
+    lo = hi // 2 + 1 if hi > start else start
     while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
@@ -221,6 +210,15 @@ def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
+    "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
+    def ok(n: int) -> bool:
+        lo, hi = order_stat_indices(n, q, level)
+        return lo >= 0 and hi < n
+
+    return smallest_passing(ok, 2)
 
 
 def quantile_ci(x: Any, q: float, level: float = 0.95) -> tuple[float, float]:
@@ -805,17 +803,7 @@ def sample_size(relative_effect: float, cv: float, alpha: float = 0.05, power: f
     if relative_effect == 0:
         raise ValueError("relative_effect must be non-zero (0.05 for a 5% change)")
     d = abs(relative_effect) / cv
-    hi = 2
-    while _t_power(hi, d, alpha) < power:
-        hi *= 2
-    lo = max(2, hi // 2)
-    while lo < hi:  # smallest n with enough power
-        mid = (lo + hi) // 2
-        if _t_power(mid, d, alpha) >= power:
-            hi = mid
-        else:
-            lo = mid + 1
-    return int(lo)
+    return smallest_passing(lambda n: _t_power(n, d, alpha) >= power, 2)
 
 
 def detectable_effect(n: int, cv: float, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -873,20 +861,8 @@ def early_stopping_min_passing(n_over: int, percentile: float, confidence: float
     if not 0 < percentile < 1 or not 0 < confidence < 1:
         raise ValueError("percentile and confidence must be strictly between 0 and 1")
 
-    def passes(h: int) -> bool:
-        return special.betainc(h, n_over + 1, percentile) < 1 - confidence  # = P(Bin(h+t, 1-p) <= t)
-
-    hi = 1
-    while not passes(hi):
-        hi *= 2
-    lo = hi // 2 + 1 if hi > 1 else 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if passes(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    # special.betainc(h, t + 1, p) = P(Binomial(h + t, 1 - p) <= t)
+    return smallest_passing(lambda h: special.betainc(h, n_over + 1, percentile) < 1 - confidence, 1)
 
 
 @dataclass(repr=False)

@@ -53,17 +53,10 @@ from tinybench.stats import early_stopping, early_stopping_min_passing
 from tinybench.timing import environment, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
-import tinybench.scenarios as reference
+from tinybench.nbutils import reference_fallback
 
 
-def use_reference_if_open(fn, *probe):
-    "`fn`, or tinybench's reference version of it while its exercise is still open (it raises NotImplementedError)."
-    try:
-        fn(*probe)
-        return fn
-    except NotImplementedError:
-        print(f"exercise `{fn.__name__}` is still open: the cells below use tinybench.scenarios.{fn.__name__}")
-        return getattr(reference, fn.__name__)
+use_reference_if_open = reference_fallback("tinybench.scenarios")
 
 
 class SleepSUT:

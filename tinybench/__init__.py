@@ -93,6 +93,7 @@ _LAZY = {
     "samples_of": "stats",
     "schedule_for": "scenarios",
     "single_stream": "scenarios",
+    "smallest_passing": "stats",
     "soak": "scenarios",
     "summary": "scenarios",
     "time_call": "timing",

@@ -13,9 +13,9 @@ from scipy import special, stats as st
 from .timing import Measurement, Pitfall, check_drift, detect_warmup, format_seconds
 
 # %% auto #0
-__all__ = ['samples_of', 'quantile', 'order_stat_indices', 'min_samples_for_quantile_ci', 'quantile_ci', 'median_ci',
-           'bootstrap_ci', 'bootstrap_ratio_ci', 'welch_ttest', 'hodges_lehmann', 'ratio_ci', 'mean_ratio_ci',
-           'Comparison', 'compare', 'holm', 'benjamini_hochberg', 'sample_size', 'detectable_effect',
+__all__ = ['samples_of', 'quantile', 'order_stat_indices', 'smallest_passing', 'min_samples_for_quantile_ci', 'quantile_ci',
+           'median_ci', 'bootstrap_ci', 'bootstrap_ratio_ci', 'welch_ttest', 'hodges_lehmann', 'ratio_ci',
+           'mean_ratio_ci', 'Comparison', 'compare', 'holm', 'benjamini_hochberg', 'sample_size', 'detectable_effect',
            'mlperf_sample_size', 'early_stopping_min_passing', 'EarlyStopping', 'early_stopping', 'check_outliers',
            'count_modes', 'check_bimodal', 'check_sample_count', 'detect_pitfalls']
 
@@ -66,17 +66,13 @@ def order_stat_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int]
     binom = st.binom(n, q)
     return int(binom.ppf(a)) - 1, int(binom.isf(a))
 
-# %% ../modules/01_statistics.ipynb #24988cfc
-def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
-    "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
-    def ok(n: int) -> bool:
-        lo, hi = order_stat_indices(n, q, level)
-        return lo >= 0 and hi < n
-
-    hi = 2
-    while not ok(hi):  # both bounds exist from some n on: double, then bisect
+# %% ../modules/01_statistics.ipynb #278e2d57
+def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
+    "Smallest integer n >= `start` with ok(n), for a monotone `ok` (False ... False True ...): double, then bisect."
+    hi = start
+    while not ok(hi):
         hi *= 2
-    lo = hi // 2 + 1 if hi > 2 else 2
+    lo = hi // 2 + 1 if hi > start else start
     while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
@@ -84,6 +80,15 @@ def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
+    "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
+    def ok(n: int) -> bool:
+        lo, hi = order_stat_indices(n, q, level)
+        return lo >= 0 and hi < n
+
+    return smallest_passing(ok, 2)
 
 
 def quantile_ci(x: Any, q: float, level: float = 0.95) -> tuple[float, float]:
@@ -376,7 +381,7 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> np.ndarray:
     out[order] = adj
     return out
 
-# %% ../modules/01_statistics.ipynb #db5cc40e
+# %% ../modules/01_statistics.ipynb #98fa09a0
 def _t_power(n: float, d: float, alpha: float) -> float:
     df = 2 * n - 2
     crit = st.t.ppf(1 - alpha / 2, df)
@@ -398,17 +403,7 @@ def sample_size(relative_effect: float, cv: float, alpha: float = 0.05, power: f
     if relative_effect == 0:
         raise ValueError("relative_effect must be non-zero (0.05 for a 5% change)")
     d = abs(relative_effect) / cv
-    hi = 2
-    while _t_power(hi, d, alpha) < power:
-        hi *= 2
-    lo = max(2, hi // 2)
-    while lo < hi:  # smallest n with enough power
-        mid = (lo + hi) // 2
-        if _t_power(mid, d, alpha) >= power:
-            hi = mid
-        else:
-            lo = mid + 1
-    return int(lo)
+    return smallest_passing(lambda n: _t_power(n, d, alpha) >= power, 2)
 
 
 def detectable_effect(n: int, cv: float, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -433,7 +428,7 @@ def mlperf_sample_size(percentile: float = 0.90, confidence: float = 0.99,
     n = math.ceil(z * z * percentile * (1 - percentile) / margin ** 2)
     return n, -(-n // 8192) * 8192
 
-# %% ../modules/01_statistics.ipynb #15b232b1
+# %% ../modules/01_statistics.ipynb #6a025822
 def early_stopping_min_passing(n_over: int, percentile: float, confidence: float = 0.99) -> int:
     "LoadGen's h: smallest number of within-bound queries such that P(Binomial(h+t, 1-p) <= t) < 1-c."
     if n_over < 0:
@@ -441,20 +436,8 @@ def early_stopping_min_passing(n_over: int, percentile: float, confidence: float
     if not 0 < percentile < 1 or not 0 < confidence < 1:
         raise ValueError("percentile and confidence must be strictly between 0 and 1")
 
-    def passes(h: int) -> bool:
-        return special.betainc(h, n_over + 1, percentile) < 1 - confidence  # = P(Bin(h+t, 1-p) <= t)
-
-    hi = 1
-    while not passes(hi):
-        hi *= 2
-    lo = hi // 2 + 1 if hi > 1 else 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if passes(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    # special.betainc(h, t + 1, p) = P(Binomial(h + t, 1 - p) <= t)
+    return smallest_passing(lambda h: special.betainc(h, n_over + 1, percentile) < 1 - confidence, 1)
 
 
 @dataclass(repr=False)

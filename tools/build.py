@@ -104,7 +104,7 @@ def write_init(version: str) -> None:
     """tinybench/__init__.py: the version and a lazy re-export of every module's public names."""
     lazy: dict[str, str] = {}
     for py in sorted(LIB.glob("*.py")):
-        if py.name.startswith("_") or py.stem == "cli":
+        if py.name.startswith("_") or py.stem in ("cli", "nbutils"):
             continue
         for name in _module_all(py):
             lazy.setdefault(name, py.stem)
