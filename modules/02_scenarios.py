@@ -533,12 +533,17 @@ class ScenarioResult:
     @property
     def metric(self) -> tuple[str, float]:
         "The scenario's headline metric (name, value)."
-        s = self.settings
-        if s.scenario == "Offline":
-            return "samples per second", self.samples_per_second
-        if s.scenario == "Server":
-            return "completed queries per second", self.qps
-        return f"p{s.latency_percentile * 100:g} latency", self.percentile(s.latency_percentile)
+        return headline_metric(self)
+
+
+def headline_metric(r: Any) -> tuple[str, float]:
+    "(name, value) of a run's headline metric; `r` has `settings`, `samples_per_second`, `qps` and `percentile(q)`."
+    s = r.settings
+    if s.scenario == "Offline":
+        return "samples per second", r.samples_per_second
+    if s.scenario == "Server":
+        return "completed queries per second", r.qps
+    return f"p{s.latency_percentile * 100:g} latency", r.percentile(s.latency_percentile)
 
 # %% [markdown]
 # Validity follows LoadGen's rules: the run must last `min_duration` and complete

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from tinybench.scenarios import TestSettings
+from tinybench.scenarios import TestSettings, headline_metric
 from tinybench.timing import format_seconds
 
 # %%
@@ -86,12 +86,8 @@ class LoadGenResult:
 
     @property
     def metric(self) -> tuple[str, float]:
-        s = self.settings
-        if s.scenario == "Offline":
-            return "samples per second", self.samples_per_second
-        if s.scenario == "Server":
-            return "completed queries per second", self.qps
-        return f"p{s.latency_percentile * 100:g} latency", self.percentile(s.latency_percentile)
+        "The scenario's headline metric (name, value), as `ScenarioResult.metric`."
+        return headline_metric(self)
 
     def to_dict(self) -> dict[str, Any]:
         name, value = self.metric

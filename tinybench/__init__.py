@@ -62,6 +62,7 @@ _LAZY = {
     "find_peak_qps": "scenarios",
     "format_seconds": "timing",
     "gc_disabled": "timing",
+    "headline_metric": "scenarios",
     "hodges_lehmann": "stats",
     "holm": "stats",
     "last_level_cache_bytes": "timing",

@@ -18,7 +18,7 @@ from .timing import environment, format_seconds
 
 # %% auto #0
 __all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule',
-           'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult',
+           'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult', 'headline_metric',
            'early_stopping_result', 'validity_reasons', 'run', 'summary', 'SoakResult', 'soak', 'PeakSearch',
            'find_peak_qps']
 
@@ -202,7 +202,7 @@ def schedule_for(s: TestSettings) -> np.ndarray:
     n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
     return times[:n] if n <= times.size else make(n)
 
-# %% ../modules/02_scenarios.ipynb #f3ed810b
+# %% ../modules/02_scenarios.ipynb #b4e141a6
 @dataclass(repr=False)
 class ScenarioResult:
     "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
@@ -274,12 +274,17 @@ class ScenarioResult:
     @property
     def metric(self) -> tuple[str, float]:
         "The scenario's headline metric (name, value)."
-        s = self.settings
-        if s.scenario == "Offline":
-            return "samples per second", self.samples_per_second
-        if s.scenario == "Server":
-            return "completed queries per second", self.qps
-        return f"p{s.latency_percentile * 100:g} latency", self.percentile(s.latency_percentile)
+        return headline_metric(self)
+
+
+def headline_metric(r: Any) -> tuple[str, float]:
+    "(name, value) of a run's headline metric; `r` has `settings`, `samples_per_second`, `qps` and `percentile(q)`."
+    s = r.settings
+    if s.scenario == "Offline":
+        return "samples per second", r.samples_per_second
+    if s.scenario == "Server":
+        return "completed queries per second", r.qps
+    return f"p{s.latency_percentile * 100:g} latency", r.percentile(s.latency_percentile)
 
 # %% ../modules/02_scenarios.ipynb #0dcdf855
 def early_stopping_result(r: ScenarioResult):
