@@ -2,7 +2,8 @@
 
 SUTs: a no-op, and a numpy matmul of ~100 us. For each: the highest VALID Server rate each load
 generator reaches (same settings: p99 under 10 ms, 1 s minimum duration, one worker thread, the same
-peak search), tinybench's issue lateness (actual minus scheduled issue time, p50/p99) at that rate,
+peak search), each one's issue lateness (actual minus scheduled issue time, p50/p99) at that rate
+(LoadGen's from its trace),
 and the SingleStream p90 each reports. Run: `.venv/bin/python bench/loadgen_compare.py`.
 """
 import time
@@ -26,29 +27,42 @@ def matmul_sut(batch):
     return [0] * len(batch)
 
 
+def lateness(r) -> str:
+    lt = r.issue_lateness
+    return f"{tb.format_seconds(np.quantile(lt, 0.5))} / {tb.format_seconds(np.quantile(lt, 0.99))}"
+
+
 def main():
     ds = ArrayDataset(np.arange(256))
     kernel = tb.measure(A.__matmul__, A, min_time=0.2)
     print(f"machine: {tb.environment()['platform']}, {tb.environment()['cpu_count']} CPUs; "
           f"numpy 150x150 matmul: {tb.format_seconds(kernel.median)} per call\n")
     server = TestSettings(scenario="Server", target_qps=500, target_latency=0.01, min_duration=1.0)
-    print(f"{'SUT':10s} {'load generator':15s} {'peak VALID qps':>15s} {'runs':>5s} {'SingleStream p90':>17s} "
-          f"{'issue lateness p50 / p99 at peak':>34s}")
+    gens = (("tinybench", run), ("MLPerf LoadGen", run_loadgen))
+    print(f"{'SUT':8s} {'load generator':15s} {'peak VALID qps':>15s} {'runs':>5s} {'SingleStream p90':>17s} "
+          f"{'lateness p50 / p99 at own peak':>31s} {'lateness at common rate':>24s}")
     for name, sut in (("no-op", noop_sut), ("matmul", matmul_sut)):
-        for gen, runner in (("tinybench", run), ("MLPerf LoadGen", run_loadgen)):
+        rows = []
+        for gen, runner in gens:
             t0 = time.perf_counter()
-            peak = find_peak_qps(sut, ds, server, tolerance=0.05, runner=runner)
+            peak = find_peak_qps(sut, ds, server, tolerance=0.05, runner=runner, max_runs=24)
             ss = runner(sut, ds, TestSettings(scenario="SingleStream", min_duration=1.0))
-            late = ""
-            if gen == "tinybench" and peak.peak_qps:
-                r = run(sut, ds, TestSettings(**{**server.to_dict(), "target_qps": peak.peak_qps}))
-                lt = r.issue_lateness
-                late = f"{tb.format_seconds(np.quantile(lt, 0.5))} / {tb.format_seconds(np.quantile(lt, 0.99))}"
-            elif gen != "tinybench":
-                late = "(not in LoadGen's logs)"
+            own = ""
+            if peak.peak_qps:
+                r = (run(sut, ds, server, target_qps=peak.peak_qps) if gen == "tinybench"
+                     else run_loadgen(sut, ds, server, target_qps=peak.peak_qps, trace=True))
+                own = lateness(r)
+            rows.append((gen, peak, ss, own, time.perf_counter() - t0))
+        common = min((p.peak_qps for _, p, *_ in rows if p.peak_qps), default=None)
+        for (gen, peak, ss, own, secs), (_, runner) in zip(rows, gens):
+            at_common = ""
+            if common:
+                r = (run(sut, ds, server, target_qps=common) if gen == "tinybench"
+                     else run_loadgen(sut, ds, server, target_qps=common, trace=True))
+                at_common = f"{lateness(r)} @ {common:,.0f}"
             pq = f"{peak.peak_qps:,.0f}" if peak.peak_qps else "none"
-            print(f"{name:10s} {gen:15s} {pq:>15s} {len(peak.tried):>5d} {tb.format_seconds(ss.percentile(0.9)):>17s} "
-                  f"{late:>34s}   ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(f"{name:8s} {gen:15s} {pq:>15s} {len(peak.tried):>5d} {tb.format_seconds(ss.percentile(0.9)):>17s} "
+                  f"{own:>31s} {at_common:>24s}   ({secs:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import queue
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class LoadGenResult:
     values: dict[str, Any]
     log_dir: str
     n_errors: int = 0
+    issue_lateness: Any = None  # numpy array of seconds, from the trace, when `run_loadgen(trace=True)`
 
     @property
     def valid(self) -> bool:
@@ -117,6 +119,18 @@ def parse_detail_log(path: str | Path) -> dict[str, Any]:
     return values
 
 
+_ISSUE_DELAY = re.compile(r'"name":"Latency".*?"issue_delay":(\d+)')
+
+
+def parse_issue_delays(path: str | Path):
+    """Issue lateness per sample (actual minus scheduled issue time), seconds, from LoadGen's
+    mlperf_log_trace.json. The file is not strict JSON (LoadGen writes it as a stream), so its
+    `Latency` counter events are read line by line."""
+    import numpy as np
+    with open(path, encoding="utf-8") as f:
+        return np.array([int(m.group(1)) for line in f if (m := _ISSUE_DELAY.search(line))], dtype=float) / 1e9
+
+
 def loadgen_settings(s: TestSettings, n_samples: int):
     "The mlperf_loadgen.TestSettings equivalent to a tinybench `TestSettings`."
     import mlperf_loadgen as lg
@@ -151,8 +165,9 @@ def loadgen_settings(s: TestSettings, n_samples: int):
 # %%
 #| export
 def run_loadgen(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None,
-                log_dir: str | Path | None = None, **overrides) -> LoadGenResult:
-    "Run `sut` on `dataset` under MLPerf LoadGen with settings equivalent to `settings`; returns its parsed result."
+                log_dir: str | Path | None = None, trace: bool = False, **overrides) -> LoadGenResult:
+    """Run `sut` on `dataset` under MLPerf LoadGen with settings equivalent to `settings`; returns its
+    parsed result. `trace=True` turns on LoadGen's trace and fills `issue_lateness` from it."""
     import mlperf_loadgen as lg
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
@@ -162,7 +177,7 @@ def run_loadgen(sut: Callable[[list], Any], dataset: Any, settings: TestSettings
         raise ValueError("the dataset is empty: a benchmark needs at least one sample")
     n = min(n, s.performance_sample_count or n)
     samples: dict[int, Any] = {}
-    work: queue.Queue = queue.Queue()
+    work: queue.SimpleQueue = queue.SimpleQueue()
     errors = [0]
     batch = s.offline_batch_size if s.scenario == "Offline" else max(1, s.samples_per_query)
 
@@ -198,6 +213,7 @@ def run_loadgen(sut: Callable[[list], Any], dataset: Any, settings: TestSettings
     log = lg.LogSettings()
     log.log_output.outdir = str(out)
     log.log_output.copy_summary_to_stdout = False
+    log.enable_trace = trace
     lg_sut = lg.ConstructSUT(issue_queries, lambda: None)
     lg_qsl = lg.ConstructQSL(len(dataset), n, load, unload)
     try:
@@ -207,7 +223,8 @@ def run_loadgen(sut: Callable[[list], Any], dataset: Any, settings: TestSettings
             work.put(None)
         lg.DestroyQSL(lg_qsl)
         lg.DestroySUT(lg_sut)
-    return LoadGenResult(s, parse_detail_log(out / "mlperf_log_detail.txt"), str(out), errors[0])
+    lateness = parse_issue_delays(out / "mlperf_log_trace.json") if trace else None
+    return LoadGenResult(s, parse_detail_log(out / "mlperf_log_detail.txt"), str(out), errors[0], lateness)
 
 # %% [markdown]
 # A quick check against a SUT of known service time (runs only where LoadGen is installed):

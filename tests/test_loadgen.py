@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("mlperf_loadgen")
 
-from tinybench.loadgen import LoadGenResult, parse_detail_log, run_loadgen  # noqa: E402
+from tinybench.loadgen import LoadGenResult, parse_detail_log, parse_issue_delays, run_loadgen  # noqa: E402
 from tinybench.scenarios import ArrayDataset, TestSettings, run  # noqa: E402
 from tinybench.stats import early_stopping  # noqa: E402
 
@@ -53,3 +53,21 @@ def test_parse_detail_log_and_result_accessors(tmp_path):
     r = LoadGenResult(TestSettings(scenario="SingleStream"), values, str(tmp_path))
     assert not r.valid and r.reasons == ["min duration not met"] and r.percentile(0.9) == 2e-3
     assert "INVALID" in repr(r) and r.to_dict()["value"] == 2e-3
+
+
+def test_parse_issue_delays_reads_loadgen_trace_lines(tmp_path):
+    trace = tmp_path / "mlperf_log_trace.json"
+    trace.write_text('{"traceEvents":[\n'
+                     '{"name":"Scheduling","ph":"X","pid":1,"tid":1,"ts":1.0,"dur":0.1,"args":{}},\n'
+                     '{"name":"Latency","ph": "C","pid":1,"ts":2.0,"args":{ "issue_delay":200,"issue_to_done":20489}},\n'
+                     '{"name":"Latency","ph": "C","pid":1,"ts":3.0,"args":{ "issue_delay":92440,"issue_to_done":1}},\n'
+                     '{"name":"LastTrace"}\n],\n"displayTimeUnit":"ns"}\n')
+    np.testing.assert_allclose(parse_issue_delays(trace), [200e-9, 92440e-9])
+
+
+def test_run_loadgen_trace_gives_issue_lateness_per_query(tmp_path):
+    r = run_loadgen(sleep_sut, DS, scenario="Server", target_qps=100, min_duration=0.5, target_latency=0.05,
+                    log_dir=tmp_path, trace=True)
+    lt = r.issue_lateness
+    assert len(lt) >= 40 and np.all(lt >= 0), lt  # ~50 queries at 100/s for 0.5 s, each issued at or after its schedule
+    assert np.median(lt) < 2e-3  # an idle issuer is on time to well under one service time

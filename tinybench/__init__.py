@@ -78,6 +78,7 @@ _LAZY = {
     "mlperf_sample_size": "stats",
     "order_stat_indices": "stats",
     "parse_detail_log": "loadgen",
+    "parse_issue_delays": "loadgen",
     "poisson_schedule": "scenarios",
     "predict": "workloads",
     "prune_magnitude": "workloads",
