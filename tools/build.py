@@ -107,7 +107,10 @@ def write_init(version: str) -> None:
         if py.name.startswith("_") or py.stem in ("cli", "nbutils"):
             continue
         for name in _module_all(py):
-            lazy.setdefault(name, py.stem)
+            if name in lazy:
+                sys.exit(f"tinybench.{py.stem} and tinybench.{lazy[name]} both export {name!r}: "
+                         "`tb.{name}` would be ambiguous; rename one")
+            lazy[name] = py.stem
     body = [
         '"""tinybench: systematic ML benchmarking you can trust.',
         "",

@@ -1,0 +1,1929 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Profiling: where the time, memory and energy go
+#
+# A benchmark says *how fast*; a profile says *why*, and what to change. This notebook takes a
+# model apart, each step with a small experiment on the digits CNN or a planted bottleneck:
+#
+# 1. what a model costs before it runs: parameters, bytes and FLOPs (**exercise 1**);
+# 2. per-layer timing with hooks, and why CUDA needs events there (**exercise 2**);
+# 3. the PyTorch profiler: operators, shapes and a Chrome trace;
+# 4. Python overhead around a model, with a flame graph;
+# 5. where memory goes: parameters, activations, allocator caching, peak versus current;
+# 6. CPU and GPU utilisation sampled while a workload runs, and why 100% busy is not efficient;
+# 7. pipelines: preprocess → model → postprocess, and the data-loading bottleneck;
+# 8. batch size against latency and throughput; out-of-memory as a boundary to find
+#    (**exercise 3**);
+# 9. compute- versus memory-bound: arithmetic intensity and the roofline;
+# 10. energy per inference on a GPU, and NVTX ranges for Nsight users.
+#
+# Every number is measured here: clocks, psutil, NVML, `torch.profiler`, and FLOPs counted by
+# `torch.utils.flop_counter`. Where a counter is not available (no GPU, no NVML), the result says
+# so instead of inventing a value.
+
+# %%
+#| default_exp profiling
+
+# %%
+#| export
+from __future__ import annotations
+
+import base64
+import contextlib
+import cProfile
+import gc
+import io
+import json
+import math
+import os
+import pstats
+import re
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import psutil
+import torch
+from torch import nn
+
+from tinybench.timing import BenchmarkError, environment, format_seconds, measure
+
+# %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+from tinybench.nbutils import reference_fallback
+from tinybench.workloads import load_digits, load_model
+
+use_reference_if_open = reference_fallback("tinybench.profiling")
+torch.manual_seed(0)
+digits = load_digits()
+cnn = load_model(data=digits).model.eval()
+x64 = digits.X_test[:64]
+
+# %% [markdown]
+# The setup cell loads the digits CNN from module 00's workload (trained on this CPU in a couple
+# of seconds, then cached) and a batch of 64 test images. If you read the student version with an
+# exercise still open, the cell after each exercise's test swaps in tinybench's reference
+# implementation so that the rest of the notebook still runs.
+
+# %% [markdown]
+# ## 1. What a model costs before it runs
+#
+# Three numbers describe a model's size: how many **parameters** it has, how many **bytes** they
+# take (4 per float32 parameter; the file on disk adds a little), and how many **FLOPs** one
+# forward pass performs. FLOPs are counted, not estimated: `torch.utils.flop_counter.FlopCounterMode`
+# intercepts every operator that has a FLOP formula (matmuls, convolutions, attention) and adds
+# up its count for the shapes it actually saw.
+#
+# The convention matters when you compare numbers: one multiply-add counts as **2 FLOPs**
+# (multiply, then add). Some papers quote MACs (multiply-accumulates), half as many. Element-wise
+# operators (ReLU, the bias add) and pooling count as zero: they are cheap in arithmetic and
+# cost memory traffic instead, which section 9 measures.
+#
+# ### Exercise 1: `linear_flops` (2 points)
+#
+# Return the FLOPs of one `nn.Linear(in_features, out_features)` applied to a
+# `(batch, in_features)` input, by the counter's convention: each of the `batch × out_features`
+# outputs is a dot product of length `in_features`, one multiply and one add per term. The bias
+# add is not counted. The test checks your formula against `FlopCounterMode` for several shapes.
+
+# %% nbgrader={"grade": false, "grade_id": "linear-flops", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def linear_flops(batch: int, in_features: int, out_features: int) -> int:
+    "FLOPs of nn.Linear(in_features, out_features) on a (batch, in_features) input: 2 per multiply-add, bias not counted."
+    if min(batch, in_features, out_features) < 0:
+        raise ValueError(f"sizes must be >= 0, got batch={batch}, in={in_features}, out={out_features}")
+    ### BEGIN SOLUTION
+    return 2 * batch * in_features * out_features
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-linear-flops", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def counted_flops(layer, x):
+    with FlopCounterMode(display=False) as counter:
+        layer(x)
+    return counter.get_total_flops()
+
+
+assert linear_flops(1, 3, 2) == 12, "one sample, 2 outputs of 3 multiply-adds each"
+assert linear_flops(4, 512, 64) == counted_flops(nn.Linear(512, 64), torch.randn(4, 512))
+### BEGIN HIDDEN TESTS
+for b, i, o in [(1, 1, 1), (7, 33, 5), (64, 64, 10), (0, 8, 8)]:
+    assert linear_flops(b, i, o) == counted_flops(nn.Linear(i, o), torch.randn(b, i)), (b, i, o)
+assert linear_flops(3, 5, 7) == counted_flops(nn.Linear(5, 7, bias=False), torch.randn(3, 5)), "bias is not counted"
+### END HIDDEN TESTS
+
+# %%
+linear_flops = use_reference_if_open(linear_flops, 1, 1, 1)
+
+# %% [markdown]
+# A convolution is a dot product too: every output element (`batch × out_channels × H_out ×
+# W_out` of them) sums over `in_channels / groups × kh × kw` inputs.
+
+# %%
+#| export
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def conv2d_flops(batch: int, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 out_size: int | Sequence[int], groups: int = 1) -> int:
+    "FLOPs of nn.Conv2d producing (batch, out_channels, *out_size): 2 per multiply-add, bias not counted."
+    (kh, kw), (oh, ow) = _pair(kernel_size), _pair(out_size)
+    if in_channels % groups:
+        raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
+    return 2 * batch * out_channels * oh * ow * (in_channels // groups) * kh * kw
+
+# %%
+conv = nn.Conv2d(16, 32, 3, padding=1)
+assert conv2d_flops(64, 16, 32, 3, 8) == counted_flops(conv, torch.randn(64, 16, 8, 8))
+print(f"conv 16→32, 3×3 on 8×8, batch 64: {conv2d_flops(64, 16, 32, 3, 8) / 1e6:.1f} MFLOP")
+
+# %% [markdown]
+# `model_stats` puts the size figures together. The serialized size is what `torch.save` of the
+# state dict writes: the parameters plus buffers plus a little framing. For a dynamically
+# quantized model it is the honest size figure, because its packed int8 weights are not
+# `parameters()`; note too that quantized kernels have no FLOP formula and count as zero.
+
+# %%
+#| export
+def format_bytes(n: float | None) -> str:
+    "Human-readable bytes (binary prefixes: KiB, MiB, GiB)."
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "n/a"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def _as_args(inputs: Any) -> tuple:
+    return inputs if isinstance(inputs, tuple) else (inputs,)
+
+
+def _forward_error(model: Any, inputs: Any, e: BaseException, what: str) -> BenchmarkError:
+    shapes = [tuple(a.shape) if hasattr(a, "shape") else type(a).__name__ for a in _as_args(inputs)]
+    return BenchmarkError(f"{what}: {type(model).__name__} raised {type(e).__name__} on inputs of shape "
+                          f"{shapes}: {e}")
+
+
+def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
+    "FLOPs of one call `model(*inputs)` (FlopCounterMode), total and per module (keys: 'Root.child.name')."
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    try:
+        with counter, torch.inference_mode():
+            model(*_as_args(inputs))
+    except Exception as e:  # a model that cannot run on this input: say which input, keep the cause
+        raise _forward_error(model, inputs, e, "counting FLOPs") from e
+    per_module = {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
+    return int(counter.get_total_flops()), per_module
+
+# %%
+#| export
+@dataclass(repr=False)
+class ModelStats:
+    "Size of a model: parameters, bytes (parameters, buffers, serialized state dict) and FLOPs of one forward."
+    n_params: int
+    n_trainable: int
+    param_bytes: int
+    buffer_bytes: int
+    serialized_bytes: int
+    flops: int
+    flops_by_module: dict[str, int]
+    input_shapes: list
+
+    @property
+    def macs(self) -> float:
+        "Multiply-accumulates (FLOPs / 2)."
+        return self.flops / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("n_params", "n_trainable", "param_bytes", "buffer_bytes",
+                                              "serialized_bytes", "flops", "flops_by_module", "input_shapes")}
+
+    def __repr__(self) -> str:
+        return (f"ModelStats({self.n_params:,} params ({format_bytes(self.param_bytes)}), serialized "
+                f"{format_bytes(self.serialized_bytes)}, {self.flops / 1e6:,.2f} MFLOP per forward on {self.input_shapes})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>{v / 1e6:,.3f}</td></tr>" for k, v in self.flops_by_module.items())
+        return f"<div><b>{self!r}</b><table><tr><th>module</th><th>MFLOP</th></tr>{rows}</table></div>"
+
+
+def model_stats(model: nn.Module, example_input: Any) -> ModelStats:
+    "Parameter count and bytes, buffer bytes, serialized size and counted FLOPs of `model(example_input)`."
+    params, buffers = list(model.parameters()), list(model.buffers())
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    flops, per_module = count_flops(model, example_input)
+    shapes = [list(a.shape) if hasattr(a, "shape") else type(a).__name__ for a in _as_args(example_input)]
+    return ModelStats(sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
+                      sum(p.numel() * p.element_size() for p in params),
+                      sum(b.numel() * b.element_size() for b in buffers), buf.getbuffer().nbytes,
+                      flops, per_module, shapes)
+
+# %%
+stats = model_stats(cnn, x64)
+stats
+
+# %% [markdown]
+# The two convolutions do most of the arithmetic even though the first linear layer holds most
+# of the parameters: FLOPs and bytes are different costs, which is the whole story of section 9.
+
+# %%
+assert stats.n_params == sum(p.numel() for p in cnn.parameters()) and stats.param_bytes == 4 * stats.n_params
+assert stats.flops == sum(v for k, v in stats.flops_by_module.items() if k.count(".") == 2)
+
+# %% [markdown]
+# ## 2. Per-layer timing with hooks
+#
+# PyTorch calls a module's *forward pre-hooks* just before its `forward` and its *forward hooks*
+# just after. A pair of hooks that read a clock therefore times each layer without touching the
+# model's code. Time only the **leaf** modules (those without children): a `Sequential` block's
+# time is the sum of its leaves plus its own small overhead.
+#
+# ### Exercise 2: `time_layers` (3 points)
+#
+# Return a dict `{leaf module name: seconds}` for **one** forward pass `model(x)` on the CPU,
+# timed with `time.perf_counter` from a forward pre-hook to a forward hook on every leaf module
+# (use `leaf_modules(model)`, given below). If a module runs more than once in a pass, add up its
+# times. Run the pass under `torch.inference_mode()`. Remove every hook before returning, **even
+# if the model raises** (use `try`/`finally`); a profiler that leaves hooks behind slows down every
+# later call of the model. The test plants a slow layer and checks that you find it.
+
+# %%
+#| export
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    "(name, module) for every module of `model` that has no children, in registration order."
+    return [(name, m) for name, m in model.named_modules() if name and next(m.children(), None) is None]
+
+# %% nbgrader={"grade": false, "grade_id": "time-layers", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def time_layers(model: nn.Module, x: Any) -> dict[str, float]:
+    "Seconds each leaf module's forward took in one pass `model(x)` (CPU clock via hooks; hooks removed after)."
+    ### BEGIN SOLUTION
+    times: dict[str, float] = {}
+    starts: dict[str, float] = {}
+    handles = []
+    for name, module in leaf_modules(model):
+        def pre(mod, args, name=name):
+            starts[name] = time.perf_counter()
+
+        def post(mod, args, out, name=name):
+            times[name] = times.get(name, 0.0) + time.perf_counter() - starts[name]
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return times
+    ### END SOLUTION
+
+# %% [markdown]
+# A planted bottleneck: `Repeat` runs a real matmul `k` times (extra computation, not a sleep),
+# so we know which layer must come out on top.
+
+# %% nbgrader={"grade": false, "grade_id": "planted-model", "locked": true, "schema_version": 3, "solution": false, "task": false}
+class Repeat(nn.Module):
+    "A linear layer applied k times: k times the work of one, a bottleneck we plant on purpose."
+    def __init__(self, dim, k):
+        super().__init__()
+        self.lin, self.k = nn.Linear(dim, dim), k
+
+    def forward(self, x):
+        for _ in range(self.k):
+            x = torch.tanh(self.lin(x))
+        return x
+
+
+def planted(dim=256, k=20):
+    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), Repeat(dim, k), nn.Linear(dim, 10))
+
+# %% nbgrader={"grade": true, "grade_id": "test-time-layers", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+m = planted()
+x = torch.randn(256, 256)
+t0 = time.perf_counter()
+times = time_layers(m, x)
+wall = time.perf_counter() - t0
+assert set(times) == {"0", "1", "2.lin", "3"}, f"one entry per leaf module, got {sorted(times)}"
+assert max(times, key=times.get) == "2.lin", f"the planted layer should dominate: {times}"
+assert 0 < sum(times.values()) <= wall, "layer times are parts of the pass"
+assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in m.modules()), "remove your hooks"
+### BEGIN HIDDEN TESTS
+bad = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 5))
+try:
+    time_layers(bad, torch.randn(2, 4))
+    raise AssertionError("a shape error must propagate")
+except RuntimeError:
+    pass
+assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in bad.modules()), "remove hooks on error"
+shared = nn.Linear(8, 8)
+twice = nn.Sequential(shared, nn.ReLU(), shared)
+assert set(time_layers(twice, torch.randn(2, 8))) == {"0", "1"}, "a module used twice has one entry"
+### END HIDDEN TESTS
+
+# %%
+time_layers = use_reference_if_open(time_layers, nn.Sequential(nn.Identity()), torch.zeros(1))
+
+# %% [markdown]
+# One pass is one noisy sample. `profile_layers` repeats the pass, and also times the whole
+# forward with the same clock so that the parts can be checked against the whole. Timing only
+# the leaves loses work that a parent module does in its own `forward` (the `tanh` in `Repeat`
+# above is not inside any leaf), so `profile_layers` hooks **every** submodule and reports each
+# one's **self time**: its forward minus its submodules' forwards. The self times plus the
+# **unattributed** time (the root module's own Python, such as `Sequential`'s loop) must add up
+# to the total. The result states the unattributed share and
+# whether it is within a tolerance, and the **hook overhead** (hooked minus bare passes, run
+# interleaved so that drift cancels).
+#
+# On a GPU, a host clock read in a hook measures when the kernel was *queued*, not when it ran:
+# CUDA launches are asynchronous (module 00, section 6). `profile_layers` records a CUDA event in
+# each hook instead, so each layer's time is measured on the device's own timeline, and
+# synchronizes once per pass, not once per layer (a synchronize per layer would serialise host and
+# device and change what is measured).
+
+# %%
+#| export
+class _HostClock:
+    "Marks are perf_counter readings; durations in seconds."
+    name = "perf_counter"
+
+    def mark(self) -> float:
+        return time.perf_counter()
+
+    def settle(self) -> None:
+        pass
+
+    @staticmethod
+    def seconds(a: float, b: float) -> float:
+        return b - a
+
+
+class _CudaEventClock:
+    "Marks are recorded CUDA events on the current stream; durations from elapsed_time after one synchronize."
+    name = "cuda_events"
+
+    def mark(self):
+        ev = torch.cuda.Event(enable_timing=True)
+        ev.record()
+        return ev
+
+    def settle(self) -> None:
+        torch.cuda.synchronize()
+
+    @staticmethod
+    def seconds(a, b) -> float:
+        return a.elapsed_time(b) / 1e3
+
+
+def _device_of(inputs: Any, device: Any = None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    for a in _as_args(inputs):
+        if isinstance(a, torch.Tensor):
+            return a.device
+    return torch.device("cpu")
+
+# %%
+#| export
+@contextlib.contextmanager
+def nvtx_range(name: str):
+    "An NVTX range around the block when CUDA is available (visible in Nsight Systems); a no-op otherwise."
+    if torch.cuda.is_available():
+        torch.cuda.nvtx.range_push(name)
+        try:
+            yield
+        finally:
+            torch.cuda.nvtx.range_pop()
+    else:
+        yield
+
+
+class _LayerHooks:
+    """Pre/post forward hooks on every submodule recording clock marks per call, with the call nesting, so
+    that each module's *self* time (its forward minus its submodules' forwards) can be computed."""
+    def __init__(self, model: nn.Module, clock: Any, nvtx: bool = False):
+        self.modules = [(name, m) for name, m in model.named_modules() if name]
+        self.clock, self.nvtx = clock, nvtx and torch.cuda.is_available()
+        self.calls: list[list] = []  # [name, start mark, end mark, index of the enclosing call or None]
+        self.stack: list[int] = []
+        self.handles: list = []
+
+    def attach(self) -> None:
+        for name, module in self.modules:
+            self.handles.append(module.register_forward_pre_hook(lambda m, a, name=name: self._pre(name)))
+            self.handles.append(module.register_forward_hook(lambda m, a, o, name=name: self._post(name)))
+
+    def detach(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+    def __enter__(self) -> "_LayerHooks":
+        self.attach()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.detach()
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.stack.clear()
+
+    @property
+    def open_module(self) -> str | None:
+        "The innermost module whose forward has started and not finished (where an error happened)."
+        return self.calls[self.stack[-1]][0] if self.stack else None
+
+    def _pre(self, name: str) -> None:
+        if self.nvtx:
+            torch.cuda.nvtx.range_push(name)
+        self.calls.append([name, None, None, self.stack[-1] if self.stack else None])
+        self.stack.append(len(self.calls) - 1)
+        self.calls[-1][1] = self.clock.mark()
+
+    def _post(self, name: str) -> None:
+        mark = self.clock.mark()
+        self.calls[self.stack.pop()][2] = mark
+        if self.nvtx:
+            torch.cuda.nvtx.range_pop()
+
+    def self_seconds(self) -> dict[str, float]:
+        "Per module, self seconds summed over its calls in the pass just run (after clock.settle())."
+        incl = [self.clock.seconds(start, end) for _, start, end, _ in self.calls]
+        children = [0.0] * len(self.calls)
+        for i, (_, _, _, parent) in enumerate(self.calls):
+            if parent is not None:
+                children[parent] += incl[i]
+        out: dict[str, float] = {}
+        for i, (name, *_rest) in enumerate(self.calls):
+            out[name] = out.get(name, 0.0) + incl[i] - children[i]
+        return out
+
+# %%
+#| export
+@dataclass(repr=False)
+class LayerProfile:
+    """Per-module forward *self* times (seconds per pass: the module's forward minus its submodules') over
+    repeated passes, checked against the whole pass; what no module accounts for is `unattributed`."""
+    names: list[str]
+    kinds: list[str]
+    layer_times: np.ndarray
+    totals: np.ndarray
+    bare_totals: np.ndarray
+    device: str
+    timer: str
+    tolerance: float
+
+    @property
+    def per_layer(self) -> np.ndarray:
+        "Median self seconds per pass of each module."
+        return np.median(self.layer_times, axis=0)
+
+    @property
+    def total(self) -> float:
+        "Median seconds of a whole hooked pass."
+        return float(np.median(self.totals))
+
+    @property
+    def unattributed(self) -> float:
+        "Median over passes of (whole pass minus the sum of its layers), seconds."
+        return float(np.median(self.totals - self.layer_times.sum(axis=1)))
+
+    @property
+    def unattributed_fraction(self) -> float:
+        return self.unattributed / self.total if self.total > 0 else math.nan
+
+    @property
+    def within_tolerance(self) -> bool:
+        "Do the layers add up to the whole within `tolerance` (a fraction of the total)?"
+        return abs(self.unattributed_fraction) <= self.tolerance
+
+    @property
+    def hook_overhead(self) -> float:
+        "Median hooked pass minus median bare pass, seconds (what the measurement itself costs)."
+        return self.total - float(np.median(self.bare_totals))
+
+    def share(self) -> np.ndarray:
+        return self.per_layer / self.total
+
+    def top(self, k: int = 5) -> list[tuple[str, float, float]]:
+        "The k slowest layers: (name, seconds per pass, share of the pass)."
+        order = np.argsort(self.per_layer)[::-1][:k]
+        return [(self.names[i], float(self.per_layer[i]), float(self.share()[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "timer": self.timer, "total": self.total, "unattributed": self.unattributed,
+                "hook_overhead": self.hook_overhead, "tolerance": self.tolerance,
+                "within_tolerance": self.within_tolerance, "repeats": int(self.totals.size),
+                "layers": [{"name": n, "kind": k, "seconds": float(t), "share": float(s)}
+                           for n, k, t, s in zip(self.names, self.kinds, self.per_layer, self.share())]}
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{n} {s:.0%}" for n, _, s in self.top(3))
+        flag = "" if self.within_tolerance else f" (outside ±{self.tolerance:.0%}!)"
+        return (f"LayerProfile({len(self.names)} layers on {self.device} via {self.timer}: pass "
+                f"{format_seconds(self.total)}, top {top}; unattributed {self.unattributed_fraction:.1%}{flag})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{n}</td><td>{k}</td><td>{format_seconds(t)}</td><td>{s:.1%}</td>"
+            f"<td><div style='background:#4c78a8;height:0.8em;width:{max(0.0, s) * 200:.0f}px'></div></td></tr>"
+            for n, k, t, s in zip(self.names, self.kinds, self.per_layer, self.share()))
+        rows += (f"<tr><td><i>unattributed</i></td><td></td><td>{format_seconds(self.unattributed)}</td>"
+                 f"<td>{self.unattributed_fraction:.1%}</td><td></td></tr>")
+        return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>type</th><th>time/pass</th><th>share</th>"
+                f"<th></th></tr>{rows}</table></div>")
+
+# %%
+#| export
+def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: int = 20, warmup: int = 3,
+                   tolerance: float = 0.10, nvtx: bool = False) -> LayerProfile:
+    """Forward self time of every submodule of `model` on `inputs` (a tensor or tuple), median over `repeat` passes.
+
+    CPU: perf_counter in hooks. CUDA: events in hooks and one synchronize per pass. Hooked and bare
+    passes alternate, so `hook_overhead` is measured under the same conditions. `nvtx=True` also
+    wraps each module's forward in an NVTX range."""
+    if repeat < 1 or warmup < 0:
+        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got repeat={repeat}, warmup={warmup}")
+    if next(model.children(), None) is None:
+        raise ValueError(f"{type(model).__name__} has no submodules to profile: time it whole with tinybench.measure")
+    dev = _device_of(inputs, device)
+    clock = _CudaEventClock() if dev.type == "cuda" else _HostClock()
+    args = _as_args(inputs)
+
+    def one_pass(hooks: _LayerHooks | None) -> tuple[float, dict[str, float]]:
+        if hooks is not None:
+            hooks.reset()
+        a = clock.mark()
+        try:
+            model(*args)
+        except Exception as e:  # name the module that raised, keep the cause
+            where = f" in module '{hooks.open_module}'" if hooks is not None and hooks.open_module else ""
+            raise _forward_error(model, inputs, e, f"profile_layers: the forward pass failed{where}") from e
+        b = clock.mark()
+        clock.settle()
+        return clock.seconds(a, b), (hooks.self_seconds() if hooks is not None else {})
+
+    rows, totals, bare = [], [], []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            one_pass(None)
+        with _LayerHooks(model, clock, nvtx) as hooks:
+            names = [n for n, _ in hooks.modules]
+            kinds = [type(m).__name__ for _, m in hooks.modules]
+            for _ in range(repeat):
+                total, per = one_pass(hooks)
+                totals.append(total)
+                rows.append([per.get(n, math.nan) for n in names])
+                hooks.detach()  # a bare pass between hooked passes: the overhead is measured under the same drift
+                bare.append(one_pass(None)[0])
+                hooks.attach()
+    times = np.array(rows)
+    used = [i for i in range(len(names)) if not np.isnan(times[:, i]).all()]  # drop modules the forward never ran
+    return LayerProfile([names[i] for i in used], [kinds[i] for i in used], np.nan_to_num(times[:, used]),
+                        np.array(totals), np.array(bare), str(dev), clock.name, tolerance)
+
+# %%
+prof = profile_layers(planted(), torch.randn(256, 256))
+prof
+
+# %% [markdown]
+# The planted layer is on top, `Repeat`'s own `tanh` calls show up as module `2`'s self time,
+# and the parts add up. On the small digits CNN at batch 64 the picture is different: the layers are so
+# quick that the framework's per-call overhead is a visible share of each one.
+
+# %%
+assert prof.top(1)[0][0] == "2.lin" and prof.within_tolerance
+cnn_layers = profile_layers(cnn, x64)
+cnn_layers
+
+# %% [markdown]
+# ## 3. The PyTorch profiler: operators, shapes and a timeline
+#
+# Hooks see modules; `torch.profiler` sees the **operators** underneath (`aten::addmm`,
+# `aten::mkldnn_convolution`, ...) with their self time (time in the operator itself) and total
+# time (including the operators it calls), on the CPU and, with CUDA activity, on the GPU. It
+# also writes a Chrome trace: open it at `chrome://tracing` or <https://ui.perfetto.dev> to see
+# every operator on a timeline. `profile_ops` turns the profiler's table into data.
+
+# %%
+#| export
+@dataclass(repr=False)
+class OpProfile:
+    "Operator-level profile: per operator, calls and self/total CPU and device time per profiled call (seconds)."
+    rows: list[dict[str, Any]]
+    repeat: int
+    device: str
+    trace_path: str | None
+
+    def top(self, k: int = 10, by: str = "self_cpu") -> list[dict[str, Any]]:
+        return sorted(self.rows, key=lambda r: r[by], reverse=True)[:k]
+
+    def table(self, k: int = 15) -> str:
+        "Plain-text table of the k operators with the most self CPU time."
+        cuda = self.device.startswith("cuda")
+        lines = [f"{'operator':40s} {'calls':>6s} {'self CPU':>10s} {'CPU total':>10s}" + (" self device" if cuda else "")]
+        for r in self.top(k):
+            lines.append(f"{r['name'][:40]:40s} {r['calls']:6g} {format_seconds(r['self_cpu']):>10s} "
+                         f"{format_seconds(r['cpu_total']):>10s}" + (f" {format_seconds(r['self_device']):>11s}" if cuda else ""))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"repeat": self.repeat, "device": self.device, "trace_path": self.trace_path, "rows": self.rows}
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{r['name']} {format_seconds(r['self_cpu'])}" for r in self.top(3))
+        return f"OpProfile({len(self.rows)} operators on {self.device}, per call; top self CPU: {top})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{r['name']}</td><td>{r['calls']}</td><td>{format_seconds(r['self_cpu'])}</td>"
+                       f"<td>{format_seconds(r['cpu_total'])}</td><td>{format_seconds(r['self_device'])}</td>"
+                       f"<td>{r.get('shapes') or ''}</td></tr>" for r in self.top(15))
+        return (f"<div><b>{self!r}</b><table><tr><th>operator</th><th>calls</th><th>self CPU</th><th>CPU total</th>"
+                f"<th>self device</th><th>input shapes</th></tr>{rows}</table>"
+                f"<p>Chrome trace: <code>{self.trace_path}</code></p></div>")
+
+# %%
+#| export
+def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: int = 5, warmup: int = 2,
+                record_shapes: bool = False, trace_path: str | Path | None = None) -> OpProfile:
+    """Run `fn(*args)` `repeat` times under torch.profiler (CPU, plus CUDA when `device` is cuda).
+
+    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path`
+    (default: a new temporary file). `record_shapes=True` splits operators by input shapes."""
+    from torch.profiler import ProfilerActivity, profile
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    dev = _device_of(args, device)
+    cuda = dev.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+
+    def call():
+        try:
+            fn(*args)
+        except Exception as e:
+            raise _forward_error(fn, args, e, "profile_ops") from e
+        if cuda:
+            torch.cuda.synchronize()
+
+    with torch.inference_mode():
+        for _ in range(warmup):
+            call()
+        with profile(activities=activities, record_shapes=record_shapes) as prof:
+            for _ in range(repeat):
+                call()
+    path = Path(trace_path) if trace_path is not None else Path(tempfile.mkdtemp(prefix="tinybench-trace-")) / "trace.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prof.export_chrome_trace(str(path))
+    rows = []
+    for e in prof.key_averages(group_by_input_shape=record_shapes):
+        rows.append({"name": e.key, "calls": e.count / repeat,
+                     "self_cpu": e.self_cpu_time_total / 1e6 / repeat, "cpu_total": e.cpu_time_total / 1e6 / repeat,
+                     "self_device": getattr(e, "self_device_time_total", 0.0) / 1e6 / repeat,
+                     "device_total": getattr(e, "device_time_total", 0.0) / 1e6 / repeat,
+                     "shapes": [list(s) for s in e.input_shapes] if record_shapes else None})
+    return OpProfile(rows, repeat, str(dev), str(path))
+
+# %%
+ops = profile_ops(cnn, x64, record_shapes=True)
+print(ops.table(8))
+
+# %% [markdown]
+# The convolutions lead. `calls` is per call of the function: one `aten::addmm` per linear layer,
+# and so on. The trace file is for looking, not reading: open it in Perfetto.
+
+# %%
+assert any("conv" in r["name"] for r in ops.top(3)) and Path(ops.trace_path).stat().st_size > 0
+
+# %% [markdown]
+# ## 4. Python overhead around a model
+#
+# A model call is also Python: `nn.Module.__call__`, hooks, argument handling, your own pre- and
+# post-processing. For small models that overhead can dominate. `profile_python` runs the
+# standard library's `cProfile` (deterministic: every function call is counted) and returns the
+# functions by self time. It also writes a **flame graph** file in speedscope's format from a
+# tracing run: open it at <https://www.speedscope.app> (it runs locally in the browser) and see
+# the call stacks over time. Tracing every call slows the code down several-fold, so read the
+# proportions, not the absolute times.
+
+# %%
+#| export
+def _speedscope_trace(fn: Callable, args: tuple, kwargs: dict, repeat: int, name: str) -> dict[str, Any]:
+    "An evented speedscope profile of `fn` from sys.setprofile (Python and C calls, seconds)."
+    frames: list[dict[str, Any]] = []
+    index: dict[tuple, int] = {}
+    events: list[dict[str, Any]] = []
+    stack: list[int] = []
+    t0 = time.perf_counter()
+
+    def frame_id(key: tuple) -> int:
+        if key not in index:
+            index[key] = len(frames)
+            frames.append({"name": key[0], "file": key[1], "line": key[2]})
+        return index[key]
+
+    def tracer(frame, event, arg):
+        now = time.perf_counter() - t0
+        if event == "call":
+            code = frame.f_code
+            fid = frame_id((getattr(code, "co_qualname", code.co_name), code.co_filename, code.co_firstlineno))
+        elif event == "c_call":
+            if arg is sys.setprofile:  # the call that switches tracing off
+                return
+            fid = frame_id((getattr(arg, "__qualname__", repr(arg)), "<built-in>", 0))
+        elif stack:
+            events.append({"type": "C", "frame": stack.pop(), "at": now})
+            return
+        else:
+            return
+        stack.append(fid)
+        events.append({"type": "O", "frame": fid, "at": now})
+
+    sys.setprofile(tracer)
+    try:
+        for _ in range(repeat):
+            fn(*args, **kwargs)
+    finally:
+        sys.setprofile(None)
+    end = time.perf_counter() - t0
+    while stack:
+        events.append({"type": "C", "frame": stack.pop(), "at": end})
+    return {"$schema": "https://www.speedscope.app/file-format-schema.json", "exporter": "tinybench",
+            "name": name, "shared": {"frames": frames},
+            "profiles": [{"type": "evented", "name": name, "unit": "seconds", "startValue": 0.0,
+                          "endValue": end, "events": events}]}
+
+# %%
+#| export
+@dataclass(repr=False)
+class PythonProfile:
+    "cProfile of a call: per function, calls and self/cumulative seconds per call of `fn`; a speedscope file."
+    rows: list[dict[str, Any]]
+    total: float
+    repeat: int
+    speedscope_path: str | None
+
+    def top(self, k: int = 10, by: str = "self") -> list[dict[str, Any]]:
+        return sorted(self.rows, key=lambda r: r[by], reverse=True)[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "repeat": self.repeat, "speedscope_path": self.speedscope_path, "rows": self.rows}
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{r['function']} {r['self'] / self.total:.0%}" for r in self.top(3)) if self.total else ""
+        return f"PythonProfile({format_seconds(self.total)} per call profiled; top self time: {top})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td><code>{r['function']}</code></td><td>{r['calls']:g}</td>"
+                       f"<td>{format_seconds(r['self'])}</td><td>{format_seconds(r['cumulative'])}</td></tr>"
+                       for r in self.top(15))
+        return (f"<div><b>{self!r}</b><table><tr><th>function</th><th>calls</th><th>self</th><th>cumulative</th>"
+                f"</tr>{rows}</table><p>flame graph (speedscope): <code>{self.speedscope_path}</code></p></div>")
+
+
+def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 1,
+                   speedscope_path: str | Path | None = None, flame: bool = True, **kwargs: Any) -> PythonProfile:
+    """cProfile `fn(*args, **kwargs)` over `repeat` calls after `warmup` unprofiled ones; times are per call, seconds.
+
+    With `flame=True`, a second, traced run writes a speedscope JSON flame graph to `speedscope_path`
+    (default: a temporary file)."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    for _ in range(warmup):  # first calls pay one-off costs (lazy initialisation, caches) that are not overhead
+        fn(*args, **kwargs)
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        for _ in range(repeat):
+            fn(*args, **kwargs)
+    finally:
+        prof.disable()
+    st = pstats.Stats(prof)
+    rows = [{"function": f"{Path(file).name}:{line}({func})" if line else func, "calls": nc / repeat,
+             "self": tt / repeat, "cumulative": ct / repeat}
+            for (file, line, func), (cc, nc, tt, ct, callers) in st.stats.items()]
+    rows = [r for r in rows if "disable' of '_lsprof" not in r["function"]]
+    path = None
+    if flame:
+        trace = _speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
+        out = Path(speedscope_path) if speedscope_path else Path(tempfile.mkdtemp(prefix="tinybench-py-")) / "profile.speedscope.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(trace))
+        path = str(out)
+    return PythonProfile(rows, st.total_tt / repeat, repeat, path)
+
+# %% [markdown]
+# A realistic small-batch case: classify one image at a time, with the kind of Python
+# pre-processing people write (a per-pixel conversion loop) and post-processing (softmax, then a
+# dict of class probabilities). Which costs more, the model or the Python around it?
+
+# %%
+def classify_one(img):
+    pixels = [float(v) for v in img.flatten().tolist()]
+    x = torch.tensor(pixels).reshape(1, 1, 8, 8)
+    with torch.inference_mode():
+        probs = torch.softmax(cnn(x), dim=1)[0]
+    return {str(i): float(p) for i, p in enumerate(probs)}
+
+
+py = profile_python(classify_one, digits.X_test[0])
+py
+
+# %% [markdown]
+# Add up the self time of torch's operators (the built-in methods) against everything else.
+# cProfile's own cost lands on the Python side, so this overstates the overhead somewhat; the
+# flame graph shows where it sits in the call stack.
+
+# %%
+torch_ops = sum(r["self"] for r in py.rows if r["function"].startswith("<built-in method torch"))
+print(f"torch operators: {torch_ops / py.total:.0%} of the profiled time per image; "
+      f"Python around them (module calls, the loops, the dict): {1 - torch_ops / py.total:.0%}")
+print("flame graph:", py.speedscope_path)
+
+# %% [markdown]
+# ## 5. Where memory goes
+#
+# A model's memory is its **parameters** (section 1), the **activations** of the forward pass
+# (they grow with the batch size), and whatever the **allocator caches**: PyTorch's CUDA allocator
+# keeps freed blocks for reuse, so `memory_reserved` stays above `memory_allocated`, and
+# `nvidia-smi` shows the reserved figure. What matters for "will it fit" is the **peak** during a
+# call, not what is left afterwards.
+#
+# Three instruments, each blind somewhere:
+# - `tracemalloc` sees allocations through Python's allocator (Python objects, numpy arrays) but
+#   **not** torch's CPU tensors, which use their own allocator;
+# - the process **resident set size** (RSS) sees everything the process touches, including
+#   torch's tensors; its true peak comes from the kernel's high-water mark (`VmHWM`, reset through
+#   `/proc/self/clear_refs` on Linux), or else from sampling, which can miss short spikes;
+# - `torch.cuda.max_memory_allocated` is the exact peak of the CUDA caching allocator (reset with
+#   `reset_peak_memory_stats`).
+
+# %%
+#| export
+def _read_hwm() -> int | None:
+    "Peak RSS (VmHWM) of this process in bytes, or None where /proc is not available."
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
+        return int(m.group(1)) * 1024 if m else None
+    except OSError:
+        return None
+
+
+def _reset_hwm() -> bool:
+    "Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False where that is not possible."
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return _read_hwm() is not None
+    except OSError:
+        return False
+
+
+class _RssSampler:
+    "Fallback peak-RSS probe: samples RSS in a thread every `interval` seconds (can miss spikes shorter than that)."
+    def __init__(self, interval: float = 1e-3):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._proc = psutil.Process()
+
+    def __enter__(self):
+        self.peak = self._proc.memory_info().rss
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+# %%
+#| export
+@dataclass(repr=False)
+class MemoryProfile:
+    "Memory of one call, bytes: process RSS (before, after, peak), Python allocations, CUDA allocator when used."
+    rss_before: int
+    rss_after: int
+    rss_peak: int
+    rss_peak_method: str
+    python_peak: int | None
+    python_retained: int | None
+    cuda_before: int | None = None
+    cuda_after: int | None = None
+    cuda_peak: int | None = None
+    cuda_reserved: int | None = None
+
+    @property
+    def rss_increase(self) -> int:
+        "Peak RSS during the call minus RSS before it, bytes."
+        return self.rss_peak - self.rss_before
+
+    @property
+    def cuda_increase(self) -> int | None:
+        "Peak CUDA allocation during the call minus the allocation before it, bytes."
+        return None if self.cuda_peak is None else self.cuda_peak - self.cuda_before
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {**d, "rss_increase": self.rss_increase, "cuda_increase": self.cuda_increase}
+
+    def __repr__(self) -> str:
+        s = (f"MemoryProfile(RSS peak +{format_bytes(self.rss_increase)} over {format_bytes(self.rss_before)} "
+             f"({self.rss_peak_method}), retained {format_bytes(self.rss_after - self.rss_before)}")
+        if self.python_peak is not None:
+            s += f"; Python allocations peak {format_bytes(self.python_peak)}"
+        if self.cuda_peak is not None:
+            s += (f"; CUDA peak +{format_bytes(self.cuda_increase)}, reserved {format_bytes(self.cuda_reserved)}")
+        return s + ")"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>{format_bytes(v) if isinstance(v, int) else v}</td></tr>"
+                       for k, v in self.to_dict().items() if v is not None)
+        return f"<div><b>{self!r}</b><table>{rows}</table></div>"
+
+
+def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, python_allocations: bool = True,
+                   **kwargs: Any) -> MemoryProfile:
+    """Peak and retained memory of one call `fn(*args, **kwargs)`, bytes.
+
+    RSS peak from the kernel's high-water mark where it can be reset (Linux), else sampled every ms.
+    `python_allocations` traces Python/numpy allocations with tracemalloc (slows the call down).
+    CUDA figures when `device` (or a tensor argument) is on CUDA."""
+    dev = _device_of(args, device)
+    cuda = dev.type == "cuda"
+    proc = psutil.Process()
+    gc.collect()
+    if cuda:
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        cuda_before = torch.cuda.memory_allocated(dev)
+    tracing = python_allocations and not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+    if python_allocations:
+        tracemalloc.reset_peak()
+        py0 = tracemalloc.get_traced_memory()[0]
+    rss_before = proc.memory_info().rss
+    hwm = _reset_hwm()
+    sampler = contextlib.nullcontext() if hwm else _RssSampler()
+    try:
+        with sampler:
+            fn(*args, **kwargs)
+            if cuda:
+                torch.cuda.synchronize(dev)
+    except Exception as e:
+        raise BenchmarkError(f"measure_memory: the call raised {type(e).__name__}: {e}") from e
+    finally:
+        if python_allocations:
+            py_now, py_peak = tracemalloc.get_traced_memory()
+        if tracing:
+            tracemalloc.stop()
+    rss_peak = _read_hwm() if hwm else sampler.peak
+    rss_after = proc.memory_info().rss
+    out = MemoryProfile(rss_before, rss_after, max(rss_peak, rss_after), "VmHWM" if hwm else "sampled 1 ms",
+                        py_peak - py0 if python_allocations else None, py_now - py0 if python_allocations else None)
+    if cuda:
+        out.cuda_before, out.cuda_after = cuda_before, torch.cuda.memory_allocated(dev)
+        out.cuda_peak, out.cuda_reserved = torch.cuda.max_memory_allocated(dev), torch.cuda.memory_reserved(dev)
+    return out
+
+# %% [markdown]
+# Three calls that allocate 64 MiB each and free it before returning: a numpy array, a torch
+# tensor, and a list of Python floats. `tracemalloc` sees numpy and Python objects but not the
+# torch tensor; RSS sees all three.
+
+# %%
+def numpy_64m():
+    a = np.ones(2**24, dtype=np.float32)
+    return float(a[-1])
+
+
+def torch_64m():
+    t = torch.ones(2**24)
+    return float(t[-1])
+
+
+for f in (numpy_64m, torch_64m):
+    mp = measure_memory(f)
+    print(f"{f.__name__:10s} RSS peak +{format_bytes(mp.rss_increase):>9s}   tracemalloc peak {format_bytes(mp.python_peak):>9s}")
+
+# %% [markdown]
+# Activations grow with the batch size. The digits CNN is tiny, so use a batch of 8,192 images to
+# see the activation memory of one forward pass above the noise of the process:
+
+# %%
+big = digits.X_test.repeat(16, 1, 1, 1)[:8192]
+with torch.inference_mode():
+    act = measure_memory(cnn, big, python_allocations=False)
+conv1_out = 8192 * 16 * 8 * 8 * 4
+print(act, f"\nfor scale: the first conv's output alone is {format_bytes(conv1_out)}")
+
+# %% [markdown]
+# ## 6. Utilisation, sampled while the work runs
+#
+# `ResourceMonitor` is a context manager that samples, in a background thread and at a stated
+# interval, the process's CPU use (100% = one core's worth; it can exceed 100 with several
+# threads), the whole system's CPU use, the process RSS, and, where NVML can be loaded
+# (`pip install nvidia-ml-py` and an NVIDIA driver), the GPU's utilisation, memory, temperature,
+# SM clock and power draw. Without NVML the GPU series are absent and `gpu_reason` says why:
+# nothing is invented.
+#
+# **100% utilisation does not mean efficient.** GPU "utilisation" is the fraction of time *some*
+# kernel was running, however little of the chip it used; CPU utilisation counts a thread that
+# spins or runs interpreter overhead as busy. Section 9 measures efficiency properly (achieved
+# FLOP/s against the peak).
+
+# %%
+#| export
+_NVML_FIELDS = {
+    "gpu_util_percent": lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
+    "gpu_mem_util_percent": lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).memory,
+    "gpu_memory_bytes": lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).used,
+    "gpu_temperature_c": lambda nv, h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
+    "gpu_sm_clock_mhz": lambda nv, h: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
+    "gpu_power_w": lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1e3,
+}
+
+
+def nvml_device(index: int = 0) -> tuple[Any, Any, str | None]:
+    "(pynvml module, device handle, None), or (None, None, the reason NVML is not usable)."
+    try:
+        import pynvml
+    except ImportError:
+        return None, None, "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+    try:
+        pynvml.nvmlInit()
+        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index), None
+    except pynvml.NVMLError as e:
+        return None, None, f"NVML could not be loaded (no NVIDIA driver or GPU {index}?): {e}"
+
+# %%
+#| export
+@dataclass(repr=False)
+class MonitorResult:
+    "Resource timeseries: `t` (seconds since start) and one array per series (units in the names)."
+    interval: float
+    t: np.ndarray
+    series: dict[str, np.ndarray]
+    gpu_reason: str | None = None
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        "Per series: mean, min, max and last value."
+        return {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
+                    "last": float(v[-1])} for k, v in self.series.items() if v.size}
+
+    def energy_joules(self) -> float | None:
+        "Energy drawn by the GPU over the monitored span (trapezoid over power samples), joules; None without power."
+        p = self.series.get("gpu_power_w")
+        trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+        return None if p is None or p.size < 2 else float(trapezoid(p, self.t))
+
+    def plot(self):
+        "A matplotlib Figure: CPU %, RSS, and the GPU series when present, against time."
+        from matplotlib.figure import Figure
+        groups = [("CPU %", ["process_cpu_percent", "system_cpu_percent"]), ("RSS (MiB)", ["rss_bytes"]),
+                  ("GPU %", ["gpu_util_percent", "gpu_mem_util_percent"]), ("GPU power (W)", ["gpu_power_w"])]
+        groups = [(label, [k for k in keys if k in self.series]) for label, keys in groups]
+        groups = [g for g in groups if g[1]]
+        fig = Figure(figsize=(6, 1.6 * len(groups)), dpi=100)
+        axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, (label, keys) in zip(axes, groups):
+            for k in keys:
+                v = self.series[k] / 2**20 if k == "rss_bytes" else self.series[k]
+                ax.plot(self.t, v, label=k.replace("_percent", "").replace("_", " "))
+            ax.set_ylabel(label)
+            if len(keys) > 1:
+                ax.legend(fontsize=7, loc="upper right")
+        axes[-1].set_xlabel("seconds")
+        fig.tight_layout()
+        return fig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interval": self.interval, "t": self.t.tolist(), "series": {k: v.tolist() for k, v in self.series.items()},
+                "gpu_reason": self.gpu_reason, "unsupported": dict(self.unsupported), "summary": self.summary()}
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        parts = [f"{self.t.size} samples every {format_seconds(self.interval)}"]
+        if "process_cpu_percent" in s:
+            parts.append(f"process CPU mean {s['process_cpu_percent']['mean']:.0f}% (max {s['process_cpu_percent']['max']:.0f}%)")
+        if "rss_bytes" in s:
+            parts.append(f"RSS max {format_bytes(s['rss_bytes']['max'])}")
+        if "gpu_util_percent" in s:
+            parts.append(f"GPU util mean {s['gpu_util_percent']['mean']:.0f}%")
+        if self.gpu_reason:
+            parts.append(f"no GPU series: {self.gpu_reason}")
+        return "MonitorResult(" + "; ".join(parts) + ")"
+
+    def _repr_html_(self) -> str:
+        img = ""
+        if self.t.size > 1:
+            buf = io.BytesIO()
+            self.plot().savefig(buf, format="png")
+            img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+        rows = "".join(f"<tr><td>{k}</td><td>{v['mean']:,.1f}</td><td>{v['max']:,.1f}</td></tr>"
+                       for k, v in self.summary().items())
+        return (f"<div><b>{self!r}</b><table><tr><th>series</th><th>mean</th><th>max</th></tr>{rows}</table>"
+                f"{img}</div>")
+
+# %%
+#| export
+class ResourceMonitor:
+    """Samples process/system CPU %, RSS and (with NVML) GPU metrics every `interval` seconds in a thread.
+
+    Use as a context manager; the timeseries is in `.result` (a `MonitorResult`) after the block."""
+    def __init__(self, interval: float = 0.1, gpu: bool = True, device_index: int = 0):
+        if not interval > 0:
+            raise ValueError(f"interval must be a positive number of seconds, got {interval}")
+        self.interval, self.gpu, self.device_index = interval, gpu, device_index
+        self.result: MonitorResult | None = None
+        self._stop = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"ResourceMonitor(interval={self.interval}, gpu={self.gpu})"
+
+    def __enter__(self) -> "ResourceMonitor":
+        self._proc = psutil.Process()
+        self._proc.cpu_percent(None)  # prime: the first reading covers the time since this call
+        psutil.cpu_percent(None)
+        self._nv, self._handle, reason = nvml_device(self.device_index) if self.gpu else (None, None, "gpu=False")
+        self._gpu_reason, self._unsupported = reason, {}
+        self._t, self._rows = [], []
+        self._t0 = time.perf_counter()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="tinybench-monitor")
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        row = {"process_cpu_percent": self._proc.cpu_percent(None), "system_cpu_percent": psutil.cpu_percent(None),
+               "rss_bytes": self._proc.memory_info().rss}
+        if self._nv is not None:
+            for key, read in _NVML_FIELDS.items():
+                if key in self._unsupported:
+                    continue
+                try:
+                    row[key] = read(self._nv, self._handle)
+                except self._nv.NVMLError as e:  # e.g. power not supported on this board: absent, with the reason
+                    self._unsupported[key] = str(e)
+        self._t.append(time.perf_counter() - self._t0)
+        self._rows.append(row)
+
+    def _run(self) -> None:
+        next_tick = time.perf_counter() + self.interval
+        while not self._stop.wait(max(0.0, next_tick - time.perf_counter())):
+            self._sample()
+            next_tick += self.interval
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()  # the final state
+        keys = [k for k in self._rows[-1] if all(k in r for r in self._rows)]
+        series = {k: np.array([r[k] for r in self._rows], dtype=float) for k in keys}
+        self.result = MonitorResult(self.interval, np.array(self._t), series, self._gpu_reason, dict(self._unsupported))
+
+# %% [markdown]
+# An experiment: half a second idle, then half a second of the digits CNN at batch 64 in a loop,
+# then half a second holding a 256 MiB tensor.
+
+# %%
+with ResourceMonitor(interval=0.05) as mon:
+    time.sleep(0.5)
+    t_end = time.perf_counter() + 0.5
+    with torch.inference_mode():
+        while time.perf_counter() < t_end:
+            cnn(x64)
+    held = torch.ones(2**26)
+    time.sleep(0.5)
+    del held
+mon.result
+
+# %% [markdown]
+# ## 7. Pipelines: which stage bounds throughput?
+#
+# A served model is a pipeline: decode and pre-process the input, run the model, post-process
+# the output. Each stage has its own latency distribution. Run one after another, the pipeline's
+# throughput is `1 / (sum of stage times)`; with one worker per stage running concurrently it is
+# `1 / (slowest stage time)`: the **bottleneck** stage bounds it, and speeding up any other stage
+# does nothing. Data loading is the classic bottleneck: a GPU waiting for a Python decoder.
+
+# %%
+#| export
+@dataclass(repr=False)
+class PipelineProfile:
+    "Per-stage latency (seconds) of each sample through a pipeline of stages, and the stage that bounds it."
+    stages: list[str]
+    times: np.ndarray  # (samples, stages), seconds
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.times.mean(axis=0)
+
+    def percentile(self, q: float) -> np.ndarray:
+        return np.quantile(self.times, q, axis=0)
+
+    @property
+    def bottleneck(self) -> str:
+        return self.stages[int(np.argmax(self.mean))]
+
+    @property
+    def end_to_end(self) -> np.ndarray:
+        return self.times.sum(axis=1)
+
+    @property
+    def sequential_throughput(self) -> float:
+        "Samples/s with the stages run one after another: 1 / mean end-to-end time."
+        return 1.0 / float(self.end_to_end.mean())
+
+    @property
+    def pipelined_throughput(self) -> float:
+        "Samples/s bound with one concurrent worker per stage: 1 / mean time of the slowest stage."
+        return 1.0 / float(self.mean.max())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stages": [{"name": s, "mean": float(m), "p50": float(a), "p99": float(b), "share": float(m / self.mean.sum())}
+                           for s, m, a, b in zip(self.stages, self.mean, self.percentile(0.5), self.percentile(0.99))],
+                "n_samples": int(self.times.shape[0]), "bottleneck": self.bottleneck,
+                "sequential_throughput": self.sequential_throughput, "pipelined_throughput": self.pipelined_throughput}
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{s} {format_seconds(m)}" for s, m in zip(self.stages, self.mean))
+        return (f"PipelineProfile({self.times.shape[0]} samples; mean {parts}; bottleneck {self.bottleneck}; "
+                f"{self.sequential_throughput:,.0f} samples/s sequential, ≤{self.pipelined_throughput:,.0f} pipelined)")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{r['name']}</td><td>{format_seconds(r['mean'])}</td><td>{format_seconds(r['p50'])}</td>"
+                       f"<td>{format_seconds(r['p99'])}</td><td>{r['share']:.0%}</td></tr>" for r in self.to_dict()["stages"])
+        return (f"<div><b>{self!r}</b><table><tr><th>stage</th><th>mean</th><th>p50</th><th>p99</th><th>share</th></tr>"
+                f"{rows}</table></div>")
+
+
+def pipeline_profile(stages: Mapping[str, Callable] | Sequence[tuple[str, Callable]], dataset: Any,
+                     n: int | None = None, warmup: int = 2, device: Any = None) -> PipelineProfile:
+    """Time each stage of `stages` (name → fn; each stage's output feeds the next) on the first `n` samples of
+    `dataset` (len and indexing). On CUDA, the device is synchronized after each stage so time is attributed."""
+    named = list(stages.items()) if isinstance(stages, Mapping) else list(stages)
+    if not named:
+        raise ValueError("stages is empty: give at least one (name, function)")
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: a profile needs at least one sample")
+    n = len(dataset) if n is None else min(n, len(dataset))
+    sync = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (lambda: None)
+    times = np.empty((n, len(named)))
+    with torch.inference_mode():
+        for i in range(-min(warmup, n), n):
+            x = dataset[i % n]
+            for j, (name, fn) in enumerate(named):
+                t0 = time.perf_counter()
+                try:
+                    x = fn(x)
+                    sync()
+                except Exception as e:
+                    raise BenchmarkError(f"pipeline stage '{name}' raised {type(e).__name__} on sample {i % n}: {e}") from e
+                if i >= 0:
+                    times[i, j] = time.perf_counter() - t0
+    return PipelineProfile([name for name, _ in named], times)
+
+# %% [markdown]
+# The digits pipeline with a realistic pre-processing stage: images arrive as 0–16 integer
+# pixel grids (as in the original data) and are upsampled to 32×32 with Python loops, then
+# pooled back, before the model sees them.
+
+# %%
+raw = [(img.numpy()[0] * 16).round().astype(np.int64) for img in digits.X_test[:200]]
+
+
+def preprocess(pixels):
+    up = [[pixels[r // 4][c // 4] / 16.0 for c in range(32)] for r in range(32)]  # a slow, Python-level resize
+    return torch.nn.functional.avg_pool2d(torch.tensor(up, dtype=torch.float32)[None, None], 4)
+
+
+def postprocess(logits):
+    return int(logits.argmax())
+
+
+pipe = pipeline_profile({"preprocess": preprocess, "model": cnn, "postprocess": postprocess}, raw)
+pipe
+
+# %%
+assert pipe.bottleneck == "preprocess", "the Python resize, not the model, bounds this pipeline"
+
+# %% [markdown]
+# ## 8. Batch size: latency against throughput, and out-of-memory as a boundary
+#
+# Batching amortises per-call overhead and fills wide hardware: samples per second rise with the
+# batch size, until the hardware is saturated; meanwhile the latency of each batch grows. A batch
+# sweep measures both (each point with `tinybench.measure`, so each has percentiles and a
+# warm-up cut). On a GPU, a large enough batch runs out of memory: that is a **boundary** to find
+# and record, not a crash. `batch_sweep` stops at the first out-of-memory error (CUDA OOM or
+# `MemoryError`), frees the cache, and reports the limit with everything measured before it.
+
+# %%
+#| export
+def _is_oom(e: BaseException) -> bool:
+    "Is `e` (or its cause) an out-of-memory error: MemoryError, torch.cuda.OutOfMemoryError, or an OOM RuntimeError?"
+    while e is not None:
+        if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)):
+            return True
+        if isinstance(e, RuntimeError) and "out of memory" in str(e).lower():
+            return True
+        e = e.__cause__
+    return False
+
+
+def _free_memory() -> None:
+    "Collect garbage and return cached CUDA blocks, after an out-of-memory error."
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+# %%
+#| export
+@dataclass(repr=False)
+class BatchSweep:
+    "Latency (seconds per batch) and throughput (samples/s) per batch size; where it ran out of memory."
+    rows: list[dict[str, Any]]
+    device: str
+    oom_batch: int | None = None
+    oom_error: str | None = None
+    interrupted: bool = False
+    env: dict[str, Any] = field(default_factory=environment)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        "The row with the highest samples/s."
+        return max(self.rows, key=lambda r: r["samples_per_s"], default=None)
+
+    def plot(self):
+        "A matplotlib Figure: median latency and samples/s against batch size (log2 axis)."
+        from matplotlib.figure import Figure
+        b = [r["batch"] for r in self.rows]
+        fig = Figure(figsize=(6, 2.4), dpi=100)
+        ax1, ax2 = fig.subplots(1, 2)
+        ax1.plot(b, [r["p50"] * 1e3 for r in self.rows], "o-", label="p50")
+        ax1.plot(b, [r["p99"] * 1e3 for r in self.rows], "o--", label="p99")
+        ax1.set_ylabel("ms per batch")
+        ax1.legend(fontsize=7)
+        ax2.plot(b, [r["samples_per_s"] for r in self.rows], "o-")
+        ax2.set_ylabel("samples/s")
+        for ax in (ax1, ax2):
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("batch size")
+            if self.oom_batch:
+                ax.axvline(self.oom_batch, color="red", linestyle=":")
+        fig.tight_layout()
+        return fig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "rows": self.rows, "oom_batch": self.oom_batch, "oom_error": self.oom_error,
+                "interrupted": self.interrupted, "env": self.env}
+
+    def __repr__(self) -> str:
+        best = self.best
+        s = f"BatchSweep({len(self.rows)} batch sizes on {self.device}"
+        if best:
+            s += f"; best {best['samples_per_s']:,.0f} samples/s at batch {best['batch']}"
+        if self.oom_batch:
+            s += f"; out of memory at batch {self.oom_batch}"
+        if self.interrupted:
+            s += "; INTERRUPTED (partial)"
+        return s + ")"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{r['batch']}</td><td>{format_seconds(r['p50'])}</td><td>{format_seconds(r['p90'])}</td>"
+                       f"<td>{format_seconds(r['p99'])}</td><td>{r['samples_per_s']:,.0f}</td>"
+                       f"<td>{format_bytes(r.get('cuda_peak_bytes'))}</td></tr>" for r in self.rows)
+        if self.oom_batch:
+            rows += f"<tr><td>{self.oom_batch}</td><td colspan=5>out of memory: {self.oom_error}</td></tr>"
+        img = ""
+        if len(self.rows) > 1:
+            buf = io.BytesIO()
+            self.plot().savefig(buf, format="png")
+            img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+        return (f"<div><b>{self!r}</b><table><tr><th>batch</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th>"
+                f"<th>CUDA peak</th></tr>{rows}</table>{img}</div>")
+
+# %%
+#| export
+def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
+    sizes = sorted(set(batch_sizes))
+    if not sizes:
+        raise ValueError("batch_sizes is empty: give at least one batch size, e.g. [1, 8, 64]")
+    if any(not isinstance(b, (int, np.integer)) or b < 1 for b in sizes):
+        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    return [int(b) for b in sizes]
+
+
+def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
+    "Measure model(batch) under inference_mode; latency percentiles (s) and CUDA peak memory (bytes)."
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    with torch.inference_mode():
+        m = measure(model, batch, device=str(dev), min_time=min_time, max_time=max_time)
+    row = {"median": m.median, "p50": float(m.percentile(0.5)), "p90": float(m.percentile(0.9)),
+           "p99": float(m.percentile(0.99)), "n_samples": int(m.samples.size)}
+    if dev.type == "cuda":
+        row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
+    return row
+
+
+def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
+                device: Any = None, min_time: float = 0.2, max_time: float = 5.0) -> BatchSweep:
+    """Latency percentiles (s per batch) and samples/s of `model(make_batch(b))` for each batch size b, ascending.
+
+    Stops at the first out-of-memory error and records it (`oom_batch`); Ctrl-C returns what was measured,
+    marked `interrupted`. Any other error raises BenchmarkError naming the batch size."""
+    sizes = _check_batch_sizes(batch_sizes)
+    out = BatchSweep([], "pending")
+    dev = None
+    try:
+        for b in sizes:
+            batch = None
+            try:
+                batch = make_batch(b)
+                dev = _device_of(batch, device)
+                row = {"batch": b, **_time_batch(model, batch, dev, min_time, max_time)}
+            except Exception as e:
+                if not _is_oom(e):
+                    raise BenchmarkError(f"batch_sweep: batch size {b} failed: {type(e).__name__}: {e}") from e
+                out.oom_batch, out.oom_error = b, f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+            if out.oom_batch is not None:  # outside the except block, so the traceback no longer holds the batch
+                del batch
+                _free_memory()
+                break
+            row["samples_per_s"] = b / row["median"]
+            out.rows.append(row)
+    except KeyboardInterrupt:
+        out.interrupted = True
+    out.device = str(dev) if dev is not None else str(device or "cpu")
+    return out
+
+# %%
+sweep = batch_sweep(cnn, lambda b: digits.X_test[:b], [1, 4, 16, 64, 256], min_time=0.1)
+sweep
+
+# %% [markdown]
+# A server with a latency budget asks the inverse question: what is the **largest batch whose
+# latency stays under the budget**? Latency rises with the batch size, so binary search finds it
+# in a logarithmic number of measurements: grow the batch by doubling until it breaks the budget
+# (or reaches the maximum), then bisect between the last good and the first bad size. Treat an
+# out-of-memory error as an infinite latency: it breaks any budget.
+#
+# ### Exercise 3: `largest_batch_within` (3 points)
+#
+# `latency_of(b)` returns the latency in seconds of batch size `b` (assume it never decreases as
+# `b` grows). Return the largest `b` in `[1, max_batch]` with `latency_of(b) <= budget`, or `0` if
+# even `b = 1` is over budget. Use at most `2 * ceil(log2(max_batch)) + 2` calls of `latency_of`
+# (each one is a measurement). The argument checks are given.
+
+# %% nbgrader={"grade": false, "grade_id": "largest-batch", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def largest_batch_within(latency_of: Callable[[int], float], budget: float, max_batch: int) -> int:
+    "Largest b in [1, max_batch] with latency_of(b) <= budget (seconds), 0 if none; latency_of non-decreasing."
+    if not budget > 0:
+        raise ValueError(f"the latency budget must be a positive number of seconds, got {budget}")
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    ### BEGIN SOLUTION
+    if latency_of(1) > budget:
+        return 0
+    good, bad = 1, 2
+    while bad <= max_batch and latency_of(bad) <= budget:
+        good, bad = bad, bad * 2
+    bad = min(bad, max_batch + 1)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if latency_of(mid) <= budget:
+            good = mid
+        else:
+            bad = mid
+    return good
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-largest-batch", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+calls = []
+
+
+def linear_latency(b):  # 1 ms fixed + 0.1 ms per sample
+    calls.append(b)
+    return 1e-3 + 1e-4 * b
+
+
+assert largest_batch_within(linear_latency, 5e-3, 1000) == 40, "1 ms + 40 × 0.1 ms = 5 ms"
+assert len(calls) <= 2 * math.ceil(math.log2(1000)) + 2, f"too many measurements: {len(calls)}"
+assert largest_batch_within(linear_latency, 0.5e-3, 1000) == 0, "nothing fits"
+assert largest_batch_within(linear_latency, 10.0, 300) == 300, "everything fits: stop at max_batch"
+### BEGIN HIDDEN TESTS
+for budget, limit in [(1.1e-3, 1), (1.15e-3, 1), (2.3e-3, 13), (3e-3, 20)]:
+    assert largest_batch_within(linear_latency, budget, 4096) == limit, (budget, limit)
+oom = lambda b: math.inf if b > 100 else 1e-3  # noqa: E731
+assert largest_batch_within(oom, 1.0, 10_000) == 100, "an out-of-memory batch (inf) breaks any budget"
+assert largest_batch_within(lambda b: 1e-3, 1.0, 1) == 1
+calls.clear()
+largest_batch_within(linear_latency, 5e-3, 2**20)
+assert len(calls) <= 2 * 20 + 2
+### END HIDDEN TESTS
+
+# %%
+largest_batch_within = use_reference_if_open(largest_batch_within, lambda b: 0.0, 1.0, 1)
+
+# %% [markdown]
+# `max_batch_under_latency` measures the model behind `latency_of` (at a chosen percentile,
+# p90 by default), remembers every measurement, and treats out-of-memory as infinite latency.
+
+# %%
+#| export
+@dataclass(repr=False)
+class BatchLimit:
+    "Largest batch with latency (at `percentile`, seconds) within `budget`, and every batch size measured."
+    batch: int
+    latency: float
+    budget: float
+    percentile: float
+    tried: dict[int, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "percentile": self.percentile,
+                "tried": {str(k): v for k, v in self.tried.items()}}
+
+    def __repr__(self) -> str:
+        if not self.batch:
+            return f"BatchLimit(no batch meets p{self.percentile * 100:g} ≤ {format_seconds(self.budget)})"
+        return (f"BatchLimit(batch {self.batch}: p{self.percentile * 100:g} {format_seconds(self.latency)} ≤ "
+                f"{format_seconds(self.budget)}; {len(self.tried)} sizes measured)")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{b}</td><td>{'out of memory' if math.isinf(v) else format_seconds(v)}</td>"
+                       f"<td>{'✓' if v <= self.budget else '✗'}</td></tr>" for b, v in sorted(self.tried.items()))
+        return f"<div><b>{self!r}</b><table><tr><th>batch</th><th>latency</th><th>within</th></tr>{rows}</table></div>"
+
+
+def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], latency_budget: float,
+                            device: Any = None, percentile: float = 0.9, max_batch: int = 4096,
+                            min_time: float = 0.1) -> BatchLimit:
+    "Binary search (`largest_batch_within`) for the largest batch whose measured latency percentile fits the budget (s)."
+    if not latency_budget > 0:
+        raise ValueError(f"latency_budget must be a positive number of seconds, got {latency_budget}")
+    keys = {0.5: "p50", 0.9: "p90", 0.99: "p99"}
+    if percentile not in keys:
+        raise ValueError(f"percentile must be 0.5, 0.9 or 0.99, got {percentile}")
+    tried: dict[int, float] = {}
+
+    def latency_of(b: int) -> float:
+        if b not in tried:
+            batch = None
+            try:
+                batch = make_batch(b)
+                tried[b] = _time_batch(model, batch, _device_of(batch, device), min_time, 5.0)[keys[percentile]]
+            except Exception as e:
+                if not _is_oom(e):
+                    raise BenchmarkError(f"max_batch_under_latency: batch size {b} failed: {type(e).__name__}: {e}") from e
+                tried[b] = math.inf
+            if math.isinf(tried[b]):
+                del batch
+                _free_memory()
+        return tried[b]
+
+    best = largest_batch_within(latency_of, latency_budget, max_batch)
+    return BatchLimit(best, tried.get(best, math.nan), latency_budget, percentile, tried)
+
+# %%
+limit = max_batch_under_latency(cnn, lambda b: digits.X_test.repeat(8, 1, 1, 1)[:b], latency_budget=1e-3,
+                                max_batch=2048)
+limit
+
+# %% [markdown]
+# ## 9. Compute-bound or memory-bound? Arithmetic intensity and the roofline
+#
+# A layer's time is bounded below by two things: its FLOPs divided by the device's peak FLOP/s,
+# and the bytes it must move divided by the peak memory bandwidth. Its **arithmetic intensity**
+# (FLOPs per byte moved) says which bound binds. The **roofline** plots attainable FLOP/s
+# against intensity: `min(peak_flops, intensity × peak_bandwidth)`. Left of the ridge point
+# (`peak_flops / peak_bandwidth`) a layer is **memory-bound**: a faster ALU would not help, moving
+# fewer bytes would (fusion, lower precision). Right of it, **compute-bound**.
+#
+# The peaks are measured here, on this device, not looked up: a large matmul for FLOP/s and a
+# large copy for bytes/s (each byte is read once and written once). The bytes a layer moves are
+# estimated as its inputs + outputs + parameters, a lower bound (caches may save re-reads,
+# spills add more), so achieved bandwidth is a conservative figure.
+
+# %%
+#| export
+@dataclass(repr=False)
+class DevicePeaks:
+    "Measured peaks of a device: FLOP/s of a large matmul, bytes/s of a large copy."
+    device: str
+    flops_per_s: float
+    bytes_per_s: float
+    matmul_n: int
+    copy_bytes: int
+
+    @property
+    def ridge(self) -> float:
+        "FLOPs per byte where the roofline turns from memory- to compute-bound."
+        return self.flops_per_s / self.bytes_per_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "flops_per_s": self.flops_per_s, "bytes_per_s": self.bytes_per_s,
+                "ridge": self.ridge, "matmul_n": self.matmul_n, "copy_bytes": self.copy_bytes}
+
+    def __repr__(self) -> str:
+        return (f"DevicePeaks({self.device}: {self.flops_per_s / 1e9:,.1f} GFLOP/s ({self.matmul_n}² float32 matmul), "
+                f"{self.bytes_per_s / 1e9:,.1f} GB/s ({format_bytes(self.copy_bytes)} copy), ridge {self.ridge:.1f} FLOP/B)")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self!r}</pre>"
+
+
+def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: int | None = None,
+                  min_time: float = 0.2) -> DevicePeaks:
+    "Peak float32 FLOP/s (best of a large matmul) and memory bandwidth (best of a large copy, read + write) of `device`."
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    n = matmul_n or (8192 if cuda else 1024)
+    nbytes = copy_bytes or (2**30 if cuda else 2**27)
+    a = torch.randn(n, n, device=dev)
+    mm = measure(torch.mm, a, a, device=str(dev), min_time=min_time)
+    src = torch.empty(nbytes // 4, device=dev).fill_(1.0)
+    dst = torch.empty_like(src)
+    cp = measure(dst.copy_, src, device=str(dev), min_time=min_time)
+    return DevicePeaks(str(dev), 2 * n**3 / float(np.min(mm.samples)), 2 * nbytes / float(np.min(cp.samples)), n, nbytes)
+
+# %%
+#| export
+def _layer_bytes(model: nn.Module, inputs: Any) -> dict[str, int]:
+    "Per leaf module: bytes of its tensor inputs + outputs + parameters and buffers in one forward."
+    def nbytes(obj) -> int:
+        if isinstance(obj, torch.Tensor):
+            return obj.numel() * obj.element_size()
+        if isinstance(obj, (list, tuple)):
+            return sum(nbytes(o) for o in obj)
+        return 0
+
+    moved: dict[str, int] = {}
+    handles = []
+    for name, mod in leaf_modules(model):
+        own = sum(nbytes(p) for p in mod.parameters()) + sum(nbytes(b) for b in mod.buffers())
+        handles.append(mod.register_forward_hook(
+            lambda m, a, o, name=name, own=own: moved.__setitem__(name, moved.get(name, 0) + nbytes(a) + nbytes(o) + own)))
+    try:
+        with torch.inference_mode():
+            model(*_as_args(inputs))
+    finally:
+        for h in handles:
+            h.remove()
+    return moved
+
+
+@dataclass(repr=False)
+class Roofline:
+    "Per layer: FLOPs, bytes moved, time, achieved FLOP/s and bytes/s, intensity, and compute/memory bound."
+    rows: list[dict[str, Any]]
+    peaks: DevicePeaks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"peaks": self.peaks.to_dict(), "rows": self.rows}
+
+    def plot(self):
+        "A log-log roofline: the attainable-FLOP/s roof and each layer's achieved FLOP/s at its intensity."
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(5.5, 3.4), dpi=100)
+        ax = fig.add_subplot()
+        pts = [r for r in self.rows if r["flops"] > 0]
+        lo = min([r["intensity"] for r in pts] + [self.peaks.ridge / 100])
+        hi = max([r["intensity"] for r in pts] + [self.peaks.ridge * 100])
+        xs = np.geomspace(lo / 2, hi * 2, 200)
+        ax.plot(xs, np.minimum(self.peaks.flops_per_s, xs * self.peaks.bytes_per_s) / 1e9, "k-", label="roof")
+        for r in pts:
+            ax.plot(r["intensity"], r["flops_per_s"] / 1e9, "o")
+            ax.annotate(r["layer"], (r["intensity"], r["flops_per_s"] / 1e9), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (FLOP/byte)")
+        ax.set_ylabel("GFLOP/s")
+        ax.set_title(f"roofline, {self.peaks.device}", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    def __repr__(self) -> str:
+        comp = [f"{r['layer']} ({r['kind']})" for r in self.rows if r["bound"] == "compute"]
+        return (f"Roofline({len(self.rows)} layers vs {self.peaks.flops_per_s / 1e9:,.0f} GFLOP/s, "
+                f"{self.peaks.bytes_per_s / 1e9:,.1f} GB/s; compute-bound: {', '.join(comp) or 'none'})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{r['layer']}</td><td>{r['flops'] / 1e6:,.2f}</td><td>{format_bytes(r['bytes'])}</td>"
+                       f"<td>{r['intensity']:.2f}</td><td>{r['flops_per_s'] / 1e9:,.2f}</td>"
+                       f"<td>{r['bytes_per_s'] / 1e9:,.2f}</td><td>{r['efficiency']:.0%}</td><td>{r['bound']}</td></tr>"
+                       for r in self.rows)
+        buf = io.BytesIO()
+        self.plot().savefig(buf, format="png")
+        img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+        return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>MFLOP</th><th>bytes</th><th>FLOP/B</th>"
+                f"<th>GFLOP/s</th><th>GB/s</th><th>of roof</th><th>bound</th></tr>{rows}</table>{img}</div>")
+
+
+def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: DevicePeaks | None = None,
+             repeat: int = 20) -> Roofline:
+    """Place every leaf layer of `model` on this device's measured roofline.
+
+    Per layer: counted FLOPs, bytes moved (inputs + outputs + parameters, a lower bound), median time from
+    `profile_layers`, achieved FLOP/s and bytes/s, intensity, efficiency against the attainable roof, and
+    'compute' or 'memory' bound (intensity above or below the ridge)."""
+    dev = _device_of(example_input, device)
+    peaks = peaks or measure_peaks(dev)
+    _, per_module = count_flops(model, example_input)
+    root = type(model).__name__
+    moved = _layer_bytes(model, example_input)
+    layers = profile_layers(model, example_input, device=dev, repeat=repeat)
+    leaves = {name for name, _ in leaf_modules(model)}
+    rows = []
+    for name, kind, t in zip(layers.names, layers.kinds, layers.per_layer):
+        if name not in leaves:
+            continue
+        flops, nbytes = per_module.get(f"{root}.{name}", 0), moved.get(name, 0)
+        intensity = flops / nbytes if nbytes else math.inf
+        attainable = min(peaks.flops_per_s, intensity * peaks.bytes_per_s)
+        rows.append({"layer": name, "kind": kind, "flops": flops, "bytes": nbytes, "seconds": float(t),
+                     "flops_per_s": flops / t if t > 0 else math.nan, "bytes_per_s": nbytes / t if t > 0 else math.nan,
+                     "intensity": intensity, "attainable_flops_per_s": attainable,
+                     "efficiency": (flops / t) / attainable if t > 0 and attainable > 0 else 0.0,
+                     "bound": "compute" if intensity > peaks.ridge else "memory"})
+    return Roofline(rows, peaks)
+
+# %% [markdown]
+# This CPU's peaks:
+
+# %%
+peaks = measure_peaks("cpu")
+peaks
+
+# %% [markdown]
+# A wide linear layer at a large batch is compute-bound: 2·512·1024·1024 FLOPs on about 8 MiB
+# moved is over 100 FLOPs per byte. The ReLU after it does no counted arithmetic and streams
+# 4 MiB in and out: memory-bound. The digits CNN's convolutions at batch 64 sit in between.
+
+# %%
+wide = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU())
+roof = roofline(wide, torch.randn(512, 1024), peaks=peaks)
+roof
+
+# %%
+assert [r["bound"] for r in roof.rows] == ["compute", "memory"]
+roofline(cnn, x64, peaks=peaks)
+
+# %% [markdown]
+# ## 10. Energy per inference (GPU), and NVTX ranges
+#
+# NVML exposes a GPU's power draw and, on Volta and newer, a cumulative **energy counter** in
+# millijoules. Energy per inference is the energy drawn while the model runs, **minus the idle
+# baseline** the GPU would have drawn anyway, divided by the number of inferences. The run is
+# split into blocks; the blocks' energies per inference give a t-interval. Without NVML (this
+# course's CPU machines) `energy_per_inference` returns a result that says why there is no
+# figure; it never estimates one from a TDP.
+
+# %%
+#| export
+@dataclass(repr=False)
+class EnergyResult:
+    "GPU energy per inference (joules, idle baseline subtracted) with a 95% t-interval over blocks, or why none."
+    joules_per_inference: float | None
+    ci: tuple[float, float] | None
+    idle_watts: float | None
+    busy_watts: float | None
+    n_inferences: int
+    seconds: float
+    method: str | None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def __repr__(self) -> str:
+        if self.joules_per_inference is None:
+            return f"EnergyResult(no figure: {self.reason})"
+        lo, hi = self.ci
+        return (f"EnergyResult({self.joules_per_inference * 1e3:,.3f} mJ per inference [{lo * 1e3:,.3f}, {hi * 1e3:,.3f}] "
+                f"over {self.n_inferences:,} inferences; idle {self.idle_watts:.1f} W, busy {self.busy_watts:.1f} W; "
+                f"{self.method})")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self!r}</pre>"
+
+
+def _energy_reader(nv: Any, handle: Any) -> tuple[Callable[[], float] | None, str]:
+    "A function giving cumulative energy in joules (NVML counter), or None if unsupported, and the method name."
+    try:
+        nv.nvmlDeviceGetTotalEnergyConsumption(handle)
+        return (lambda: nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3), "NVML energy counter"
+    except nv.NVMLError:
+        return None, "NVML power samples (trapezoid)"
+
+
+def _joules_per_block(energy: np.ndarray, seconds: np.ndarray, counts: np.ndarray, idle_watts: float) -> np.ndarray:
+    "Per block: (energy − idle_watts × seconds) / inferences, joules."
+    return (energy - idle_watts * seconds) / counts
+
+
+def energy_per_inference(fn: Callable[..., Any], *args: Any, device_index: int = 0, seconds: float = 5.0,
+                         idle_seconds: float = 2.0, blocks: int = 5, interval: float = 0.02) -> EnergyResult:
+    "Joules per call of `fn(*args)` on GPU `device_index` from NVML, idle baseline subtracted, with a 95% interval."
+    from scipy import stats as st
+    if blocks < 2 or not seconds > 0 or not idle_seconds > 0:
+        raise ValueError(f"need blocks >= 2 and positive durations, got blocks={blocks}, seconds={seconds}, "
+                         f"idle_seconds={idle_seconds}")
+    nv, handle, reason = nvml_device(device_index)
+    if nv is None or not torch.cuda.is_available():
+        return EnergyResult(None, None, None, None, 0, 0.0, None, reason or "no CUDA device")
+    read_energy, method = _energy_reader(nv, handle)
+    sync = torch.cuda.synchronize
+
+    def energy_over(run: Callable[[], int], span: float) -> tuple[float, float, int]:
+        "Energy (J), seconds and calls of `run` repeated for `span` seconds."
+        with ResourceMonitor(interval=interval, device_index=device_index) as mon:
+            e0, t0, calls = read_energy() if read_energy else 0.0, time.perf_counter(), 0
+            while time.perf_counter() - t0 < span:
+                calls += run()
+            sync()
+            e1, t1 = read_energy() if read_energy else 0.0, time.perf_counter()
+        if read_energy:
+            return e1 - e0, t1 - t0, calls
+        joules = mon.result.energy_joules()
+        if joules is None:
+            raise BenchmarkError(f"GPU {device_index} reports neither an energy counter nor power: no energy figure")
+        return joules, t1 - t0, calls
+
+    sync()
+    idle_j, idle_s, _ = energy_over(lambda: (time.sleep(interval), 0)[1], idle_seconds)
+    idle_w = idle_j / idle_s
+
+    def busy() -> int:
+        fn(*args)
+        return 1
+
+    with torch.inference_mode():
+        fn(*args)  # warm-up
+        res = [energy_over(busy, seconds / blocks) for _ in range(blocks)]
+    e, s, c = (np.array(v, dtype=float) for v in zip(*res))
+    per = _joules_per_block(e, s, c, idle_w)
+    mean, half = float(per.mean()), float(st.t.ppf(0.975, blocks - 1) * per.std(ddof=1) / math.sqrt(blocks))
+    return EnergyResult(mean, (mean - half, mean + half), idle_w, float(e.sum() / s.sum()), int(c.sum()),
+                        float(s.sum()), method)
+
+# %%
+energy_per_inference(cnn, x64, seconds=1.0, idle_seconds=0.5)
+
+# %% [markdown]
+# **NVTX.** Nsight Systems and Nsight Compute show CUDA kernels on a timeline; NVTX ranges put
+# names on it. `profile_layers(..., nvtx=True)` wraps each layer's forward in a range named after
+# the layer, and `nvtx_range(name)` wraps any block (a scenario, a query). On a machine without
+# CUDA both are no-ops, so the same code runs everywhere:
+#
+# ```python
+# with nvtx_range("server-scenario"):
+#     result = tinybench.scenarios.run(sut, dataset, settings)
+# ```
+# then `nsys profile -t cuda,nvtx python my_bench.py`.
+
+# %%
+with nvtx_range("demo"):
+    profile_layers(cnn, x64, nvtx=True, repeat=3)
+
+# %% [markdown]
+# ## Summary
+#
+# - **Size** (`model_stats`): parameters, bytes, serialized size, counted FLOPs (2 per multiply-add).
+# - **Time by layer** (`profile_layers`): hooks, events on CUDA, parts checked against the whole.
+# - **Time by operator** (`profile_ops`) and **by Python function** (`profile_python`), with a
+#   Chrome trace and a speedscope flame graph to open.
+# - **Memory** (`measure_memory`): RSS peak from the kernel's high-water mark, Python allocations,
+#   CUDA peak; tracemalloc does not see torch tensors.
+# - **Utilisation** (`ResourceMonitor`): real psutil and NVML samples, absent (with the reason)
+#   when a counter is not there.
+# - **Pipelines** (`pipeline_profile`): the slowest stage bounds the throughput.
+# - **Batch size** (`batch_sweep`, `max_batch_under_latency`): throughput against latency, and
+#   out-of-memory as a recorded boundary.
+# - **Roofline** (`measure_peaks`, `roofline`): measured peaks; intensity decides the bound.
+# - **Energy** (`energy_per_inference`): NVML, idle baseline subtracted, with an interval.

@@ -1,0 +1,389 @@
+"""tinybench.profiling: FLOP counts against closed forms, layer profiles against the whole pass, real
+resource counters, batch sweeps that survive out-of-memory, and the roofline."""
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from tinybench.profiling import (BatchSweep, EnergyResult, ResourceMonitor, _joules_per_block, _speedscope_trace,
+                                 batch_sweep, conv2d_flops, count_flops, energy_per_inference, format_bytes,
+                                 largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
+                                 measure_memory, measure_peaks, model_stats, nvml_device, pipeline_profile,
+                                 profile_layers, profile_ops, profile_python, roofline, time_layers)
+from tinybench.timing import BenchmarkError
+
+
+class Repeat(nn.Module):
+    "k applications of one linear layer: a planted bottleneck made of real computation."
+    def __init__(self, dim, k):
+        super().__init__()
+        self.lin, self.k = nn.Linear(dim, dim), k
+
+    def forward(self, x):
+        for _ in range(self.k):
+            x = torch.tanh(self.lin(x))
+        return x
+
+
+def planted(dim=256, k=20):
+    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), Repeat(dim, k), nn.Linear(dim, 10))
+
+
+def counted(module, x):
+    with FlopCounterMode(display=False) as c:
+        module(x)
+    return c.get_total_flops()
+
+
+# --- FLOPs and model stats -------------------------------------------------------------------
+
+@pytest.mark.parametrize("b,i,o", [(1, 1, 1), (3, 17, 5), (64, 512, 64)])
+def test_linear_flops_match_counter_exactly(b, i, o):
+    assert linear_flops(b, i, o) == counted(nn.Linear(i, o), torch.randn(b, i)) == 2 * b * i * o
+
+
+@pytest.mark.parametrize("cin,cout,k,stride,pad,groups,hw", [(1, 16, 3, 1, 1, 1, 8), (16, 32, 3, 2, 0, 1, 9),
+                                                           (8, 8, (3, 5), 1, 1, 4, 12)])
+def test_conv2d_flops_match_counter_exactly(cin, cout, k, stride, pad, groups, hw):
+    conv = nn.Conv2d(cin, cout, k, stride=stride, padding=pad, groups=groups)
+    x = torch.randn(2, cin, hw, hw)
+    out = conv(x).shape[-2:]
+    assert conv2d_flops(2, cin, cout, k, tuple(out), groups) == counted(conv, x)
+
+
+def test_model_stats_counts_params_bytes_and_flops():
+    m = nn.Sequential(nn.Linear(10, 5), nn.BatchNorm1d(5))
+    s = model_stats(m.eval(), torch.randn(4, 10))
+    assert s.n_params == 55 + 10 and s.param_bytes == 65 * 4
+    assert s.buffer_bytes == (5 + 5) * 4 + 8, "running mean/var (float32) and num_batches_tracked (int64)"
+    assert s.serialized_bytes > s.param_bytes + s.buffer_bytes
+    assert s.flops == linear_flops(4, 10, 5) and s.flops_by_module["Sequential.0"] == s.flops and s.macs == s.flops / 2
+    assert "params" in repr(s) and "<table>" in s._repr_html_() and s.to_dict()["flops"] == s.flops
+
+
+def test_model_stats_bad_input_is_a_clear_error():
+    with pytest.raises(BenchmarkError, match=r"Linear raised RuntimeError on inputs of shape \[\(4, 3\)\]"):
+        model_stats(nn.Linear(10, 5), torch.randn(4, 3))
+
+
+# --- per-layer timing ------------------------------------------------------------------------
+
+def test_time_layers_finds_the_planted_layer_and_removes_hooks():
+    m = planted()
+    t = time_layers(m, torch.randn(128, 256))
+    assert set(t) == {name for name, _ in leaf_modules(m)} and max(t, key=t.get) == "2.lin"
+    assert all(not x._forward_hooks and not x._forward_pre_hooks for x in m.modules())
+
+
+def test_profile_layers_top_bottleneck_and_parts_add_up():
+    p = profile_layers(planted(), torch.randn(256, 256), repeat=10)
+    assert p.top(1)[0][0] == "2.lin", p.top(3)
+    assert p.names == ["0", "1", "2", "2.lin", "3"], "every module, with self times"
+    assert p.timer == "perf_counter" and p.layer_times.shape == (10, 5)
+    # the self times plus the unattributed remainder are the measured whole: within the stated tolerance
+    assert p.within_tolerance and abs(p.unattributed_fraction) <= 0.10, p
+    assert p.per_layer.sum() + p.unattributed == pytest.approx(p.total, rel=0.05)
+    d = p.to_dict()
+    assert d["within_tolerance"] and len(d["layers"]) == 5 and "unattributed" in p._repr_html_()
+
+
+def test_profile_layers_self_time_sees_work_in_a_parent_forward():
+    p = profile_layers(planted(dim=256, k=20), torch.randn(256, 256), repeat=5)
+    share = dict((n, s) for n, _, s in p.top(5))
+    assert share["2"] > 0.05, "Repeat's own tanh calls are its self time, not lost"
+
+
+def test_profile_layers_errors_name_the_module():
+    bad = nn.Sequential(nn.Linear(4, 4), nn.Sequential(nn.ReLU(), nn.Linear(5, 5)))
+    with pytest.raises(BenchmarkError, match="in module '1.1'"):
+        profile_layers(bad, torch.randn(2, 4), warmup=0)
+    assert all(not x._forward_hooks and not x._forward_pre_hooks for x in bad.modules())
+    with pytest.raises(ValueError, match="no submodules"):
+        profile_layers(nn.Linear(2, 2), torch.randn(1, 2))
+    with pytest.raises(ValueError, match="repeat"):
+        profile_layers(planted(), torch.randn(1, 256), repeat=0)
+
+
+# --- operators and Python --------------------------------------------------------------------
+
+def test_profile_ops_table_and_chrome_trace(tmp_path):
+    m = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+    ops = profile_ops(m, torch.randn(32, 64), repeat=4, record_shapes=True, trace_path=tmp_path / "t.json")
+    names = {r["name"]: r for r in ops.rows}
+    assert "aten::addmm" in names and sum(r["calls"] for r in ops.rows if r["name"] == "aten::addmm") == 2
+    assert all(r["self_cpu"] <= r["cpu_total"] + 1e-9 for r in ops.rows)
+    trace = json.loads((tmp_path / "t.json").read_text())
+    assert any(e.get("name") == "aten::addmm" for e in trace["traceEvents"])
+    assert "aten::addmm" in ops.table() and "OpProfile" in repr(ops) and "<table>" in ops._repr_html_()
+
+
+def test_profile_ops_model_error_is_clear():
+    with pytest.raises(BenchmarkError, match="profile_ops"):
+        profile_ops(nn.Linear(3, 3), torch.randn(2, 4))
+
+
+def busy_python(n):
+    return sum(i * i for i in range(n))
+
+
+def test_profile_python_rows_and_speedscope_file(tmp_path):
+    p = profile_python(busy_python, 20_000, repeat=3, speedscope_path=tmp_path / "p.json")
+    fns = [r["function"] for r in p.rows]
+    assert any("busy_python" in f for f in fns) and any("genexpr" in f for f in fns)
+    top = next(r for r in p.rows if "busy_python" in r["function"])
+    assert top["calls"] == 1 and top["cumulative"] == pytest.approx(p.total, rel=0.2)
+    doc = json.loads((tmp_path / "p.json").read_text())
+    events = doc["profiles"][0]["events"]
+    depth = 0
+    for e in events:  # balanced and time-ordered, as speedscope requires
+        depth += 1 if e["type"] == "O" else -1
+        assert depth >= 0
+    assert depth == 0 and all(a["at"] <= b["at"] for a, b in zip(events, events[1:]))
+    names = {f["name"] for f in doc["shared"]["frames"]}
+    assert "busy_python" in names and "setprofile" not in names
+
+
+def test_speedscope_trace_sees_builtins():
+    doc = _speedscope_trace(sorted, (list(range(1000, 0, -1)),), {}, 2, "sorted")
+    assert any(f["name"] == "sorted" and f["file"] == "<built-in>" for f in doc["shared"]["frames"])
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+def test_measure_memory_sees_torch_tensors_in_rss_but_not_in_tracemalloc():
+    def alloc():
+        t = torch.ones(2**24)  # 64 MiB, touched
+        return float(t[-1])
+    m = measure_memory(alloc)
+    assert m.rss_increase >= 50 * 2**20, m
+    assert m.python_peak < 8 * 2**20, "torch's CPU allocator is invisible to tracemalloc"
+
+
+def test_measure_memory_sees_numpy_in_tracemalloc():
+    m = measure_memory(lambda: float(np.ones(2**23)[-1]))  # 64 MiB float64
+    assert m.python_peak >= 60 * 2**20 and m.python_retained < 2**20
+    assert "MemoryProfile" in repr(m) and m.to_dict()["rss_increase"] == m.rss_increase
+
+
+def test_measure_memory_error_is_clear():
+    with pytest.raises(BenchmarkError, match="ZeroDivisionError"):
+        measure_memory(lambda: 1 / 0)
+
+
+def test_format_bytes():
+    assert format_bytes(512) == "512 B" and format_bytes(1536) == "1.5 KiB" and format_bytes(3 * 2**30) == "3.0 GiB"
+
+
+# --- resource monitor ------------------------------------------------------------------------
+
+def test_resource_monitor_busy_vs_idle_and_rss_growth():
+    with ResourceMonitor(interval=0.05, gpu=False) as idle:
+        time.sleep(0.6)
+    with ResourceMonitor(interval=0.05, gpu=False) as busy:
+        t_end = time.perf_counter() + 0.6
+        while time.perf_counter() < t_end:
+            pass
+    i, b = idle.result.summary(), busy.result.summary()
+    assert b["process_cpu_percent"]["mean"] > 50, b
+    assert i["process_cpu_percent"]["mean"] < 20, i
+    assert b["process_cpu_percent"]["mean"] > 3 * i["process_cpu_percent"]["mean"]
+    with ResourceMonitor(interval=0.02, gpu=False) as mon:
+        time.sleep(0.1)
+        held = torch.ones(2**25)  # 128 MiB
+        time.sleep(0.2)
+    rss = mon.result.series["rss_bytes"]
+    assert rss.max() - rss[0] >= 100 * 2**20, "RSS grows by the allocation"
+    del held
+    assert len(mon.result.t) == len(rss) >= 5 and np.all(np.diff(mon.result.t) > 0)
+
+
+def test_resource_monitor_gpu_fields_absent_with_a_reason_without_nvml():
+    nv, _, reason = nvml_device()
+    if nv is not None:
+        pytest.skip("NVML is available here")
+    with ResourceMonitor(interval=0.05) as mon:
+        time.sleep(0.1)
+    r = mon.result
+    assert not any(k.startswith("gpu_") for k in r.series) and r.gpu_reason == reason and "NVML" in repr(r) + reason
+    assert r.energy_joules() is None
+    assert "<img" in r._repr_html_() and r.to_dict()["gpu_reason"] == reason
+    with pytest.raises(ValueError, match="interval"):
+        ResourceMonitor(interval=0)
+
+
+def test_energy_without_nvml_says_why_and_block_math():
+    r = energy_per_inference(lambda: None, seconds=0.1, idle_seconds=0.1)
+    if torch.cuda.is_available() and nvml_device()[0] is not None:
+        pytest.skip("a GPU with NVML is here: see the gpu test")
+    assert isinstance(r, EnergyResult) and r.joules_per_inference is None and r.reason and "no figure" in repr(r)
+    # 10 J over 2 s at a 3 W idle baseline for 4 inferences: (10 - 6) / 4 = 1 J each
+    np.testing.assert_allclose(_joules_per_block(np.array([10.0]), np.array([2.0]), np.array([4]), 3.0), [1.0])
+    with pytest.raises(ValueError, match="blocks"):
+        energy_per_inference(lambda: None, blocks=1)
+
+
+# --- pipelines -------------------------------------------------------------------------------
+
+def test_pipeline_profile_finds_the_bottleneck_stage():
+    a = torch.randn(200, 200)
+
+    def heavy(x):
+        for _ in range(10):
+            a @ a
+        return x
+
+    p = pipeline_profile([("light", lambda x: x + 1), ("heavy", heavy), ("post", float)], list(range(30)))
+    assert p.bottleneck == "heavy" and p.times.shape == (30, 3)
+    assert p.pipelined_throughput >= p.sequential_throughput
+    assert p.sequential_throughput == pytest.approx(1 / p.end_to_end.mean())
+    assert p.to_dict()["bottleneck"] == "heavy" and "bottleneck heavy" in repr(p)
+
+
+def test_pipeline_profile_errors():
+    with pytest.raises(BenchmarkError, match=r"stage 'boom' raised ZeroDivisionError on sample 3"):
+        pipeline_profile({"ok": lambda x: x, "boom": lambda x: 1 / (x - 3)}, list(range(10)), warmup=0)
+    with pytest.raises(ValueError, match="empty"):
+        pipeline_profile({"ok": lambda x: x}, [])
+    with pytest.raises(ValueError, match="stages"):
+        pipeline_profile({}, [1])
+
+
+# --- batch sweeps and the latency budget -----------------------------------------------------
+
+def test_batch_sweep_throughput_rises_with_batch_on_cpu():
+    m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    s = batch_sweep(m, lambda b: torch.randn(b, 64), [1, 64], min_time=0.1)
+    one, many = s.rows
+    assert (one["batch"], many["batch"]) == (1, 64)
+    assert many["samples_per_s"] > 3 * one["samples_per_s"], s.rows
+    assert many["p50"] > one["p50"] and one["p50"] <= one["p90"] <= one["p99"]
+    assert s.best["batch"] == 64 and s.oom_batch is None and "env" in s.to_dict() and "<img" in s._repr_html_()
+
+
+class OOMAbove(nn.Module):
+    "Raises the allocator's out-of-memory error above a batch size, as a real GPU does."
+    def __init__(self, limit, exc):
+        super().__init__()
+        self.limit, self.exc, self.lin = limit, exc, nn.Linear(8, 2)
+
+    def forward(self, x):
+        if x.shape[0] > self.limit:
+            raise self.exc(f"CUDA out of memory. Tried to allocate {x.shape[0]} MiB")
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("exc", [torch.cuda.OutOfMemoryError, MemoryError])
+def test_batch_sweep_stops_cleanly_at_out_of_memory(exc):
+    s = batch_sweep(OOMAbove(32, exc), lambda b: torch.randn(b, 8), [1, 8, 32, 64, 128], min_time=0.02)
+    assert [r["batch"] for r in s.rows] == [1, 8, 32] and s.oom_batch == 64
+    assert exc.__name__ in s.oom_error and "out of memory at batch 64" in repr(s)
+
+
+def test_batch_sweep_bad_input():
+    m = nn.Linear(8, 2)
+    with pytest.raises(ValueError, match="empty"):
+        batch_sweep(m, lambda b: torch.randn(b, 8), [])
+    with pytest.raises(ValueError, match="positive integers"):
+        batch_sweep(m, lambda b: torch.randn(b, 8), [0, 4])
+    with pytest.raises(BenchmarkError, match="batch size 4 failed"):
+        batch_sweep(m, lambda b: torch.randn(b, 3), [4])
+
+
+def test_batch_sweep_keeps_partial_results_on_ctrl_c():
+    calls = []
+
+    def make(b):
+        calls.append(b)
+        if b == 16:
+            raise KeyboardInterrupt
+        return torch.randn(b, 8)
+    s = batch_sweep(nn.Linear(8, 2), make, [1, 4, 16, 64], min_time=0.02)
+    assert s.interrupted and [r["batch"] for r in s.rows] == [1, 4] and "INTERRUPTED" in repr(s)
+
+
+def test_largest_batch_within_binary_search():
+    calls = []
+
+    def lat(b):
+        calls.append(b)
+        return 1e-3 + 1e-4 * b
+    assert largest_batch_within(lat, 5e-3, 1000) == 40
+    assert len(calls) <= 2 * math.ceil(math.log2(1000)) + 2
+    assert largest_batch_within(lambda b: math.inf if b > 100 else 0.0, 1.0, 10_000) == 100
+    assert largest_batch_within(lat, 1e-4, 10) == 0
+    with pytest.raises(ValueError, match="positive"):
+        largest_batch_within(lat, 0.0, 10)
+
+
+def test_max_batch_under_latency_on_a_real_model():
+    m = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 256)).eval()
+    ref = batch_sweep(m, lambda b: torch.randn(b, 256), [64], min_time=0.1).rows[0]["p90"]
+    lim = max_batch_under_latency(m, lambda b: torch.randn(b, 256), latency_budget=ref, max_batch=1024, min_time=0.05)
+    assert lim.latency <= lim.budget and lim.batch >= 1
+    over = [b for b, v in lim.tried.items() if v > lim.budget]
+    assert lim.batch == 1024 or (over and min(over) > lim.batch), lim.tried
+    assert 8 <= lim.batch <= 512, f"the budget is batch 64's p90: {lim.tried}"  # generous: a noisy machine
+    assert "BatchLimit(batch" in repr(lim) and "<table>" in lim._repr_html_()
+    with pytest.raises(ValueError, match="positive"):
+        max_batch_under_latency(m, lambda b: torch.randn(b, 256), latency_budget=-1)
+    oom = max_batch_under_latency(OOMAbove(100, torch.cuda.OutOfMemoryError), lambda b: torch.randn(b, 8), 1.0,
+                                  max_batch=1000, min_time=0.01)
+    assert oom.batch == 100 and math.isinf(oom.tried[128])
+
+
+# --- roofline --------------------------------------------------------------------------------
+
+def test_roofline_classifies_compute_and_memory_bound_layers():
+    peaks = measure_peaks("cpu", matmul_n=512, copy_bytes=2**25, min_time=0.1)
+    assert peaks.flops_per_s > 1e8 and peaks.bytes_per_s > 1e8 and peaks.ridge == peaks.flops_per_s / peaks.bytes_per_s
+    roof = roofline(nn.Sequential(nn.Linear(1024, 1024), nn.ReLU()), torch.randn(512, 1024), peaks=peaks, repeat=5)
+    lin, relu = roof.rows
+    assert lin["flops"] == linear_flops(512, 1024, 1024) and relu["flops"] == 0
+    assert lin["bytes"] == (512 * 1024 * 2 + 1024 * 1024 + 1024) * 4 and relu["bytes"] == 512 * 1024 * 2 * 4
+    assert (lin["bound"], relu["bound"]) == ("compute", "memory")
+    assert 0 < lin["efficiency"] <= 1.5, "achieved FLOP/s cannot far exceed the measured peak"
+    assert "compute-bound: 0 (Linear)" in repr(roof) and "<img" in roof._repr_html_()
+
+
+def test_count_flops_per_module_keys():
+    total, per = count_flops(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)), torch.randn(3, 4))
+    assert total == per["Sequential"] == per["Sequential.0"] + per["Sequential.1"] == 2 * 3 * (16 + 8)
+
+
+# --- GPU -------------------------------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_cuda_layer_times_use_events_and_add_up():
+    m = planted().cuda()
+    p = profile_layers(m, torch.randn(512, 256, device="cuda"), repeat=10)
+    assert p.timer == "cuda_events" and p.device.startswith("cuda") and p.top(1)[0][0] in ("2.lin", "2")
+    assert p.per_layer.sum() <= p.total * 1.05
+
+
+@pytest.mark.gpu
+def test_cuda_peak_memory_rises_with_batch_size():
+    m = nn.Sequential(nn.Linear(1024, 4096), nn.ReLU(), nn.Linear(4096, 1024)).cuda().eval()
+    s = batch_sweep(m, lambda b: torch.randn(b, 1024, device="cuda"), [16, 1024], min_time=0.05)
+    assert s.rows[1]["cuda_peak_bytes"] > s.rows[0]["cuda_peak_bytes"]
+    with torch.inference_mode():
+        mem = measure_memory(m, torch.randn(1024, 1024, device="cuda"))
+    assert mem.cuda_peak is not None and mem.cuda_increase >= 1024 * 4096 * 4
+
+
+@pytest.mark.gpu
+def test_nvml_fields_present_on_gpu():
+    pytest.importorskip("pynvml")
+    with ResourceMonitor(interval=0.05) as mon:
+        a = torch.randn(4096, 4096, device="cuda")
+        for _ in range(20):
+            a @ a
+        torch.cuda.synchronize()
+    r = mon.result
+    assert r.gpu_reason is None and "gpu_util_percent" in r.series and "gpu_memory_bytes" in r.series
+    e = energy_per_inference(lambda: a @ a, seconds=1.0, idle_seconds=0.5)
+    assert e.joules_per_inference is not None or e.reason
