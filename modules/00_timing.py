@@ -474,6 +474,31 @@ else:
     print("no CUDA device here: the experiment above runs on a GPU machine")
 
 # %% [markdown]
+# GPU profilers (Nsight Systems, Nsight Compute) show kernels on a timeline; **NVTX ranges** put
+# your own names on it. `nvtx_range(name)` marks a block when CUDA is available and does nothing
+# otherwise, so benchmark code can be annotated once and run anywhere. Module 02 marks each
+# scenario run, `TorchSUT(nvtx=True)` each query, and module 03 each layer.
+
+# %%
+#| export
+@contextlib.contextmanager
+def nvtx_range(name: str):
+    "An NVTX range named `name` around the block when CUDA is available (seen in Nsight); a no-op otherwise."
+    torch = sys.modules.get("torch")  # no torch imported means no CUDA work to annotate
+    if torch is None or not torch.cuda.is_available():
+        yield
+        return
+    torch.cuda.nvtx.range_push(name)
+    try:
+        yield
+    finally:
+        torch.cuda.nvtx.range_pop()
+
+# %%
+with nvtx_range("a no-op without CUDA"):
+    pass
+
+# %% [markdown]
 # ## 7. Cache effects: hot versus flushed
 #
 # Run a kernel a thousand times in a row and its data sits in the CPU's last-level cache (or
@@ -645,6 +670,16 @@ def format_seconds(s: float) -> str:
         if abs(s) >= scale:
             return f"{s / scale:.4g} {unit}"
     return f"{s * 1e9:.4g} ns"
+
+
+def format_bytes(n: float | None) -> str:
+    "A size in bytes rendered with a binary prefix (B, KiB, MiB, GiB); 'n/a' for None or NaN."
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "n/a"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
 
 # %% [markdown]
 # A `Measurement` holds the per-call samples in seconds (each sample is the mean of `loops`

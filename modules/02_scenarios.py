@@ -39,6 +39,7 @@
 #| export
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import sys
@@ -50,7 +51,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import environment, format_seconds
+from tinybench.timing import environment, format_seconds, nvtx_range
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -90,20 +91,23 @@ class SleepSUT:
 # %%
 #| export
 class TorchSUT:
-    "A PyTorch model as a SUT: collate the batch, move it to `device`, run under inference_mode, sync CUDA."
-    def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None):
+    """A PyTorch model as a SUT: collate the batch, move it to `device`, run under inference_mode, sync CUDA.
+
+    `nvtx=True` marks each query with an NVTX range (for Nsight timelines; a no-op without CUDA)."""
+    def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None, nvtx: bool = False):
         import torch
-        self.model, self.device = model, device
+        self.model, self.device, self.nvtx = model, device, nvtx
         self.collate = collate or torch.stack
         self._torch = torch
 
     def __call__(self, batch: list) -> Any:
         torch = self._torch
-        x = self.collate(batch).to(self.device, non_blocking=True)
-        with torch.inference_mode():
-            out = self.model(x)
-        if self.device.startswith("cuda"):
-            torch.cuda.synchronize(self.device)
+        with nvtx_range(f"query ({len(batch)} samples)") if self.nvtx else contextlib.nullcontext():
+            x = self.collate(batch).to(self.device, non_blocking=True)
+            with torch.inference_mode():
+                out = self.model(x)
+            if self.device.startswith("cuda"):
+                torch.cuda.synchronize(self.device)
         return out
 
     def __repr__(self) -> str:
@@ -837,8 +841,9 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     t0 = time.perf_counter()
     reporter = _Progress(rec, s, t0) if progress else None
     try:
-        {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
-         "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
+        with nvtx_range(f"tinybench {s.scenario}"):
+            {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
+             "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -42,7 +42,6 @@ import gc
 import io
 import json
 import math
-import os
 import pstats
 import re
 import sys
@@ -59,7 +58,7 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import BenchmarkError, environment, format_seconds, measure
+from tinybench.timing import BenchmarkError, environment, format_bytes, format_seconds, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -160,16 +159,6 @@ print(f"conv 16→32, 3×3 on 8×8, batch 64: {conv2d_flops(64, 16, 32, 3, 8) / 
 
 # %%
 #| export
-def format_bytes(n: float | None) -> str:
-    "Human-readable bytes (binary prefixes: KiB, MiB, GiB)."
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "n/a"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
-
-
 def _as_args(inputs: Any) -> tuple:
     return inputs if isinstance(inputs, tuple) else (inputs,)
 
@@ -402,19 +391,6 @@ def _device_of(inputs: Any, device: Any = None) -> torch.device:
 
 # %%
 #| export
-@contextlib.contextmanager
-def nvtx_range(name: str):
-    "An NVTX range around the block when CUDA is available (visible in Nsight Systems); a no-op otherwise."
-    if torch.cuda.is_available():
-        torch.cuda.nvtx.range_push(name)
-        try:
-            yield
-        finally:
-            torch.cuda.nvtx.range_pop()
-    else:
-        yield
-
-
 class _LayerHooks:
     """Pre/post forward hooks on every submodule recording clock marks per call, with the call nesting, so
     that each module's *self* time (its forward minus its submodules' forwards) can be computed."""
@@ -1055,155 +1031,7 @@ print(act, f"\nfor scale: the first conv's output alone is {format_bytes(conv1_o
 # FLOP/s against the peak).
 
 # %%
-#| export
-_NVML_FIELDS = {
-    "gpu_util_percent": lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
-    "gpu_mem_util_percent": lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).memory,
-    "gpu_memory_bytes": lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).used,
-    "gpu_temperature_c": lambda nv, h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU),
-    "gpu_sm_clock_mhz": lambda nv, h: nv.nvmlDeviceGetClockInfo(h, nv.NVML_CLOCK_SM),
-    "gpu_power_w": lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1e3,
-}
-
-
-def nvml_device(index: int = 0) -> tuple[Any, Any, str | None]:
-    "(pynvml module, device handle, None), or (None, None, the reason NVML is not usable)."
-    try:
-        import pynvml
-    except ImportError:
-        return None, None, "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
-    try:
-        pynvml.nvmlInit()
-        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index), None
-    except pynvml.NVMLError as e:
-        return None, None, f"NVML could not be loaded (no NVIDIA driver or GPU {index}?): {e}"
-
-# %%
-#| export
-@dataclass(repr=False)
-class MonitorResult:
-    "Resource timeseries: `t` (seconds since start) and one array per series (units in the names)."
-    interval: float
-    t: np.ndarray
-    series: dict[str, np.ndarray]
-    gpu_reason: str | None = None
-    unsupported: dict[str, str] = field(default_factory=dict)
-
-    def summary(self) -> dict[str, dict[str, float]]:
-        "Per series: mean, min, max and last value."
-        return {k: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
-                    "last": float(v[-1])} for k, v in self.series.items() if v.size}
-
-    def energy_joules(self) -> float | None:
-        "Energy drawn by the GPU over the monitored span (trapezoid over power samples), joules; None without power."
-        p = self.series.get("gpu_power_w")
-        trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
-        return None if p is None or p.size < 2 else float(trapezoid(p, self.t))
-
-    def plot(self):
-        "A matplotlib Figure: CPU %, RSS, and the GPU series when present, against time."
-        from matplotlib.figure import Figure
-        groups = [("CPU %", ["process_cpu_percent", "system_cpu_percent"]), ("RSS (MiB)", ["rss_bytes"]),
-                  ("GPU %", ["gpu_util_percent", "gpu_mem_util_percent"]), ("GPU power (W)", ["gpu_power_w"])]
-        groups = [(label, [k for k in keys if k in self.series]) for label, keys in groups]
-        groups = [g for g in groups if g[1]]
-        fig = Figure(figsize=(6, 1.6 * len(groups)), dpi=100)
-        axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
-        for ax, (label, keys) in zip(axes, groups):
-            for k in keys:
-                v = self.series[k] / 2**20 if k == "rss_bytes" else self.series[k]
-                ax.plot(self.t, v, label=k.replace("_percent", "").replace("_", " "))
-            ax.set_ylabel(label)
-            if len(keys) > 1:
-                ax.legend(fontsize=7, loc="upper right")
-        axes[-1].set_xlabel("seconds")
-        fig.tight_layout()
-        return fig
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"interval": self.interval, "t": self.t.tolist(), "series": {k: v.tolist() for k, v in self.series.items()},
-                "gpu_reason": self.gpu_reason, "unsupported": dict(self.unsupported), "summary": self.summary()}
-
-    def __repr__(self) -> str:
-        s = self.summary()
-        parts = [f"{self.t.size} samples every {format_seconds(self.interval)}"]
-        if "process_cpu_percent" in s:
-            parts.append(f"process CPU mean {s['process_cpu_percent']['mean']:.0f}% (max {s['process_cpu_percent']['max']:.0f}%)")
-        if "rss_bytes" in s:
-            parts.append(f"RSS max {format_bytes(s['rss_bytes']['max'])}")
-        if "gpu_util_percent" in s:
-            parts.append(f"GPU util mean {s['gpu_util_percent']['mean']:.0f}%")
-        if self.gpu_reason:
-            parts.append(f"no GPU series: {self.gpu_reason}")
-        return "MonitorResult(" + "; ".join(parts) + ")"
-
-    def _repr_html_(self) -> str:
-        img = ""
-        if self.t.size > 1:
-            buf = io.BytesIO()
-            self.plot().savefig(buf, format="png")
-            img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
-        rows = "".join(f"<tr><td>{k}</td><td>{v['mean']:,.1f}</td><td>{v['max']:,.1f}</td></tr>"
-                       for k, v in self.summary().items())
-        return (f"<div><b>{self!r}</b><table><tr><th>series</th><th>mean</th><th>max</th></tr>{rows}</table>"
-                f"{img}</div>")
-
-# %%
-#| export
-class ResourceMonitor:
-    """Samples process/system CPU %, RSS and (with NVML) GPU metrics every `interval` seconds in a thread.
-
-    Use as a context manager; the timeseries is in `.result` (a `MonitorResult`) after the block."""
-    def __init__(self, interval: float = 0.1, gpu: bool = True, device_index: int = 0):
-        if not interval > 0:
-            raise ValueError(f"interval must be a positive number of seconds, got {interval}")
-        self.interval, self.gpu, self.device_index = interval, gpu, device_index
-        self.result: MonitorResult | None = None
-        self._stop = threading.Event()
-
-    def __repr__(self) -> str:
-        return f"ResourceMonitor(interval={self.interval}, gpu={self.gpu})"
-
-    def __enter__(self) -> "ResourceMonitor":
-        self._proc = psutil.Process()
-        self._proc.cpu_percent(None)  # prime: the first reading covers the time since this call
-        psutil.cpu_percent(None)
-        self._nv, self._handle, reason = nvml_device(self.device_index) if self.gpu else (None, None, "gpu=False")
-        self._gpu_reason, self._unsupported = reason, {}
-        self._t, self._rows = [], []
-        self._t0 = time.perf_counter()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="tinybench-monitor")
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        row = {"process_cpu_percent": self._proc.cpu_percent(None), "system_cpu_percent": psutil.cpu_percent(None),
-               "rss_bytes": self._proc.memory_info().rss}
-        if self._nv is not None:
-            for key, read in _NVML_FIELDS.items():
-                if key in self._unsupported:
-                    continue
-                try:
-                    row[key] = read(self._nv, self._handle)
-                except self._nv.NVMLError as e:  # e.g. power not supported on this board: absent, with the reason
-                    self._unsupported[key] = str(e)
-        self._t.append(time.perf_counter() - self._t0)
-        self._rows.append(row)
-
-    def _run(self) -> None:
-        next_tick = time.perf_counter() + self.interval
-        while not self._stop.wait(max(0.0, next_tick - time.perf_counter())):
-            self._sample()
-            next_tick += self.interval
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()  # the final state
-        keys = [k for k in self._rows[-1] if all(k in r for r in self._rows)]
-        series = {k: np.array([r[k] for r in self._rows], dtype=float) for k in keys}
-        self.result = MonitorResult(self.interval, np.array(self._t), series, self._gpu_reason, dict(self._unsupported))
+from tinybench.monitor import EnergyResult, MonitorResult, ResourceMonitor, energy_per_inference, nvml_device
 
 # %% [markdown]
 # An experiment: half a second idle, then half a second of the digits CNN at batch 64 in a loop,
@@ -1220,6 +1048,38 @@ with ResourceMonitor(interval=0.05) as mon:
     time.sleep(0.5)
     del held
 mon.result
+
+# %% [markdown]
+# **Busy is not efficient.** Two loops of the same length keep one core equally busy (torch is
+# limited to one thread here so that the CPU figures compare): one runs a 64→64 linear layer on
+# one sample per call, the other on 1,024 samples per call. Count the FLOPs each does:
+
+# %%
+def busy_for(seconds, layer, x):
+    "Call layer(x) for `seconds`; returns (calls, elapsed seconds)."
+    calls, t0 = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - t0 < seconds:
+            layer(x)
+            calls += 1
+    return calls, time.perf_counter() - t0
+
+
+threads = torch.get_num_threads()
+torch.set_num_threads(1)
+try:
+    small_layer = nn.Linear(64, 64)
+    for batch in (1, 1024):
+        with ResourceMonitor(interval=0.05, gpu=False) as m:
+            calls, secs = busy_for(0.5, small_layer, torch.randn(batch, 64))
+        cpu = m.result.summary()["process_cpu_percent"]["mean"]
+        print(f"batch {batch:5d}: process CPU {cpu:4.0f}%   {calls * linear_flops(batch, 64, 64) / secs / 1e9:7.2f} GFLOP/s")
+finally:
+    torch.set_num_threads(threads)
+
+# %% [markdown]
+# Both loops read as a fully busy core; one does orders of magnitude more arithmetic. At batch 1
+# the core is busy with Python and operator dispatch, not with the model.
 
 # %% [markdown]
 # ## 7. Pipelines: which stage bounds throughput?
@@ -1805,109 +1665,18 @@ roofline(cnn, x64, peaks=peaks)
 # figure; it never estimates one from a TDP.
 
 # %%
-#| export
-@dataclass(repr=False)
-class EnergyResult:
-    "GPU energy per inference (joules, idle baseline subtracted) with a 95% t-interval over blocks, or why none."
-    joules_per_inference: float | None
-    ci: tuple[float, float] | None
-    idle_watts: float | None
-    busy_watts: float | None
-    n_inferences: int
-    seconds: float
-    method: str | None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-    def __repr__(self) -> str:
-        if self.joules_per_inference is None:
-            return f"EnergyResult(no figure: {self.reason})"
-        lo, hi = self.ci
-        return (f"EnergyResult({self.joules_per_inference * 1e3:,.3f} mJ per inference [{lo * 1e3:,.3f}, {hi * 1e3:,.3f}] "
-                f"over {self.n_inferences:,} inferences; idle {self.idle_watts:.1f} W, busy {self.busy_watts:.1f} W; "
-                f"{self.method})")
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{self!r}</pre>"
-
-
-def _energy_reader(nv: Any, handle: Any) -> tuple[Callable[[], float] | None, str]:
-    "A function giving cumulative energy in joules (NVML counter), or None if unsupported, and the method name."
-    try:
-        nv.nvmlDeviceGetTotalEnergyConsumption(handle)
-        return (lambda: nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1e3), "NVML energy counter"
-    except nv.NVMLError:
-        return None, "NVML power samples (trapezoid)"
-
-
-def _joules_per_block(energy: np.ndarray, seconds: np.ndarray, counts: np.ndarray, idle_watts: float) -> np.ndarray:
-    "Per block: (energy − idle_watts × seconds) / inferences, joules."
-    return (energy - idle_watts * seconds) / counts
-
-
-def energy_per_inference(fn: Callable[..., Any], *args: Any, device_index: int = 0, seconds: float = 5.0,
-                         idle_seconds: float = 2.0, blocks: int = 5, interval: float = 0.02) -> EnergyResult:
-    "Joules per call of `fn(*args)` on GPU `device_index` from NVML, idle baseline subtracted, with a 95% interval."
-    from scipy import stats as st
-    if blocks < 2 or not seconds > 0 or not idle_seconds > 0:
-        raise ValueError(f"need blocks >= 2 and positive durations, got blocks={blocks}, seconds={seconds}, "
-                         f"idle_seconds={idle_seconds}")
-    nv, handle, reason = nvml_device(device_index)
-    if nv is None or not torch.cuda.is_available():
-        return EnergyResult(None, None, None, None, 0, 0.0, None, reason or "no CUDA device")
-    read_energy, method = _energy_reader(nv, handle)
-    sync = torch.cuda.synchronize
-
-    def energy_over(run: Callable[[], int], span: float) -> tuple[float, float, int]:
-        "Energy (J), seconds and calls of `run` repeated for `span` seconds."
-        with ResourceMonitor(interval=interval, device_index=device_index) as mon:
-            e0, t0, calls = read_energy() if read_energy else 0.0, time.perf_counter(), 0
-            while time.perf_counter() - t0 < span:
-                calls += run()
-            sync()
-            e1, t1 = read_energy() if read_energy else 0.0, time.perf_counter()
-        if read_energy:
-            return e1 - e0, t1 - t0, calls
-        joules = mon.result.energy_joules()
-        if joules is None:
-            raise BenchmarkError(f"GPU {device_index} reports neither an energy counter nor power: no energy figure")
-        return joules, t1 - t0, calls
-
-    sync()
-    idle_j, idle_s, _ = energy_over(lambda: (time.sleep(interval), 0)[1], idle_seconds)
-    idle_w = idle_j / idle_s
-
-    def busy() -> int:
-        fn(*args)
-        return 1
-
-    with torch.inference_mode():
-        fn(*args)  # warm-up
-        res = [energy_over(busy, seconds / blocks) for _ in range(blocks)]
-    e, s, c = (np.array(v, dtype=float) for v in zip(*res))
-    per = _joules_per_block(e, s, c, idle_w)
-    mean, half = float(per.mean()), float(st.t.ppf(0.975, blocks - 1) * per.std(ddof=1) / math.sqrt(blocks))
-    return EnergyResult(mean, (mean - half, mean + half), idle_w, float(e.sum() / s.sum()), int(c.sum()),
-                        float(s.sum()), method)
-
-# %%
 energy_per_inference(cnn, x64, seconds=1.0, idle_seconds=0.5)
 
 # %% [markdown]
 # **NVTX.** Nsight Systems and Nsight Compute show CUDA kernels on a timeline; NVTX ranges put
 # names on it. `profile_layers(..., nvtx=True)` wraps each layer's forward in a range named after
-# the layer, and `nvtx_range(name)` wraps any block (a scenario, a query). On a machine without
-# CUDA both are no-ops, so the same code runs everywhere:
-#
-# ```python
-# with nvtx_range("server-scenario"):
-#     result = tinybench.scenarios.run(sut, dataset, settings)
-# ```
-# then `nsys profile -t cuda,nvtx python my_bench.py`.
+# the layer; `tinybench.scenarios.run` marks each scenario run and `TorchSUT(..., nvtx=True)` each
+# query; `nvtx_range(name)` (from module 00) wraps any block. On a machine without CUDA all of
+# them are no-ops, so the same code runs everywhere. Then: `nsys profile -t cuda,nvtx python my_bench.py`.
 
 # %%
+from tinybench.timing import nvtx_range
+
 with nvtx_range("demo"):
     profile_layers(cnn, x64, nvtx=True, repeat=3)
 

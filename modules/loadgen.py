@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import queue
 import re
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

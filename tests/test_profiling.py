@@ -10,12 +10,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from tinybench.profiling import (BatchSweep, EnergyResult, ResourceMonitor, _joules_per_block, _speedscope_trace,
-                                 batch_sweep, conv2d_flops, count_flops, energy_per_inference, format_bytes,
+from tinybench.monitor import EnergyResult, ResourceMonitor, _joules_per_block, energy_per_inference, nvml_device
+from tinybench.profiling import (_speedscope_trace,
+                                 batch_sweep, conv2d_flops, count_flops,
                                  largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
-                                 measure_memory, measure_peaks, model_stats, nvml_device, pipeline_profile,
+                                 measure_memory, measure_peaks, model_stats, pipeline_profile,
                                  profile_layers, profile_ops, profile_python, roofline, time_layers)
-from tinybench.timing import BenchmarkError
+from tinybench.timing import BenchmarkError, format_bytes
 
 
 class Repeat(nn.Module):
@@ -387,3 +388,14 @@ def test_nvml_fields_present_on_gpu():
     assert r.gpu_reason is None and "gpu_util_percent" in r.series and "gpu_memory_bytes" in r.series
     e = energy_per_inference(lambda: a @ a, seconds=1.0, idle_seconds=0.5)
     assert e.joules_per_inference is not None or e.reason
+
+
+def test_nvtx_annotations_run_without_cuda():
+    from tinybench.scenarios import ArrayDataset, TorchSUT, run
+    from tinybench.timing import nvtx_range
+    with nvtx_range("outer"):
+        p = profile_layers(planted(dim=16, k=1), torch.randn(2, 16), nvtx=True, repeat=2)
+    assert p.names[0] == "0"
+    r = run(TorchSUT(nn.Linear(4, 2), nvtx=True), ArrayDataset(torch.randn(8, 4)), scenario="SingleStream",
+            min_duration=0.05, min_query_count=5)
+    assert r.n_queries >= 5 and not r.n_errors

@@ -19,9 +19,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['clock_resolution', 'timer_overhead', 'calibrate_loops', 'detect_warmup', 'gc_disabled', 'median_iqr', 'time_call',
-           'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift', 'check_resolution',
-           'check_sync', 'environment', 'format_seconds', 'Measurement', 'BenchmarkError', 'resolve_device', 'Timer',
-           'diagnose', 'measure']
+           'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift',
+           'check_resolution', 'check_sync', 'environment', 'format_seconds', 'format_bytes', 'Measurement',
+           'BenchmarkError', 'resolve_device', 'Timer', 'diagnose', 'measure']
 
 # %% ../modules/00_timing.ipynb #bc2182ad
 def clock_resolution(clock: Callable[[], float] = time.perf_counter, reads: int = 20_000) -> float:
@@ -111,6 +111,20 @@ def time_call(fn: Callable[..., Any], *args: Any, sync: Callable[[], Any] | None
     if sync is not None:
         sync()
     return clock() - t0
+
+# %% ../modules/00_timing.ipynb #c5fb3116
+@contextlib.contextmanager
+def nvtx_range(name: str):
+    "An NVTX range named `name` around the block when CUDA is available (seen in Nsight); a no-op otherwise."
+    torch = sys.modules.get("torch")  # no torch imported means no CUDA work to annotate
+    if torch is None or not torch.cuda.is_available():
+        yield
+        return
+    torch.cuda.nvtx.range_push(name)
+    try:
+        yield
+    finally:
+        torch.cuda.nvtx.range_pop()
 
 # %% ../modules/00_timing.ipynb #60bbc153
 def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
@@ -204,7 +218,7 @@ def check_sync(host_median: float, event_median: float, ratio: float = 0.5) -> P
                        f"{event_median:.3g} s: the clock stopped before the GPU finished; synchronize before reading it.")
     return None
 
-# %% ../modules/00_timing.ipynb #d8526a80
+# %% ../modules/00_timing.ipynb #b6c5a8f5
 def environment() -> dict[str, Any]:
     "Facts that change timings: Python, numpy and torch versions, platform, CPU count, threads, GPU if any."
     env: dict[str, Any] = {
@@ -235,6 +249,16 @@ def format_seconds(s: float) -> str:
         if abs(s) >= scale:
             return f"{s / scale:.4g} {unit}"
     return f"{s * 1e9:.4g} ns"
+
+
+def format_bytes(n: float | None) -> str:
+    "A size in bytes rendered with a binary prefix (B, KiB, MiB, GiB); 'n/a' for None or NaN."
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "n/a"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
 
 # %% ../modules/00_timing.ipynb #b0781ea2
 @dataclass(repr=False)
