@@ -97,6 +97,17 @@ def summary_markdown(results: dict[str, Any]) -> str:
             notes += [f"- {v['name']}, batch {b}: **{p['kind']}**: {p['explanation']}" for p in t["pitfalls"]]
     if notes:
         lines += ["", "## Pitfalls flagged by the measurements", "", *notes]
+    regressions = results.get("regressions") or {}
+    if any(r is not None for r in regressions.values()):
+        lines += ["", "## Against the stored baseline", "",
+                  "Per variant and batch size: the time ratio current/baseline with its 90% CI and the verdict at the "
+                  "tolerance. A run's iterations are not independent replications: confirm a flagged change with a "
+                  "rerun before acting on it.", "", "| benchmark | metric | verdict | evidence |", "|---|---|---|---|"]
+        for name, rep in regressions.items():
+            for row in (rep or {}).get("rows", []):
+                lines.append(f"| {name} | {row['metric']} | {row['verdict']} | {row['evidence']} |")
+    elif regressions:
+        lines += ["", "No stored baseline yet: this run is now the baseline."]
     return "\n".join(lines) + "\n"
 
 # %% [markdown]
@@ -108,11 +119,18 @@ def summary_markdown(results: dict[str, Any]) -> str:
 # %%
 #| export
 def run(out: str | Path = "runs", device: str = "cpu", min_time: float = 0.5, seed: int = 0,
-        progress: Callable[[str], None] | None = None) -> Path:
-    "Benchmark the default workload's variants; writes results.json and summary.md, returns the run folder."
+        progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
+        tolerance: float = 0.10) -> Path:
+    """Benchmark the default workload's variants; writes results.json and summary.md, returns the run folder.
+
+    With `store` (a ResultStore path) every variant and batch size is recorded there; with `baseline`, each is
+    first compared with its stored baseline (`detect_regression` at `tolerance`) and the verdicts are reported."""
     from tinybench.workloads import default_workload
     say = progress or (lambda msg: None)
     device = resolve_device(device, ())
+    if store is not None:  # fail before measuring, not after, if the store path is unusable
+        from tinybench.store import ResultStore
+        ResultStore(store).close()
     started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     folder = Path(out) / started
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,9 +151,32 @@ def run(out: str | Path = "runs", device: str = "cpu", min_time: float = 0.5, se
     except KeyboardInterrupt:
         results["interrupted"] = True
         say("interrupted: writing the partial results")
+    if store is not None:
+        results["regressions"] = record_in_store(results, store, baseline, tolerance)
     (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (folder / "summary.md").write_text(summary_markdown(results))
     return folder
+
+
+def record_in_store(results: dict[str, Any], store: str | Path, baseline: bool, tolerance: float) -> dict[str, Any]:
+    """Save each variant × batch size of a run in the ResultStore at `store` (name 'digits-cnn/<variant>/batch<b>');
+    with `baseline`, first compare it with the stored baseline. Returns {name: RegressionReport dict or None}."""
+    from tinybench.abtest import detect_regression
+    from tinybench.store import ResultStore
+    reports: dict[str, Any] = {}
+    with ResultStore(store) as db:
+        for v in results["variants"]:
+            for b, t in v.get("timings", {}).items():
+                name = f"digits-cnn/{v['name']}/batch{b}"
+                metrics = {"median_s": t["median"], "p99_s": t["p99"], "throughput_samples_per_s": t["throughput"],
+                           "accuracy": v["accuracy"]}
+                current = {"latency_s": t["samples"], "accuracy": v["accuracy"]}
+                if baseline:
+                    base = db.baseline(name)
+                    reports[name] = None if base is None else detect_regression(current, base, tolerance).to_dict()
+                db.save(name, metrics, {"latency_s": t["samples"]}, settings=results["settings"],
+                        env=results["environment"])
+    return reports
 
 # %% [markdown]
 # ## The command line
@@ -153,17 +194,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="shorter measurements (min-time 0.1 s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--store", default=None, help="record the run in this SQLite result store (created if missing)")
+    p.add_argument("--baseline", action="store_true",
+                   help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
+    p.add_argument("--tolerance", type=float, default=0.10, help="practical tolerance for --baseline (default 0.10)")
     args = parser.parse_args(argv)
+    if args.baseline and not args.store:
+        parser.error("--baseline needs --store PATH (where the baseline lives)")
     say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
     try:
         t0 = time.perf_counter()
         folder = run(args.out, device=args.device, min_time=0.1 if args.quick else args.min_time, seed=args.seed,
-                     progress=say)
+                     progress=say, store=args.store, baseline=args.baseline, tolerance=args.tolerance)
     except ValueError as e:
+        print(f"tinybench: error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # e.g. ResultStoreError: the store path is not a tinybench store
         print(f"tinybench: error: {e}", file=sys.stderr)
         return 2
     print((folder / "summary.md").read_text())
     say(f"done in {time.perf_counter() - t0:.0f} s: {folder / 'results.json'} and {folder / 'summary.md'}")
+    regressed = [name for name, rep in json.loads((folder / "results.json").read_text()).get("regressions", {}).items()
+                 if rep is not None and not rep["ok"]]
+    if regressed:
+        say(f"regressed against the stored baseline: {', '.join(regressed)}")
+        return 1
     return 0
 
 # %% [markdown]

@@ -60,3 +60,41 @@ def test_ctrl_c_writes_partial_results(tmp_path, monkeypatch):
 def test_bad_device_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["run", "--out", str(tmp_path), "--device", "tpu", "--quiet"]) == 2
     assert "device must be" in capsys.readouterr().err
+
+
+def test_store_and_baseline_gate(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "runs.sqlite"
+    args = ["run", "--min-time", "0.02", "--quiet", "--store", str(db), "--baseline"]
+    assert cli.main([*args, "--out", str(tmp_path / "first")]) == 0
+    first = next((tmp_path / "first").iterdir())
+    assert "No stored baseline yet" in (first / "summary.md").read_text()
+
+    real = cli.benchmark_variant
+
+    def slower(variant, data, **kw):  # the same measurements, made 60% slower after the fact: a planted regression
+        row = real(variant, data, **kw)
+        if variant.name == "fp32":
+            t = row["timings"]["64"]
+            t["samples"] = [x * 1.6 for x in t["samples"]]
+        return row
+
+    monkeypatch.setattr(cli, "benchmark_variant", slower)
+    assert cli.main([*args, "--out", str(tmp_path / "second")]) == 1, "a regression fails the gate"
+    second = next((tmp_path / "second").iterdir())
+    results = json.loads((second / "results.json").read_text())
+    rep = results["regressions"]["digits-cnn/fp32/batch64"]
+    assert not rep["ok"] and {r["metric"]: r["verdict"] for r in rep["rows"]}["latency_s"] == "regressed"
+    assert "| digits-cnn/fp32/batch64 | latency_s | regressed |" in (second / "summary.md").read_text()
+    from tinybench.store import ResultStore
+    with ResultStore(db) as s:
+        assert len(s.history("digits-cnn/fp32/batch64")) == 2 and len(s.names()) >= 6
+
+
+def test_baseline_needs_a_store_and_a_foreign_store_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "--baseline", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--store" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database")
+    assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet", "--store", str(notes)]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
