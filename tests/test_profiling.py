@@ -5,6 +5,7 @@ import math
 import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from torch import nn
@@ -201,6 +202,10 @@ def test_resource_monitor_busy_vs_idle_and_rss_growth():
     assert rss.max() - rss[0] >= 100 * 2**20, "RSS grows by the allocation"
     del held
     assert len(mon.result.t) == len(rss) >= 5 and np.all(np.diff(mon.result.t) > 0)
+    assert np.all(np.diff(mon.result.t) >= 0.02 / 2), "no sliver of a sampling interval (CPU % would be noise)"
+    limit = 100 * psutil.cpu_count() * 1.1
+    for r in (idle.result, busy.result, mon.result):
+        assert r.series["process_cpu_percent"].max() <= limit, r.series["process_cpu_percent"]
 
 
 def test_resource_monitor_gpu_fields_absent_with_a_reason_without_nvml():

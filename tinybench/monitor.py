@@ -111,7 +111,7 @@ class MonitorResult:
         return (f"<div><b>{self!r}</b><table><tr><th>series</th><th>mean</th><th>max</th></tr>{rows}</table>"
                 f"{img}</div>")
 
-# %% ../modules/monitor.ipynb #48c6e874
+# %% ../modules/monitor.ipynb #95d5527c
 class ResourceMonitor:
     """Samples process/system CPU %, RSS and (with NVML) GPU metrics every `interval` seconds in a thread.
 
@@ -162,7 +162,10 @@ class ResourceMonitor:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._sample()  # the final state
+        # the final state, unless a sample was just taken: CPU % over a sliver of time is mostly rounding
+        # (psutil's CPU times tick every 10 ms), so it would read as 0% or 1,600%
+        if not self._t or time.perf_counter() - self._t0 - self._t[-1] >= self.interval / 2:
+            self._sample()
         keys = [k for k in self._rows[-1] if all(k in r for r in self._rows)]
         series = {k: np.array([r[k] for r in self._rows], dtype=float) for k in keys}
         self.result = MonitorResult(self.interval, np.array(self._t), series, self._gpu_reason, dict(self._unsupported))
