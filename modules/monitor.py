@@ -133,7 +133,8 @@ class MonitorResult:
 class ResourceMonitor:
     """Samples process/system CPU %, RSS and (with NVML) GPU metrics every `interval` seconds in a thread.
 
-    Use as a context manager; the timeseries is in `.result` (a `MonitorResult`) after the block."""
+    Use as a context manager; the timeseries is in `.result` (a `MonitorResult`) after the block. Each CPU %
+    sample is quantized by the kernel's 10 ms accounting tick: ±10 points at interval=0.1, ±50 at 0.02."""
     def __init__(self, interval: float = 0.1, gpu: bool = True, device_index: int = 0):
         if not interval > 0:
             raise ValueError(f"interval must be a positive number of seconds, got {interval}")

@@ -203,8 +203,9 @@ def test_resource_monitor_busy_vs_idle_and_rss_growth():
     del held
     assert len(mon.result.t) == len(rss) >= 5 and np.all(np.diff(mon.result.t) > 0)
     assert np.all(np.diff(mon.result.t) >= 0.02 / 2), "no sliver of a sampling interval (CPU % would be noise)"
-    limit = 100 * psutil.cpu_count() * 1.1
     for r in (idle.result, busy.result, mon.result):
+        # every core busy, plus one 10 ms accounting tick of quantization over a (slightly short) sample window
+        limit = 100 * psutil.cpu_count() + 100 * 0.01 / (0.8 * r.interval)
         assert r.series["process_cpu_percent"].max() <= limit, r.series["process_cpu_percent"]
 
 
