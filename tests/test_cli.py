@@ -98,3 +98,22 @@ def test_baseline_needs_a_store_and_a_foreign_store_is_refused(tmp_path, capsys)
     notes.write_text("not a database")
     assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet", "--store", str(notes)]) == 2
     assert "not an SQLite database" in capsys.readouterr().err
+
+
+def test_plan_from_a_saved_run_and_bad_input(tmp_path, capsys):
+    assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet"]) == 0
+    capsys.readouterr()
+    results = next(tmp_path.iterdir()) / "results.json"
+    assert cli.main(["plan", "--target-qps", "5000", "--slo-ms", "20", "--results", str(results), "--quiet",
+                     "--cost-per-hour", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "CapacityPlan(" in out and "replicas" in out and "per million" in out and "assumptions:" in out
+    assert cli.main(["plan", "--target-qps", "5000", "--slo-ms", "0.001", "--results", str(results), "--quiet"]) == 2
+    assert "no number of replicas" in capsys.readouterr().err
+    assert cli.main(["plan", "--target-qps", "10", "--slo-ms", "20", "--results", str(tmp_path / "nope.json")]) == 2
+    assert "no such results file" in capsys.readouterr().err
+
+
+def test_plan_measures_the_default_workload(capsys):
+    assert cli.main(["plan", "--target-qps", "2000", "--slo-ms", "50", "--quiet"]) == 0
+    assert "SingleStream run of fp32" in capsys.readouterr().out

@@ -14,7 +14,8 @@ from typing import Any, Callable
 from .timing import Measurement, environment, format_seconds, measure, resolve_device
 
 # %% auto #0
-__all__ = ['time_variant', 'benchmark_variant', 'summary_markdown', 'run', 'record_in_store', 'main']
+__all__ = ['time_variant', 'benchmark_variant', 'summary_markdown', 'run', 'record_in_store', 'service_times_for_plan',
+           'plan_command', 'main']
 
 # %% ../modules/cli.ipynb #f7c61297
 def time_variant(model: Callable, x, min_time: float = 0.5) -> Measurement:
@@ -139,7 +140,55 @@ def record_in_store(results: dict[str, Any], store: str | Path, baseline: bool, 
                         env=results["environment"])
     return reports
 
-# %% ../modules/cli.ipynb #274c61b3
+# %% ../modules/cli.ipynb #0e41f82b
+def service_times_for_plan(results: str | Path | None = None, variant: str = "fp32", device: str = "cpu",
+                           min_duration: float = 2.0, seed: int = 0) -> tuple[Any, str]:
+    "Service times (s) and where they came from: a saved run's batch-1 samples, or a SingleStream run now."
+    import numpy as np
+    if results is not None:
+        path = Path(results)
+        if not path.is_file():
+            raise ValueError(f"no such results file: {path}")
+        try:
+            data = json.loads(path.read_text())
+            row = next(v for v in data["variants"] if v["name"] == variant)
+            samples = row["timings"]["1"]["samples"]
+        except (json.JSONDecodeError, KeyError, StopIteration, TypeError) as e:
+            raise ValueError(f"{path} has no batch-1 timing samples for variant {variant!r} "
+                             f"(a results.json written by `tinybench run`?): {e}") from e
+        return np.asarray(samples, dtype=float), (f"{len(samples)} batch-1 samples of {variant} in {path} (each a "
+                                                  "mean over a calibrated loop, so their spread is understated)")
+    from tinybench.scenarios import ArrayDataset, TorchSUT, run as run_scenario
+    from tinybench.workloads import default_workload
+    wl = default_workload(device=resolve_device(device, ()), seed=seed)
+    if variant not in wl.variants:
+        raise ValueError(f"unknown variant {variant!r}: choose one of {sorted(wl.variants)}")
+    v = wl.variants[variant]
+    r = run_scenario(TorchSUT(v.model, v.device), ArrayDataset(wl.data.X_test), scenario="SingleStream",
+                     min_duration=min_duration)
+    return r.latencies, f"SingleStream run of {variant} on {v.device}: {r.n_queries} queries of one image"
+
+# %% ../modules/cli.ipynb #851b8440
+def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
+    from tinybench.capacity import plan_capacity
+    try:
+        if args.results is None:
+            say(f"measuring {args.variant}'s service time (SingleStream, about 2 s)")
+        service, source = service_times_for_plan(args.results, args.variant, args.device)
+        plan = plan_capacity(service, args.target_qps, args.slo_ms / 1e3, args.percentile, growth=args.growth,
+                             headroom=args.headroom, cost_per_replica_hour=args.cost_per_hour)
+    except ValueError as e:
+        print(f"tinybench: error: {e}", file=sys.stderr)
+        return 2
+    print(repr(plan))
+    print(f"service times: {source}")
+    print("assumptions:")
+    for a in plan.assumptions:
+        print(f"  - {a}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `tinybench` command."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
@@ -155,10 +204,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", action="store_true",
                    help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
     p.add_argument("--tolerance", type=float, default=0.10, help="practical tolerance for --baseline (default 0.10)")
+    q = sub.add_parser("plan", help="replicas needed for a target rate under a latency SLO, from measured service times")
+    q.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
+    q.add_argument("--slo-ms", type=float, required=True, help="latency SLO in milliseconds")
+    q.add_argument("--percentile", type=float, default=0.99, help="SLO percentile (default 0.99)")
+    q.add_argument("--growth", type=float, default=0.0, help="expected traffic growth, e.g. 0.3 for +30%%")
+    q.add_argument("--headroom", type=float, default=0.2, help="utilisation kept free per replica (default 0.2)")
+    q.add_argument("--cost-per-hour", type=float, default=None, help="price of one replica-hour, for cost per million")
+    q.add_argument("--results", default=None, help="a results.json from `tinybench run` (else measure now)")
+    q.add_argument("--variant", default="fp32", help="which variant's service times (default fp32)")
+    q.add_argument("--device", default="cpu")
+    q.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
+    if args.command == "plan":
+        return plan_command(args, say)
     if args.baseline and not args.store:
         parser.error("--baseline needs --store PATH (where the baseline lives)")
-    say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
     try:
         t0 = time.perf_counter()
         folder = run(args.out, device=args.device, min_time=0.1 if args.quick else args.min_time, seed=args.seed,
