@@ -218,27 +218,86 @@ def check_sync(host_median: float, event_median: float, ratio: float = 0.5) -> P
                        f"{event_median:.3g} s: the clock stopped before the GPU finished; synchronize before reading it.")
     return None
 
-# %% ../modules/00_timing.ipynb #b6c5a8f5
+# %% ../modules/00_timing.ipynb #cc028d48
+def _cpu_model() -> str | None:
+    "The CPU's model name (from /proc/cpuinfo on Linux, else platform.processor())."
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _git_commit() -> str | None:
+    "HEAD of the git checkout in the working directory, or None (not a checkout, or no git)."
+    import subprocess
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+_STATIC_ENV: dict[str, Any] = {}
+
+
 def environment() -> dict[str, Any]:
-    "Facts that change timings: Python, numpy and torch versions, platform, CPU count, threads, GPU if any."
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "timer": "time.perf_counter (" + time.get_clock_info("perf_counter").implementation + ")",
-    }
+    """Facts that change timings: Python, numpy, torch and tinybench versions, platform, CPU model, cores and
+    memory (bytes), thread settings, GPU, driver and CUDA version if any, and the git commit when available."""
+    if not _STATIC_ENV:  # what cannot change within a process is read once
+        try:
+            from importlib.metadata import PackageNotFoundError, version
+            tb_version = version("tinybench")
+        except PackageNotFoundError:
+            tb_version = None
+        try:
+            import psutil
+            memory = psutil.virtual_memory().total
+        except ImportError:
+            memory = None
+        _STATIC_ENV.update({
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+            "cpu_model": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "memory_bytes": memory,
+            "numpy": np.__version__,
+            "tinybench": tb_version,
+            "timer": "time.perf_counter (" + time.get_clock_info("perf_counter").implementation + ")",
+            "git_commit": _git_commit(),
+        })
+    env = dict(_STATIC_ENV)
     torch = sys.modules.get("torch")
     if torch is not None:
         env["torch"] = torch.__version__
         env["torch_threads"] = torch.get_num_threads()
+        env["torch_interop_threads"] = torch.get_num_interop_threads()
         if torch.cuda.is_available():
             env["cuda"] = torch.version.cuda
             env["gpu"] = torch.cuda.get_device_name()
+            env["gpu_count"] = torch.cuda.device_count()
+            env["gpu_driver"] = _gpu_driver()
     return env
+
+
+def _gpu_driver() -> str | None:
+    "The NVIDIA driver version from NVML, or None without it."
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        v = pynvml.nvmlSystemGetDriverVersion()
+    except pynvml.NVMLError:
+        return None
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def format_seconds(s: float) -> str:

@@ -1,0 +1,86 @@
+"""tinybench.report (first part of module 06): output agreement, quality metrics, the environment record."""
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import cosine
+from torch import nn
+
+from tinybench.report import agreement_metrics, classification_quality, compare_outputs, regression_quality
+from tinybench.timing import environment
+
+
+def test_agreement_metrics_against_scipy_and_numpy():
+    rng = np.random.default_rng(1)
+    b = rng.standard_normal((50, 7))
+    c = b + rng.normal(0, 0.05, b.shape)
+    m = agreement_metrics(b, c)
+    cos = [1 - cosine(b[i], c[i]) for i in range(50)]
+    assert m["cosine_mean"] == pytest.approx(np.mean(cos), abs=1e-12) and m["cosine_min"] == pytest.approx(min(cos))
+    assert m["max_abs_error"] == np.abs(b - c).max() and m["max_rel_error"] == np.abs(b - c).max() / np.abs(b).max()
+    assert m["top1_agreement"] == np.mean(b.argmax(1) == c.argmax(1))
+    with pytest.raises(ValueError, match="shape"):
+        agreement_metrics(b, c[:10])
+
+
+class Scaled(nn.Module):
+    "The baseline's logits, perturbed: a stand-in for an optimised variant with known differences."
+    def __init__(self, base, noise=0.0, nan_every=0):
+        super().__init__()
+        self.base, self.noise, self.nan_every = base, noise, nan_every
+
+    def forward(self, x):
+        out = self.base(x) + self.noise * torch.randn_like(self.base(x))
+        if self.nan_every:
+            out[:: self.nan_every, 0] = float("nan")
+        return out
+
+
+def test_compare_outputs_identical_perturbed_and_broken():
+    torch.manual_seed(0)
+    base = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).eval()
+    X = torch.randn(300, 8)
+    labels = base(X).argmax(1).detach().numpy()
+    same = compare_outputs(base, base, X, labels, batch_size=64)
+    assert same.metrics["top1_agreement"] == 1.0 and same.metrics["max_abs_error"] == 0.0
+    assert same.accuracy_baseline == same.accuracy_candidate == 1.0
+    assert all(v == 0.0 for v in same.per_class_accuracy_change.values())
+    noisy = compare_outputs(base, Scaled(base, noise=0.5), X, labels)
+    assert noisy.metrics["top1_agreement"] < 1.0 and noisy.accuracy_candidate < 1.0
+    assert min(noisy.per_class_accuracy_change.values()) < 0 and "worst class" in repr(noisy)
+    broken = compare_outputs(base, Scaled(base, nan_every=10), X, batch_size=300)
+    assert broken.nonfinite_candidate == 30 and broken.nonfinite_baseline == 0 and "NaN/Inf" in repr(broken)
+    assert broken.to_dict()["nonfinite_candidate"] == 30
+    with pytest.raises(ValueError, match="no inputs"):
+        compare_outputs(base, base, X[:0])
+    with pytest.raises(ValueError, match="output shape"):
+        compare_outputs(base, nn.Linear(8, 3), X)
+
+
+def test_quality_metrics_equal_sklearn():
+    from sklearn import metrics as skm
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 500)
+    p = np.where(rng.random(500) < 0.8, y, rng.integers(0, 4, 500))
+    q = classification_quality(y, p)
+    assert q["accuracy"] == skm.accuracy_score(y, p)
+    assert q["f1_weighted"] == pytest.approx(skm.f1_score(y, p, average="weighted"))
+    assert q["per_class"][2]["recall"] == pytest.approx(skm.recall_score(y, p, labels=[2], average=None)[0])
+    assert np.array_equal(q["confusion_matrix"], skm.confusion_matrix(y, p))
+    assert sum(v["support"] for v in q["per_class"].values()) == 500
+    t = rng.standard_normal(100)
+    r = regression_quality(t, t + 0.1)
+    assert r["rmse"] == pytest.approx(0.1) and r["mae"] == pytest.approx(0.1)
+    assert r["r2"] == pytest.approx(skm.r2_score(t, t + 0.1))
+    with pytest.raises(ValueError):
+        classification_quality([], [])
+    with pytest.raises(ValueError):
+        regression_quality([1.0, 2.0], [1.0])
+
+
+def test_environment_records_what_a_report_needs():
+    env = environment()
+    for key in ("python", "numpy", "tinybench", "cpu_model", "cpu_count", "memory_bytes", "platform"):
+        assert key in env, key
+    assert env["memory_bytes"] is None or env["memory_bytes"] > 2**28
+    assert env["torch"] == torch.__version__ and env["torch_threads"] == torch.get_num_threads()
+    assert "git_commit" in env
