@@ -16,11 +16,13 @@
 # 1. what a trustworthy benchmark report contains;
 # 2. the environment, recorded with every result;
 # 3. output agreement: did the optimisation change the answers? (**exercise 1**);
-# 4. quality metrics by task, from `sklearn.metrics`.
+# 4. quality metrics by task, from `sklearn.metrics`;
+# 5. findings generated from the data, never boilerplate (**exercise 2**);
+# 6. the latency CDF: the plot that shows a whole distribution (**exercise 3**).
 #
-# *Work in progress:* the multi-model suite, the generated findings, the Markdown/HTML/JSON
-# report and the `compare`/`report` commands come next (issue #8); this first part provides the
-# measurements they are built from.
+# *Work in progress:* the multi-model suite, the Markdown/HTML/JSON report and the
+# `compare`/`report` commands come next (issue #8); this part provides the pieces they are built
+# from.
 
 # %%
 #| default_exp report
@@ -274,3 +276,150 @@ q = classification_quality(y.numpy(), pred)
 worst = min(q["per_class"], key=lambda k: q["per_class"][k]["f1"])
 print(f"accuracy {q['accuracy']:.3f}, weighted F1 {q['f1_weighted']:.3f}; weakest class {worst} "
       f"(F1 {q['per_class'][worst]['f1']:.3f})")
+
+# %% [markdown]
+# ## 5. Findings generated from the data
+#
+# Every sentence of a report's findings must follow from a number it cites. For a latency
+# comparison that means: module 01's `compare` decides the verdict from the interval of the time
+# ratio, and the sentence states the verdict *and* the evidence. A variant that is not
+# significantly faster is not called faster, however good its point estimate looks.
+#
+# ### Exercise 2: `latency_finding` (2 points)
+#
+# Given a `tinybench.stats.Comparison` `c` (baseline `c.label_a`, candidate `c.label_b`; `c.ratio`
+# is the time ratio candidate/baseline with the interval `c.ratio_ci` at level `c.level`), return
+# one sentence according to `c.verdict`:
+#
+# - `"faster"`: `f"{b} is {1 / ratio:.2f}× faster than {a} (time ratio {ratio:.3f}, {pct} CI {lo:.3f}–{hi:.3f})."`
+# - `"slower"`: `f"{b} is {ratio:.2f}× slower than {a} (time ratio {ratio:.3f}, {pct} CI {lo:.3f}–{hi:.3f})."`
+# - `"equivalent"`: `f"{b} and {a} are equivalent within ±{margin:.0%} (time ratio {ratio:.3f}, {pct} CI {lo:.3f}–{hi:.3f})."`
+# - anything else: `f"No significant difference between {b} and {a} (time ratio {ratio:.3f}, {pct} CI {lo:.3f}–{hi:.3f} includes 1)."`
+#
+# where `a`, `b` are the labels, `margin` is `c.margin`, and `pct` is `f"{c.level:.0%}"`.
+
+# %% nbgrader={"grade": false, "grade_id": "latency-finding", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def latency_finding(c: Any) -> str:
+    "One sentence stating a latency comparison's verdict with the numbers behind it (a stats.Comparison)."
+    ### BEGIN SOLUTION
+    a, b, r = c.label_a, c.label_b, c.ratio
+    lo, hi = c.ratio_ci
+    ev = f"time ratio {r:.3f}, {c.level:.0%} CI {lo:.3f}–{hi:.3f}"
+    if c.verdict == "faster":
+        return f"{b} is {1 / r:.2f}× faster than {a} ({ev})."
+    if c.verdict == "slower":
+        return f"{b} is {r:.2f}× slower than {a} ({ev})."
+    if c.verdict == "equivalent":
+        return f"{b} and {a} are equivalent within ±{c.margin:.0%} ({ev})."
+    return f"No significant difference between {b} and {a} ({ev} includes 1)."
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-latency-finding", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+from tinybench.stats import compare
+
+rng = np.random.default_rng(0)
+base_t = rng.lognormal(np.log(2e-3), 0.05, 300)
+fast = compare(base_t, base_t / 2 * rng.lognormal(0, 0.05, 300), label_a="fp32", label_b="int8")
+text = latency_finding(fast)
+assert text.startswith("int8 is 2.0") and "faster than fp32" in text and "95% CI" in text, text
+same = compare(base_t, rng.lognormal(np.log(2e-3), 0.05, 300), label_a="fp32", label_b="pruned")
+assert same.verdict == "no detectable difference" and "faster" not in latency_finding(same), latency_finding(same)
+### BEGIN HIDDEN TESTS
+lo, hi = fast.ratio_ci
+assert text == f"int8 is {1 / fast.ratio:.2f}× faster than fp32 (time ratio {fast.ratio:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
+slow = compare(base_t, base_t * 1.5, label_a="A", label_b="B")
+assert latency_finding(slow).startswith("B is 1.50× slower than A (time ratio 1.500")
+eq = compare(base_t, base_t * 1.001, margin=0.05, label_a="A", label_b="B")
+assert latency_finding(eq).startswith("B and A are equivalent within ±5% (time ratio"), latency_finding(eq)
+assert latency_finding(same).startswith("No significant difference between pruned and fp32") and \
+    latency_finding(same).endswith("includes 1).")
+### END HIDDEN TESTS
+
+# %%
+latency_finding = use_reference_if_open(latency_finding, compare([1.0, 1.1, 0.9], [1.0, 1.1, 0.9]))
+
+# %% [markdown]
+# The finding for each optimised variant of the digits CNN at batch 64:
+
+# %%
+from tinybench.timing import measure
+
+X64 = X[:64]
+
+
+def timed(model):
+    with torch.inference_mode():
+        return measure(model, X64, min_time=0.2)
+
+
+base_m = timed(base_model)
+variant_times = {name: timed(v.model) for name, v in workload.variants.items() if name != "fp32"}
+for name, m in variant_times.items():
+    print(latency_finding(compare(base_m, m, label_a="fp32", label_b=name)))
+
+# %% [markdown]
+# ## 6. The latency CDF
+#
+# A table of percentiles answers the questions its author thought of; the empirical cumulative
+# distribution function (ECDF) answers all of them: for any latency on the x axis, the fraction
+# of calls at or below it. Two models' curves side by side show a shift (one is faster
+# everywhere), a tail (they cross near the top), or bimodality (a step in the middle).
+#
+# ### Exercise 3: `plot_latency_cdf` (2 points)
+#
+# Given `samples`, a dict of name → latencies in seconds, draw one step curve per name on a new
+# `matplotlib.figure.Figure` (use `Figure`, not `pyplot`, so that nothing opens a window): x is
+# the sorted latencies **in milliseconds**, y is `1/n, 2/n, ..., 1` (use
+# `ax.step(x, y, where="post", label=name)`). Label the axes `"latency (ms)"` and
+# `"fraction of calls"`, use a log x scale when the largest latency is more than 20 times the
+# smallest, add a legend, and return the figure. Raise `ValueError` for an empty dict.
+
+# %% nbgrader={"grade": false, "grade_id": "plot-latency-cdf", "locked": false, "schema_version": 3, "solution": true, "task": false}
+#| export
+def plot_latency_cdf(samples: dict[str, Sequence[float]]):
+    "A matplotlib Figure with the ECDF of each model's latencies (seconds in, milliseconds on the axis)."
+    from matplotlib.figure import Figure
+    if not samples:
+        raise ValueError("no latency samples to plot")
+    ### BEGIN SOLUTION
+    fig = Figure(figsize=(5, 3), dpi=100)
+    ax = fig.add_subplot()
+    lo, hi = math.inf, 0.0
+    for name, s in samples.items():
+        x = np.sort(np.asarray(s, dtype=float)) * 1e3
+        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=name)
+        lo, hi = min(lo, x[0]), max(hi, x[-1])
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of calls")
+    if lo > 0 and hi / lo > 20:
+        ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+    ### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "test-plot-latency-cdf", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+fig = plot_latency_cdf({"a": [3e-3, 1e-3, 2e-3], "b": [4e-3, 5e-3]})
+ax = fig.axes[0]
+lines = ax.get_lines()
+assert len(lines) == 2 and [l.get_label() for l in lines] == ["a", "b"]
+assert np.allclose(lines[0].get_xdata(), [1, 2, 3]) and np.allclose(lines[0].get_ydata(), [1 / 3, 2 / 3, 1])
+assert ax.get_xlabel() == "latency (ms)" and ax.get_ylabel() == "fraction of calls" and ax.get_xscale() == "linear"
+### BEGIN HIDDEN TESTS
+wide = plot_latency_cdf({"x": [1e-4, 1e-2]})
+assert wide.axes[0].get_xscale() == "log"
+assert wide.axes[0].get_legend() is not None
+assert type(wide).__module__.startswith("matplotlib.figure")
+try:
+    plot_latency_cdf({})
+    raise AssertionError("an empty dict must raise ValueError")
+except ValueError:
+    pass
+### END HIDDEN TESTS
+
+# %%
+plot_latency_cdf = use_reference_if_open(plot_latency_cdf, {"a": [1e-3]})
+
+# %%
+plot_latency_cdf({"fp32": base_m.samples, **{k: m.samples for k, m in variant_times.items()}})

@@ -84,3 +84,26 @@ def test_environment_records_what_a_report_needs():
     assert env["memory_bytes"] is None or env["memory_bytes"] > 2**28
     assert env["torch"] == torch.__version__ and env["torch_threads"] == torch.get_num_threads()
     assert "git_commit" in env
+
+
+def test_latency_finding_claims_only_what_the_interval_supports():
+    from tinybench.report import latency_finding
+    from tinybench.stats import compare
+    rng = np.random.default_rng(3)
+    a = rng.lognormal(np.log(1e-3), 0.1, 200)
+    fast = compare(a, a / 2 * rng.lognormal(0, 0.1, 200), label_a="base", label_b="opt")
+    text = latency_finding(fast)
+    lo, hi = fast.ratio_ci
+    assert "opt is" in text and "faster than base" in text and f"{lo:.3f}–{hi:.3f}" in text
+    noise = compare(a, rng.lognormal(np.log(0.99e-3), 0.1, 200), label_a="base", label_b="opt")
+    assert noise.verdict == "no detectable difference"
+    assert "faster" not in latency_finding(noise) and "includes 1" in latency_finding(noise)
+
+
+def test_plot_latency_cdf_draws_one_ecdf_per_model():
+    from tinybench.report import plot_latency_cdf
+    fig = plot_latency_cdf({"m1": [2e-3, 1e-3], "m2": [1e-3, 1e-3, 5e-3]})
+    l1, l2 = fig.axes[0].get_lines()
+    assert np.allclose(l1.get_xdata(), [1, 2]) and np.allclose(l2.get_ydata(), [1 / 3, 2 / 3, 1])
+    with pytest.raises(ValueError):
+        plot_latency_cdf({})

@@ -10,7 +10,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['agreement_metrics', 'OutputAgreement', 'compare_outputs', 'classification_quality', 'regression_quality']
+__all__ = ['agreement_metrics', 'OutputAgreement', 'compare_outputs', 'classification_quality', 'regression_quality',
+           'latency_finding', 'plot_latency_cdf']
 
 # %% ../modules/06_reporting.ipynb #agreement-metrics
 def agreement_metrics(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
@@ -119,3 +120,38 @@ def regression_quality(y_true: Sequence[float], y_pred: Sequence[float]) -> dict
     return {"r2": float(skm.r2_score(y_true, y_pred)),
             "rmse": float(math.sqrt(skm.mean_squared_error(y_true, y_pred))),
             "mae": float(skm.mean_absolute_error(y_true, y_pred))}
+
+# %% ../modules/06_reporting.ipynb #latency-finding
+def latency_finding(c: Any) -> str:
+    "One sentence stating a latency comparison's verdict with the numbers behind it (a stats.Comparison)."
+    a, b, r = c.label_a, c.label_b, c.ratio
+    lo, hi = c.ratio_ci
+    ev = f"time ratio {r:.3f}, {c.level:.0%} CI {lo:.3f}–{hi:.3f}"
+    if c.verdict == "faster":
+        return f"{b} is {1 / r:.2f}× faster than {a} ({ev})."
+    if c.verdict == "slower":
+        return f"{b} is {r:.2f}× slower than {a} ({ev})."
+    if c.verdict == "equivalent":
+        return f"{b} and {a} are equivalent within ±{c.margin:.0%} ({ev})."
+    return f"No significant difference between {b} and {a} ({ev} includes 1)."
+
+# %% ../modules/06_reporting.ipynb #plot-latency-cdf
+def plot_latency_cdf(samples: dict[str, Sequence[float]]):
+    "A matplotlib Figure with the ECDF of each model's latencies (seconds in, milliseconds on the axis)."
+    from matplotlib.figure import Figure
+    if not samples:
+        raise ValueError("no latency samples to plot")
+    fig = Figure(figsize=(5, 3), dpi=100)
+    ax = fig.add_subplot()
+    lo, hi = math.inf, 0.0
+    for name, s in samples.items():
+        x = np.sort(np.asarray(s, dtype=float)) * 1e3
+        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=name)
+        lo, hi = min(lo, x[0]), max(hi, x[-1])
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of calls")
+    if lo > 0 and hi / lo > 20:
+        ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
