@@ -117,3 +117,23 @@ def test_plan_from_a_saved_run_and_bad_input(tmp_path, capsys):
 def test_plan_measures_the_default_workload(capsys):
     assert cli.main(["plan", "--target-qps", "2000", "--slo-ms", "50", "--quiet"]) == 0
     assert "SingleStream run of fp32" in capsys.readouterr().out
+
+
+def test_compare_two_saved_runs(tmp_path, capsys):
+    assert cli.main(["run", "--out", str(tmp_path / "a"), "--min-time", "0.02", "--quiet"]) == 0
+    assert cli.main(["run", "--out", str(tmp_path / "b"), "--min-time", "0.02", "--quiet"]) == 0
+    capsys.readouterr()
+    old, new = (next((tmp_path / d).iterdir()) / "results.json" for d in "ab")
+    assert cli.main(["compare", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "| fp32 | 64 |" in out and "## Findings" in out and "time ratio" in out
+    md = cli.compare_runs(old, old)
+    assert "| fp32 | 1 |" in md and "| 1.000 (" in md and "no detectable difference" in md
+    assert "No significant difference" in md and "faster" not in md
+    assert "Same environment" in md
+    assert cli.main(["compare", str(old), str(tmp_path / "missing.json")]) == 2
+    assert "no such results file" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert cli.main(["compare", str(old), str(bad)]) == 2
+    assert "not a results.json" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from .timing import Measurement, environment, format_seconds, measure, resolve_d
 
 # %% auto #0
 __all__ = ['time_variant', 'benchmark_variant', 'summary_markdown', 'run', 'record_in_store', 'service_times_for_plan',
-           'plan_command', 'main']
+           'compare_runs', 'plan_command', 'main']
 
 # %% ../modules/cli.ipynb #f7c61297
 def time_variant(model: Callable, x, min_time: float = 0.5) -> Measurement:
@@ -168,7 +168,53 @@ def service_times_for_plan(results: str | Path | None = None, variant: str = "fp
                      min_duration=min_duration)
     return r.latencies, f"SingleStream run of {variant} on {v.device}: {r.n_queries} queries of one image"
 
-# %% ../modules/cli.ipynb #851b8440
+# %% ../modules/cli.ipynb #ee5d52dc
+def _load_results(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"no such results file: {p}")
+    try:
+        data = json.loads(p.read_text())
+        data["variants"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{p} is not a results.json written by `tinybench run`: {e}") from e
+    return data
+
+
+def compare_runs(old: str | Path, new: str | Path, margin: float | None = None) -> str:
+    "Markdown comparison of two `tinybench run` results files (per shared variant and batch size)."
+    from tinybench.report import latency_finding
+    from tinybench.stats import compare
+    a, b = _load_results(old), _load_results(new)
+    rows_a = {v["name"]: v for v in a["variants"] if "timings" in v}
+    lines = [f"# tinybench compare: {a['started']} → {b['started']}", "",
+             "| variant | batch | old median | new median | time ratio new/old (95% CI) | verdict | accuracy old → new |",
+             "|---|---:|---:|---:|---|---|---|"]
+    findings = []
+    for v in b["variants"]:
+        if "timings" not in v or v["name"] not in rows_a:
+            continue
+        for batch, t_new in v["timings"].items():
+            t_old = rows_a[v["name"]]["timings"].get(batch)
+            if t_old is None:
+                continue
+            c = compare(t_old["samples"], t_new["samples"], margin=margin, label_a=f"{v['name']} (old)",
+                        label_b=f"{v['name']} (new)")
+            lines.append(f"| {v['name']} | {batch} | {format_seconds(c.median_a)} | {format_seconds(c.median_b)} | "
+                         f"{c.ratio:.3f} ({c.ratio_ci[0]:.3f}–{c.ratio_ci[1]:.3f}) | {c.verdict} | "
+                         f"{rows_a[v['name']]['accuracy']:.3f} → {v['accuracy']:.3f} |")
+            findings.append(f"- batch {batch}: {latency_finding(c)}")
+    if not findings:
+        raise ValueError("the two runs share no variant and batch size to compare")
+    env_a, env_b = a.get("environment", {}), b.get("environment", {})
+    diff = [k for k in sorted(set(env_a) | set(env_b)) if env_a.get(k) != env_b.get(k) and k != "git_commit"]
+    note = (f"The environments differ in: {', '.join(diff)}: differences may come from the machine, not the code."
+            if diff else "Same environment for both runs.")
+    return "\n".join(lines + ["", "## Findings", "", *findings, "", note,
+                              "Each run's samples are iterations of one run, not independent replications: "
+                              "confirm a change with a rerun."]) + "\n"
+
+# %% ../modules/cli.ipynb #bb0fd62b
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -215,7 +261,18 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--variant", default="fp32", help="which variant's service times (default fp32)")
     q.add_argument("--device", default="cpu")
     q.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    c = sub.add_parser("compare", help="compare two saved runs (results.json files) with intervals")
+    c.add_argument("old", help="results.json of the baseline run")
+    c.add_argument("new", help="results.json of the new run")
+    c.add_argument("--margin", type=float, default=None, help="equivalence margin, e.g. 0.05 for ±5%%")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        try:
+            print(compare_runs(args.old, args.new, args.margin), end="")
+        except ValueError as e:
+            print(f"tinybench: error: {e}", file=sys.stderr)
+            return 2
+        return 0
     say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
     if args.command == "plan":
         return plan_command(args, say)
