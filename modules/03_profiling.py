@@ -311,8 +311,10 @@ t0 = time.perf_counter()
 times = time_layers(m, x)
 wall = time.perf_counter() - t0
 assert set(times) == {"0", "1", "2.lin", "3"}, f"one entry per leaf module, got {sorted(times)}"
-assert max(times, key=times.get) == "2.lin", f"the planted layer should dominate: {times}"
 assert 0 < sum(times.values()) <= wall, "layer times are parts of the pass"
+runs = [time_layers(m, x) for _ in range(3)]  # one pass is one noisy sample: take each layer's best of three
+best = {k: min(r[k] for r in runs) for k in runs[0]}
+assert max(best, key=best.get) == "2.lin", f"the planted layer should dominate: {best}"
 assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in m.modules()), "remove your hooks"
 ### BEGIN HIDDEN TESTS
 bad = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 5))

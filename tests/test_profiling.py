@@ -77,7 +77,8 @@ def test_model_stats_bad_input_is_a_clear_error():
 
 def test_time_layers_finds_the_planted_layer_and_removes_hooks():
     m = planted()
-    t = time_layers(m, torch.randn(128, 256))
+    runs = [time_layers(m, torch.randn(128, 256)) for _ in range(3)]
+    t = {k: min(r[k] for r in runs) for k in runs[0]}  # best of three: one pass can be hit by a stall
     assert set(t) == {name for name, _ in leaf_modules(m)} and max(t, key=t.get) == "2.lin"
     assert all(not x._forward_hooks and not x._forward_pre_hooks for x in m.modules())
 
