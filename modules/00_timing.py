@@ -731,6 +731,15 @@ def format_seconds(s: float) -> str:
     return f"{s * 1e9:.4g} ns"
 
 
+def figure_img(fig: Any) -> str:
+    "An <img> tag with a matplotlib Figure inlined as a base64 PNG: plots inside `_repr_html_` and reports."
+    import base64
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+
+
 def format_bytes(n: float | None) -> str:
     "A size in bytes rendered with a binary prefix (B, KiB, MiB, GiB); 'n/a' for None or NaN."
     if n is None or (isinstance(n, float) and math.isnan(n)):

@@ -35,7 +35,6 @@
 #| export
 from __future__ import annotations
 
-import base64
 import contextlib
 import cProfile
 import gc
@@ -58,7 +57,7 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import BenchmarkError, environment, format_bytes, format_seconds, measure
+from tinybench.timing import BenchmarkError, environment, figure_img, format_bytes, format_seconds, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -1282,9 +1281,7 @@ class BatchSweep:
             rows += f"<tr><td>{self.oom_batch}</td><td colspan=5>out of memory: {self.oom_error}</td></tr>"
         img = ""
         if len(self.rows) > 1:
-            buf = io.BytesIO()
-            self.plot().savefig(buf, format="png")
-            img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+            img = figure_img(self.plot())
         return (f"<div><b>{self!r}</b><table><tr><th>batch</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th>"
                 f"<th>CUDA peak</th></tr>{rows}</table>{img}</div>")
 
@@ -1600,9 +1597,7 @@ class Roofline:
                        f"<td>{r['intensity']:.2f}</td><td>{r['flops_per_s'] / 1e9:,.2f}</td>"
                        f"<td>{r['bytes_per_s'] / 1e9:,.2f}</td><td>{r['efficiency']:.0%}</td><td>{r['bound']}</td></tr>"
                        for r in self.rows)
-        buf = io.BytesIO()
-        self.plot().savefig(buf, format="png")
-        img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+        img = figure_img(self.plot())
         return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>MFLOP</th><th>bytes</th><th>FLOP/B</th>"
                 f"<th>GFLOP/s</th><th>GB/s</th><th>of roof</th><th>bound</th></tr>{rows}</table>{img}</div>")
 

@@ -32,9 +32,7 @@
 #| export
 from __future__ import annotations
 
-import base64
 import heapq
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -44,7 +42,7 @@ from scipy import stats as st
 
 from tinybench.scenarios import ScenarioResult, TestSettings, run
 from tinybench.stats import samples_of
-from tinybench.timing import format_seconds
+from tinybench.timing import figure_img, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from threadpoolctl import threadpool_limits
@@ -554,10 +552,7 @@ class LatencyCurve:
             f"LatencyCurve(p{self.percentile * 100:g}: {pts})"
 
     def _repr_html_(self) -> str:
-        buf = io.BytesIO()
-        self.plot().savefig(buf, format="png")
-        return (f"<div><b>{self!r}</b><br><img src='data:image/png;base64,"
-                f"{base64.b64encode(buf.getvalue()).decode('ascii')}'/></div>")
+        return f"<div><b>{self!r}</b><br>{figure_img(self.plot())}</div>"
 
 
 def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[float],
@@ -659,10 +654,7 @@ class USLFit:
         return fig
 
     def _repr_html_(self) -> str:
-        buf = io.BytesIO()
-        self.plot().savefig(buf, format="png")
-        return (f"<div><b>{self!r}</b><br><img src='data:image/png;base64,"
-                f"{base64.b64encode(buf.getvalue()).decode('ascii')}'/></div>")
+        return f"<div><b>{self!r}</b><br>{figure_img(self.plot())}</div>"
 
 
 def _fit_usl_params(n: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -838,11 +830,8 @@ class CapacityPlan:
         return fig
 
     def _repr_html_(self) -> str:
-        buf = io.BytesIO()
-        self.plot().savefig(buf, format="png")
         items = "".join(f"<li>{a}</li>" for a in self.assumptions)
-        return (f"<div><b>{self!r}</b><br><img src='data:image/png;base64,"
-                f"{base64.b64encode(buf.getvalue()).decode('ascii')}'/><br>Assumptions:<ul>{items}</ul></div>")
+        return f"<div><b>{self!r}</b><br>{figure_img(self.plot())}<br>Assumptions:<ul>{items}</ul></div>"
 
 # %%
 #| export

@@ -21,8 +21,6 @@
 #| export
 from __future__ import annotations
 
-import base64
-import io
 import math
 import threading
 import time
@@ -32,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import psutil
 
-from tinybench.timing import BenchmarkError, format_bytes, format_seconds
+from tinybench.timing import BenchmarkError, figure_img, format_bytes, format_seconds
 
 # %%
 #| export
@@ -120,9 +118,7 @@ class MonitorResult:
     def _repr_html_(self) -> str:
         img = ""
         if self.t.size > 1:
-            buf = io.BytesIO()
-            self.plot().savefig(buf, format="png")
-            img = f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
+            img = figure_img(self.plot())
         rows = "".join(f"<tr><td>{k}</td><td>{v['mean']:,.1f}</td><td>{v['max']:,.1f}</td></tr>"
                        for k, v in self.summary().items())
         return (f"<div><b>{self!r}</b><table><tr><th>series</th><th>mean</th><th>max</th></tr>{rows}</table>"

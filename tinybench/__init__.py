@@ -106,6 +106,7 @@ _LAZY = {
     "environment": "timing",
     "erlang_c": "capacity",
     "fifo_latencies": "scenarios",
+    "figure_img": "timing",
     "find_peak_qps": "scenarios",
     "fit_usl": "capacity",
     "format_bytes": "timing",

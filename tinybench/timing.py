@@ -20,8 +20,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['clock_resolution', 'timer_overhead', 'calibrate_loops', 'detect_warmup', 'gc_disabled', 'median_iqr', 'time_call',
            'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift',
-           'check_resolution', 'check_sync', 'environment', 'format_seconds', 'format_bytes', 'Measurement',
-           'BenchmarkError', 'resolve_device', 'Timer', 'diagnose', 'measure']
+           'check_resolution', 'check_sync', 'environment', 'format_seconds', 'figure_img', 'format_bytes',
+           'Measurement', 'BenchmarkError', 'resolve_device', 'Timer', 'diagnose', 'measure']
 
 # %% ../modules/00_timing.ipynb #bc2182ad
 def clock_resolution(clock: Callable[[], float] = time.perf_counter, reads: int = 20_000) -> float:
@@ -218,7 +218,7 @@ def check_sync(host_median: float, event_median: float, ratio: float = 0.5) -> P
                        f"{event_median:.3g} s: the clock stopped before the GPU finished; synchronize before reading it.")
     return None
 
-# %% ../modules/00_timing.ipynb #cc028d48
+# %% ../modules/00_timing.ipynb #79649a7c
 def _cpu_model() -> str | None:
     "The CPU's model name (from /proc/cpuinfo on Linux, else platform.processor())."
     try:
@@ -308,6 +308,15 @@ def format_seconds(s: float) -> str:
         if abs(s) >= scale:
             return f"{s / scale:.4g} {unit}"
     return f"{s * 1e9:.4g} ns"
+
+
+def figure_img(fig: Any) -> str:
+    "An <img> tag with a matplotlib Figure inlined as a base64 PNG: plots inside `_repr_html_` and reports."
+    import base64
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
 
 
 def format_bytes(n: float | None) -> str:
