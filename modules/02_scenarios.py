@@ -673,7 +673,8 @@ def _run_closed_loop(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -
         while True:
             now = time.perf_counter() - t0
             n = len(rec.queries)
-            if n >= s.min_query_count and now >= s.min_duration:
+            # the run's duration is its last completion: stop once that (not the clock now) reaches min_duration
+            if n >= s.min_query_count and rec.completed and rec.completed[-1] >= s.min_duration:
                 return
             if now >= s.max_duration:
                 rec.timed_out = True
