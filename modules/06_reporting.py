@@ -18,11 +18,14 @@
 # 3. output agreement: did the optimisation change the answers? (**exercise 1**);
 # 4. quality metrics by task, from `sklearn.metrics`;
 # 5. findings generated from the data, never boilerplate (**exercise 2**);
-# 6. the latency CDF: the plot that shows a whole distribution (**exercise 3**).
-#
-# *Work in progress:* the multi-model suite, the Markdown/HTML/JSON report and the
-# `compare`/`report` commands come next (issue #8); this part provides the pieces they are built
-# from.
+# 6. the latency CDF: the plot that shows a whole distribution (**exercise 3**);
+# 7. the suite: every variant on the same data, with the same settings, interleaved, compared
+#    with the baseline (Holm for the latencies, McNemar for the accuracies);
+# 8. cross-validation and training time, for trainable models;
+# 9. `BenchmarkSuite` → `SuiteResult`;
+# 10. the report: Markdown, self-contained HTML and JSON, with findings, recommendations and
+#     limitations generated from the data;
+# 11. the `tinybench` command.
 
 # %%
 #| default_exp report
@@ -31,11 +34,16 @@
 #| export
 from __future__ import annotations
 
+import html
+import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+
+from tinybench.timing import figure_img, format_bytes, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -423,3 +431,1488 @@ plot_latency_cdf = use_reference_if_open(plot_latency_cdf, {"a": [1e-3]})
 
 # %%
 plot_latency_cdf({"fp32": base_m.samples, **{k: m.samples for k, m in variant_times.items()}})
+
+# %% [markdown]
+# ## 7. The suite: every variant, the same data, the same settings, interleaved
+#
+# A fair comparison of optimised variants controls everything except the variant:
+#
+# - **same data**: every model sees the same test split and the same timed batch;
+# - **same settings**: one `SuiteSettings` for all (batch size, time per measurement, scenarios,
+#   batch sizes of the sweep);
+# - **interleaved**: the machine drifts (other tenants, clocks, thermals). Timing model A for a
+#   minute and then model B for a minute confounds the difference with the drift. The suite times
+#   the models round-robin in `rounds` short rounds and pools each model's samples, so drift hits
+#   all of them alike;
+# - **one baseline**: every candidate is compared with it, and because several candidates are
+#   tested at once the p-values are **Holm-corrected** (module 01): a "faster" verdict needs the
+#   interval of the time ratio to exclude 1 *and* the Holm-adjusted p-value to be below 1 − level;
+# - **accuracy change tested on the same samples**: two models scored on the same test images
+#   are paired, so the right test is **McNemar's** (exact binomial on the samples where exactly one
+#   of them is right), not a comparison of two independent proportions.
+#
+# For each model `BenchmarkSuite` measures: quality (accuracy, per-class F1, confusion matrix),
+# output agreement with the baseline, the interleaved timing at `batch_size`, model statistics
+# (parameters, bytes, FLOPs), the memory of one batch, a batch-size sweep, and the chosen
+# scenarios of module 02. A model that raises is recorded with its error and the suite goes on;
+# Ctrl-C returns the partial result, marked `interrupted`.
+
+# %%
+#| export suite
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape as html_escape
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from tinybench.timing import format_seconds
+
+SUITE_SCHEMA = "tinybench.suite/1"
+
+
+@dataclass
+class SuiteSettings:
+    "What `BenchmarkSuite` measures for every model. Times in seconds, sizes in samples."
+    batch_size: int = 32
+    min_time: float = 0.5
+    rounds: int = 5
+    scenarios: tuple[str, ...] = ("SingleStream", "Offline")
+    scenario_duration: float = 1.0
+    server_qps: float | None = None
+    batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
+    sweep_min_time: float = 0.1
+    memory: bool = True
+    level: float = 0.95
+    margin: float | None = 0.05
+    device: str = "cpu"
+
+    def __post_init__(self):
+        from tinybench.scenarios import SCENARIOS
+        self.scenarios = tuple(self.scenarios)
+        self.batch_sizes = tuple(int(b) for b in self.batch_sizes)
+        checks = [(self.batch_size >= 1, f"batch_size must be >= 1 sample, got {self.batch_size}"),
+                  (self.min_time > 0, f"min_time must be > 0 seconds, got {self.min_time}"),
+                  (self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}"),
+                  (all(s in SCENARIOS for s in self.scenarios), f"scenarios must be among {SCENARIOS}, got {self.scenarios}"),
+                  (self.scenario_duration > 0, "scenario_duration must be > 0 seconds"),
+                  (self.server_qps is None or self.server_qps > 0, "server_qps must be > 0 queries per second"),
+                  (all(b >= 1 for b in self.batch_sizes), f"batch sizes must be >= 1, got {self.batch_sizes}"),
+                  (self.sweep_min_time > 0, "sweep_min_time must be > 0 seconds"),
+                  (0.5 < self.level < 1, f"level must be in (0.5, 1), e.g. 0.95, got {self.level}"),
+                  (self.margin is None or self.margin > 0, "margin must be a positive fraction, e.g. 0.05")]
+        for ok, msg in checks:
+            if not ok:
+                raise ValueError(f"SuiteSettings: {msg}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SuiteSettings":
+        return cls(**d)
+
+# %% [markdown]
+# What the suite keeps per model is plain data (numbers, lists, dicts of them), so that a result
+# written as JSON loads back into the same objects. Each step that failed leaves its error under
+# `errors[step]` and the other steps' results stand.
+
+# %%
+#| export suite
+@dataclass(repr=False)
+class ModelResult:
+    """Everything the suite measured for one model. Times in seconds, memory in bytes, throughput in samples/s.
+
+    `timing`: the interleaved timing at the suite's batch size (`samples`: seconds per batch, pooled over rounds);
+    `quality`: task metrics (`classification_quality`/`regression_quality`); `agreement`: `OutputAgreement.to_dict()`
+    against the baseline; `stats`: `ModelStats.to_dict()`; `memory`: `MemoryProfile.to_dict()` of one batch;
+    `batch_sweep`: `BatchSweep.to_dict()`; `scenarios`: per scenario, its metrics and latencies;
+    `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `errors`: step → message."""
+    name: str
+    description: str = ""
+    device: str = "cpu"
+    timing: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    predictions: list | None = None
+    nonfinite_outputs: int = 0
+    agreement: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    memory: dict[str, Any] | None = None
+    batch_sweep: dict[str, Any] | None = None
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cross_validation: dict[str, Any] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        "No step failed and every output was finite."
+        return not self.errors and not self.nonfinite_outputs
+
+    @property
+    def accuracy(self) -> float | None:
+        return None if self.quality is None else self.quality.get("accuracy")
+
+    @property
+    def median(self) -> float | None:
+        "Median seconds per batch of the interleaved timing."
+        return None if self.timing is None else self.timing["median"]
+
+    @property
+    def best_throughput(self) -> dict[str, Any] | None:
+        "The batch-sweep row with the most samples/s."
+        rows = (self.batch_sweep or {}).get("rows") or []
+        return max(rows, key=lambda r: r["samples_per_s"], default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
+        return cls(**d)
+
+    def __repr__(self) -> str:
+        parts = [f"ModelResult({self.name!r} on {self.device}"]
+        if self.accuracy is not None:
+            parts.append(f"accuracy {self.accuracy:.2%}")
+        if self.median is not None:
+            parts.append(f"median {format_seconds(self.median)} per batch of {self.timing['batch']}")
+        if self.errors:
+            parts.append("FAILED " + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        return ", ".join(parts) + ")"
+
+
+# %% [markdown]
+# A comparison of one candidate with the baseline. The **rounds are the replications**: within a
+# round the models run back to back, so the ratio of their round medians is a paired observation,
+# and drift between rounds cancels out of it. The time ratio is the geometric mean of the per-round
+# ratios with a t-interval on their logs (module 04's `paired_ratio`). The pooled iterations of
+# all rounds are compared too (module 01's `compare`), but only as a description: iterations of
+# one process are not independent, so their interval is far too narrow to decide on. With one
+# round the suite has no replication and falls back to the pooled samples, and says so.
+
+# %%
+#| export suite
+@dataclass(repr=False)
+class VariantComparison:
+    """Candidate vs baseline at the suite's batch size: time ratio candidate/baseline with its CI, p-value, the
+    Holm-adjusted p over all candidates and the verdict; the paired accuracy change (McNemar's exact test)."""
+    baseline: str
+    candidate: str
+    ratio: float
+    ratio_ci: tuple[float, float]
+    p_value: float
+    p_holm: float
+    n_comparisons: int
+    verdict: str
+    level: float
+    margin: float | None
+    method: str
+    pooled: dict[str, Any] = field(default_factory=dict)
+    accuracy_change: float | None = None
+    mcnemar_p: float | None = None
+    n_discordant: int | None = None
+    top1_agreement: float | None = None
+
+    label_a = property(lambda self: self.baseline, doc="The baseline's name (as in stats.Comparison).")
+    label_b = property(lambda self: self.candidate, doc="The candidate's name (as in stats.Comparison).")
+
+    @property
+    def speedup(self) -> float:
+        "Baseline time / candidate time (> 1: the candidate is faster)."
+        return 1 / self.ratio
+
+    @property
+    def speedup_ci(self) -> tuple[float, float]:
+        lo, hi = self.ratio_ci
+        return (1 / hi if hi > 0 else math.inf, 1 / lo if lo > 0 else math.inf)
+
+    def accuracy_significant(self, alpha: float = 0.05) -> bool:
+        "McNemar's test rejects 'same accuracy' at `alpha`."
+        return self.mcnemar_p is not None and self.mcnemar_p < alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((k, getattr(self, k)) for k in self.__dataclass_fields__)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "VariantComparison":
+        return cls(**{**d, "ratio_ci": tuple(d["ratio_ci"])})
+
+    def __repr__(self) -> str:
+        lo, hi = self.ratio_ci
+        s = (f"VariantComparison({self.candidate} vs {self.baseline}: {self.verdict}, time ratio {self.ratio:.3f} "
+             f"({self.level:.0%} CI {lo:.3f}–{hi:.3f}), Holm p {self.p_holm:.2g}")
+        if self.accuracy_change is not None:
+            s += f"; accuracy {self.accuracy_change:+.2%} (McNemar p {self.mcnemar_p:.2g})"
+        return s + ")"
+
+# %% [markdown]
+# McNemar's exact test needs only the two counts of discordant samples: `b` where the baseline is
+# right and the candidate wrong, `c` the other way round. Under "same accuracy" each discordant
+# sample is a fair coin, so the p-value is the two-sided binomial test of `b` out of `b + c`.
+
+# %%
+#| export suite
+def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple[float, int, int]:
+    "(two-sided exact p-value, b, c) of McNemar's test: b = a right and b wrong, c = a wrong and b right."
+    from scipy.stats import binomtest
+    a, b_ = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
+    if a.shape != b_.shape or a.size == 0:
+        raise ValueError(f"need two equal, non-empty correctness arrays, got {a.shape} and {b_.shape}")
+    b, c = int(np.sum(a & ~b_)), int(np.sum(~a & b_))
+    return (1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)), b, c
+
+# %%
+from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
+
+_a = np.r_[np.ones(40, bool), np.zeros(10, bool), np.ones(5, bool)]
+_b = np.r_[np.ones(40, bool), np.ones(10, bool) * 0, np.zeros(5, bool)]
+_b[40:43] = True
+p, b, c = mcnemar_exact(_a, _b)
+assert (b, c) == (5, 3) and abs(p - _sm_mcnemar([[40, b], [c, 7]], exact=True).pvalue) < 1e-12
+p, b, c
+
+# %% [markdown]
+# The result of a suite: the models, the comparisons, the settings and the environment, with a
+# summary table (`rows()`, or `to_pandas()` when pandas is installed), a notebook rendering, and
+# `save`/`load` for the versioned JSON (`schema: "tinybench.suite/1"`).
+
+# %%
+#| export suite
+@dataclass(repr=False)
+class SuiteResult:
+    """A suite's per-model results, the comparisons with the baseline, its settings and environment (see ModelResult).
+
+    `regressions`: when the run was checked against a ResultStore baseline, name → RegressionReport dict (or None)."""
+    models: dict[str, ModelResult]
+    baseline: str
+    settings: SuiteSettings
+    task: str
+    n_samples: int
+    comparisons: list[VariantComparison] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)
+    started: str = ""
+    duration: float = 0.0
+    interrupted: bool = False
+    regressions: dict[str, Any] | None = None
+    schema: str = SUITE_SCHEMA
+
+    def comparison(self, candidate: str) -> VariantComparison | None:
+        return next((c for c in self.comparisons if c.candidate == candidate), None)
+
+    def rows(self) -> list[dict[str, Any]]:
+        "One summary row per model: accuracy, median and p99 per batch, speedup with CI, verdict, size, memory."
+        out = []
+        for name, m in self.models.items():
+            c, best = self.comparison(name), m.best_throughput
+            t = m.timing or {}
+            out.append({"model": name, "accuracy": m.accuracy, "median_s": t.get("median"), "p99_s": t.get("p99"),
+                        "batch": t.get("batch"), "speedup": c.speedup if c else (1.0 if name == self.baseline else None),
+                        "speedup_ci_low": c.speedup_ci[0] if c else None, "speedup_ci_high": c.speedup_ci[1] if c else None,
+                        "verdict": c.verdict if c else ("baseline" if name == self.baseline else None),
+                        "p_holm": c.p_holm if c else None,
+                        "accuracy_change": c.accuracy_change if c else None, "mcnemar_p": c.mcnemar_p if c else None,
+                        "top1_agreement": c.top1_agreement if c else None,
+                        "best_samples_per_s": best["samples_per_s"] if best else None,
+                        "best_batch": best["batch"] if best else None,
+                        "params": (m.stats or {}).get("n_params"), "flops": (m.stats or {}).get("flops"),
+                        "param_bytes": (m.stats or {}).get("param_bytes"),
+                        "memory_peak_bytes": (m.memory or {}).get("rss_increase"),
+                        "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
+        return out
+
+    def to_pandas(self):
+        "`rows()` as a pandas DataFrame indexed by model (needs pandas)."
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError("to_pandas needs pandas: pip install pandas (or use rows())") from e
+        return pd.DataFrame(self.rows()).set_index("model")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": self.schema, "started": self.started, "duration": self.duration,
+                "interrupted": self.interrupted, "baseline": self.baseline, "task": self.task,
+                "n_samples": self.n_samples, "settings": self.settings.to_dict(), "environment": self.environment,
+                "models": {k: m.to_dict() for k, m in self.models.items()},
+                "comparisons": [c.to_dict() for c in self.comparisons], "regressions": self.regressions}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SuiteResult":
+        schema = d.get("schema") if isinstance(d, Mapping) else None
+        if schema != SUITE_SCHEMA:
+            raise ValueError(f"not a tinybench suite result (schema {schema!r}, expected {SUITE_SCHEMA!r})")
+        return cls(models={k: ModelResult.from_dict(m) for k, m in d["models"].items()}, baseline=d["baseline"],
+                   settings=SuiteSettings.from_dict(d["settings"]), task=d["task"], n_samples=d["n_samples"],
+                   comparisons=[VariantComparison.from_dict(c) for c in d["comparisons"]],
+                   environment=d["environment"], started=d["started"], duration=d["duration"],
+                   interrupted=d["interrupted"], regressions=d.get("regressions"), schema=schema)
+
+    def save(self, path: str | Path) -> Path:
+        "Write the result as JSON (atomically: a temporary file, then a rename) and return the path."
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SuiteResult":
+        "Read a result written by `save` (or `tinybench run`); ValueError if it is not one."
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no such results file: {path}")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+            raise ValueError(f"{path} is not a results.json written by tinybench: {type(e).__name__}: {e}") from e
+
+    def __repr__(self) -> str:
+        head = (f"SuiteResult({len(self.models)} models on {self.n_samples} samples, baseline {self.baseline!r}"
+                + (", INTERRUPTED (partial)" if self.interrupted else "") + ")")
+        lines = [head]
+        for r in self.rows():
+            if r["median_s"] is None:
+                lines.append(f"  {r['model']:14s} failed: {r['errors']}")
+                continue
+            acc = f"accuracy {r['accuracy']:.2%}" if r["accuracy"] is not None else ""
+            sp = (f"{r['speedup']:.2f}× ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f}) {r['verdict']}"
+                  if r["speedup_ci_low"] is not None else r["verdict"] or "")
+            lines.append(f"  {r['model']:14s} {format_seconds(r['median_s']):>10s} per batch of {r['batch']}  "
+                         f"{sp}  {acc}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from tinybench.report import suite_table_html
+        return f"<div><b>{html_escape(repr(self).splitlines()[0])}</b>{suite_table_html(self)}</div>"
+
+# %% [markdown]
+# ## 8. Cross-validation and training time
+#
+# When a model is trainable, one train/test split gives one accuracy; a different split gives a
+# different one. **k-fold cross-validation** trains k times, each time testing on a different
+# fold, and reports the spread. Each fold's training is timed with module 00's `time_call` (one
+# call: training is long, and what matters is its cost per fold).
+#
+# A caveat the numbers cannot show: the k folds share most of their training data, so their scores
+# are not independent, and a t-interval over folds is **too narrow** (Bengio & Grandvalet, 2004).
+# Read it as a lower bound on the uncertainty.
+
+# %%
+#| export suite
+@dataclass(repr=False)
+class CrossValidation:
+    "k-fold cross-validation: the task metric per fold (accuracy or R²), training seconds per fold, and full metrics."
+    k: int
+    task: str
+    metric: str
+    scores: list[float]
+    train_seconds: list[float]
+    folds: list[dict[str, Any]]
+    level: float = 0.95
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.scores))
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        "t-interval of the mean score over folds at `level` (optimistic: folds share training data)."
+        from scipy import stats as st
+        s = np.asarray(self.scores)
+        if s.size < 2 or s.std() == 0:
+            return (float(s.mean()), float(s.mean()))
+        lo, hi = st.t.interval(self.level, s.size - 1, loc=s.mean(), scale=st.sem(s))
+        return (float(lo), float(hi))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "mean": self.mean, "ci": list(self.ci)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CrossValidation":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        return (f"CrossValidation({self.k}-fold {self.task}: {self.metric} {self.mean:.4f} ({self.level:.0%} t-interval "
+                f"{lo:.4f}–{hi:.4f}, optimistic), training {format_seconds(float(np.mean(self.train_seconds)))} per fold)")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{i + 1}</td><td>{s:.4f}</td><td>{format_seconds(t)}</td></tr>"
+                       for i, (s, t) in enumerate(zip(self.scores, self.train_seconds)))
+        return (f"<div><b>{html_escape(repr(self))}</b><table><tr><th>fold</th><th>{self.metric}</th>"
+                f"<th>training</th></tr>{rows}</table></div>")
+
+
+def _task_of(y: Any) -> str:
+    "classification for integer labels, regression for float targets, none without labels."
+    if y is None:
+        return "none"
+    return "classification" if np.issubdtype(np.asarray(y).dtype, np.integer) else "regression"
+
+
+def _take(a: Any, idx: np.ndarray) -> Any:
+    "Rows `idx` of a numpy array or a torch tensor."
+    if hasattr(a, "index_select"):
+        import torch
+        return a[torch.as_tensor(idx)]
+    return np.asarray(a)[idx]
+
+
+def predict_labels(model: Any, X: Any, task: str, batch_size: int = 256) -> np.ndarray:
+    "Predictions of `model` on `X`: `.predict` when it has one (sklearn), else argmax (classification) of outputs."
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(X))
+    from tinybench.report import _outputs
+    out = _outputs(model, X, batch_size)
+    return out.argmax(axis=1) if task == "classification" else out[:, 0]
+
+
+def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, task: str | None = None,
+                   seed: int = 0, level: float = 0.95) -> CrossValidation:
+    """k-fold cross-validation of `fit(X_train, y_train) -> model` (stratified for classification, seeded).
+
+    Each fold's training is timed with `tinybench.timing.time_call` (seconds); predictions come from
+    `predict_labels`; quality from `classification_quality` / `regression_quality`."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    from tinybench.report import classification_quality, regression_quality
+    from tinybench.timing import time_call
+    y_np = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
+    task = task or _task_of(y_np)
+    if task not in ("classification", "regression"):
+        raise ValueError(f"cross-validation needs labels and a task (classification or regression), got {task!r}")
+    if not 2 <= k <= len(y_np):
+        raise ValueError(f"k must be between 2 and the number of samples ({len(y_np)}), got {k}")
+    splitter = (StratifiedKFold if task == "classification" else KFold)(k, shuffle=True, random_state=seed)
+    scores, seconds, folds = [], [], []
+    for train, test in splitter.split(np.zeros(len(y_np)), y_np):
+        trained: list[Any] = []
+        seconds.append(time_call(lambda: trained.append(fit(_take(X, train), _take(y, train)))))
+        pred = predict_labels(trained[0], _take(X, test), task)
+        q = (classification_quality if task == "classification" else regression_quality)(y_np[test], pred)
+        scores.append(q["accuracy"] if task == "classification" else q["r2"])
+        folds.append(q)
+    return CrossValidation(k, task, "accuracy" if task == "classification" else "r2", scores, seconds, folds, level)
+
+# %% [markdown]
+# A trainable model: logistic regression on the digits pixels (scikit-learn), 5 folds. The mean
+# fold accuracy agrees with scikit-learn's own `cross_val_score` on the same folds.
+
+# %%
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+Xall = np.concatenate([workload.data.X_train.reshape(len(workload.data.X_train), -1).numpy(),
+                       workload.data.X_test.reshape(len(workload.data.X_test), -1).numpy()])
+yall = np.concatenate([workload.data.y_train.numpy(), workload.data.y_test.numpy()])
+
+
+def fit_logreg(X, y):
+    return LogisticRegression(max_iter=2000).fit(X, y)
+
+
+cv = cross_validate(fit_logreg, Xall, yall, k=5)
+sk = cross_val_score(LogisticRegression(max_iter=2000), Xall, yall, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+assert np.allclose(cv.scores, sk), (cv.scores, sk)
+cv
+
+# %% [markdown]
+# ## 9. `BenchmarkSuite`: running it all
+#
+# `BenchmarkSuite(models, dataset, settings)` takes the models by name (the first is the baseline
+# unless `baseline=` says otherwise). A model is anything callable on a batch: a `torch.nn.Module`,
+# a TorchScript module, a `Variant` of the default workload or a module 02 `TorchSUT` (their
+# `.model` and `.device` are used). `dataset` is `(X, y)`, a `Digits`-like object with `X_test` and
+# `y_test`, or `X` alone (then there are no quality metrics). `trainers` optionally maps a model
+# name to `fit(X, y) -> model` for cross-validation.
+#
+# The steps, in order: outputs and quality for every model (a model that raises or returns NaN is
+# found here, before any time is spent on it); the interleaved timing; then per model the
+# statistics, memory, batch sweep, scenarios and cross-validation; finally the comparisons.
+
+# %%
+#| export suite
+def _unwrap(obj: Any, default_device: str) -> tuple[Callable, str, str]:
+    "(callable, device, description) of a model, a workloads.Variant or a scenarios.TorchSUT."
+    model = getattr(obj, "model", obj)
+    if not callable(model):
+        raise TypeError(f"a model must be callable on a batch, got {type(model).__name__}")
+    return model, getattr(obj, "device", None) or default_device, getattr(obj, "description", "") or type(model).__name__
+
+
+def _as_data(dataset: Any) -> tuple[Any, np.ndarray | None]:
+    "(X as a torch tensor, labels as a numpy array or None) from (X, y), an object with X_test/y_test, or X."
+    import torch
+    if hasattr(dataset, "X_test"):
+        X, y = dataset.X_test, getattr(dataset, "y_test", None)
+    elif isinstance(dataset, tuple) and len(dataset) == 2:
+        X, y = dataset
+    else:
+        X, y = dataset, None
+    X = X if torch.is_tensor(X) else torch.as_tensor(np.asarray(X))
+    if X.dtype == torch.float64:
+        X = X.float()
+    if X.ndim == 0 or len(X) == 0:
+        raise ValueError("the dataset is empty: a benchmark needs at least one sample")
+    if y is not None:
+        y = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels")
+    return X, y
+
+
+def _batch_of(X: Any, b: int) -> Any:
+    "The first `b` samples of X, cycling when X has fewer."
+    import torch
+    return X[:b] if b <= len(X) else X[torch.arange(b) % len(X)]
+
+
+def _error(e: BaseException) -> str:
+    "One line: the exception type, the first line of its message and, for a multi-line message, its last line."
+    lines = [ln for ln in str(e).splitlines() if ln.strip()] or [""]
+    tail = f" … {lines[-1].strip()[:200]}" if len(lines) > 1 and not lines[-1].startswith(" ") else ""
+    return f"{type(e).__name__}: {lines[0][:300]}{tail}"
+
+# %% [markdown]
+# The timing step is the one that needs care: round-robin over the models, `rounds` times, each
+# measurement `min_time / rounds` long, the samples pooled per model. Whatever was measured when
+# Ctrl-C arrives is kept (the `finally` clause).
+
+# %%
+#| export suite
+def _timing_summary(samples: list[float], batch: int, round_medians: list[float], pitfalls: dict[str, str]) -> dict:
+    x = np.asarray(samples, dtype=float)
+    return {"batch": batch, "unit": "seconds per batch", "n": int(x.size), "samples": x.tolist(),
+            "median": float(np.median(x)), "mean": float(x.mean()), "p90": float(np.percentile(x, 90)),
+            "p99": float(np.percentile(x, 99)), "iqr": float(np.subtract(*np.percentile(x, [75, 25]))),
+            "throughput": batch / float(np.median(x)), "rounds": len(round_medians),
+            "round_medians": round_medians, "pitfalls": [{"kind": k, "explanation": v} for k, v in pitfalls.items()]}
+
+
+def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: int, min_time: float,
+                     devices: Mapping[str, str] | None = None, on_round: Callable[[int, str], None] | None = None
+                     ) -> tuple[dict[str, dict], dict[str, str]]:
+    """Time each `fns[name]()` round-robin in `rounds` rounds of `min_time / rounds` seconds, pooling the samples.
+
+    Returns ({name: timing summary (seconds per call)}, {name: error}); a function that raises is dropped from the
+    later rounds. On Ctrl-C the summaries of what was measured are attached to the KeyboardInterrupt
+    (`.partial`) before it propagates."""
+    from tinybench.timing import BenchmarkError, measure
+    pooled: dict[str, list[float]] = {n: [] for n in fns}
+    medians: dict[str, list[float]] = {n: [] for n in fns}
+    pitfalls: dict[str, dict[str, str]] = {n: {} for n in fns}
+    errors: dict[str, str] = {}
+
+    def summaries() -> dict[str, dict]:
+        return {n: _timing_summary(pooled[n], batch, medians[n], pitfalls[n]) for n in fns if pooled[n]}
+    try:
+        for r in range(rounds):
+            for name, fn in fns.items():
+                if name in errors:
+                    continue
+                if on_round:
+                    on_round(r, name)
+                try:
+                    m = measure(fn, label=name, device=(devices or {}).get(name), min_time=min_time / rounds)
+                except BenchmarkError as e:
+                    errors[name] = _error(e.__cause__ or e)
+                    continue
+                pooled[name] += m.samples.tolist()
+                medians[name].append(m.median)
+                pitfalls[name].update({p.kind: p.explanation for p in m.pitfalls})
+    except KeyboardInterrupt as e:
+        e.partial = summaries()
+        raise
+    return summaries(), errors
+
+# %% [markdown]
+# The comparisons: one per candidate, then Holm over the candidates' p-values. The verdict is
+# "faster" or "slower" only if the interval excludes 1 *and* the Holm-adjusted p-value is below
+# 1 − level; "equivalent" if the (1 − 2α) interval lies inside ±`margin` (TOST).
+
+# %%
+#| export suite
+def _verdict_of(ci: tuple[float, float], eq_ci: tuple[float, float] | None, p_adj: float, alpha: float,
+                margin: float | None) -> str:
+    if margin is not None and eq_ci is not None and 1 / (1 + margin) <= eq_ci[0] and eq_ci[1] <= 1 + margin:
+        return "equivalent"
+    if p_adj < alpha and ci[0] > 1:
+        return "slower"
+    if p_adj < alpha and ci[1] < 1:
+        return "faster"
+    return "no detectable difference"
+
+
+def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, level: float = 0.95,
+                          margin: float | None = None, pooled: Mapping[str, Sequence[float]] | None = None
+                          ) -> list[VariantComparison]:
+    """A VariantComparison of every candidate with `baseline` (Holm-corrected), from per-round medians (seconds).
+
+    `rounds[name]`: the model's median in each round (paired by round); `pooled[name]`: all its samples, compared
+    with module 01's `compare` for description, and for the verdict only when there is a single round."""
+    from tinybench.abtest import paired_ratio
+    from tinybench.stats import compare, holm
+    cands = [n for n in rounds if n != baseline]
+    if baseline not in rounds or not cands:
+        return []
+    eq_level = 1 - 2 * (1 - level)
+    raw = []
+    for n in cands:
+        k = min(len(rounds[baseline]), len(rounds[n]))
+        desc = (compare(pooled[baseline], pooled[n], level=level, margin=margin, label_a=baseline, label_b=n)
+                if pooled and len(pooled.get(baseline, ())) >= 2 and len(pooled.get(n, ())) >= 2 else None)
+        if k >= 2:
+            pc = paired_ratio(rounds[baseline][:k], rounds[n][:k], level, baseline, n)
+            eq = paired_ratio(rounds[baseline][:k], rounds[n][:k], eq_level).ci if margin is not None else None
+            raw.append((n, pc.ratio, pc.ci, pc.t_p, eq, f"paired over {k} rounds (t-interval of log round-median ratios)",
+                        desc))
+        elif desc is not None:
+            raw.append((n, desc.ratio, desc.ratio_ci, desc.mannwhitney_p, desc.equivalence_ci,
+                        "pooled iterations of one round (Hodges–Lehmann, Mann–Whitney): no replication, the interval "
+                        "is too narrow", desc))
+    if not raw:
+        return []
+    adjusted = holm([r[3] for r in raw])
+    return [VariantComparison(baseline, n, float(ratio), (float(ci[0]), float(ci[1])), float(p), float(p_adj),
+                              len(raw), _verdict_of(ci, eq, p_adj, 1 - level, margin), level, margin, method,
+                              desc.to_dict() if desc is not None else {})
+            for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
+
+# %% [markdown]
+# Three synthetic candidates (generated numbers, to show the rules, not measurements): one that
+# takes half the time in every round; one the same but noisy (its interval is wider than the
+# margin, so neither a difference nor equivalence is shown); one 1% slower with little noise. The
+# last one is significantly slower *and* equivalent within ±5%: for a decision, the equivalence is
+# the useful answer, and it is the verdict.
+
+# %%
+rng = np.random.default_rng(1)
+base_rounds = rng.lognormal(np.log(1e-3), 0.05, 5)
+demo = compare_with_baseline({"base": base_rounds, "2x": base_rounds / 2 * rng.lognormal(0, 0.02, 5),
+                              "same": base_rounds * rng.lognormal(0, 0.10, 5),
+                              "1%": base_rounds * 1.01 * rng.lognormal(0, 0.005, 5)}, "base", margin=0.05)
+assert [c.verdict for c in demo] == ["faster", "no detectable difference", "equivalent"], demo
+demo
+
+# %% [markdown]
+# And the suite itself: a small class whose `run()` calls one named step after another.
+
+# %%
+#| export suite
+class BenchmarkSuite:
+    """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
+
+    `models`: name → model / Variant / TorchSUT (the first is the baseline unless `baseline` is given).
+    `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`: name → fit(X, y) for cross-validation."""
+
+    def __init__(self, models: Mapping[str, Any], dataset: Any, settings: SuiteSettings | None = None,
+                 baseline: str | None = None, trainers: Mapping[str, Callable] | None = None, cv_folds: int = 5,
+                 task: str | None = None):
+        if not models:
+            raise ValueError("no models to benchmark: pass at least one, e.g. {'fp32': model}")
+        self.settings = settings or SuiteSettings()
+        self.models = {str(n): _unwrap(m, self.settings.device) for n, m in models.items()}
+        self.baseline = baseline if baseline is not None else next(iter(self.models))
+        if self.baseline not in self.models:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the models {list(self.models)}")
+        self.X, self.y = _as_data(dataset)
+        self.task = task or _task_of(self.y)
+        self.trainers, self.cv_folds = dict(trainers or {}), cv_folds
+        unknown = set(self.trainers) - set(self.models)
+        if unknown:
+            raise ValueError(f"trainers for unknown models {sorted(unknown)}")
+
+    def __repr__(self) -> str:
+        return (f"BenchmarkSuite({list(self.models)}, baseline={self.baseline!r}, {len(self.X)} samples, "
+                f"task={self.task!r})")
+
+    def run(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
+        "Run every step for every model; errors are recorded per model and step; Ctrl-C returns a partial result."
+        from tinybench.timing import environment
+        say = progress or (lambda msg: None)
+        t0 = time.perf_counter()
+        result = SuiteResult({n: ModelResult(n, desc, dev) for n, (_, dev, desc) in self.models.items()},
+                             self.baseline, self.settings, self.task, len(self.X), environment=environment(),
+                             started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+        self._correct: dict[str, np.ndarray] = {}
+        try:
+            self._outputs_and_quality(result, say)
+            self._timing(result, say)
+            for step in (self._stats, self._memory, self._sweep, self._scenarios, self._cross_validation):
+                for name, m in result.models.items():
+                    if "forward" not in m.errors:
+                        step(name, m, say)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            say("interrupted: keeping the partial results")
+        result.comparisons = self._comparisons(result)
+        result.duration = time.perf_counter() - t0
+        return result
+
+    # ---- the steps: each records its own errors and leaves the others' results alone
+    def _device_input(self, name: str, b: int | None = None) -> Any:
+        _, dev, _ = self.models[name]
+        return _batch_of(self.X, b or self.settings.batch_size).to(dev)
+
+    def _outputs_and_quality(self, result: SuiteResult, say: Callable[[str], None]) -> None:
+        from tinybench.report import _outputs, agreement_metrics, classification_quality, regression_quality
+        outs: dict[str, np.ndarray] = {}
+        for name, (model, dev, _) in self.models.items():
+            say(f"{name}: outputs and quality on {len(self.X)} samples")
+            m = result.models[name]
+            try:
+                out = _outputs(model, self.X.to(dev), self.settings.batch_size)
+            except Exception as e:  # the model is broken: record it and go on with the others
+                m.errors["forward"] = _error(e)
+                continue
+            m.nonfinite_outputs = int((~np.isfinite(out)).sum())
+            if m.nonfinite_outputs:
+                m.errors["outputs"] = f"{m.nonfinite_outputs} NaN/Inf values in the outputs"
+            outs[name] = out
+            if self.y is not None and self.task == "classification":
+                pred = out.argmax(axis=1)
+                m.quality = classification_quality(self.y, pred)
+                self._correct[name] = pred == self.y
+            elif self.y is not None and self.task == "regression":
+                m.quality = regression_quality(self.y, np.where(np.isfinite(out[:, 0]), out[:, 0], 0.0))
+        base = outs.get(self.baseline)
+        for name, out in outs.items():
+            if name == self.baseline or base is None or out.shape != base.shape:
+                continue
+            ok = np.isfinite(base).all(axis=1) & np.isfinite(out).all(axis=1)
+            agree = {"n_samples": int(out.shape[0]), "nonfinite_candidate": result.models[name].nonfinite_outputs,
+                     **(agreement_metrics(base[ok], out[ok]) if ok.any() else {})}
+            if self.baseline in self._correct and name in self._correct:
+                y = self.y
+                agree["per_class_accuracy_change"] = {
+                    str(int(k)): float(self._correct[name][y == k].mean() - self._correct[self.baseline][y == k].mean())
+                    for k in np.unique(y)}
+            result.models[name].agreement = agree
+
+    def _timing(self, result: SuiteResult, say: Callable[[str], None]) -> None:
+        import torch
+        s = self.settings
+        fns, devices = {}, {}
+        for name, (model, dev, _) in self.models.items():
+            if "forward" in result.models[name].errors:
+                continue
+            x = self._device_input(name)
+
+            def infer(model=model, x=x):
+                with torch.inference_mode():
+                    return model(x)
+            fns[name], devices[name] = infer, dev
+        try:
+            timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices,
+                                               lambda r, n: say(f"timing round {r + 1}/{s.rounds}: {n}"))
+        except KeyboardInterrupt as e:
+            timings, errors = getattr(e, "partial", {}), {}
+            for name, t in timings.items():
+                result.models[name].timing = t
+            raise
+        for name, t in timings.items():
+            result.models[name].timing = t
+        for name, err in errors.items():
+            result.models[name].errors["timing"] = err
+
+    def _stats(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+        import torch
+        from tinybench.profiling import model_stats
+        model = self.models[name][0]
+        if not isinstance(model, torch.nn.Module):
+            return  # a plain callable has no parameters to count
+        say(f"{name}: parameters and FLOPs")
+        try:
+            m.stats = model_stats(model, self._device_input(name)).to_dict()
+        except Exception as e:  # FLOP counting fails on some exotic modules: record, go on
+            m.errors["stats"] = _error(e)
+
+    def _memory(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+        import torch
+        from tinybench.profiling import measure_memory
+        if not self.settings.memory:
+            return
+        say(f"{name}: memory of one batch")
+        model, dev, _ = self.models[name]
+        x = self._device_input(name)
+        try:
+            with torch.inference_mode():
+                m.memory = measure_memory(model, x, device=dev, python_allocations=False).to_dict()
+        except Exception as e:
+            m.errors["memory"] = _error(e.__cause__ or e)
+
+    def _sweep(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+        from tinybench.profiling import batch_sweep
+        if not self.settings.batch_sizes:
+            return
+        say(f"{name}: batch sweep {list(self.settings.batch_sizes)}")
+        model, dev, _ = self.models[name]
+        try:
+            sweep = batch_sweep(model, lambda b: self._device_input(name, b), self.settings.batch_sizes, device=dev,
+                                min_time=self.settings.sweep_min_time)
+        except Exception as e:
+            m.errors["batch_sweep"] = _error(e.__cause__ or e)
+            return
+        m.batch_sweep = {k: v for k, v in sweep.to_dict().items() if k != "env"}
+        if sweep.interrupted:
+            raise KeyboardInterrupt
+
+    def _scenario_settings(self, scenario: str, m: ModelResult) -> dict[str, Any]:
+        s = self.settings
+        kw: dict[str, Any] = {"scenario": scenario, "min_duration": s.scenario_duration,
+                              "max_duration": max(10 * s.scenario_duration, 10.0), "offline_batch_size": s.batch_size}
+        if scenario == "Server":
+            single = m.scenarios.get("SingleStream", {}).get("qps")
+            row1 = next((r for r in (m.batch_sweep or {}).get("rows", []) if r["batch"] == 1), None)
+            qps = s.server_qps or (0.5 * single if single else (0.5 / row1["median"] if row1 else None))
+            if qps is None:
+                raise ValueError("Server needs server_qps, or SingleStream or batch 1 of the sweep to derive it from")
+            kw["target_qps"] = qps
+        if scenario == "Offline" and m.timing:  # issue enough samples to fill min_duration at the measured rate
+            kw["expected_qps"] = m.timing["throughput"]
+        return kw
+
+    def _scenarios(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+        from tinybench.scenarios import ArrayDataset, TorchSUT, TestSettings, run
+        model, dev, _ = self.models[name]
+        data = ArrayDataset(self.X, None if self.y is None or self.task != "classification" else self.y.tolist())
+        for scenario in self.settings.scenarios:
+            say(f"{name}: {scenario} scenario ({self.settings.scenario_duration:g} s)")
+            try:
+                r = run(TorchSUT(model, dev), data, TestSettings(**self._scenario_settings(scenario, m)))
+            except (ValueError, RuntimeError, TypeError) as e:
+                m.errors[f"scenario {scenario}"] = _error(e)
+                continue
+            metric, value = r.metric
+            m.scenarios[scenario] = {
+                "metric": metric, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples,
+                "n_errors": r.n_errors, "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
+                "p50": r.percentile(0.5), "p90": r.percentile(0.9), "p99": r.percentile(0.99),
+                "accuracy": r.accuracy, "valid": r.valid, "reasons": list(r.reasons),
+                "target_qps": r.settings.target_qps if scenario == "Server" else None,
+                "latencies": r.latencies.tolist() if scenario != "Offline" else []}
+            if r.n_errors:
+                m.errors[f"scenario {scenario}"] = next(e for e in r.errors if e is not None)
+            if r.interrupted:
+                raise KeyboardInterrupt
+
+    def _cross_validation(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+        if name not in self.trainers:
+            return
+        say(f"{name}: {self.cv_folds}-fold cross-validation")
+        try:
+            m.cross_validation = cross_validate(self.trainers[name], self.X, self.y, self.cv_folds, self.task,
+                                                level=self.settings.level).to_dict()
+        except Exception as e:
+            m.errors["cross_validation"] = _error(e)
+
+    def _comparisons(self, result: SuiteResult) -> list[VariantComparison]:
+        s = self.settings
+        timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing["n"] >= 2}
+        out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, self.baseline, s.level,
+                                    s.margin, {n: t["samples"] for n, t in timed.items()})
+        for vc in out:
+            if self.baseline in self._correct and vc.candidate in self._correct:
+                a, b = self._correct[self.baseline], self._correct[vc.candidate]
+                vc.mcnemar_p, n_b, n_c = mcnemar_exact(a, b)
+                vc.accuracy_change, vc.n_discordant = float(b.mean() - a.mean()), n_b + n_c
+            vc.top1_agreement = (result.models[vc.candidate].agreement or {}).get("top1_agreement")
+        return out
+
+# %% [markdown]
+# The digits CNN and its three variants, with short settings so that the notebook runs in about
+# half a minute (`tinybench run` uses longer ones), and logistic regression's cross-validation as
+# the example of a trainable model:
+
+# %%
+from tinybench.suite import BenchmarkSuite, SuiteResult, SuiteSettings
+
+settings = SuiteSettings(batch_size=32, min_time=1.0, rounds=5, scenarios=("SingleStream", "Offline"),
+                         scenario_duration=0.5, batch_sizes=(1, 8, 32, 128), sweep_min_time=0.05)
+suite = BenchmarkSuite(workload.variants, workload.data, settings)
+result = suite.run()
+result
+
+# %% [markdown]
+# ## 10. The report: every sentence generated from the data
+#
+# `Report(result)` turns a `SuiteResult` into the document a reader can judge without asking:
+# environment, methodology, results with uncertainty, comparisons with significance, findings,
+# recommendations and limitations, plus four plots (latency CDF per model, throughput against
+# batch size, accuracy against speedup, memory). Each finding is built by a small function from
+# the numbers it cites; a recommendation follows from the verdicts (a variant is recommended only
+# if it is significantly faster after Holm's correction *and* does not lose accuracy
+# significantly); limitations come from what the measurements flagged.
+#
+# The same sections render as Markdown (`report.md`, plots as PNG files next to it), as one
+# self-contained HTML file (`report.html`, plots inlined as base64 PNG, no scripts), and the data
+# as versioned JSON (`results.json`) that `SuiteResult.load` reads back.
+
+# %%
+#| export
+def _pct(level: float) -> str:
+    return f"{level:.0%}"
+
+
+def comparison_finding(vc: Any) -> str:
+    "The latency finding (`latency_finding`) of a suite's VariantComparison, with its batch and Holm correction."
+    k = vc.n_comparisons
+    return (f"{latency_finding(vc)} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
+            f"{'s' if k != 1 else ''}; {vc.method}.")
+
+
+def accuracy_finding(vc: Any, result: Any) -> str | None:
+    "A sentence on the candidate's accuracy change against the baseline, tested with McNemar's exact test."
+    if vc.accuracy_change is None:
+        return None
+    a, b = result.models[vc.baseline].accuracy, result.models[vc.candidate].accuracy
+    alpha = 1 - result.settings.level
+    test = ("finds the change significant" if vc.accuracy_significant(alpha) else
+            "does not find the change significant")
+    s = (f"{vc.candidate}'s accuracy is {b:.2%} against {vc.baseline}'s {a:.2%} ({vc.accuracy_change * 100:+.2f} "
+         f"points); they differ on {vc.n_discordant} of {result.n_samples} samples, and McNemar's exact test {test} "
+         f"(p = {vc.mcnemar_p:.2g}).")
+    agree = result.models[vc.candidate].agreement or {}
+    if "top1_agreement" in agree:
+        s += (f" Top-1 agreement with {vc.baseline} is {agree['top1_agreement']:.2%}, minimum cosine similarity "
+              f"{agree['cosine_min']:.4f}.")
+    return s
+
+
+def throughput_finding(m: Any) -> str | None:
+    "How a model's throughput (samples/s) changes over the batch sweep, and where it peaked or ran out of memory."
+    sweep = m.batch_sweep or {}
+    rows = sweep.get("rows") or []
+    if not rows:
+        return None
+    first, best = rows[0], m.best_throughput
+    s = (f"{m.name}'s throughput goes from {first['samples_per_s']:,.0f} samples/s at batch {first['batch']} to "
+         f"{best['samples_per_s']:,.0f} at batch {best['batch']}, the highest of batch sizes "
+         f"{', '.join(str(r['batch']) for r in rows)}")
+    if sweep.get("oom_batch"):
+        s += f"; it ran out of memory at batch {sweep['oom_batch']}"
+    return s + "."
+
+
+def size_finding(m: Any) -> str | None:
+    "Parameters, bytes and counted FLOPs of a model, and the memory one batch needed."
+    if not m.stats:
+        return None
+    st = m.stats
+    s = (f"{m.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
+         f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
+         f"of {(m.timing or {}).get('batch', '?')}")
+    if m.memory:
+        s += f"; one batch raised the process's peak RSS by {format_bytes(m.memory['rss_increase'])}"
+    return s + "."
+
+
+def scenario_finding(result: Any, scenario: str) -> str | None:
+    "One sentence per scenario: each model's headline metric and whether the run was valid."
+    runs = [(n, m.scenarios[scenario]) for n, m in result.models.items() if scenario in m.scenarios]
+    if not runs:
+        return None
+
+    def value(r: dict) -> str:
+        return (f"{r['value']:,.0f}" if "per second" in r["metric"] else format_seconds(r["value"]))
+    parts = [f"{n} {value(r)}" + ("" if r["valid"] else " (INVALID)") for n, r in runs]
+    return f"{scenario}, {runs[0][1]['metric']}: {', '.join(parts)}."
+
+# %%
+#| export
+def suite_findings(result: Any) -> list[str]:
+    "Every finding of a suite, each generated from the numbers it cites."
+    out = []
+    for name, m in result.models.items():
+        if "forward" in m.errors:
+            out.append(f"{name} could not run: {m.errors['forward']}.")
+        elif m.nonfinite_outputs:
+            out.append(f"{name} produced {m.nonfinite_outputs} NaN/Inf output values: its results are not usable.")
+    for vc in result.comparisons:
+        out.append(comparison_finding(vc))
+        acc = accuracy_finding(vc, result)
+        if acc:
+            out.append(acc)
+    out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
+    out += [s for s in (size_finding(m) for m in result.models.values()) if s]
+    out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    for name, m in result.models.items():
+        if m.cross_validation:
+            cv = m.cross_validation
+            out.append(f"{name}: {cv['k']}-fold cross-validated {cv['metric']} {cv['mean']:.4f} (t-interval "
+                       f"{cv['ci'][0]:.4f}–{cv['ci'][1]:.4f}), training {format_seconds(float(np.mean(cv['train_seconds'])))} "
+                       "per fold.")
+    return out
+
+# %% [markdown]
+# The recommendations follow rules stated in their own text: use the fastest candidate that is
+# significantly faster and does not lose accuracy significantly; warn about one that is faster but
+# less accurate; keep the baseline when none is faster; never recommend a slower or broken one.
+
+# %%
+#| export
+def suite_recommendations(result: Any) -> list[str]:
+    "Recommendations that follow from the suite's verdicts; each cites its numbers."
+    alpha, lvl, base = 1 - result.settings.level, _pct(result.settings.level), result.baseline
+    batch = result.settings.batch_size
+    usable = [vc for vc in result.comparisons if result.models[vc.candidate].ok]
+    faster = [vc for vc in usable if vc.verdict == "faster"]
+    lossy = [vc for vc in faster if vc.accuracy_change is not None and vc.accuracy_change < 0
+             and vc.accuracy_significant(alpha)]
+    good = sorted((vc for vc in faster if vc not in lossy), key=lambda vc: -vc.speedup)
+    out = []
+
+    def speed(vc: Any) -> str:
+        lo, hi = vc.speedup_ci
+        return f"{vc.speedup:.2f}× faster ({lvl} CI {lo:.2f}–{hi:.2f}) at batch {batch}"
+
+    def accuracy(vc: Any) -> str:
+        if vc.accuracy_change is None:
+            return "accuracy was not measured (no labels)"
+        return (f"its accuracy change of {vc.accuracy_change * 100:+.2f} points is not significant "
+                f"(McNemar p = {vc.mcnemar_p:.2g})")
+    if good:
+        out.append(f"Use {good[0].candidate} instead of {base}: it is {speed(good[0])}, and {accuracy(good[0])}.")
+        out += [f"{vc.candidate} is also {speed(vc)}, and {accuracy(vc)}." for vc in good[1:]]
+    for vc in lossy:
+        out.append(f"{vc.candidate} is {speed(vc)} but loses {-vc.accuracy_change * 100:.2f} accuracy points "
+                   f"(McNemar p = {vc.mcnemar_p:.2g}): use it only if that loss is acceptable.")
+    if not faster and result.comparisons:
+        out.append(f"Keep {base}: no candidate is significantly faster at batch {batch} after Holm's correction.")
+    for vc in usable:
+        if vc.verdict == "slower":
+            lo, hi = vc.ratio_ci
+            out.append(f"Do not use {vc.candidate} on this machine: it is {vc.ratio:.2f}× slower than {base} "
+                       f"({lvl} CI {lo:.2f}–{hi:.2f}).")
+        elif vc.verdict == "equivalent":
+            out.append(f"{vc.candidate} is as fast as {base} within ±{result.settings.margin:.0%}: choose between them "
+                       "on accuracy, size and memory.")
+    for name, m in result.models.items():
+        if not m.ok and name != base:
+            out.append(f"Do not use {name}: " + "; ".join(f"{k}: {v}" for k, v in m.errors.items()) + ".")
+    best = max(((n, m.best_throughput) for n, m in result.models.items() if m.ok and m.best_throughput),
+               key=lambda t: t[1]["samples_per_s"], default=None)
+    if best:
+        out.append(f"For offline throughput, {best[0]} at batch {best[1]['batch']} gave the highest measured rate, "
+                   f"{best[1]['samples_per_s']:,.0f} samples/s.")
+    return out
+
+# %%
+#| export
+def suite_limitations(result: Any) -> list[str]:
+    "What the reader should not conclude from these numbers, from the run's own flags and environment."
+    env, s = result.environment, result.settings
+    out = [f"Measured on {env.get('cpu_model') or env.get('processor') or 'an unknown CPU'} "
+           f"({env.get('cpu_count')} CPUs, torch {env.get('torch')}, {env.get('torch_threads')} threads)"
+           + (f" and {env['gpu']}" if env.get("gpu") else ", no GPU") + ": the ratios may not transfer to other hardware.",
+           f"Timing samples are iterations within one process, interleaved over {s.rounds} round"
+           f"{'s' if s.rounds != 1 else ''}: not independent replications. Confirm a decision with a rerun."]
+    if result.interrupted:
+        out.append("The run was interrupted (Ctrl-C): the results are partial.")
+    for name, m in result.models.items():
+        flags = (m.timing or {}).get("pitfalls") or []
+        if flags:
+            out.append(f"{name}'s timing was flagged: " + "; ".join(f"{p['kind']}: {p['explanation']}" for p in flags))
+        for sc, r in m.scenarios.items():
+            if not r["valid"]:
+                out.append(f"{name}'s {sc} run is INVALID: {'; '.join(r['reasons'])}.")
+        for step, err in m.errors.items():
+            out.append(f"{name}: the {step} step failed ({err}).")
+    flops = {n: m.stats["flops"] for n, m in result.models.items() if m.stats}
+    if len(set(flops.values())) > 1:
+        out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
+                   + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")
+    if any(m.memory for m in result.models.values()):
+        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM); allocator caches held "
+                   "from earlier steps make it a lower bound for a fresh process.")
+    if any(m.cross_validation for m in result.models.values()):
+        out.append("Cross-validation intervals are optimistic: folds share training data.")
+    return out
+
+# %% [markdown]
+# The four plots. Each returns a matplotlib `Figure` (no window opens) or `None` when the data is
+# missing (e.g. no batch sweep).
+
+# %%
+#| export
+def figure_latency_cdf(result: Any):
+    "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
+    samples = {n: m.timing["samples"] for n, m in result.models.items() if m.timing}
+    if not samples:
+        return None
+    fig = plot_latency_cdf(samples)
+    fig.axes[0].set_title(f"latency per batch of {result.settings.batch_size}", fontsize=9)
+    return fig
+
+
+def figure_throughput(result: Any):
+    "Samples/s against batch size (log2 axis), one line per model."
+    from matplotlib.figure import Figure
+    sweeps = {n: m.batch_sweep["rows"] for n, m in result.models.items() if m.batch_sweep and m.batch_sweep["rows"]}
+    if not sweeps:
+        return None
+    fig = Figure(figsize=(5, 3), dpi=100)
+    ax = fig.add_subplot()
+    for name, rows in sweeps.items():
+        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("samples/s")
+    ax.set_title("throughput against batch size", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def figure_accuracy_vs_speedup(result: Any):
+    "Each candidate's speedup over the baseline (with its CI) against its accuracy; the baseline sits at 1."
+    from matplotlib.figure import Figure
+    base = result.models[result.baseline]
+    if base.accuracy is None or not result.comparisons:
+        return None
+    fig = Figure(figsize=(5, 3), dpi=100)
+    ax = fig.add_subplot()
+    ax.plot([1.0], [base.accuracy * 100], "ks")
+    ax.annotate(result.baseline, (1.0, base.accuracy * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    for vc in result.comparisons:
+        acc = result.models[vc.candidate].accuracy
+        if acc is None:
+            continue
+        lo, hi = vc.speedup_ci
+        ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3)
+        ax.annotate(vc.candidate, (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.axvline(1.0, color="grey", linestyle=":")
+    ax.set_xlabel(f"speedup over {result.baseline} ({_pct(result.settings.level)} CI)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("accuracy against speedup", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def figure_memory(result: Any):
+    "Parameter bytes and the peak RSS increase of one batch, per model (MiB)."
+    from matplotlib.figure import Figure
+    names = [n for n, m in result.models.items() if m.stats or m.memory]
+    if not names:
+        return None
+    fig = Figure(figsize=(5, 3), dpi=100)
+    ax = fig.add_subplot()
+    y = np.arange(len(names))
+    params = [(result.models[n].stats or {}).get("param_bytes", 0) / 2**20 for n in names]
+    rss = [(result.models[n].memory or {}).get("rss_increase", 0) / 2**20 for n in names]
+    ax.barh(y - 0.2, params, height=0.4, label="parameters")
+    ax.barh(y + 0.2, rss, height=0.4, label="peak RSS increase, one batch")
+    ax.set_yticks(y, names, fontsize=7)
+    ax.set_xlabel("MiB")
+    ax.set_title("memory", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_throughput,
+           "accuracy_vs_speedup": figure_accuracy_vs_speedup, "memory": figure_memory}
+
+# %% [markdown]
+# The sections are built once as plain data (a heading, then paragraphs, lists or tables of
+# strings) and rendered twice, as Markdown and as HTML, so the two cannot disagree.
+
+# %%
+#| export
+@dataclass
+class Table:
+    "A table of strings: a header row and body rows."
+    header: list[str]
+    rows: list[list[str]]
+
+    def markdown(self) -> str:
+        cell = lambda s: str(s).replace("|", "\\|")
+        return "\n".join(["| " + " | ".join(map(cell, self.header)) + " |", "|" + "---|" * len(self.header),
+                          *("| " + " | ".join(map(cell, r)) + " |" for r in self.rows)])
+
+    def html(self) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(v: Any, kind: str = "") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return {"s": format_seconds, "b": format_bytes, "%": lambda x: f"{x:.2%}", "x": lambda x: f"{x:.3f}",
+            "n": lambda x: f"{x:,.0f}", "p": lambda x: f"{x:.2g}"}.get(kind, str)(v)
+
+
+def results_table(result: Any) -> Table:
+    "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
+    rows = []
+    for r in result.rows():
+        sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
+              if r["speedup_ci_low"] is not None else _fmt(r["speedup"], "x"))
+        rows.append([r["model"], _fmt(r["accuracy"], "%"), _fmt(r["median_s"], "s"), _fmt(r["p99_s"], "s"), sp,
+                     r["verdict"] or "–", _fmt(r["best_samples_per_s"], "n") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
+                     _fmt(r["params"], "n"), _fmt(r["memory_peak_bytes"], "b"), r["errors"] or ""])
+    b = result.settings.batch_size
+    return Table(["model", "accuracy", f"median / batch of {b}", "p99", f"speedup ({_pct(result.settings.level)} CI)",
+                  "verdict", "best samples/s @ batch", "params", "peak RSS +", "errors"], rows)
+
+
+def comparisons_table(result: Any) -> Table:
+    "Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement."
+    def pooled(vc: Any) -> str:
+        c = vc.pooled
+        return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
+    rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", _fmt(vc.p_value, "p"),
+             _fmt(vc.p_holm, "p"), vc.verdict, pooled(vc),
+             "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
+             _fmt(vc.mcnemar_p, "p"), _fmt(vc.top1_agreement, "%")] for vc in result.comparisons]
+    return Table(["candidate", f"time ratio vs {result.baseline} ({_pct(result.settings.level)} CI)", "p", "Holm p",
+                  "verdict", "pooled iterations: ratio (CI), descriptive only", "accuracy change", "McNemar p",
+                  "top-1 agreement"], rows)
+
+
+def scenarios_table(result: Any) -> Table:
+    rows = [[n, sc, r["metric"], _fmt(r["value"], "n" if "per second" in r["metric"] else "s"), _fmt(r["p50"], "s"),
+             _fmt(r["p99"], "s"), str(r["n_queries"]), "VALID" if r["valid"] else "INVALID"]
+            for n, m in result.models.items() for sc, r in m.scenarios.items()]
+    return Table(["model", "scenario", "metric", "value", "p50", "p99", "queries", "result"], rows)
+
+
+def sweep_table(result: Any) -> Table:
+    sizes = list(result.settings.batch_sizes)
+    rows = []
+    for n, m in result.models.items():
+        by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep or {}).get("rows", [])}
+        rows.append([n, *(_fmt(by.get(b), "n") for b in sizes)])
+    return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
+
+
+def environment_table(env: Mapping[str, Any]) -> Table:
+    keys = ("python", "tinybench", "torch", "numpy", "platform", "cpu_model", "cpu_count", "memory_bytes",
+            "torch_threads", "gpu", "cuda", "gpu_driver", "git_commit")
+    return Table(["field", "value"], [[k, format_bytes(env[k]) if k == "memory_bytes" else str(env[k])]
+                            for k in keys if env.get(k) is not None])
+
+
+def regression_blocks(regressions: Mapping[str, Any]) -> list[Any]:
+    "The regression gate's verdicts (tinybench run --store --baseline) as a sentence and a table."
+    rows = [[name, row["metric"], row["verdict"], row["evidence"]]
+            for name, rep in regressions.items() for row in (rep or {}).get("rows", [])]
+    if not rows:
+        return ["No stored baseline yet: this run is now the baseline."]
+    return ["Per model: the time ratio current/baseline with its CI and the verdict at the tolerance. One run's "
+            "iterations are not independent replications: confirm a flagged change with a rerun.",
+            Table(["benchmark", "metric", "verdict", "evidence"], rows)]
+
+
+def suite_table_html(result: Any) -> str:
+    "The results table as HTML (for `SuiteResult._repr_html_`)."
+    return results_table(result).html()
+
+# %%
+#| export
+def methodology(result: Any) -> list[str]:
+    "How the suite measured, from its settings."
+    s = result.settings
+    out = [f"Every model ran on the same {result.n_samples} samples with the same settings; the first, "
+           f"{result.baseline}, is the baseline.",
+           f"Timing: `tinybench.measure` (calibrated loops, MSER-5 warm-up cut, GC off) of one batch of {s.batch_size} "
+           f"under `torch.inference_mode()`, round-robin over the models in {s.rounds} round"
+           f"{'s' if s.rounds != 1 else ''}, {s.min_time:g} s of steady samples per model in total.",
+           f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
+           f"per-round ratios of medians, with a {_pct(s.level)} t-interval on their logs (paired by round); "
+           f"'faster'/'slower' needs the interval to exclude 1 and the Holm-adjusted p to be below {1 - s.level:.2g}"
+           + (f"; 'equivalent' means the {1 - 2 * (1 - s.level):.0%} interval lies within ±{s.margin:.0%} (TOST)."
+              if s.margin else "; no equivalence margin was set.")
+           + " The pooled iterations' Hodges–Lehmann ratio is shown for description only."]
+    if result.task == "classification":
+        out.append("Accuracy on the labelled samples; the change against the baseline is tested with McNemar's exact "
+                   "test (the same samples, so the comparison is paired). Output agreement compares the raw outputs.")
+    if s.scenarios:
+        out.append(f"Scenarios (LoadGen semantics, module 02): {', '.join(s.scenarios)}, {s.scenario_duration:g} s "
+                   "each; a query's latency runs from its scheduled arrival.")
+    if s.batch_sizes:
+        out.append(f"Batch sweep: batch sizes {', '.join(map(str, s.batch_sizes))}, {s.sweep_min_time:g} s each.")
+    if s.memory:
+        out.append("Memory: peak RSS (the kernel's VmHWM) during one batch; parameters and FLOPs (FlopCounterMode) "
+                   "of one batch.")
+    return out
+
+
+@dataclass(repr=False)
+class Report:
+    "A benchmark report of a `SuiteResult`: Markdown, self-contained HTML and JSON, every sentence from the data."
+    result: Any
+    title: str = "tinybench report"
+
+    def findings(self) -> list[str]:
+        return suite_findings(self.result)
+
+    def recommendations(self) -> list[str]:
+        return suite_recommendations(self.result)
+
+    def limitations(self) -> list[str]:
+        return suite_limitations(self.result)
+
+    def figures(self) -> dict[str, Any]:
+        "name → matplotlib Figure, for the plots the data allows."
+        figs = {name: make(self.result) for name, make in FIGURES.items()}
+        return {k: f for k, f in figs.items() if f is not None}
+
+    def sections(self) -> list[tuple[str, list[Any]]]:
+        "(heading, blocks) in order; a block is a sentence (str), a list of sentences, or a Table."
+        r = self.result
+        meta = (f"Started {r.started} (UTC), {r.duration:.0f} s, {len(r.models)} models, task: {r.task}."
+                + (" **Interrupted: partial results.**" if r.interrupted else ""))
+        out = [("", [meta]), ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
+               ("Results", [results_table(r)])]
+        if r.comparisons:
+            out.append((f"Comparisons with {r.baseline}", [comparisons_table(r)]))
+        if any(m.scenarios for m in r.models.values()):
+            out.append(("Scenarios", [scenarios_table(r)]))
+        if any(m.batch_sweep for m in r.models.values()):
+            out.append(("Throughput against batch size", [sweep_table(r)]))
+        if r.regressions is not None:
+            out.append(("Against the stored baseline", regression_blocks(r.regressions)))
+        out += [("Findings", [self.findings()]), ("Recommendations", [self.recommendations()]),
+                ("Limitations", [self.limitations()])]
+        return out
+
+    def to_markdown(self, figure_files: Mapping[str, str] | None = None) -> str:
+        "The report as Markdown; `figure_files` (name → relative path of a PNG) adds the plots."
+        lines = [f"# {self.title}", ""]
+        for heading, blocks in self.sections():
+            if heading:
+                lines += [f"## {heading}", ""]
+            for b in blocks:
+                lines += [b.markdown() if isinstance(b, Table) else
+                          "\n".join(f"- {s}" for s in b) if isinstance(b, list) else b, ""]
+        if figure_files:
+            lines += ["## Figures", "", *(f"![{name}]({path})\n" for name, path in figure_files.items())]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def html_body(self) -> str:
+        "The report's sections and inline plots as an HTML fragment (what `to_html` wraps, and notebooks show)."
+        parts = [f"<h1>{html.escape(self.title)}</h1>"]
+        for heading, blocks in self.sections():
+            if heading:
+                parts.append(f"<h2>{html.escape(heading)}</h2>")
+            for b in blocks:
+                parts.append(b.html() if isinstance(b, Table) else
+                             "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in b) + "</ul>" if isinstance(b, list)
+                             else f"<p>{html.escape(b).replace('**', '')}</p>")
+        figs = self.figures()
+        if figs:
+            parts.append("<h2>Figures</h2>" + "".join(
+                f"<figure>{figure_img(f).replace('<img ', f'<img alt={html.escape(n)!r} ')}<figcaption>"
+                f"{html.escape(n.replace('_', ' '))}</figcaption></figure>" for n, f in figs.items()))
+        return "".join(parts)
+
+    def to_html(self) -> str:
+        "The report as one self-contained HTML page: tables, and the plots inlined as PNG (no scripts, no links)."
+        style = ("body{font-family:system-ui,sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222}"
+                 "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
+                 "font-size:.9em;text-align:left}th{background:#f3f3f3}figure{display:inline-block;margin:.5em}"
+                 "img{max-width:100%}")
+        return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{style}</style></head><body>{self.html_body()}</body></html>\n")
+
+    def to_json(self) -> str:
+        "The result as versioned JSON (`SuiteResult.load` reads it back)."
+        return json.dumps(self.result.to_dict(), indent=1) + "\n"
+
+    def save(self, folder: str | Path, formats: Sequence[str] = ("markdown", "html", "json")) -> dict[str, Path]:
+        """Write report.md (+ figures/*.png), report.html and results.json into `folder`; return format → path.
+
+        results.json is written whatever `formats` says: it is the data the other two are made from."""
+        unknown = set(formats) - {"markdown", "html", "json"}
+        if unknown:
+            raise ValueError(f"unknown report format(s) {sorted(unknown)}: choose from markdown, html, json")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = {"json": self.result.save(folder / "results.json")}
+        if "markdown" in formats:
+            (folder / "figures").mkdir(exist_ok=True)
+            files = {}
+            for name, fig in self.figures().items():
+                fig.savefig(folder / "figures" / f"{name}.png")
+                files[name] = f"figures/{name}.png"
+            out["markdown"] = folder / "report.md"
+            out["markdown"].write_text(self.to_markdown(files))
+        if "html" in formats:
+            out["html"] = folder / "report.html"
+            out["html"].write_text(self.to_html())
+        return out
+
+    def __repr__(self) -> str:
+        return f"Report({self.title!r}: {len(self.result.models)} models, {len(self.findings())} findings)"
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.html_body()
+
+# %% [markdown]
+# `to_pandas()` gives the same rows as a DataFrame for further analysis:
+
+# %%
+result.to_pandas()[["accuracy", "median_s", "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "p_holm"]]
+
+# %% [markdown]
+# The report of this run. Read the findings against the tables: every number in a sentence is in a
+# table, and a variant is called faster only where its comparison says so.
+
+# %%
+from tinybench.report import Report
+
+report = Report(result, title="digits CNN: fp32 vs its optimised variants")
+for s in report.findings() + report.recommendations():
+    print("-", s)
+
+# %% [markdown]
+# Accuracy against speedup is the trade-off plot: up and to the right is better; a point left of
+# the dotted line is slower than the baseline; the horizontal bar is the speedup's interval.
+
+# %%
+report.figures()["accuracy_vs_speedup"]
+
+# %% [markdown]
+# Saved, the report is three files and a folder of figures; the JSON loads back into an equal
+# `SuiteResult`:
+
+# %%
+import json
+import tempfile
+from pathlib import Path
+
+with tempfile.TemporaryDirectory() as tmp:
+    paths = report.save(tmp)
+    loaded = SuiteResult.load(paths["json"])
+    assert json.dumps(loaded.to_dict()) == json.dumps(result.to_dict())
+    assert "<img" in paths["html"].read_text() and (Path(tmp) / "figures" / "latency_cdf.png").exists()
+    print({k: p.name for k, p in paths.items()})
+
+# %% [markdown]
+# ## 11. The `tinybench` command
+#
+# The same suite and report from the shell (see `modules/cli.py`):
+#
+# ```bash
+# tinybench run                                   # the default workload: fp32 and its variants
+# tinybench run --models "fp32:base.pt,int8:int8.pt" --batch-size 32 --save-dir results --report-format markdown,html
+# tinybench report results/20261122T120000Z/results.json   # the report again, from the saved data
+# tinybench compare old/results.json new/results.json      # two runs, per model, with intervals
+# tinybench plan --target-qps 2000 --slo-ms 50 --results results/.../results.json
+# ```
+#
+# `--models` takes TorchScript files (`torch.jit.save`) or whole pickled modules (`torch.save(model)`);
+# the first is the baseline. Exit status: 0 success, 1 a model failed or regressed, 2 bad usage
+# (a missing file, a file that is not a model, an unwritable folder), with a one-line message.

@@ -9,13 +9,15 @@
 # %% [markdown]
 # # The `tinybench` command
 #
-# `tinybench run` is the main job: it benchmarks the default workload and writes what it found.
-# For now it times every variant of the digits CNN at batch 1 (latency) and batch 64
-# (throughput) with `tinybench.measure`, measures each variant's accuracy on the test split, and
-# writes `results.json` (everything, raw samples and environment included) and `summary.md`
-# (a table a person reads) under `runs/<timestamp>/`. Later modules grow it into the full report.
+# `tinybench run` is the main job: it runs module 06's `BenchmarkSuite` on the default workload
+# (the digits CNN and its optimised variants) or on the models given with `--models`, and writes
+# the report under `<save-dir>/<timestamp>/`: `results.json` (everything, raw samples and
+# environment included; `SuiteResult.load` reads it back), `report.md` with its `figures/`, and the
+# self-contained `report.html`. `report`, `compare` and `plan` work from saved results.
 #
-# Library functions return data; this module is the one place that renders and prints.
+# Library functions return data; this module is the one place that renders and prints. Exit
+# status: 0 success, 1 a model failed, the run was interrupted or a regression was found,
+# 2 bad usage (with a one-line message that says what to fix, before anything is measured).
 
 # %%
 #| default_exp cli
@@ -25,185 +27,199 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
-from tinybench.timing import Measurement, environment, format_seconds, measure, resolve_device
+from tinybench.timing import format_seconds, resolve_device
 
 # %% [markdown]
-# ## Timing one variant
+# ## Models and data from the command line
 #
-# Inference runs under `torch.inference_mode()`, with the input already on the variant's device
-# (data loading is not what we measure here). Throughput is `batch / median seconds per call`.
+# `--models "fp32:base.pt,int8:int8.pt"`: each entry is `name:path`; the file is a `torch.export`
+# program (`.pt2`, `torch.export.save`), a TorchScript archive (`torch.jit.save`; deprecated in
+# torch 2.13 but still everywhere) or a whole pickled module (`torch.save(model)`, loaded with
+# `weights_only=False`: only load files you trust). Every way this can go wrong is a `ValueError`
+# whose message names the entry and what to do.
 
 # %%
 #| export
-def time_variant(model: Callable, x, min_time: float = 0.5) -> Measurement:
-    "Seconds per forward pass of `model(x)` under `torch.inference_mode()`."
+def parse_model_specs(spec: str) -> dict[str, Path]:
+    "{name: path} from 'name:path,name:path'; ValueError with the bad entry on a malformed or empty spec."
+    entries = [e.strip() for e in spec.split(",") if e.strip()]
+    if not entries:
+        raise ValueError("--models is empty: give name:path entries, e.g. --models fp32:model.pt,int8:int8.pt")
+    out: dict[str, Path] = {}
+    for e in entries:
+        name, sep, path = e.partition(":")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"bad --models entry {e!r}: expected name:path, e.g. fp32:model.pt")
+        if name.strip() in out:
+            raise ValueError(f"--models names {name.strip()!r} twice: names must be unique")
+        out[name.strip()] = Path(path.strip())
+    return out
+
+
+def load_model_file(path: str | Path, device: str = "cpu") -> Any:
+    """A model from `path` in eval mode on `device`: a `torch.export` program (.pt2), a TorchScript archive or a
+    pickled nn.Module (`weights_only=False`: only load files you trust). ValueError naming what was tried."""
     import torch
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such model file: {path}")
+    if path.suffix == ".pt2":
+        try:
+            return torch.export.load(path).module().to(device)
+        except Exception as e:  # a corrupt or foreign archive raises many types
+            raise ValueError(f"{path} is not a torch.export program: {type(e).__name__}: "
+                             f"{(str(e).splitlines() or [''])[0][:160]}") from e
+    try:
+        model = torch.jit.load(str(path), map_location=device)
+    except (RuntimeError, ValueError) as e_jit:
+        try:
+            model = torch.load(path, map_location=device, weights_only=False)
+        except Exception as e_pickle:  # torch.load raises many types (UnpicklingError, EOFError, ...) on non-models
+            raise ValueError(f"{path} is not a TorchScript archive or a saved model (torch.jit.load: "
+                             f"{(str(e_jit).splitlines() or [''])[0][:120]}; torch.load: {type(e_pickle).__name__}: "
+                             f"{(str(e_pickle).splitlines() or [''])[0][:120]})") from e_pickle
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"{path} holds a {type(model).__name__}, not a model: save the whole module with "
+                         "torch.save(model, path), torch.jit.save(torch.jit.script(model), path) or "
+                         "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')")
+    return model.eval()
 
-    def infer():
-        with torch.inference_mode():
-            return model(x)
-    return measure(infer, label=f"batch {len(x)}", device=str(x.device), min_time=min_time)
+
+def load_data_file(path: str | Path) -> tuple[Any, Any]:
+    "(X, y or None) from an .npz file with arrays 'X' and optionally 'y'; ValueError otherwise."
+    import numpy as np
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such data file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "X" not in z:
+                raise ValueError(f"{path} has no array named 'X' (it has {sorted(z.files)})")
+            return z["X"], (z["y"] if "y" in z else None)
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path} is not an .npz file with arrays X and y: {e}") from e
 
 
-def benchmark_variant(variant, data, batches=(1, 64), min_time: float = 0.5) -> dict[str, Any]:
-    "Accuracy and per-batch-size timings of one `Variant` as a JSON-ready dict."
-    from tinybench.workloads import accuracy
-    X = data.X_test.to(variant.device)
-    row: dict[str, Any] = {"name": variant.name, "device": variant.device, "description": variant.description,
-                           "accuracy": accuracy(variant.model, X, data.y_test.to(variant.device)), "timings": {}}
-    for b in batches:
-        if b > len(X):
-            raise ValueError(f"batch size {b} is larger than the test split ({len(X)} samples)")
-        m = time_variant(variant.model, X[:b], min_time=min_time)
-        row["timings"][str(b)] = {**m.to_dict(), "batch": b, "throughput": b / m.median}
-    return row
-
-# %% [markdown]
-# ## The summary
-#
-# The Markdown summary states the environment and the method first, then one row per variant
-# and batch size, and lists every pitfall the measurements flagged.
-
-# %%
-#| export
-def summary_markdown(results: dict[str, Any]) -> str:
-    "A Markdown summary of a `tinybench run` results dict."
-    env = results["environment"]
-    lines = [f"# tinybench run {results['started']}", "",
-             f"- machine: {env.get('platform')}, {env.get('cpu_count')} CPUs, torch {env.get('torch')}, "
-             f"{env.get('torch_threads')} threads" + (f", GPU {env['gpu']}" if env.get("gpu") else ""),
-             f"- method: `tinybench.measure` (calibrated loops, MSER-5 warm-up cut, GC off), "
-             f"min_time {results['settings']['min_time']} s per measurement; inference under "
-             "`torch.inference_mode()`; accuracy on the digits test split", ""]
-    if results.get("interrupted"):
-        lines += ["**Interrupted with Ctrl-C: the results below are partial.**", ""]
-    lines += ["| variant | accuracy | batch | median | IQR | p99 | throughput (samples/s) | n |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    notes = []
-    for v in results["variants"]:
-        if "error" in v:
-            lines.append(f"| {v['name']} | failed: {v['error']} | | | | | | |")
-            continue
-        for b, t in v["timings"].items():
-            lines.append(f"| {v['name']} | {v['accuracy']:.3f} | {b} | {format_seconds(t['median'])} | "
-                         f"{format_seconds(t['iqr'])} | {format_seconds(t['p99'])} | {t['throughput']:,.0f} | {t['n']} |")
-            notes += [f"- {v['name']}, batch {b}: **{p['kind']}**: {p['explanation']}" for p in t["pitfalls"]]
-    if notes:
-        lines += ["", "## Pitfalls flagged by the measurements", "", *notes]
-    regressions = results.get("regressions") or {}
-    if any(r is not None for r in regressions.values()):
-        lines += ["", "## Against the stored baseline", "",
-                  "Per variant and batch size: the time ratio current/baseline with its 90% CI and the verdict at the "
-                  "tolerance. A run's iterations are not independent replications: confirm a flagged change with a "
-                  "rerun before acting on it.", "", "| benchmark | metric | verdict | evidence |", "|---|---|---|---|"]
-        for name, rep in regressions.items():
-            for row in (rep or {}).get("rows", []):
-                lines.append(f"| {name} | {row['metric']} | {row['verdict']} | {row['evidence']} |")
-    elif regressions:
-        lines += ["", "No stored baseline yet: this run is now the baseline."]
-    return "\n".join(lines) + "\n"
+def check_writable(folder: str | Path) -> Path:
+    "Create `folder` if needed and check a file can be written there; ValueError saying why not."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".tinybench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ValueError(f"cannot write to {folder}: {e.strerror or e}") from e
+    return folder
 
 # %% [markdown]
-# ## `run`: the main job
+# ## `run`: the suite and its report
 #
-# Progress goes to stderr. A variant that fails is recorded with its error and the run goes on;
+# Everything that can be checked before measuring is checked first (the models load, the data
+# reads, the folder is writable, the store opens), so that a typo costs a second, not a run.
+# Progress goes to stderr; a model that fails is recorded in the report and the run goes on;
 # Ctrl-C stops the run but still writes what was measured, marked as interrupted.
 
 # %%
 #| export
-def run(out: str | Path = "runs", device: str = "cpu", min_time: float = 0.5, seed: int = 0,
+def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None = None, data: str | Path | None = None,
+        settings: Any = None, formats: Sequence[str] = ("markdown", "html", "json"), seed: int = 0,
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
-        tolerance: float = 0.10) -> Path:
-    """Benchmark the default workload's variants; writes results.json and summary.md, returns the run folder.
+        tolerance: float = 0.10, title: str | None = None) -> Path:
+    """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
+    into a new `<save_dir>/<timestamp>/` folder; returns that folder.
 
-    With `store` (a ResultStore path) every variant and batch size is recorded there; with `baseline`, each is
-    first compared with its stored baseline (`detect_regression` at `tolerance`) and the verdicts are reported."""
+    With `store` (a ResultStore path) every model's timing is recorded there; with `baseline`, each is first compared
+    with its stored baseline (`detect_regression` at `tolerance`); the verdicts go into results.json and the report."""
+    from tinybench.report import Report
+    from tinybench.suite import BenchmarkSuite, SuiteSettings
     from tinybench.workloads import default_workload
     say = progress or (lambda msg: None)
-    device = resolve_device(device, ())
+    settings = settings or SuiteSettings()
+    device = resolve_device(settings.device, ())
+    unknown = set(formats) - {"markdown", "html", "json"}
+    if unknown:
+        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from markdown, html, json")
+    parent = check_writable(save_dir)
     if store is not None:  # fail before measuring, not after, if the store path is unusable
         from tinybench.store import ResultStore
         ResultStore(store).close()
-    started = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = Path(out) / started
-    folder.mkdir(parents=True, exist_ok=True)
-    say("loading the default workload (digits + CNN; trains and caches it on first use)")
-    wl = default_workload(device=device, seed=seed)
-    results: dict[str, Any] = {"schema": "tinybench.run/1", "started": started, "environment": environment(),
-                               "settings": {"device": device, "min_time": min_time, "seed": seed, "batches": [1, 64]},
-                               "model": {"train_seconds": wl.trained.train_seconds, "from_cache": wl.trained.from_cache,
-                                         "path": str(wl.trained.path)},
-                               "variants": [], "interrupted": False}
-    try:
-        for i, variant in enumerate(wl.variants.values(), 1):
-            say(f"[{i}/{len(wl.variants)}] {variant.name}")
-            try:
-                results["variants"].append(benchmark_variant(variant, wl.data, min_time=min_time))
-            except (RuntimeError, ValueError) as e:
-                results["variants"].append({"name": variant.name, "error": f"{type(e).__name__}: {e}"})
-    except KeyboardInterrupt:
-        results["interrupted"] = True
-        say("interrupted: writing the partial results")
+    loaded = {name: load_model_file(path, device) for name, path in (models or {}).items()}
+    dataset = load_data_file(data) if data is not None else None
+    if not loaded or dataset is None:
+        say("loading the default workload (digits + CNN; trains and caches it on first use)")
+        wl = default_workload(device=device, seed=seed)
+        dataset = dataset if dataset is not None else wl.data
+    candidates = loaded or wl.variants
+    result = BenchmarkSuite(candidates, dataset, settings).run(progress=say)
     if store is not None:
-        results["regressions"] = record_in_store(results, store, baseline, tolerance)
-    (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (folder / "summary.md").write_text(summary_markdown(results))
+        result.regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
+    folder = parent / result.started
+    k = 1
+    while folder.exists():  # two runs in the same second
+        folder, k = parent / f"{result.started}-{k}", k + 1
+    Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats)
     return folder
 
 
-def record_in_store(results: dict[str, Any], store: str | Path, baseline: bool, tolerance: float) -> dict[str, Any]:
-    """Save each variant × batch size of a run in the ResultStore at `store` (name 'digits-cnn/<variant>/batch<b>');
-    with `baseline`, first compare it with the stored baseline. Returns {name: RegressionReport dict or None}."""
+def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: float,
+                    prefix: str) -> dict[str, Any]:
+    """Save each model's timing in the ResultStore at `store` (as '<prefix>/<model>/batch<b>'); with `baseline`, first
+    compare it with the stored baseline. Returns {name: RegressionReport dict, or None without a baseline}."""
     from tinybench.abtest import detect_regression
     from tinybench.store import ResultStore
     reports: dict[str, Any] = {}
     with ResultStore(store) as db:
-        for v in results["variants"]:
-            for b, t in v.get("timings", {}).items():
-                name = f"digits-cnn/{v['name']}/batch{b}"
-                metrics = {"median_s": t["median"], "p99_s": t["p99"], "throughput_samples_per_s": t["throughput"],
-                           "accuracy": v["accuracy"]}
-                current = {"latency_s": t["samples"], "accuracy": v["accuracy"]}
-                if baseline:
-                    base = db.baseline(name)
-                    reports[name] = None if base is None else detect_regression(current, base, tolerance).to_dict()
-                db.save(name, metrics, {"latency_s": t["samples"]}, settings=results["settings"],
-                        env=results["environment"])
+        for model, m in result.models.items():
+            t = m.timing
+            if not t:
+                continue
+            name = f"{prefix}/{model}/batch{t['batch']}"
+            metrics = {"median_s": t["median"], "p99_s": t["p99"], "throughput_samples_per_s": t["throughput"]}
+            current: dict[str, Any] = {"latency_s": t["samples"]}
+            if m.accuracy is not None:
+                metrics["accuracy"] = current["accuracy"] = m.accuracy
+            if baseline:
+                base = db.baseline(name)
+                reports[name] = None if base is None else detect_regression(current, base, tolerance).to_dict()
+            db.save(name, metrics, {"latency_s": t["samples"]}, settings=result.settings.to_dict(),
+                    env=result.environment)
     return reports
 
 # %% [markdown]
 # ## `plan`: capacity from measured service times
 #
 # `tinybench plan` measures the default workload's model at batch 1 (a SingleStream run: one query
-# at a time, so each latency is a service time), or reads the batch-1 samples of a saved
+# at a time, so each latency is a service time), or reads the SingleStream latencies of a saved
 # `results.json`, and prints a `tinybench.capacity.plan_capacity` plan.
 
 # %%
 #| export
 def service_times_for_plan(results: str | Path | None = None, variant: str = "fp32", device: str = "cpu",
                            min_duration: float = 2.0, seed: int = 0) -> tuple[Any, str]:
-    "Service times (s) and where they came from: a saved run's batch-1 samples, or a SingleStream run now."
+    "Service times (s) and where they came from: a saved run's SingleStream latencies, or a SingleStream run now."
     import numpy as np
     if results is not None:
-        path = Path(results)
-        if not path.is_file():
-            raise ValueError(f"no such results file: {path}")
-        try:
-            data = json.loads(path.read_text())
-            row = next(v for v in data["variants"] if v["name"] == variant)
-            samples = row["timings"]["1"]["samples"]
-        except (json.JSONDecodeError, KeyError, StopIteration, TypeError) as e:
-            raise ValueError(f"{path} has no batch-1 timing samples for variant {variant!r} "
-                             f"(a results.json written by `tinybench run`?): {e}") from e
-        return np.asarray(samples, dtype=float), (f"{len(samples)} batch-1 samples of {variant} in {path} (each a "
-                                                  "mean over a calibrated loop, so their spread is understated)")
+        from tinybench.suite import SuiteResult
+        r = SuiteResult.load(results)
+        if variant not in r.models:
+            raise ValueError(f"{results} has no model {variant!r}: choose one of {sorted(r.models)} (--variant)")
+        m = r.models[variant]
+        single = m.scenarios.get("SingleStream", {}).get("latencies")
+        if single:
+            return np.asarray(single, dtype=float), (f"{len(single)} SingleStream latencies of {variant} in {results} "
+                                                     "(one query at a time: each is a service time)")
+        if m.timing and m.timing["batch"] == 1:
+            return np.asarray(m.timing["samples"], dtype=float), (
+                f"{m.timing['n']} batch-1 timing samples of {variant} in {results} (each a mean over a calibrated loop, "
+                "so their spread is understated)")
+        raise ValueError(f"{results} has no SingleStream latencies or batch-1 timings of {variant}: run it with "
+                         "--scenarios SingleStream")
     from tinybench.scenarios import ArrayDataset, TorchSUT, run as run_scenario
     from tinybench.workloads import default_workload
     wl = default_workload(device=resolve_device(device, ()), seed=seed)
@@ -217,57 +233,86 @@ def service_times_for_plan(results: str | Path | None = None, variant: str = "fp
 # %% [markdown]
 # ## `compare`: two saved runs side by side
 #
-# `tinybench compare OLD/results.json NEW/results.json` compares every variant and batch size the two
-# runs share: module 01's `compare` on the timing samples (time ratio new/old with its 95% interval
-# and verdict), one generated sentence each (`tinybench.report.latency_finding`), and the accuracy
-# of each side.
+# `tinybench compare OLD/results.json NEW/results.json` compares every model the two runs share
+# (at the same batch size): the time ratio new/old of the round medians (Welch's t-interval on
+# their logs: the two runs are independent, and their rounds are the replications), module 01's
+# `compare` on the pooled iterations for description, one generated sentence each
+# (`tinybench.report.latency_finding`), and the accuracy of each side.
 
 # %%
 #| export
-def _load_results(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"no such results file: {p}")
-    try:
-        data = json.loads(p.read_text())
-        data["variants"]
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{p} is not a results.json written by `tinybench run`: {e}") from e
-    return data
+def _runs_ratio(old: Sequence[float], new: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float, float], float]:
+    "(ratio new/old of geometric means, its Welch t-interval, p) from two independent runs' round medians (seconds)."
+    import math
+
+    import numpy as np
+    from scipy import stats as st
+    a, b = np.log(np.asarray(old, dtype=float)), np.log(np.asarray(new, dtype=float))
+    diff = b.mean() - a.mean()
+    if a.size < 2 or b.size < 2 or (a.var() == 0 and b.var() == 0):
+        return math.exp(diff), (math.exp(diff), math.exp(diff)), 1.0 if diff == 0 else 0.0
+    t = st.ttest_ind(b, a, equal_var=False)
+    lo, hi = t.confidence_interval(level)
+    return math.exp(diff), (math.exp(lo), math.exp(hi)), float(t.pvalue)
 
 
-def compare_runs(old: str | Path, new: str | Path, margin: float | None = None) -> str:
-    "Markdown comparison of two `tinybench run` results files (per shared variant and batch size)."
+def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, level: float = 0.95) -> str:
+    "Markdown comparison of two saved suite results (per shared model at the same batch size)."
+    from types import SimpleNamespace
+
     from tinybench.report import latency_finding
     from tinybench.stats import compare
-    a, b = _load_results(old), _load_results(new)
-    rows_a = {v["name"]: v for v in a["variants"] if "timings" in v}
-    lines = [f"# tinybench compare: {a['started']} → {b['started']}", "",
-             "| variant | batch | old median | new median | time ratio new/old (95% CI) | verdict | accuracy old → new |",
-             "|---|---:|---:|---:|---|---|---|"]
+    from tinybench.suite import SuiteResult, _verdict_of
+    a, b = SuiteResult.load(old), SuiteResult.load(new)
+    lines = [f"# tinybench compare: {a.started} → {b.started}", "",
+             f"| model | batch | old median | new median | time ratio new/old ({level:.0%} CI, rounds) | verdict | "
+             "pooled iterations (descriptive) | accuracy old → new |", "|---|---:|---:|---:|---|---|---|---|"]
     findings = []
-    for v in b["variants"]:
-        if "timings" not in v or v["name"] not in rows_a:
+    for name, m_new in b.models.items():
+        m_old = a.models.get(name)
+        if not (m_old and m_old.timing and m_new.timing and m_old.timing["batch"] == m_new.timing["batch"]):
             continue
-        for batch, t_new in v["timings"].items():
-            t_old = rows_a[v["name"]]["timings"].get(batch)
-            if t_old is None:
-                continue
-            c = compare(t_old["samples"], t_new["samples"], margin=margin, label_a=f"{v['name']} (old)",
-                        label_b=f"{v['name']} (new)")
-            lines.append(f"| {v['name']} | {batch} | {format_seconds(c.median_a)} | {format_seconds(c.median_b)} | "
-                         f"{c.ratio:.3f} ({c.ratio_ci[0]:.3f}–{c.ratio_ci[1]:.3f}) | {c.verdict} | "
-                         f"{rows_a[v['name']]['accuracy']:.3f} → {v['accuracy']:.3f} |")
-            findings.append(f"- batch {batch}: {latency_finding(c)}")
+        ratio, ci, p = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], level)
+        eq = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], 1 - 2 * (1 - level))[1]
+        c = SimpleNamespace(label_a=f"{name} (old)", label_b=f"{name} (new)", ratio=ratio, ratio_ci=ci, level=level,
+                            margin=margin, verdict=_verdict_of(ci, eq, p, 1 - level, margin))
+        pooled = compare(m_old.timing["samples"], m_new.timing["samples"], level=level)
+        acc = lambda m: "–" if m.accuracy is None else f"{m.accuracy:.3f}"
+        lines.append(f"| {name} | {m_new.timing['batch']} | {format_seconds(m_old.timing['median'])} | "
+                     f"{format_seconds(m_new.timing['median'])} | {ratio:.3f} ({ci[0]:.3f}–{ci[1]:.3f}) | {c.verdict} | "
+                     f"{pooled.ratio:.3f} ({pooled.ratio_ci[0]:.3f}–{pooled.ratio_ci[1]:.3f}) | "
+                     f"{acc(m_old)} → {acc(m_new)} |")
+        findings.append(f"- {latency_finding(c)}")
     if not findings:
-        raise ValueError("the two runs share no variant and batch size to compare")
-    env_a, env_b = a.get("environment", {}), b.get("environment", {})
+        raise ValueError("the two runs share no model timed at the same batch size")
+    env_a, env_b = a.environment, b.environment
     diff = [k for k in sorted(set(env_a) | set(env_b)) if env_a.get(k) != env_b.get(k) and k != "git_commit"]
     note = (f"The environments differ in: {', '.join(diff)}: differences may come from the machine, not the code."
             if diff else "Same environment for both runs.")
     return "\n".join(lines + ["", "## Findings", "", *findings, "", note,
-                              "Each run's samples are iterations of one run, not independent replications: "
-                              "confirm a change with a rerun."]) + "\n"
+                              "Each run's rounds are its replications; a run on another day is the stronger check."]) + "\n"
+
+# %% [markdown]
+# ## `report`: the report again, from saved data
+#
+# A saved `results.json` holds everything the report is made from, so `tinybench report` rewrites
+# the report (another format, another title, after a change to the report code) without measuring
+# again.
+
+# %%
+#| export
+def report_files(results: str | Path, out: str | Path | None = None,
+                 formats: Sequence[str] = ("markdown", "html"), title: str | None = None) -> dict[str, Path]:
+    "Write the report of a saved `results.json` into `out` (default: its folder); returns format → path."
+    from tinybench.report import Report
+    from tinybench.suite import SuiteResult
+    r = SuiteResult.load(results)
+    folder = check_writable(out if out is not None else Path(results).parent)
+    rep = Report(r, title or ("tinybench: " + ", ".join(r.models)))
+    if Path(results).resolve() == (folder / "results.json").resolve():  # do not rewrite the data it was read from
+        formats = [f for f in formats if f != "json"]
+        return {**rep.save(folder, formats), "json": Path(results)}
+    return rep.save(folder, formats)
 
 # %% [markdown]
 # ## The command line
@@ -277,15 +322,11 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None) 
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
-    try:
-        if args.results is None:
-            say(f"measuring {args.variant}'s service time (SingleStream, about 2 s)")
-        service, source = service_times_for_plan(args.results, args.variant, args.device)
-        plan = plan_capacity(service, args.target_qps, args.slo_ms / 1e3, args.percentile, growth=args.growth,
-                             headroom=args.headroom, cost_per_replica_hour=args.cost_per_hour)
-    except ValueError as e:
-        print(f"tinybench: error: {e}", file=sys.stderr)
-        return 2
+    if args.results is None:
+        say(f"measuring {args.variant}'s service time (SingleStream, about 2 s)")
+    service, source = service_times_for_plan(args.results, args.variant, args.device)
+    plan = plan_capacity(service, args.target_qps, args.slo_ms / 1e3, args.percentile, growth=args.growth,
+                         headroom=args.headroom, cost_per_replica_hour=args.cost_per_hour)
     print(repr(plan))
     print(f"service times: {source}")
     print("assumptions:")
@@ -294,21 +335,50 @@ def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `tinybench` command."
+def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
+    def parse(text: str) -> tuple:
+        try:
+            return tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list: {e}") from e
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    "The `tinybench` argument parser (run, report, compare, plan)."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="benchmark the default workload's variants and write a summary")
-    p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
+    p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
+    p.add_argument("--models", default=None,
+                   help="name:path,... of torch.export (.pt2), TorchScript or torch.save(model) files; the first is the "
+                        "baseline")
+    p.add_argument("--data", default=None, help=".npz with arrays X (inputs) and y (labels); default: digits test split")
+    p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
+    p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
+                   help="comma-separated: markdown, html, json (results.json is always written)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds, the replications (default 5)")
+    p.add_argument("--min-time", type=float, default=1.0, help="seconds of steady timing per model over all rounds")
+    p.add_argument("--scenarios", type=_csv(str), default=("SingleStream", "Offline"),
+                   help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
+    p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")
+    p.add_argument("--batch-sizes", type=_csv(int), default=(1, 8, 32, 128), help="batch sweep sizes (default 1,8,32,128)")
+    p.add_argument("--margin", type=float, default=0.05, help="equivalence margin, e.g. 0.05 for ±5%% (default)")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    p.add_argument("--quick", action="store_true", help="short everything (a smoke test, not a benchmark)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
-    p.add_argument("--min-time", type=float, default=0.5, help="seconds of steady samples per measurement")
-    p.add_argument("--quick", action="store_true", help="shorter measurements (min-time 0.1 s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--title", default=None, help="title of the report")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--store", default=None, help="record the run in this SQLite result store (created if missing)")
     p.add_argument("--baseline", action="store_true",
                    help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
     p.add_argument("--tolerance", type=float, default=0.10, help="practical tolerance for --baseline (default 0.10)")
+    r = sub.add_parser("report", help="write the report of a saved results.json again")
+    r.add_argument("results", help="results.json written by `tinybench run`")
+    r.add_argument("--out", default=None, help="folder for the report files (default: next to results.json)")
+    r.add_argument("--report-format", type=_csv(str), default=("markdown", "html"), help="markdown, html, json")
+    r.add_argument("--title", default=None)
     q = sub.add_parser("plan", help="replicas needed for a target rate under a latency SLO, from measured service times")
     q.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
     q.add_argument("--slo-ms", type=float, required=True, help="latency SLO in milliseconds")
@@ -317,54 +387,85 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--headroom", type=float, default=0.2, help="utilisation kept free per replica (default 0.2)")
     q.add_argument("--cost-per-hour", type=float, default=None, help="price of one replica-hour, for cost per million")
     q.add_argument("--results", default=None, help="a results.json from `tinybench run` (else measure now)")
-    q.add_argument("--variant", default="fp32", help="which variant's service times (default fp32)")
+    q.add_argument("--variant", default="fp32", help="which model's service times (default fp32)")
     q.add_argument("--device", default="cpu")
     q.add_argument("--quiet", action="store_true", help="no progress on stderr")
     c = sub.add_parser("compare", help="compare two saved runs (results.json files) with intervals")
     c.add_argument("old", help="results.json of the baseline run")
     c.add_argument("new", help="results.json of the new run")
     c.add_argument("--margin", type=float, default=None, help="equivalence margin, e.g. 0.05 for ±5%%")
-    args = parser.parse_args(argv)
-    if args.command == "compare":
-        try:
-            print(compare_runs(args.old, args.new, args.margin), end="")
-        except ValueError as e:
-            print(f"tinybench: error: {e}", file=sys.stderr)
-            return 2
-        return 0
-    say = (lambda msg: None) if args.quiet else (lambda msg: print(f"tinybench: {msg}", file=sys.stderr, flush=True))
-    if args.command == "plan":
-        return plan_command(args, say)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    "SuiteSettings from `tinybench run` options (`--quick` shortens every duration)."
+    from tinybench.suite import SuiteSettings
+    quick = dict(min_time=0.1, rounds=3, scenario_duration=0.2, sweep_min_time=0.02) if args.quick else {}
+    return SuiteSettings(**{"batch_size": args.batch_size, "min_time": args.min_time, "rounds": args.rounds,
+                            "scenarios": args.scenarios, "scenario_duration": args.scenario_duration,
+                            "batch_sizes": args.batch_sizes, "sweep_min_time": 0.1, "memory": not args.no_memory,
+                            "margin": args.margin, "device": args.device, **quick})
+
+
+def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    "`tinybench run`: exit 0, 1 if a model failed, the run was interrupted or regressed, 2 on bad usage."
     if args.baseline and not args.store:
-        parser.error("--baseline needs --store PATH (where the baseline lives)")
-    try:
-        t0 = time.perf_counter()
-        folder = run(args.out, device=args.device, min_time=0.1 if args.quick else args.min_time, seed=args.seed,
-                     progress=say, store=args.store, baseline=args.baseline, tolerance=args.tolerance)
-    except ValueError as e:
-        print(f"tinybench: error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:  # e.g. ResultStoreError: the store path is not a tinybench store
-        print(f"tinybench: error: {e}", file=sys.stderr)
-        return 2
-    print((folder / "summary.md").read_text())
-    say(f"done in {time.perf_counter() - t0:.0f} s: {folder / 'results.json'} and {folder / 'summary.md'}")
-    regressed = [name for name, rep in json.loads((folder / "results.json").read_text()).get("regressions", {}).items()
-                 if rep is not None and not rep["ok"]]
+        raise ValueError("--baseline needs --store PATH (where the baseline lives)")
+    models = parse_model_specs(args.models) if args.models is not None else None
+    t0 = time.perf_counter()
+    folder = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format, args.seed, say,
+                 args.store, args.baseline, args.tolerance, args.title)
+    from tinybench.report import Report
+    from tinybench.suite import SuiteResult
+    result = SuiteResult.load(folder / "results.json")
+    print(repr(result))
+    for line in Report(result).recommendations():
+        print(f"- {line}")
+    say(f"done in {time.perf_counter() - t0:.0f} s: " + ", ".join(p.name for p in sorted(folder.iterdir())) +
+        f" in {folder}")
+    failed = [n for n, m in result.models.items() if not m.ok]
+    regressed = [n for n, rep in (result.regressions or {}).items() if rep is not None and not rep["ok"]]
+    if failed:
+        say(f"failed: {', '.join(failed)} (see the report's limitations)")
     if regressed:
         say(f"regressed against the stored baseline: {', '.join(regressed)}")
-        return 1
-    return 0
+    if result.interrupted:
+        say("interrupted: the report holds partial results")
+    return 1 if failed or regressed or result.interrupted else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    "Entry point of the `tinybench` command: exit 0 success, 1 failed run, 2 bad usage."
+    args = build_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    say = ((lambda msg: None) if getattr(args, "quiet", False) else
+           (lambda msg: print(f"tinybench [{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)))
+    try:
+        if args.command == "compare":
+            print(compare_runs(args.old, args.new, args.margin), end="")
+            return 0
+        if args.command == "report":
+            paths = report_files(args.results, args.out, args.report_format, args.title)
+            print("\n".join(str(p) for p in paths.values()))
+            return 0
+        if args.command == "plan":
+            return plan_command(args, say)
+        return run_command(args, say)
+    except (ValueError, RuntimeError) as e:  # bad input (and ResultStoreError): one line, no traceback
+        print(f"tinybench: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
 
 # %% [markdown]
-# A quick run into a temporary folder shows the summary:
+# A quick run into a temporary folder:
 
 # %%
 import tempfile
-from IPython.display import Markdown
+
+from tinybench.suite import SuiteResult
 
 with tempfile.TemporaryDirectory() as tmp:
-    folder = run(tmp, min_time=0.05)
-    summary = (folder / "summary.md").read_text()
-    assert json.loads((folder / "results.json").read_text())["variants"][0]["name"] == "fp32"
-Markdown(summary)
+    assert main(["run", "--save-dir", tmp, "--quick", "--quiet", "--scenarios", "SingleStream"]) == 0
+    (folder,) = Path(tmp).iterdir()
+    assert {p.name for p in folder.iterdir()} >= {"results.json", "report.md", "report.html", "figures"}
+    quick = SuiteResult.load(folder / "results.json")
+    assert list(quick.models)[0] == "fp32" and quick.models["fp32"].accuracy > 0.9

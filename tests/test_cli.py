@@ -1,117 +1,201 @@
-"""Tests of the `tinybench run` job."""
+"""Tests of the `tinybench` command: run (suite + report), report, compare, plan; exit status and bad input."""
 import json
 
 import pytest
+import torch
 
 import tinybench.cli as cli
+import tinybench.suite as suite_mod
+from tinybench.suite import BenchmarkSuite, SuiteResult
+
+QUICK = ["--quick", "--quiet", "--scenarios", "SingleStream", "--batch-sizes", "1,8"]
 
 
-def test_run_writes_results_and_summary(tmp_path, capsys):
-    assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet"]) == 0
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    "One quick `tinybench run` of the default workload, shared by the tests that read a saved run."
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["run", "--save-dir", str(out), *QUICK]) == 0
+    (folder,) = out.iterdir()
+    return folder
+
+
+def test_run_end_to_end_writes_three_files_and_the_json_equals_the_result(tmp_path, monkeypatch, capsys):
+    seen = []
+    real = BenchmarkSuite.run
+
+    def keep(self, *a, **kw):
+        seen.append(real(self, *a, **kw))
+        return seen[-1]
+
+    monkeypatch.setattr(BenchmarkSuite, "run", keep)
+    assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 0
     (folder,) = tmp_path.iterdir()
-    results = json.loads((folder / "results.json").read_text())
-    names = [v["name"] for v in results["variants"]]
-    assert names[:3] == ["fp32", "int8-dynamic", "pruned-50"]
-    for v in results["variants"]:
-        assert v["accuracy"] >= 0.9
-        assert set(v["timings"]) == {"1", "64"}
-        t = v["timings"]["64"]
-        assert t["throughput"] == pytest.approx(64 / t["median"])
-        assert len(t["samples"]) == t["n"] > 0
-    assert results["environment"]["python"] and not results["interrupted"]
-    summary = (folder / "summary.md").read_text()
-    assert "| fp32 |" in summary and "throughput" in summary
-    assert "| variant |" in capsys.readouterr().out
+    assert {p.name for p in folder.iterdir()} == {"results.json", "report.md", "report.html", "figures"}
+    on_disk = json.loads((folder / "results.json").read_text())
+    assert json.dumps(on_disk) == json.dumps(seen[0].to_dict()), "the JSON is exactly the in-memory result"
+    loaded = SuiteResult.load(folder / "results.json")
+    assert list(loaded.models) == ["fp32", "int8-dynamic", "pruned-50", "bf16"] and loaded.baseline == "fp32"
+    assert all(m.accuracy >= 0.9 and m.timing["n"] > 0 for m in loaded.models.values())
+    md = (folder / "report.md").read_text()
+    for section in ("## Environment", "## Methodology", "## Results", "## Comparisons with fp32", "## Findings",
+                    "## Recommendations", "## Limitations", "![latency_cdf](figures/latency_cdf.png)"):
+        assert section in md, section
+    assert (folder / "figures" / "throughput_vs_batch.png").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "SuiteResult(4 models" in out and "- " in out
 
 
-def test_failed_variant_is_recorded_and_run_goes_on(tmp_path, monkeypatch):
-    real = cli.benchmark_variant
-
-    def flaky(variant, data, **kw):
-        if variant.name == "pruned-50":
-            raise RuntimeError("simulated failure")
-        return real(variant, data, **kw)
-
-    monkeypatch.setattr(cli, "benchmark_variant", flaky)
-    folder = cli.run(tmp_path, min_time=0.02)
-    results = json.loads((folder / "results.json").read_text())
-    by_name = {v["name"]: v for v in results["variants"]}
-    assert "simulated failure" in by_name["pruned-50"]["error"]
-    assert "timings" in by_name["fp32"] and "timings" in by_name["int8-dynamic"]
-    assert "failed" in (folder / "summary.md").read_text()
-
-
-def test_ctrl_c_writes_partial_results(tmp_path, monkeypatch):
-    real, seen = cli.benchmark_variant, []
-
-    def interrupt_second(variant, data, **kw):
-        seen.append(variant.name)
-        if len(seen) == 2:
-            raise KeyboardInterrupt
-        return real(variant, data, **kw)
-
-    monkeypatch.setattr(cli, "benchmark_variant", interrupt_second)
-    folder = cli.run(tmp_path, min_time=0.02)
-    results = json.loads((folder / "results.json").read_text())
-    assert results["interrupted"] and [v["name"] for v in results["variants"]] == ["fp32"]
-    assert "partial" in (folder / "summary.md").read_text()
+def test_run_models_from_torchscript_and_pickled_files(tmp_path, saved_run):
+    from tinybench.workloads import default_workload
+    model = default_workload().variants["fp32"].model
+    torch.save(model, tmp_path / "full.pt")
+    torch.jit.save(torch.jit.script(model), tmp_path / "script.pt")
+    x = torch.zeros(4, 1, 8, 8)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), tmp_path / "exported.pt2")
+    spec = f"pickled:{tmp_path / 'full.pt'},scripted:{tmp_path / 'script.pt'},exported:{tmp_path / 'exported.pt2'}"
+    assert cli.main(["run", "--models", spec, "--save-dir", str(tmp_path / "out"), *QUICK,
+                     "--report-format", "json"]) == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    assert {p.name for p in folder.iterdir()} == {"results.json"}
+    r = SuiteResult.load(folder / "results.json")
+    assert list(r.models) == ["pickled", "scripted", "exported"] and all(m.ok for m in r.models.values())
+    assert r.models["scripted"].accuracy == r.models["exported"].accuracy == r.models["pickled"].accuracy
+    assert [c.top1_agreement for c in r.comparisons] == [1.0, 1.0]
 
 
-def test_bad_device_is_a_clear_error(tmp_path, capsys):
-    assert cli.main(["run", "--out", str(tmp_path), "--device", "tpu", "--quiet"]) == 2
-    assert "device must be" in capsys.readouterr().err
+def test_a_failing_model_is_reported_and_the_exit_status_is_1(tmp_path, capsys):
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            if x.sum() > -1e30:
+                raise RuntimeError("broken on purpose")
+            return x
+
+    from tinybench.workloads import default_workload
+    torch.jit.save(torch.jit.script(default_workload().variants["fp32"].model), tmp_path / "good.pt")
+    torch.jit.save(torch.jit.script(Broken()), tmp_path / "bad.pt")
+    code = cli.main(["run", "--models", f"good:{tmp_path / 'good.pt'},bad:{tmp_path / 'bad.pt'}",
+                     "--save-dir", str(tmp_path / "out"), *QUICK])
+    assert code == 1
+    (folder,) = (tmp_path / "out").iterdir()
+    r = SuiteResult.load(folder / "results.json")
+    assert "broken on purpose" in r.models["bad"].errors["forward"] and r.models["good"].ok
+    assert "bad could not run" in (folder / "report.md").read_text()
+    assert "Do not use bad: forward: Error: " in capsys.readouterr().out
 
 
-def test_store_and_baseline_gate(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_writes_the_partial_report_and_exits_1(tmp_path, monkeypatch):
+    def interrupt(self, name, m, say):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BenchmarkSuite, "_sweep", interrupt)
+    assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 1
+    (folder,) = tmp_path.iterdir()
+    r = SuiteResult.load(folder / "results.json")
+    assert r.interrupted and all(m.timing for m in r.models.values()) and not any(m.scenarios for m in r.models.values())
+    assert "Interrupted" in (folder / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "x:/no/such/model.pt"], "no such model file: /no/such/model.pt"),
+    (["--models", ""], "--models is empty"),
+    (["--models", "just-a-path.pt"], "bad --models entry 'just-a-path.pt': expected name:path"),
+    (["--models", "NOTAMODEL"], "is not a TorchScript archive or a saved model"),
+    (["--models", "STATEDICT"], "holds a dict, not a model"),
+    (["--save-dir", "FILE/sub"], "cannot write to"),
+    (["--device", "tpu"], "device must be"),
+    (["--report-format", "pdf"], "unknown --report-format ['pdf']"),
+    (["--baseline"], "--baseline needs --store"),
+    (["--data", "/no/such.npz"], "no such data file"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, capsys, args, message):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "weights.pt")
+    args = [a.replace("NOTAMODEL", f"m:{text}").replace("STATEDICT", f"m:{tmp_path / 'weights.pt'}")
+            .replace("FILE", str(text)) for a in args]
+    if "--save-dir" not in args:
+        args += ["--save-dir", str(tmp_path / "runs")]
+    assert cli.main(["run", *args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "nothing was measured"
+
+
+def test_data_from_an_npz_file(tmp_path):
+    from tinybench.workloads import default_workload
+    wl = default_workload()
+    torch.jit.save(torch.jit.script(wl.variants["fp32"].model), tmp_path / "m.pt")
+    import numpy as np
+    np.savez(tmp_path / "d.npz", X=wl.data.X_test[:100].numpy(), y=wl.data.y_test[:100].numpy())
+    assert cli.main(["run", "--models", f"m:{tmp_path / 'm.pt'}", "--data", str(tmp_path / "d.npz"),
+                     "--save-dir", str(tmp_path / "out"), *QUICK, "--report-format", "json"]) == 0
+    (folder,) = (tmp_path / "out").iterdir()
+    r = SuiteResult.load(folder / "results.json")
+    assert r.n_samples == 100 and r.models["m"].accuracy > 0.9 and r.comparisons == []
+
+
+def test_store_and_baseline_gate(tmp_path, monkeypatch):
     db = tmp_path / "runs.sqlite"
-    args = ["run", "--min-time", "0.02", "--quiet", "--store", str(db), "--baseline"]
-    assert cli.main([*args, "--out", str(tmp_path / "first")]) == 0
+    args = ["run", *QUICK, "--scenarios", "", "--batch-sizes", "1", "--store", str(db), "--baseline"]
+    assert cli.main([*args, "--save-dir", str(tmp_path / "first")]) == 0
     first = next((tmp_path / "first").iterdir())
-    assert "No stored baseline yet" in (first / "summary.md").read_text()
+    assert "No stored baseline yet" in (first / "report.md").read_text()
 
-    real = cli.benchmark_variant
+    real = suite_mod.time_interleaved
 
-    def slower(variant, data, **kw):  # the same measurements, made 60% slower after the fact: a planted regression
-        row = real(variant, data, **kw)
-        if variant.name == "fp32":
-            t = row["timings"]["64"]
-            t["samples"] = [x * 1.6 for x in t["samples"]]
-        return row
+    def slower(*a, **kw):  # the same measurements, made 60% slower after the fact: a planted regression
+        timings, errors = real(*a, **kw)
+        t = timings["fp32"]
+        timings["fp32"] = suite_mod._timing_summary([x * 1.6 for x in t["samples"]], t["batch"],
+                                                    [x * 1.6 for x in t["round_medians"]], {})
+        return timings, errors
 
-    monkeypatch.setattr(cli, "benchmark_variant", slower)
-    assert cli.main([*args, "--out", str(tmp_path / "second")]) == 1, "a regression fails the gate"
+    monkeypatch.setattr(suite_mod, "time_interleaved", slower)
+    assert cli.main([*args, "--save-dir", str(tmp_path / "second")]) == 1, "a regression fails the gate"
     second = next((tmp_path / "second").iterdir())
-    results = json.loads((second / "results.json").read_text())
-    rep = results["regressions"]["digits-cnn/fp32/batch64"]
-    assert not rep["ok"] and {r["metric"]: r["verdict"] for r in rep["rows"]}["latency_s"] == "regressed"
-    assert "| digits-cnn/fp32/batch64 | latency_s | regressed |" in (second / "summary.md").read_text()
+    r = SuiteResult.load(second / "results.json")
+    rep = r.regressions["digits-cnn/fp32/batch32"]
+    assert not rep["ok"] and {row["metric"]: row["verdict"] for row in rep["rows"]}["latency_s"] == "regressed"
+    assert "| digits-cnn/fp32/batch32 | latency_s | regressed |" in (second / "report.md").read_text()
     from tinybench.store import ResultStore
     with ResultStore(db) as s:
-        assert len(s.history("digits-cnn/fp32/batch64")) == 2 and len(s.names()) >= 6
+        assert len(s.history("digits-cnn/fp32/batch32")) == 2 and len(s.names()) == 4
 
 
-def test_baseline_needs_a_store_and_a_foreign_store_is_refused(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["run", "--baseline", "--out", str(tmp_path)])
-    assert e.value.code == 2 and "--store" in capsys.readouterr().err
+def test_a_foreign_store_is_refused_before_measuring(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a database")
-    assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet", "--store", str(notes)]) == 2
+    assert cli.main(["run", "--save-dir", str(tmp_path / "runs"), *QUICK, "--store", str(notes)]) == 2
     assert "not an SQLite database" in capsys.readouterr().err
 
 
-def test_plan_from_a_saved_run_and_bad_input(tmp_path, capsys):
-    assert cli.main(["run", "--out", str(tmp_path), "--min-time", "0.02", "--quiet"]) == 0
+def test_report_command_rewrites_the_report_from_saved_data(saved_run, tmp_path, capsys):
+    assert cli.main(["report", str(saved_run / "results.json"), "--out", str(tmp_path), "--report-format",
+                     "markdown,html,json", "--title", "again"]) == 0
+    assert (tmp_path / "report.html").read_text().count("<img ") == 4
+    assert (tmp_path / "report.md").read_text().startswith("# again")
+    assert json.loads((tmp_path / "results.json").read_text()) == json.loads((saved_run / "results.json").read_text())
     capsys.readouterr()
-    results = next(tmp_path.iterdir()) / "results.json"
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert cli.main(["report", str(bad)]) == 2
+    assert "not a tinybench suite result" in capsys.readouterr().err
+
+
+def test_plan_from_a_saved_run_and_bad_input(saved_run, tmp_path, capsys):
+    results = saved_run / "results.json"
     assert cli.main(["plan", "--target-qps", "5000", "--slo-ms", "20", "--results", str(results), "--quiet",
                      "--cost-per-hour", "0.5"]) == 0
     out = capsys.readouterr().out
-    assert "CapacityPlan(" in out and "replicas" in out and "per million" in out and "assumptions:" in out
+    assert "CapacityPlan(" in out and "SingleStream latencies of fp32" in out and "assumptions:" in out
     assert cli.main(["plan", "--target-qps", "5000", "--slo-ms", "0.001", "--results", str(results), "--quiet"]) == 2
     assert "no number of replicas" in capsys.readouterr().err
     assert cli.main(["plan", "--target-qps", "10", "--slo-ms", "20", "--results", str(tmp_path / "nope.json")]) == 2
     assert "no such results file" in capsys.readouterr().err
+    assert cli.main(["plan", "--target-qps", "10", "--slo-ms", "20", "--results", str(results), "--variant", "x"]) == 2
+    assert "has no model 'x'" in capsys.readouterr().err
 
 
 def test_plan_measures_the_default_workload(capsys):
@@ -119,21 +203,30 @@ def test_plan_measures_the_default_workload(capsys):
     assert "SingleStream run of fp32" in capsys.readouterr().out
 
 
-def test_compare_two_saved_runs(tmp_path, capsys):
-    assert cli.main(["run", "--out", str(tmp_path / "a"), "--min-time", "0.02", "--quiet"]) == 0
-    assert cli.main(["run", "--out", str(tmp_path / "b"), "--min-time", "0.02", "--quiet"]) == 0
+def test_compare_two_saved_runs(saved_run, tmp_path, capsys):
+    assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 0
     capsys.readouterr()
-    old, new = (next((tmp_path / d).iterdir()) / "results.json" for d in "ab")
+    new = next(tmp_path.iterdir()) / "results.json"
+    old = saved_run / "results.json"
     assert cli.main(["compare", str(old), str(new)]) == 0
     out = capsys.readouterr().out
-    assert "| fp32 | 64 |" in out and "## Findings" in out and "time ratio" in out
+    assert "| fp32 | 32 |" in out and "## Findings" in out and "time ratio" in out
     md = cli.compare_runs(old, old)
-    assert "| fp32 | 1 |" in md and "| 1.000 (" in md and "no detectable difference" in md
-    assert "No significant difference" in md and "faster" not in md
-    assert "Same environment" in md
+    assert "| fp32 | 32 |" in md and "| 1.000 (" in md and "no detectable difference" in md
+    assert "No significant difference" in md and "faster" not in md and "Same environment" in md
     assert cli.main(["compare", str(old), str(tmp_path / "missing.json")]) == 2
     assert "no such results file" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert cli.main(["compare", str(old), str(bad)]) == 2
-    assert "not a results.json" in capsys.readouterr().err
+    assert "not a tinybench suite result" in capsys.readouterr().err
+
+
+def test_runs_ratio_is_welch_on_log_round_medians():
+    import numpy as np
+    from scipy import stats as st
+    a, b = [1.0, 1.1, 0.95, 1.05], [2.0, 2.2, 1.9, 2.1]
+    ratio, (lo, hi), p = cli._runs_ratio(a, b)
+    t = st.ttest_ind(np.log(b), np.log(a), equal_var=False)
+    assert ratio == pytest.approx(np.exp(np.mean(np.log(b)) - np.mean(np.log(a))))
+    assert (lo, hi) == pytest.approx(tuple(np.exp(t.confidence_interval(0.95)))) and p == pytest.approx(t.pvalue)

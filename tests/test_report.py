@@ -107,3 +107,84 @@ def test_plot_latency_cdf_draws_one_ecdf_per_model():
     assert np.allclose(l1.get_xdata(), [1, 2]) and np.allclose(l2.get_ydata(), [1 / 3, 2 / 3, 1])
     with pytest.raises(ValueError):
         plot_latency_cdf({})
+
+
+# ---- the report of a suite: files, self-contained HTML, and a real browser
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    "A real (short) suite of the digits CNN and one variant, and its report saved to a folder."
+    from tinybench.report import Report
+    from tinybench.suite import BenchmarkSuite, SuiteSettings
+    from tinybench.workloads import default_workload
+    wl = default_workload()
+    s = SuiteSettings(batch_size=32, min_time=0.1, rounds=2, scenarios=("SingleStream",), scenario_duration=0.2,
+                      batch_sizes=(1, 16), sweep_min_time=0.02)
+    result = BenchmarkSuite({k: wl.variants[k] for k in ("fp32", "int8-dynamic")}, wl.data, s).run()
+    folder = tmp_path_factory.mktemp("report")
+    return Report(result, title="small <report> & test"), Report(result).save(folder), folder
+
+
+def _png_arrays(html_text):
+    import matplotlib.image as mpimg
+    return [mpimg.imread(io.BytesIO(base64.b64decode(b)), format="png")
+            for b in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html_text)]
+
+
+def test_html_report_is_self_contained_with_four_nonempty_plots(small_report):
+    rep, paths, folder = small_report
+    text = paths["html"].read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text and "http://" not in text and "https://" not in text
+    images = _png_arrays(text)
+    assert len(images) == 4 == text.count("<img ")
+    for img in images:
+        assert img.shape[0] > 100 and img.shape[1] > 100 and img[..., :3].std() > 0.05, "a plot is blank"
+    for heading in ("Environment", "Methodology", "Results", "Comparisons with fp32", "Scenarios",
+                    "Throughput against batch size", "Findings", "Recommendations", "Limitations", "Figures"):
+        assert f"<h2>{heading}</h2>" in text, heading
+    assert text.count("<table>") >= 5
+    assert "<h1>small &lt;report&gt; &amp; test</h1>" in rep.to_html(), "the title is escaped"
+
+
+def test_markdown_report_links_existing_figures_and_every_number_comes_from_the_result(small_report):
+    rep, paths, folder = small_report
+    md = paths["markdown"].read_text()
+    for link in re.findall(r"\]\((figures/[a-z_]+\.png)\)", md):
+        assert (folder / link).stat().st_size > 1000
+    vc = rep.result.comparisons[0]
+    assert f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})" in md
+    assert f"time ratio {vc.ratio:.3f}, 95% CI {vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f}" in md
+    for name, m in rep.result.models.items():
+        assert f"| {name} | {m.accuracy:.2%} |" in md
+    assert rep._repr_markdown_() == rep.to_markdown() and "findings" in repr(rep)
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (apt-get install chromium)")
+def test_html_report_renders_in_headless_chromium(small_report, tmp_path):
+    import matplotlib.image as mpimg
+    _, paths, _ = small_report
+    shot = tmp_path / "shot.png"
+    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--enable-logging=stderr",
+            "--v=0", f"--user-data-dir={tmp_path / 'profile'}"]
+    proc = subprocess.run([*base, f"--screenshot={shot}", "--window-size=1280,2400", paths["html"].as_uri()],
+                          capture_output=True, text=True, timeout=180)
+    assert shot.exists() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    console = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    assert not console, console
+    img = mpimg.imread(shot)[..., :3]
+    ink = (img.mean(axis=2) < 0.9).mean()
+    assert ink > 0.02, f"the screenshot is nearly blank ({ink:.1%} of pixels are not white)"
+    dom = subprocess.run([*base, "--dump-dom", paths["html"].as_uri()], capture_output=True, text=True, timeout=180)
+    assert dom.stdout.count("<table>") >= 5 and dom.stdout.count("<img ") == 4, dom.stderr[-2000:]

@@ -145,11 +145,17 @@ def write_init(version: str) -> None:
 
 def export() -> None:
     from nbdev.export import nb_export
+    from nbdev.maker import ModuleMaker
+
+    def fresh_module(**kw) -> ModuleMaker:
+        # Every tinybench module is written by exactly one notebook, so a module named by `#| export <name>` is
+        # (re)created like the default_exp one instead of being appended to a file another notebook made.
+        return ModuleMaker(**{**kw, "is_new": True})
 
     cfg = ConfigParser(delimiters=["="])
     cfg.read(ROOT / "settings.ini", encoding="utf-8")
     for nb in build_notebooks():
-        nb_export(nb, lib_path=LIB, procs=[strip_solution_markers])
+        nb_export(nb, lib_path=LIB, procs=[strip_solution_markers], mod_maker=fresh_module)
     write_init(cfg["DEFAULT"]["version"])
 
 

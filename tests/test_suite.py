@@ -1,0 +1,324 @@
+"""Tests of tinybench.suite: BenchmarkSuite, its comparisons, cross-validation, and bad input."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tinybench.suite import (BenchmarkSuite, ModelResult, SuiteResult, SuiteSettings, VariantComparison,
+                             _timing_summary, compare_with_baseline, cross_validate, mcnemar_exact, time_interleaved)
+
+
+class Work(nn.Module):
+    "Real work with a known ratio: `reps` dense matmuls of one (d, d) weight, then a 10-way linear head."
+    def __init__(self, reps: int, d: int = 384, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(torch.randn(d, d, generator=g) / d**0.5, requires_grad=False)
+        self.head = nn.Linear(d, 10)
+        torch.nn.init.normal_(self.head.weight, generator=g)
+        self.reps = reps
+
+    def forward(self, x):
+        for _ in range(self.reps):
+            x = x @ self.w
+        return self.head(x)
+
+
+def _data(n=200, d=384, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g)
+    return X, torch.randint(0, 10, (n,), generator=g)
+
+
+FAST = SuiteSettings(batch_size=32, min_time=0.4, rounds=4, scenarios=(), batch_sizes=(1, 8), sweep_min_time=0.02)
+
+
+def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core each: the other one is free for the machine's noise
+    try:
+        result = BenchmarkSuite({"slow": Work(4), "fast": Work(2)}, _data(), FAST).run()
+    finally:
+        torch.set_num_threads(threads)
+    (vc,) = result.comparisons
+    assert vc.baseline == "slow" and vc.candidate == "fast" and vc.verdict == "faster", vc
+    assert 1.4 < vc.speedup < 2.6, vc  # half the matmuls: about 2x, with per-call overheads and noise
+    lo, hi = vc.speedup_ci
+    assert lo <= vc.speedup <= hi and lo > 1
+    assert vc.method.startswith("paired over 4 rounds")
+    from tinybench.report import Report
+    rep = Report(result)
+    text = " ".join(rep.findings())
+    assert f"fast is {vc.speedup:.2f}× faster than slow" in text and "95% CI" in text and "Holm-adjusted p" in text
+    assert rep.recommendations()[0].startswith("Use fast instead of slow: it is")
+    for m in result.models.values():
+        assert m.ok and m.timing["rounds"] == 4 and len(m.timing["round_medians"]) == 4
+        assert m.stats["n_params"] == 384 * 384 + 3850 and m.stats["flops"] > 0
+        assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory["rss_peak"] > 0
+        assert 0 <= m.accuracy <= 1 and len(m.quality["confusion_matrix"]) >= 1
+
+
+def _synthetic(rounds: dict, correct: dict | None = None, margin=None) -> SuiteResult:
+    "A SuiteResult made from given per-round medians (a test of the report logic, not a measurement)."
+    settings = SuiteSettings(scenarios=(), batch_sizes=(), memory=False, margin=margin)
+    rng = np.random.default_rng(0)
+    models = {}
+    for name, med in rounds.items():
+        samples = np.concatenate([m * rng.lognormal(0, 0.01, 20) for m in med]).tolist()
+        models[name] = ModelResult(name, timing=_timing_summary(samples, 32, list(med), {}))
+    result = SuiteResult(models, next(iter(rounds)), settings, "none", 100, environment={"cpu_count": 2})
+    result.comparisons = compare_with_baseline(rounds, result.baseline, margin=margin,
+                                               pooled={n: m.timing["samples"] for n, m in models.items()})
+    return result
+
+
+def test_a_variant_that_is_not_significantly_faster_is_not_called_faster():
+    from tinybench.report import Report
+    rng = np.random.default_rng(3)
+    base = rng.lognormal(np.log(1e-3), 0.05, 5)
+    result = _synthetic({"base": base, "cand": base * 0.97 * rng.lognormal(0, 0.08, 5)})
+    (vc,) = result.comparisons
+    assert vc.verdict == "no detectable difference" and vc.ratio_ci[0] < 1 < vc.ratio_ci[1], vc
+    rep = Report(result)
+    everything = " ".join(rep.findings() + rep.recommendations())
+    assert "faster" not in everything.replace("significantly faster", ""), everything
+    assert "No significant difference between cand and base" in everything and "includes 1" in everything
+    assert rep.recommendations()[0].startswith("Keep base: no candidate is significantly faster")
+
+
+def test_holm_downgrades_a_verdict_that_only_one_test_would_support():
+    rng = np.random.default_rng(0)
+    base = rng.lognormal(np.log(1e-3), 0.03, 6)
+    rounds = {"base": base, **{f"c{i}": base * rng.lognormal(0, 0.03, 6) for i in range(5)}}
+    rounds["edge"] = base * 1.03 * rng.lognormal(0, 0.02, 6)
+    raw = {c.candidate: c for c in compare_with_baseline({"base": base, "edge": rounds["edge"]}, "base")}
+    corrected = {c.candidate: c for c in compare_with_baseline(rounds, "base")}
+    c1, c6 = raw["edge"], corrected["edge"]
+    assert c6.n_comparisons == 6 and c6.p_holm >= c1.p_value
+    if c1.p_value < 0.05 <= c6.p_holm:  # this seed's case: significant alone, not after correcting for six
+        assert c1.verdict == "slower" and c6.verdict == "no detectable difference"
+    for c in corrected.values():
+        if c.verdict in ("faster", "slower"):
+            assert c.p_holm < 0.05
+
+
+def test_equivalence_within_the_margin():
+    rng = np.random.default_rng(1)
+    base = rng.lognormal(np.log(1e-3), 0.05, 6)
+    result = _synthetic({"base": base, "same": base * 1.01 * rng.lognormal(0, 0.004, 6)}, margin=0.05)
+    assert result.comparisons[0].verdict == "equivalent"
+    from tinybench.report import Report
+    assert any("as fast as base within ±5%" in s for s in Report(result).recommendations())
+
+
+def test_one_round_falls_back_to_pooled_samples_and_says_so():
+    result = _synthetic({"a": [1e-3], "b": [2e-3]})
+    (vc,) = result.comparisons
+    assert vc.method.startswith("pooled iterations of one round") and vc.verdict == "slower"
+    assert vc.pooled["ratio"] == pytest.approx(vc.ratio)
+
+
+def test_result_round_trips_through_json(tmp_path):
+    result = _synthetic({"a": [1e-3, 1.1e-3, 0.9e-3], "b": [2e-3, 2.1e-3, 1.9e-3]})
+    result.models["a"].errors["stats"] = "ValueError: example"
+    path = result.save(tmp_path / "r.json")
+    loaded = SuiteResult.load(path)
+    assert json.dumps(loaded.to_dict()) == json.dumps(result.to_dict())
+    assert isinstance(loaded.comparisons[0], VariantComparison) and loaded.comparisons[0].ratio_ci == \
+        result.comparisons[0].ratio_ci
+    assert loaded.models["a"].errors == {"stats": "ValueError: example"} and not loaded.models["a"].ok
+    (tmp_path / "x.json").write_text('{"schema": "something/else"}')
+    with pytest.raises(ValueError, match="not a tinybench suite result"):
+        SuiteResult.load(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text("not json")
+    with pytest.raises(ValueError, match="is not a results.json"):
+        SuiteResult.load(tmp_path / "y.json")
+    with pytest.raises(ValueError, match="no such results file"):
+        SuiteResult.load(tmp_path / "missing.json")
+
+
+def test_table_pandas_and_html():
+    result = _synthetic({"a": [1e-3, 1.1e-3, 0.9e-3], "b": [2e-3, 2.1e-3, 1.9e-3]})
+    df = result.to_pandas()
+    assert list(df.index) == ["a", "b"] and df.loc["b", "verdict"] == "slower"
+    assert df.loc["b", "speedup"] == pytest.approx(1 / result.comparisons[0].ratio)
+    html = result._repr_html_()
+    assert "<table>" in html and "<td>b</td>" in html and "slower" in html
+    assert "baseline 'a'" in repr(result) and "slower" in repr(result)
+
+
+class Raises(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("this model is broken")
+
+
+class NaNs(nn.Module):
+    def forward(self, x):
+        out = torch.zeros(len(x), 10)
+        out[:, 3] = float("nan")
+        return out
+
+
+def test_a_model_that_raises_or_returns_nan_is_recorded_and_the_suite_goes_on():
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream",), scenario_duration=0.1,
+                      batch_sizes=(1,), sweep_min_time=0.01)
+    result = BenchmarkSuite({"good": Work(1, d=16), "raises": Raises(), "nan": NaNs()}, _data(60, 16), s).run()
+    good, raises, nan = (result.models[k] for k in ("good", "raises", "nan"))
+    assert good.ok and good.timing and good.scenarios["SingleStream"]["n_queries"] > 0
+    assert raises.errors["forward"] == "RuntimeError: this model is broken" and raises.timing is None
+    assert nan.nonfinite_outputs == 60 and "NaN/Inf" in nan.errors["outputs"] and nan.timing is not None
+    assert [c.candidate for c in result.comparisons] == ["nan"]
+    from tinybench.report import Report
+    rep = Report(result)
+    assert "raises could not run: RuntimeError: this model is broken." in rep.findings()
+    assert any(r.startswith("Do not use nan: outputs: 60 NaN/Inf") for r in rep.recommendations())
+    assert not any(r.startswith("Use nan") for r in rep.recommendations())
+
+
+def test_ctrl_c_keeps_what_was_measured(monkeypatch):
+    calls = []
+
+    def interrupt(self, name, m, say):
+        calls.append(name)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(BenchmarkSuite, "_sweep", interrupt)
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream",), batch_sizes=(1,))
+    result = BenchmarkSuite({"a": Work(1, d=16), "b": Work(2, d=16)}, _data(40, 16), s).run()
+    assert result.interrupted and calls == ["a"]
+    assert all(m.timing and m.stats for m in result.models.values()), "steps before the interrupt are kept"
+    assert all(not m.scenarios for m in result.models.values()), "steps after it did not run"
+    assert len(result.comparisons) == 1
+    from tinybench.report import Report
+    assert "Interrupted" in Report(result).to_markdown()
+
+
+def test_time_interleaved_round_robin_and_partial_results_on_ctrl_c():
+    order = []
+
+    def make(name, stop_at=None):
+        def fn():
+            order.append(name)
+            if stop_at is not None and order.count(name) >= stop_at:
+                raise KeyboardInterrupt
+            return sum(range(50))
+        return fn
+    timings, errors = time_interleaved({"a": make("a"), "b": make("b")}, batch=1, rounds=3, min_time=0.03)
+    assert not errors and timings["a"]["rounds"] == timings["b"]["rounds"] == 3
+    firsts = [order.index(n) for n in "ab"]
+    assert firsts == sorted(firsts) and order[-1] == "b", "a's round comes before b's"
+    order.clear()
+    calls_a = {"n": 0}
+
+    def a():
+        calls_a["n"] += 1
+        return sum(range(50))
+    timings, _ = time_interleaved({"a": a}, batch=1, rounds=1, min_time=0.02)
+    with pytest.raises(KeyboardInterrupt) as e:
+        time_interleaved({"a": a, "b": make("b", stop_at=10**9), "c": make("c", stop_at=1)}, 1, 2, 0.02)
+    partial = e.value.partial
+    assert set(partial) == {"a", "b"} and partial["a"]["rounds"] == 1, "round 1 of a and b is kept"
+
+    def broken():
+        raise ValueError("nope")
+    timings, errors = time_interleaved({"ok": a, "bad": broken}, batch=1, rounds=2, min_time=0.02)
+    assert set(timings) == {"ok"} and errors == {"bad": "ValueError: nope"}
+
+
+def test_mcnemar_matches_statsmodels():
+    from statsmodels.stats.contingency_tables import mcnemar
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        a, b = rng.random(300) < 0.9, rng.random(300) < 0.85
+        p, n01, n10 = mcnemar_exact(a, b)
+        table = [[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]]
+        assert (n01, n10) == (table[0][1], table[1][0])
+        assert p == pytest.approx(mcnemar(table, exact=True).pvalue, abs=1e-12)
+    assert mcnemar_exact([True, False], [True, False])[0] == 1.0
+    with pytest.raises(ValueError):
+        mcnemar_exact([True], [True, False])
+
+
+def test_cross_validation_agrees_with_sklearn_and_times_each_fold():
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600] / 16, y[:600]
+    cv = cross_validate(lambda a, b: LogisticRegression(max_iter=500).fit(a, b), X, y, k=4, seed=1)
+    sk = cross_val_score(LogisticRegression(max_iter=500), X, y, cv=StratifiedKFold(4, shuffle=True, random_state=1))
+    assert np.allclose(cv.scores, sk) and cv.metric == "accuracy" and cv.k == 4
+    assert len(cv.train_seconds) == 4 and all(t > 0 for t in cv.train_seconds)
+    lo, hi = cv.ci
+    assert lo <= cv.mean <= hi and "4-fold classification" in repr(cv)
+    from sklearn.linear_model import Ridge
+    Xr = np.random.default_rng(0).normal(size=(120, 3))
+    yr = Xr @ [1.0, -2.0, 0.5] + np.random.default_rng(1).normal(0, 0.1, 120)
+    cvr = cross_validate(lambda a, b: Ridge().fit(a, b), Xr, yr, k=3)
+    assert cvr.metric == "r2" and min(cvr.scores) > 0.95
+    with pytest.raises(ValueError, match="k must be"):
+        cross_validate(lambda a, b: None, X, y, k=1)
+
+
+def test_trainers_add_cross_validation_to_the_suite():
+    from sklearn.linear_model import LogisticRegression
+
+    class Sk:
+        "A fitted sklearn classifier as a model of the suite: returns class probabilities."
+        def __init__(self, est):
+            self.est = est
+
+        def __call__(self, x):
+            return torch.as_tensor(self.est.predict_proba(x.numpy()))
+
+        def predict(self, x):
+            return self.est.predict(np.asarray(x))
+
+    X, y = _data(120, 8)
+    fit = lambda a, b: Sk(LogisticRegression(max_iter=300).fit(np.asarray(a), np.asarray(b)))
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=(), batch_sizes=(), memory=False)
+    result = BenchmarkSuite({"logreg": fit(X, y)}, (X, y), s, trainers={"logreg": fit}, cv_folds=3).run()
+    cv = result.models["logreg"].cross_validation
+    assert cv["k"] == 3 and len(cv["train_seconds"]) == 3 and result.models["logreg"].stats is None
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="no models"):
+        BenchmarkSuite({}, _data())
+    with pytest.raises(ValueError, match="empty"):
+        BenchmarkSuite({"a": Work(1)}, (torch.zeros(0, 384), torch.zeros(0, dtype=torch.long)))
+    with pytest.raises(ValueError, match="labels"):
+        BenchmarkSuite({"a": Work(1)}, (torch.zeros(5, 384), torch.zeros(4, dtype=torch.long)))
+    with pytest.raises(ValueError, match="baseline 'z'"):
+        BenchmarkSuite({"a": Work(1)}, _data(), baseline="z")
+    with pytest.raises(TypeError, match="callable"):
+        BenchmarkSuite({"a": 3}, _data())
+    with pytest.raises(ValueError, match="scenarios must be among"):
+        SuiteSettings(scenarios=("Sometimes",))
+    with pytest.raises(ValueError, match="batch_size"):
+        SuiteSettings(batch_size=0)
+    assert SuiteSettings.from_dict(SuiteSettings().to_dict()) == SuiteSettings()
+
+
+def test_server_rate_is_derived_from_the_single_stream_run():
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream", "Server"),
+                      scenario_duration=0.3, batch_sizes=(), memory=False)
+    result = BenchmarkSuite({"m": Work(1, d=32)}, _data(100, 32), s).run()
+    sc = result.models["m"].scenarios
+    assert sc["Server"]["target_qps"] == pytest.approx(0.5 * sc["SingleStream"]["qps"])
+    assert sc["Server"]["n_queries"] > 0 and sc["SingleStream"]["latencies"]
+
+
+@pytest.mark.gpu
+def test_suite_on_cuda_times_with_events_and_reports_cuda_memory():
+    s = SuiteSettings(device="cuda", batch_size=32, min_time=0.2, rounds=2, scenarios=("SingleStream",),
+                      scenario_duration=0.2, batch_sizes=(1, 64), sweep_min_time=0.02)
+    X, y = _data()
+    result = BenchmarkSuite({"slow": Work(8).cuda(), "fast": Work(1).cuda()}, (X, y), s).run()
+    for m in result.models.values():
+        assert m.ok and m.device == "cuda" and m.memory["cuda_peak"] is not None
+        assert all("cuda_peak_bytes" in r for r in m.batch_sweep["rows"])
+        assert m.scenarios["SingleStream"]["n_queries"] > 0
+    assert result.comparisons[0].speedup > 1 and result.environment.get("gpu")
