@@ -1239,12 +1239,13 @@ class BenchmarkSuite:
         from tinybench.profiling import measure_memory
         if not self.settings.memory:
             return
-        say(f"{name}: memory of one batch")
         model, dev, _ = self.models[name]
-        x = self._device_input(name)
+        b = max(self.settings.batch_size, *self.settings.batch_sizes)  # the largest batch the suite will run
+        say(f"{name}: memory of one batch of {b}")
+        x = self._device_input(name, b)
         try:
             with torch.inference_mode():
-                m.memory = measure_memory(model, x, device=dev, python_allocations=False).to_dict()
+                m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict()}
         except Exception as e:
             m.errors["memory"] = _error(e.__cause__ or e)
 
@@ -1410,7 +1411,10 @@ def size_finding(m: Any) -> str | None:
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
          f"of {(m.timing or {}).get('batch', '?')}")
     if m.memory:
-        s += f"; one batch raised the process's peak RSS by {format_bytes(m.memory['rss_increase'])}"
+        s += (f"; one batch of {m.memory['batch']} raised the process's peak RSS by "
+              f"{format_bytes(m.memory['rss_increase'])}")
+        if m.memory.get("cuda_increase") is not None:
+            s += f" and its CUDA allocation by {format_bytes(m.memory['cuda_increase'])}"
     return s + "."
 
 
@@ -1530,8 +1534,9 @@ def suite_limitations(result: Any) -> list[str]:
         out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
                    + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")
     if any(m.memory for m in result.models.values()):
-        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM); allocator caches held "
-                   "from earlier steps make it a lower bound for a fresh process.")
+        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM): memory the allocator "
+                   "already holds from earlier steps is reused and not counted, so it is a lower bound for a fresh "
+                   "process (0 B means the batch fit in memory the process already had).")
     if any(m.cross_validation for m in result.models.values()):
         out.append("Cross-validation intervals are optimistic: folds share training data.")
     return out
@@ -1741,8 +1746,9 @@ def methodology(result: Any) -> list[str]:
     if s.batch_sizes:
         out.append(f"Batch sweep: batch sizes {', '.join(map(str, s.batch_sizes))}, {s.sweep_min_time:g} s each.")
     if s.memory:
-        out.append("Memory: peak RSS (the kernel's VmHWM) during one batch; parameters and FLOPs (FlopCounterMode) "
-                   "of one batch.")
+        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
+                   "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
+                   f"{s.batch_size}.")
     return out
 
 
@@ -1859,6 +1865,26 @@ class Report:
 
     def _repr_html_(self) -> str:
         return self.html_body()
+
+# %% [markdown]
+# **Why the rounds, and not the pooled iterations, decide.** An A/A test: the fp32 model against
+# an exact copy of itself. Any "difference" is the machine's. The pooled iterations (hundreds of
+# samples, treated as independent) give a narrow interval that often excludes 1: in four A/A runs
+# on our shared 2-core machine it excluded 1 every time, once as "slower" (ratio 1.066, CI
+# 1.056–1.076). The five round medians, paired by round, gave intervals of about ±12% that
+# included 1 every time: wide, because the machine is that noisy between rounds, and honest. More
+# rounds (or a quieter machine) narrow them; nothing else does.
+
+# %%
+import copy
+
+aa = BenchmarkSuite({"fp32": base_model, "fp32 copy": copy.deepcopy(base_model)}, workload.data,
+                    SuiteSettings(min_time=1.0, rounds=5, scenarios=(), batch_sizes=(), memory=False)).run()
+vc = aa.comparisons[0]
+print(f"rounds (decides): ratio {vc.ratio:.3f}, CI {vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f} -> {vc.verdict}")
+lo, hi = vc.pooled["ratio_ci"]
+print(f"pooled iterations: ratio {vc.pooled['ratio']:.3f}, CI {lo:.3f}–{hi:.3f} "
+      f"({'excludes' if not lo <= 1 <= hi else 'includes'} 1; n = {vc.pooled['n_a']} and {vc.pooled['n_b']})")
 
 # %% [markdown]
 # `to_pandas()` gives the same rows as a DataFrame for further analysis:

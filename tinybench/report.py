@@ -165,7 +165,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #30fb4ce7
+# %% ../modules/06_reporting.ipynb #500bd10f
 def _pct(level: float) -> str:
     return f"{level:.0%}"
 
@@ -219,7 +219,10 @@ def size_finding(m: Any) -> str | None:
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
          f"of {(m.timing or {}).get('batch', '?')}")
     if m.memory:
-        s += f"; one batch raised the process's peak RSS by {format_bytes(m.memory['rss_increase'])}"
+        s += (f"; one batch of {m.memory['batch']} raised the process's peak RSS by "
+              f"{format_bytes(m.memory['rss_increase'])}")
+        if m.memory.get("cuda_increase") is not None:
+            s += f" and its CUDA allocation by {format_bytes(m.memory['cuda_increase'])}"
     return s + "."
 
 
@@ -306,7 +309,7 @@ def suite_recommendations(result: Any) -> list[str]:
                    f"{best[1]['samples_per_s']:,.0f} samples/s.")
     return out
 
-# %% ../modules/06_reporting.ipynb #480fe561
+# %% ../modules/06_reporting.ipynb #052595f7
 def suite_limitations(result: Any) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
@@ -331,8 +334,9 @@ def suite_limitations(result: Any) -> list[str]:
         out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
                    + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")
     if any(m.memory for m in result.models.values()):
-        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM); allocator caches held "
-                   "from earlier steps make it a lower bound for a fresh process.")
+        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM): memory the allocator "
+                   "already holds from earlier steps is reused and not counted, so it is a lower bound for a fresh "
+                   "process (0 B means the batch fit in memory the process already had).")
     if any(m.cross_validation for m in result.models.values()):
         out.append("Cross-validation intervals are optimistic: folds share training data.")
     return out
@@ -507,7 +511,7 @@ def suite_table_html(result: Any) -> str:
     "The results table as HTML (for `SuiteResult._repr_html_`)."
     return results_table(result).html()
 
-# %% ../modules/06_reporting.ipynb #e67be795
+# %% ../modules/06_reporting.ipynb #b0f809a7
 def methodology(result: Any) -> list[str]:
     "How the suite measured, from its settings."
     s = result.settings
@@ -531,8 +535,9 @@ def methodology(result: Any) -> list[str]:
     if s.batch_sizes:
         out.append(f"Batch sweep: batch sizes {', '.join(map(str, s.batch_sizes))}, {s.sweep_min_time:g} s each.")
     if s.memory:
-        out.append("Memory: peak RSS (the kernel's VmHWM) during one batch; parameters and FLOPs (FlopCounterMode) "
-                   "of one batch.")
+        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
+                   "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
+                   f"{s.batch_size}.")
     return out
 
 

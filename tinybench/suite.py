@@ -530,7 +530,7 @@ def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, 
                               desc.to_dict() if desc is not None else {})
             for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
 
-# %% ../modules/06_reporting.ipynb #c43019d5
+# %% ../modules/06_reporting.ipynb #d5db3252
 class BenchmarkSuite:
     """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
 
@@ -664,12 +664,13 @@ class BenchmarkSuite:
         from tinybench.profiling import measure_memory
         if not self.settings.memory:
             return
-        say(f"{name}: memory of one batch")
         model, dev, _ = self.models[name]
-        x = self._device_input(name)
+        b = max(self.settings.batch_size, *self.settings.batch_sizes)  # the largest batch the suite will run
+        say(f"{name}: memory of one batch of {b}")
+        x = self._device_input(name, b)
         try:
             with torch.inference_mode():
-                m.memory = measure_memory(model, x, device=dev, python_allocations=False).to_dict()
+                m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict()}
         except Exception as e:
             m.errors["memory"] = _error(e.__cause__ or e)
 

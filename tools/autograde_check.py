@@ -28,14 +28,16 @@ def nbgrader(course: Path, *args: str) -> None:
         raise SystemExit(f"nbgrader {' '.join(args)} failed with exit code {proc.returncode}")
 
 
-def scores(course: Path) -> dict[tuple[str, str], tuple[float, float]]:
+def scores(course: Path) -> dict[tuple[str, str], tuple[float, float, list[str]]]:
+    """(assignment, student) -> (score, max score, grade_ids of the graded cells that lost points)."""
     from nbgrader.api import Gradebook
 
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for assignment in gb.assignments:
             for sub in assignment.submissions:
-                out[(assignment.name, sub.student.id)] = (sub.score, sub.max_score)
+                lost = [g.name for nb in sub.notebooks for g in nb.grades if g.score < g.max_score]
+                out[(assignment.name, sub.student.id)] = (sub.score, sub.max_score, sorted(lost))
     return out
 
 
@@ -59,12 +61,13 @@ def main() -> int:
         got = scores(course)
     failed = False
     for name in assignments:
-        ref, ref_max = got.get((name, "reference"), (float("nan"), 0.0))
-        blank, _ = got.get((name, "untouched"), (float("nan"), 0.0))
+        ref, ref_max, ref_lost = got.get((name, "reference"), (float("nan"), 0.0, []))
+        blank, _, _ = got.get((name, "untouched"), (float("nan"), 0.0, []))
         ok = ref_max > 0 and ref == ref_max and blank == 0
         failed |= not ok
+        why = f" (the reference lost points in: {', '.join(ref_lost)})" if ref_lost else ""
         print(f"{name}: reference {ref:g}/{ref_max:g}, untouched release {blank:g}/{ref_max:g}"
-              f" -> {'ok' if ok else 'FAIL'}")
+              f" -> {'ok' if ok else 'FAIL'}{why}")
     return 1 if failed else 0
 
 
