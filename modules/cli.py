@@ -357,8 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
                    help="comma-separated: markdown, html, json (results.json is always written)")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds, the replications (default 5)")
-    p.add_argument("--min-time", type=float, default=1.0, help="seconds of steady timing per model over all rounds")
+    p.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds, the replications (default 20)")
+    p.add_argument("--min-time", type=float, default=2.0,
+                   help="seconds of steady timing per model over all rounds (default 2)")
     p.add_argument("--scenarios", type=_csv(str), default=("SingleStream", "Offline"),
                    help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
     p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")

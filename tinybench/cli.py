@@ -251,7 +251,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, formats), "json": Path(results)}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #4dd8c32d
+# %% ../modules/cli.ipynb #152e411a
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -290,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
                    help="comma-separated: markdown, html, json (results.json is always written)")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds, the replications (default 5)")
-    p.add_argument("--min-time", type=float, default=1.0, help="seconds of steady timing per model over all rounds")
+    p.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds, the replications (default 20)")
+    p.add_argument("--min-time", type=float, default=2.0,
+                   help="seconds of steady timing per model over all rounds (default 2)")
     p.add_argument("--scenarios", type=_csv(str), default=("SingleStream", "Offline"),
                    help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
     p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")
