@@ -57,6 +57,7 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
         assert m.ok and m.timing["rounds"] == 4 and len(m.timing["round_medians"]) == 4
         assert m.stats["n_params"] == 384 * 384 + 3850 and m.stats["flops"] > 0
         assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory["rss_peak"] > 0
+        assert m.memory["batch"] == 32 and m.memory["largest_layer_bytes"] == 32 * (384 + 10) * 4  # the head's in+out
         assert 0 <= m.accuracy <= 1 and len(m.quality["confusion_matrix"]) >= 1
 
 

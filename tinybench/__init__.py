@@ -140,6 +140,7 @@ _LAZY = {
     "interleaved_compare": "abtest",
     "kingman": "capacity",
     "largest_batch_within": "profiling",
+    "largest_layer_bytes": "suite",
     "last_level_cache_bytes": "timing",
     "latency_curve": "capacity",
     "latency_finding": "report",

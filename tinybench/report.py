@@ -165,7 +165,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #500bd10f
+# %% ../modules/06_reporting.ipynb #a4bd9087
 def _pct(level: float) -> str:
     return f"{level:.0%}"
 
@@ -219,6 +219,9 @@ def size_finding(m: Any) -> str | None:
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
          f"of {(m.timing or {}).get('batch', '?')}")
     if m.memory:
+        if m.memory.get("largest_layer_bytes"):
+            s += (f"; at batch {m.memory['batch']} its largest layer reads and writes "
+                  f"{format_bytes(m.memory['largest_layer_bytes'])} of activations (counted)")
         s += (f"; one batch of {m.memory['batch']} raised the process's peak RSS by "
               f"{format_bytes(m.memory['rss_increase'])}")
         if m.memory.get("cuda_increase") is not None:
@@ -262,7 +265,7 @@ def suite_findings(result: Any) -> list[str]:
                        "per fold.")
     return out
 
-# %% ../modules/06_reporting.ipynb #cf71811f
+# %% ../modules/06_reporting.ipynb #f4413d25
 def suite_recommendations(result: Any) -> list[str]:
     "Recommendations that follow from the suite's verdicts; each cites its numbers."
     alpha, lvl, base = 1 - result.settings.level, _pct(result.settings.level), result.baseline
@@ -302,14 +305,14 @@ def suite_recommendations(result: Any) -> list[str]:
     for name, m in result.models.items():
         if not m.ok and name != base:
             out.append(f"Do not use {name}: " + "; ".join(f"{k}: {v}" for k, v in m.errors.items()) + ".")
-    best = max(((n, m.best_throughput) for n, m in result.models.items() if m.ok and m.best_throughput),
-               key=lambda t: t[1]["samples_per_s"], default=None)
-    if best:
-        out.append(f"For offline throughput, {best[0]} at batch {best[1]['batch']} gave the highest measured rate, "
-                   f"{best[1]['samples_per_s']:,.0f} samples/s.")
+    chosen = good[0].candidate if good else base
+    best = result.models[chosen].best_throughput if chosen in result.models else None
+    if best and result.models[chosen].ok:
+        out.append(f"For offline throughput, serve {chosen} at batch {best['batch']}: {best['samples_per_s']:,.0f} "
+                   "samples/s, its highest measured rate (one measurement per batch size, without an interval).")
     return out
 
-# %% ../modules/06_reporting.ipynb #052595f7
+# %% ../modules/06_reporting.ipynb #d18e4fe9
 def suite_limitations(result: Any) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
@@ -334,14 +337,15 @@ def suite_limitations(result: Any) -> list[str]:
         out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
                    + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")
     if any(m.memory for m in result.models.values()):
-        out.append("Memory is the peak RSS increase of one batch inside this process (VmHWM): memory the allocator "
-                   "already holds from earlier steps is reused and not counted, so it is a lower bound for a fresh "
-                   "process (0 B means the batch fit in memory the process already had).")
+        out.append("The measured memory is the peak RSS increase of one batch inside this process (VmHWM): memory "
+                   "the allocator already holds (from earlier steps and earlier models) is reused and not counted, so "
+                   "it depends on the order the models ran in and is a lower bound for a fresh process (0 B: the batch "
+                   "fit in memory the process already had). The counted layer bytes do not depend on the order.")
     if any(m.cross_validation for m in result.models.values()):
         out.append("Cross-validation intervals are optimistic: folds share training data.")
     return out
 
-# %% ../modules/06_reporting.ipynb #7c3278d8
+# %% ../modules/06_reporting.ipynb #5bf2708a
 def figure_latency_cdf(result: Any):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
     samples = {n: m.timing["samples"] for n, m in result.models.items() if m.timing}
@@ -397,7 +401,7 @@ def figure_accuracy_vs_speedup(result: Any):
 
 
 def figure_memory(result: Any):
-    "Parameter bytes and the peak RSS increase of one batch, per model (MiB)."
+    "Per model (MiB): parameter bytes, the largest layer's inputs + outputs (counted) and the peak RSS increase of one batch."
     from matplotlib.figure import Figure
     names = [n for n, m in result.models.items() if m.stats or m.memory]
     if not names:
@@ -405,10 +409,12 @@ def figure_memory(result: Any):
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
     y = np.arange(len(names))
-    params = [(result.models[n].stats or {}).get("param_bytes", 0) / 2**20 for n in names]
-    rss = [(result.models[n].memory or {}).get("rss_increase", 0) / 2**20 for n in names]
-    ax.barh(y - 0.2, params, height=0.4, label="parameters")
-    ax.barh(y + 0.2, rss, height=0.4, label="peak RSS increase, one batch")
+    def mib(section: str, key: str) -> list[float]:
+        return [((getattr(result.models[n], section) or {}).get(key) or 0) / 2**20 for n in names]
+    batch = next((m.memory["batch"] for m in result.models.values() if m.memory), "?")
+    ax.barh(y - 0.27, mib("stats", "param_bytes"), height=0.27, label="parameters (counted)")
+    ax.barh(y, mib("memory", "largest_layer_bytes"), height=0.27, label=f"largest layer in+out, batch {batch} (counted)")
+    ax.barh(y + 0.27, mib("memory", "rss_increase"), height=0.27, label=f"peak RSS increase, batch {batch} (measured)")
     ax.set_yticks(y, names, fontsize=7)
     ax.set_xlabel("MiB")
     ax.set_title("memory", fontsize=9)

@@ -63,7 +63,8 @@ class SuiteSettings:
 
 # %% auto #0
 __all__ = ['SUITE_SCHEMA', 'SuiteSettings', 'ModelResult', 'VariantComparison', 'mcnemar_exact', 'SuiteResult', 'CrossValidation',
-           'predict_labels', 'cross_validate', 'time_interleaved', 'compare_with_baseline', 'BenchmarkSuite']
+           'predict_labels', 'cross_validate', 'largest_layer_bytes', 'time_interleaved', 'compare_with_baseline',
+           'BenchmarkSuite']
 
 # %% ../modules/06_reporting.ipynb #0ed033e4
 @dataclass(repr=False)
@@ -395,7 +396,7 @@ def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, t
         folds.append(q)
     return CrossValidation(k, task, "accuracy" if task == "classification" else "r2", scores, seconds, folds, level)
 
-# %% ../modules/06_reporting.ipynb #ccd058a6
+# %% ../modules/06_reporting.ipynb #f56670d2
 def _unwrap(obj: Any, default_device: str) -> tuple[Callable, str, str]:
     "(callable, device, description) of a model, a workloads.Variant or a scenarios.TorchSUT."
     model = getattr(obj, "model", obj)
@@ -429,6 +430,30 @@ def _batch_of(X: Any, b: int) -> Any:
     "The first `b` samples of X, cycling when X has fewer."
     import torch
     return X[:b] if b <= len(X) else X[torch.arange(b) % len(X)]
+
+
+def largest_layer_bytes(model: Any, x: Any) -> int | None:
+    """Counted, not measured: the largest bytes of tensor inputs + outputs of one leaf module in one forward of
+    `model(x)`: a lower bound on the activation memory it needs, independent of what the allocator already holds.
+    None for models without forward hooks (TorchScript, plain callables)."""
+    import torch
+    if not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
+        return None
+
+    def nbytes(obj: Any) -> int:
+        if isinstance(obj, torch.Tensor):
+            return obj.numel() * obj.element_size()
+        return sum(nbytes(o) for o in obj) if isinstance(obj, (list, tuple)) else 0
+    sizes: list[int] = []
+    leaves = [mod for mod in model.modules() if not list(mod.children())]
+    handles = [mod.register_forward_hook(lambda mod, a, o: sizes.append(nbytes(a) + nbytes(o))) for mod in leaves]
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return max(sizes, default=None)
 
 
 def _error(e: BaseException) -> str:
@@ -530,7 +555,7 @@ def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, 
                               desc.to_dict() if desc is not None else {})
             for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
 
-# %% ../modules/06_reporting.ipynb #d5db3252
+# %% ../modules/06_reporting.ipynb #c24c215c
 class BenchmarkSuite:
     """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
 
@@ -670,7 +695,8 @@ class BenchmarkSuite:
         x = self._device_input(name, b)
         try:
             with torch.inference_mode():
-                m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict()}
+                m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict(),
+                            "largest_layer_bytes": largest_layer_bytes(model, x)}
         except Exception as e:
             m.errors["memory"] = _error(e.__cause__ or e)
 
