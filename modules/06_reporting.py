@@ -1129,7 +1129,9 @@ assert [c.verdict for c in demo] == ["faster", "no detectable difference", "equi
 demo
 
 # %% [markdown]
-# And the suite itself: a small class whose `run()` calls one named step after another.
+# And the suite itself: a small class whose `run()` calls one named step after another; each
+# step is a function of its own, below, that records its own errors and leaves the others' results
+# alone.
 
 # %%
 #| export suite
@@ -1168,192 +1170,244 @@ class BenchmarkSuite:
         result = SuiteResult({n: ModelResult(n, desc, dev) for n, (_, dev, desc) in self.models.items()},
                              self.baseline, self.settings, self.task, len(self.X), environment=environment(),
                              started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
-        self._correct: dict[str, np.ndarray] = {}
+        self.correct: dict[str, np.ndarray] = {}  # per model: which samples it got right (for McNemar)
         try:
-            self._outputs_and_quality(result, say)
-            self._timing(result, say)
-            for step in (self._stats, self._memory, self._sweep, self._scenarios, self._cross_validation):
+            _step_quality(self, result, say)
+            _step_timing(self, result, say)
+            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation):
                 for name, m in result.models.items():
                     if "forward" not in m.errors:
-                        step(name, m, say)
+                        step(self, name, m, say)
         except KeyboardInterrupt:
             result.interrupted = True
             say("interrupted: keeping the partial results")
-        result.comparisons = self._comparisons(result)
+        result.comparisons = _step_comparisons(self, result)
         result.duration = time.perf_counter() - t0
         return result
 
-    # ---- the steps: each records its own errors and leaves the others' results alone
-    def _device_input(self, name: str, b: int | None = None) -> Any:
+    def input_for(self, name: str, b: int | None = None) -> Any:
+        "A batch of `b` samples (default: the suite's batch size) on model `name`'s device."
         _, dev, _ = self.models[name]
         return _batch_of(self.X, b or self.settings.batch_size).to(dev)
 
-    def _outputs_and_quality(self, result: SuiteResult, say: Callable[[str], None]) -> None:
-        from tinybench.report import _outputs, agreement_metrics, classification_quality, regression_quality
-        outs: dict[str, np.ndarray] = {}
-        for name, (model, dev, _) in self.models.items():
-            say(f"{name}: outputs and quality on {len(self.X)} samples")
-            m = result.models[name]
-            try:
-                out = _outputs(model, self.X.to(dev), self.settings.batch_size)
-            except Exception as e:  # the model is broken: record it and go on with the others
-                m.errors["forward"] = _error(e)
-                continue
-            m.nonfinite_outputs = int((~np.isfinite(out)).sum())
-            if m.nonfinite_outputs:
-                m.errors["outputs"] = f"{m.nonfinite_outputs} NaN/Inf values in the outputs"
-            outs[name] = out
-            if self.y is not None and self.task == "classification":
-                pred = out.argmax(axis=1)
-                m.quality = classification_quality(self.y, pred)
-                self._correct[name] = pred == self.y
-            elif self.y is not None and self.task == "regression":
-                m.quality = regression_quality(self.y, np.where(np.isfinite(out[:, 0]), out[:, 0], 0.0))
-        base = outs.get(self.baseline)
-        for name, out in outs.items():
-            if name == self.baseline or base is None or out.shape != base.shape:
-                continue
-            ok = np.isfinite(base).all(axis=1) & np.isfinite(out).all(axis=1)
-            agree = {"n_samples": int(out.shape[0]), "nonfinite_candidate": result.models[name].nonfinite_outputs,
-                     **(agreement_metrics(base[ok], out[ok]) if ok.any() else {})}
-            if self.baseline in self._correct and name in self._correct:
-                y = self.y
-                agree["per_class_accuracy_change"] = {
-                    str(int(k)): float(self._correct[name][y == k].mean() - self._correct[self.baseline][y == k].mean())
-                    for k in np.unique(y)}
-            result.models[name].agreement = agree
+# %% [markdown]
+# Step 1, before any time is spent: every model's outputs on the whole dataset. A model that
+# raises is marked `forward` and skipped by every later step; NaN/Inf outputs are counted and
+# marked; quality metrics and the output agreement with the baseline come from the same outputs.
 
-    def _timing(self, result: SuiteResult, say: Callable[[str], None]) -> None:
-        import torch
-        s = self.settings
-        fns, devices = {}, {}
-        for name, (model, dev, _) in self.models.items():
-            if "forward" in result.models[name].errors:
-                continue
-            x = self._device_input(name)
-
-            def infer(model=model, x=x):
-                with torch.inference_mode():
-                    return model(x)
-            fns[name], devices[name] = infer, dev
+# %%
+#| export suite
+def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
+    "Outputs of every model on the whole dataset: errors, NaN/Inf counts, quality, agreement with the baseline."
+    from tinybench.report import _outputs, agreement_metrics, classification_quality, regression_quality
+    outs: dict[str, np.ndarray] = {}
+    for name, (model, dev, _) in suite.models.items():
+        say(f"{name}: outputs and quality on {len(suite.X)} samples")
+        m = result.models[name]
         try:
-            timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices,
-                                               lambda r, n: say(f"timing round {r + 1}/{s.rounds}: {n}"))
-        except KeyboardInterrupt as e:
-            timings, errors = getattr(e, "partial", {}), {}
-            for name, t in timings.items():
-                result.models[name].timing = t
-            raise
+            out = _outputs(model, suite.X.to(dev), suite.settings.batch_size)
+        except Exception as e:  # the model is broken: record it and go on with the others
+            m.errors["forward"] = _error(e)
+            continue
+        m.nonfinite_outputs = int((~np.isfinite(out)).sum())
+        if m.nonfinite_outputs:
+            m.errors["outputs"] = f"{m.nonfinite_outputs} NaN/Inf values in the outputs"
+        outs[name] = out
+        if suite.y is not None and suite.task == "classification":
+            pred = out.argmax(axis=1)
+            m.quality = classification_quality(suite.y, pred)
+            suite.correct[name] = pred == suite.y
+        elif suite.y is not None and suite.task == "regression":
+            m.quality = regression_quality(suite.y, np.where(np.isfinite(out[:, 0]), out[:, 0], 0.0))
+    base = outs.get(suite.baseline)
+    for name, out in outs.items():
+        if name == suite.baseline or base is None or out.shape != base.shape:
+            continue
+        ok = np.isfinite(base).all(axis=1) & np.isfinite(out).all(axis=1)
+        agree = {"n_samples": int(out.shape[0]), "nonfinite_candidate": result.models[name].nonfinite_outputs,
+                 **(agreement_metrics(base[ok], out[ok]) if ok.any() else {})}
+        if suite.baseline in suite.correct and name in suite.correct:
+            y = suite.y
+            agree["per_class_accuracy_change"] = {
+                str(int(k)): float(suite.correct[name][y == k].mean() - suite.correct[suite.baseline][y == k].mean())
+                for k in np.unique(y)}
+        result.models[name].agreement = agree
+
+# %% [markdown]
+# Step 2: the interleaved timing of every model that ran (`time_interleaved`, above).
+
+# %%
+#| export suite
+def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
+    "Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C."
+    import torch
+    s = suite.settings
+    fns, devices = {}, {}
+    for name, (model, dev, _) in suite.models.items():
+        if "forward" in result.models[name].errors:
+            continue
+        x = suite.input_for(name)
+
+        def infer(model=model, x=x):
+            with torch.inference_mode():
+                return model(x)
+        fns[name], devices[name] = infer, dev
+    try:
+        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices,
+                                           lambda r, n: say(f"timing round {r + 1}/{s.rounds}: {n}"))
+    except KeyboardInterrupt as e:
+        timings, errors = getattr(e, "partial", {}), {}
         for name, t in timings.items():
             result.models[name].timing = t
-        for name, err in errors.items():
-            result.models[name].errors["timing"] = err
+        raise
+    for name, t in timings.items():
+        result.models[name].timing = t
+    for name, err in errors.items():
+        result.models[name].errors["timing"] = err
 
-    def _stats(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
-        import torch
-        from tinybench.profiling import model_stats
-        model = self.models[name][0]
-        if not isinstance(model, torch.nn.Module):
-            return  # a plain callable has no parameters to count
-        say(f"{name}: parameters and FLOPs")
-        try:
-            m.stats = model_stats(model, self._device_input(name)).to_dict()
-        except Exception as e:  # FLOP counting fails on some exotic modules: record, go on
-            m.errors["stats"] = _error(e)
+# %% [markdown]
+# Steps 3 and 4, per model: size (parameters, bytes, counted FLOPs) and the memory of the largest
+# batch the suite will run.
 
-    def _memory(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
-        import torch
-        from tinybench.profiling import measure_memory
-        if not self.settings.memory:
-            return
-        model, dev, _ = self.models[name]
-        b = max(self.settings.batch_size, *self.settings.batch_sizes)  # the largest batch the suite will run
-        say(f"{name}: memory of one batch of {b}")
-        x = self._device_input(name, b)
-        try:
-            with torch.inference_mode():
-                m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict(),
-                            "largest_layer_bytes": largest_layer_bytes(model, x)}
-        except Exception as e:
-            m.errors["memory"] = _error(e.__cause__ or e)
+# %%
+#| export suite
+def _step_stats(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "Parameters, bytes and counted FLOPs of one batch (nn.Modules only)."
+    import torch
+    from tinybench.profiling import model_stats
+    model = suite.models[name][0]
+    if not isinstance(model, torch.nn.Module):
+        return  # a plain callable has no parameters to count
+    say(f"{name}: parameters and FLOPs")
+    try:
+        m.stats = model_stats(model, suite.input_for(name)).to_dict()
+    except Exception as e:  # FLOP counting fails on some exotic modules: record, go on
+        m.errors["stats"] = _error(e)
 
-    def _sweep(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
-        from tinybench.profiling import batch_sweep
-        if not self.settings.batch_sizes:
-            return
-        say(f"{name}: batch sweep {list(self.settings.batch_sizes)}")
-        model, dev, _ = self.models[name]
+
+def _step_memory(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "Peak RSS (and CUDA) increase of one batch of the largest size the suite runs, and its largest layer's bytes."
+    import torch
+    from tinybench.profiling import measure_memory
+    if not suite.settings.memory:
+        return
+    model, dev, _ = suite.models[name]
+    b = max(suite.settings.batch_size, *suite.settings.batch_sizes)  # the largest batch the suite will run
+    say(f"{name}: memory of one batch of {b}")
+    x = suite.input_for(name, b)
+    try:
+        with torch.inference_mode():
+            m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict(),
+                        "largest_layer_bytes": largest_layer_bytes(model, x)}
+    except Exception as e:
+        m.errors["memory"] = _error(e.__cause__ or e)
+
+# %% [markdown]
+# Step 5: the batch sweep of module 03, which stops cleanly at an out-of-memory error.
+
+# %%
+#| export suite
+def _step_sweep(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "Latency and samples/s per batch size (module 03's batch_sweep); re-raises Ctrl-C after keeping the rows."
+    from tinybench.profiling import batch_sweep
+    if not suite.settings.batch_sizes:
+        return
+    say(f"{name}: batch sweep {list(suite.settings.batch_sizes)}")
+    model, dev, _ = suite.models[name]
+    try:
+        sweep = batch_sweep(model, lambda b: suite.input_for(name, b), suite.settings.batch_sizes, device=dev,
+                            min_time=suite.settings.sweep_min_time)
+    except Exception as e:
+        m.errors["batch_sweep"] = _error(e.__cause__ or e)
+        return
+    m.batch_sweep = {k: v for k, v in sweep.to_dict().items() if k != "env"}
+    if sweep.interrupted:
+        raise KeyboardInterrupt
+
+# %% [markdown]
+# Step 6: the scenarios of module 02. Server needs a rate: `server_qps`, or half the
+# SingleStream throughput (about 50% utilisation of one worker); Offline issues enough samples
+# to fill `scenario_duration` at the measured throughput.
+
+# %%
+#| export suite
+def _scenario_settings(suite: BenchmarkSuite, scenario: str, m: ModelResult) -> dict[str, Any]:
+    "TestSettings keywords for `scenario` from the suite settings and what was already measured of model `m`."
+    s = suite.settings
+    kw: dict[str, Any] = {"scenario": scenario, "min_duration": s.scenario_duration,
+                          "max_duration": max(10 * s.scenario_duration, 10.0), "offline_batch_size": s.batch_size}
+    if scenario == "Server":
+        single = m.scenarios.get("SingleStream", {}).get("qps")
+        row1 = next((r for r in (m.batch_sweep or {}).get("rows", []) if r["batch"] == 1), None)
+        qps = s.server_qps or (0.5 * single if single else (0.5 / row1["median"] if row1 else None))
+        if qps is None:
+            raise ValueError("Server needs server_qps, or SingleStream or batch 1 of the sweep to derive it from")
+        kw["target_qps"] = qps
+    if scenario == "Offline" and m.timing:  # issue enough samples to fill min_duration at the measured rate
+        kw["expected_qps"] = m.timing["throughput"]
+    return kw
+
+
+def _step_scenarios(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "Each chosen LoadGen scenario (module 02) against the model: headline metric, percentiles, validity, latencies."
+    from tinybench.scenarios import ArrayDataset, TorchSUT, TestSettings, run
+    model, dev, _ = suite.models[name]
+    data = ArrayDataset(suite.X, None if suite.y is None or suite.task != "classification" else suite.y.tolist())
+    for scenario in suite.settings.scenarios:
+        say(f"{name}: {scenario} scenario ({suite.settings.scenario_duration:g} s)")
         try:
-            sweep = batch_sweep(model, lambda b: self._device_input(name, b), self.settings.batch_sizes, device=dev,
-                                min_time=self.settings.sweep_min_time)
-        except Exception as e:
-            m.errors["batch_sweep"] = _error(e.__cause__ or e)
-            return
-        m.batch_sweep = {k: v for k, v in sweep.to_dict().items() if k != "env"}
-        if sweep.interrupted:
+            r = run(TorchSUT(model, dev), data, TestSettings(**_scenario_settings(suite, scenario, m)))
+        except (ValueError, RuntimeError, TypeError) as e:
+            m.errors[f"scenario {scenario}"] = _error(e)
+            continue
+        metric, value = r.metric
+        m.scenarios[scenario] = {
+            "metric": metric, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples,
+            "n_errors": r.n_errors, "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
+            "p50": r.percentile(0.5), "p90": r.percentile(0.9), "p99": r.percentile(0.99),
+            "accuracy": r.accuracy, "valid": r.valid, "reasons": list(r.reasons),
+            "target_qps": r.settings.target_qps if scenario == "Server" else None,
+            "latencies": r.latencies.tolist() if scenario != "Offline" else []}
+        if r.n_errors:
+            m.errors[f"scenario {scenario}"] = next(e for e in r.errors if e is not None)
+        if r.interrupted:
             raise KeyboardInterrupt
 
-    def _scenario_settings(self, scenario: str, m: ModelResult) -> dict[str, Any]:
-        s = self.settings
-        kw: dict[str, Any] = {"scenario": scenario, "min_duration": s.scenario_duration,
-                              "max_duration": max(10 * s.scenario_duration, 10.0), "offline_batch_size": s.batch_size}
-        if scenario == "Server":
-            single = m.scenarios.get("SingleStream", {}).get("qps")
-            row1 = next((r for r in (m.batch_sweep or {}).get("rows", []) if r["batch"] == 1), None)
-            qps = s.server_qps or (0.5 * single if single else (0.5 / row1["median"] if row1 else None))
-            if qps is None:
-                raise ValueError("Server needs server_qps, or SingleStream or batch 1 of the sweep to derive it from")
-            kw["target_qps"] = qps
-        if scenario == "Offline" and m.timing:  # issue enough samples to fill min_duration at the measured rate
-            kw["expected_qps"] = m.timing["throughput"]
-        return kw
+# %% [markdown]
+# Step 7: cross-validation, for the models that came with a trainer.
 
-    def _scenarios(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
-        from tinybench.scenarios import ArrayDataset, TorchSUT, TestSettings, run
-        model, dev, _ = self.models[name]
-        data = ArrayDataset(self.X, None if self.y is None or self.task != "classification" else self.y.tolist())
-        for scenario in self.settings.scenarios:
-            say(f"{name}: {scenario} scenario ({self.settings.scenario_duration:g} s)")
-            try:
-                r = run(TorchSUT(model, dev), data, TestSettings(**self._scenario_settings(scenario, m)))
-            except (ValueError, RuntimeError, TypeError) as e:
-                m.errors[f"scenario {scenario}"] = _error(e)
-                continue
-            metric, value = r.metric
-            m.scenarios[scenario] = {
-                "metric": metric, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples,
-                "n_errors": r.n_errors, "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
-                "p50": r.percentile(0.5), "p90": r.percentile(0.9), "p99": r.percentile(0.99),
-                "accuracy": r.accuracy, "valid": r.valid, "reasons": list(r.reasons),
-                "target_qps": r.settings.target_qps if scenario == "Server" else None,
-                "latencies": r.latencies.tolist() if scenario != "Offline" else []}
-            if r.n_errors:
-                m.errors[f"scenario {scenario}"] = next(e for e in r.errors if e is not None)
-            if r.interrupted:
-                raise KeyboardInterrupt
+# %%
+#| export suite
+def _step_cross_validation(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "k-fold cross-validation with the model's trainer, when one was given."
+    if name not in suite.trainers:
+        return
+    say(f"{name}: {suite.cv_folds}-fold cross-validation")
+    try:
+        m.cross_validation = cross_validate(suite.trainers[name], suite.X, suite.y, suite.cv_folds, suite.task,
+                                            level=suite.settings.level).to_dict()
+    except Exception as e:
+        m.errors["cross_validation"] = _error(e)
 
-    def _cross_validation(self, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
-        if name not in self.trainers:
-            return
-        say(f"{name}: {self.cv_folds}-fold cross-validation")
-        try:
-            m.cross_validation = cross_validate(self.trainers[name], self.X, self.y, self.cv_folds, self.task,
-                                                level=self.settings.level).to_dict()
-        except Exception as e:
-            m.errors["cross_validation"] = _error(e)
+# %% [markdown]
+# Last: the comparisons with the baseline (`compare_with_baseline`), with McNemar's test on the
+# samples each model got right.
 
-    def _comparisons(self, result: SuiteResult) -> list[VariantComparison]:
-        s = self.settings
-        timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing["n"] >= 2}
-        out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, self.baseline, s.level,
-                                    s.margin, {n: t["samples"] for n, t in timed.items()})
-        for vc in out:
-            if self.baseline in self._correct and vc.candidate in self._correct:
-                a, b = self._correct[self.baseline], self._correct[vc.candidate]
-                vc.mcnemar_p, n_b, n_c = mcnemar_exact(a, b)
-                vc.accuracy_change, vc.n_discordant = float(b.mean() - a.mean()), n_b + n_c
-            vc.top1_agreement = (result.models[vc.candidate].agreement or {}).get("top1_agreement")
-        return out
+# %%
+#| export suite
+def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[VariantComparison]:
+    "Every candidate against the baseline (compare_with_baseline) plus McNemar on the samples each got right."
+    s = suite.settings
+    timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing["n"] >= 2}
+    out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, suite.baseline, s.level,
+                                s.margin, {n: t["samples"] for n, t in timed.items()})
+    for vc in out:
+        if suite.baseline in suite.correct and vc.candidate in suite.correct:
+            a, b = suite.correct[suite.baseline], suite.correct[vc.candidate]
+            vc.mcnemar_p, n_b, n_c = mcnemar_exact(a, b)
+            vc.accuracy_change, vc.n_discordant = float(b.mean() - a.mean()), n_b + n_c
+        vc.top1_agreement = (result.models[vc.candidate].agreement or {}).get("top1_agreement")
+    return out
 
 # %% [markdown]
 # The digits CNN and its three variants, with short settings so that the notebook runs in about

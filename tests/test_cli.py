@@ -86,10 +86,10 @@ def test_a_failing_model_is_reported_and_the_exit_status_is_1(tmp_path, capsys):
 
 
 def test_ctrl_c_writes_the_partial_report_and_exits_1(tmp_path, monkeypatch):
-    def interrupt(self, name, m, say):
+    def interrupt(suite, name, m, say):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(BenchmarkSuite, "_sweep", interrupt)
+    monkeypatch.setattr(suite_mod, "_step_sweep", interrupt)
     assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 1
     (folder,) = tmp_path.iterdir()
     r = SuiteResult.load(folder / "results.json")

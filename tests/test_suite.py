@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+import tinybench.suite as suite_mod
 from tinybench.suite import (BenchmarkSuite, ModelResult, SuiteResult, SuiteSettings, VariantComparison,
                              _timing_summary, compare_with_baseline, cross_validate, mcnemar_exact, time_interleaved)
 
@@ -181,11 +182,11 @@ def test_a_model_that_raises_or_returns_nan_is_recorded_and_the_suite_goes_on():
 def test_ctrl_c_keeps_what_was_measured(monkeypatch):
     calls = []
 
-    def interrupt(self, name, m, say):
+    def interrupt(suite, name, m, say):
         calls.append(name)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(BenchmarkSuite, "_sweep", interrupt)
+    monkeypatch.setattr(suite_mod, "_step_sweep", interrupt)
     s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream",), batch_sizes=(1,))
     result = BenchmarkSuite({"a": Work(1, d=16), "b": Work(2, d=16)}, _data(40, 16), s).run()
     assert result.interrupted and calls == ["a"]
