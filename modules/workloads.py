@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -327,3 +327,59 @@ def default_workload(device: str = "cpu", seed: int = 0) -> Workload:
 # %%
 wl = default_workload()
 wl
+
+# %% [markdown]
+# ## A SUT that holds the GIL
+#
+# Real serving code often does per-sample work in Python before the model: decoding, resizing,
+# tokenising. `DigitsPythonPipeline` is such a SUT: it resizes each 8×8 image to 32×32 with a
+# bilinear interpolation written in plain Python (the GIL is held throughout), pools it back to
+# 8×8 in torch, and runs the CNN on the batch. Module 02 uses it to show why threads do not scale
+# such a SUT and processes do. It builds itself from the cache (`load_model`), so a worker process
+# can create its own copy from the class alone.
+
+# %%
+#| export
+def resize_bilinear_python(image: Sequence[Sequence[float]], size: int) -> list[list[float]]:
+    "Bilinear resize of a 2-D image (nested lists) to size × size, in plain Python (deliberately: it holds the GIL)."
+    h, w = len(image), len(image[0])
+    out = []
+    for i in range(size):
+        y = i * (h - 1) / (size - 1)
+        y0 = int(y)
+        y1, fy = min(y0 + 1, h - 1), y - y0
+        row = []
+        for j in range(size):
+            x = j * (w - 1) / (size - 1)
+            x0 = int(x)
+            x1, fx = min(x0 + 1, w - 1), x - x0
+            top = image[y0][x0] * (1 - fx) + image[y0][x1] * fx
+            bottom = image[y1][x0] * (1 - fx) + image[y1][x1] * fx
+            row.append(top * (1 - fy) + bottom * fy)
+        out.append(row)
+    return out
+
+
+class DigitsPythonPipeline:
+    """A SUT (list of (1, 8, 8) samples → (n, 10) logits) with per-sample Python preprocessing: a bilinear resize to
+    `size` × `size` in plain Python, average-pooled back to 8 × 8, then the cached DigitsCNN on the batch."""
+    def __init__(self, size: int = 32, seed: int = 0):
+        if size < 8 or size % 8:
+            raise ValueError(f"size must be a multiple of 8, at least 8, got {size}")
+        self.size, self.model = size, load_model(seed).model.eval()
+
+    def __call__(self, batch: list) -> torch.Tensor:
+        big = [resize_bilinear_python(x[0].tolist(), self.size) for x in batch]
+        x = torch.nn.functional.avg_pool2d(torch.tensor(big).unsqueeze(1), self.size // 8)
+        with torch.inference_mode():
+            return self.model(x)
+
+    def __repr__(self) -> str:
+        return f"DigitsPythonPipeline(Python bilinear resize to {self.size}x{self.size}, then DigitsCNN)"
+
+# %%
+pipe = DigitsPythonPipeline()
+out = pipe(list(data.X_test[:64]))
+assert (out.argmax(1) == data.y_test[:64]).float().mean() > 0.85, "resize and pool back keep the digits readable"
+assert resize_bilinear_python([[0.0, 1.0], [2.0, 3.0]], 3) == [[0.0, 0.5, 1.0], [1.0, 1.5, 2.0], [2.0, 2.5, 3.0]]
+pipe

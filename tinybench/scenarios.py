@@ -21,7 +21,7 @@ from .timing import environment, format_seconds, nvtx_range
 __all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule',
            'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult', 'headline_metric',
            'early_stopping_result', 'validity_reasons', 'run', 'summary', 'SoakResult', 'soak', 'PeakSearch',
-           'find_peak_qps']
+           'find_peak_qps', 'ProcessSUT']
 
 # %% ../modules/02_scenarios.ipynb #cc74f98b
 class TorchSUT:
@@ -838,3 +838,158 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
         else:
             hi = mid
     return PeakSearch(lo, tried, base.latency_percentile)
+
+# %% ../modules/02_scenarios.ipynb #426bd1ee
+class _WireTensor:
+    "A CPU torch tensor in transit between processes, as a numpy array (cheap to pickle)."
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+    def __getstate__(self) -> np.ndarray:
+        return self.array
+
+    def __setstate__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+def _pack(obj: Any) -> Any:
+    "Replace CPU torch tensors (also inside lists and tuples) by _WireTensor; everything else as is."
+    if type(obj).__module__.startswith("torch") and getattr(getattr(obj, "device", None), "type", None) == "cpu":
+        try:
+            return _WireTensor(obj.detach().numpy())
+        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16): pickle the tensor itself
+            return obj
+    if isinstance(obj, list):
+        return [_pack(o) for o in obj]
+    if isinstance(obj, tuple):
+        return tuple(_pack(o) for o in obj)
+    return obj
+
+
+def _unpack(obj: Any) -> Any:
+    "Inverse of _pack."
+    if isinstance(obj, _WireTensor):
+        import torch
+        return torch.from_numpy(obj.array)
+    if isinstance(obj, list):
+        return [_unpack(o) for o in obj]
+    if isinstance(obj, tuple):
+        return tuple(_unpack(o) for o in obj)
+    return obj
+
+# %% ../modules/02_scenarios.ipynb #de4d1a73
+def _process_worker(factory: Callable[[], Callable[[list], Any]], conn: Any, threads: int | None) -> None:
+    "Body of one ProcessSUT worker: build the SUT, then answer (ok, outputs or error) per batch until None."
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if threads is not None:
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    try:
+        sut = factory()
+    except Exception as e:  # report why the SUT could not be built, then stop
+        conn.send((False, f"{type(e).__name__}: {e}"))
+        return
+    conn.send((True, None))
+    while True:
+        batch = conn.recv()
+        if batch is None:
+            return
+        try:
+            conn.send((True, _pack(sut(_unpack(batch)))))
+        except Exception as e:  # the query fails; the worker serves the next one
+            conn.send((False, f"{type(e).__name__}: {e}"))
+
+
+class ProcessSUT:
+    """A SUT served by `processes` worker processes, each holding its own `factory()`; calls from several threads
+    run in parallel (one process each), without sharing a GIL. Close it (or use `with`) to stop the workers.
+
+    `threads_per_process`: torch intra-op threads in each worker (default: cores // processes, at least 1), so
+    that the processes' thread pools do not oversubscribe the cores; None leaves torch's default."""
+    def __init__(self, factory: Callable[[], Callable[[list], Any]], processes: int = 2, start_method: str = "spawn",
+                 start_timeout: float = 120.0, threads_per_process: int | None | str = "auto"):
+        import multiprocessing as mp
+        import os
+        import weakref
+        if processes < 1:
+            raise ValueError(f"processes must be >= 1, got {processes}")
+        if threads_per_process == "auto":
+            threads_per_process = max(1, (os.cpu_count() or 1) // processes)
+        self.threads_per_process = threads_per_process
+        ctx = mp.get_context(start_method)
+        self.processes: list = []
+        self._conns: list = []
+        self._free: queue.SimpleQueue = queue.SimpleQueue()
+        # stops the workers on close(), on garbage collection or at exit; the lists fill in place below
+        self._finalizer = weakref.finalize(self, ProcessSUT._stop, self.processes, self._conns)
+        for _ in range(processes):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_process_worker, args=(factory, child, threads_per_process), daemon=True)
+            proc.start()
+            child.close()
+            self.processes.append(proc)
+            self._conns.append(parent)
+        for conn, proc in zip(self._conns, self.processes):
+            try:
+                if not conn.poll(start_timeout):
+                    raise RuntimeError(f"a ProcessSUT worker did not start within {start_timeout:g} s")
+                ok, why = conn.recv()
+            except EOFError:
+                proc.join(timeout=5)
+                self.close()
+                raise RuntimeError(f"a ProcessSUT worker exited while starting (exit code {proc.exitcode}): the "
+                                   "factory and this class must be importable by a new process (defined in a module, "
+                                   "not in a notebook or __main__)") from None
+            except RuntimeError:
+                self.close()
+                raise
+            if not ok:
+                self.close()
+                raise ValueError(f"the SUT factory failed in a worker process: {why}")
+            self._free.put(conn)
+
+    def __call__(self, batch: list) -> Any:
+        conn = self._free.get()
+        try:
+            conn.send(_pack(batch))
+            ok, payload = conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as e:
+            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__})") from e
+        finally:
+            self._free.put(conn)
+        if not ok:
+            raise RuntimeError(payload)
+        return _unpack(payload)
+
+    @staticmethod
+    def _stop(processes: list, conns: list) -> None:
+        for conn in conns:
+            try:
+                conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for proc in processes:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+
+    def close(self) -> None:
+        "Stop the worker processes (idempotent)."
+        self._finalizer()
+
+    def __enter__(self) -> "ProcessSUT":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        alive = sum(p.is_alive() for p in self.processes)
+        return (f"ProcessSUT({len(self.processes)} processes, {alive} alive, "
+                f"{self.threads_per_process or 'default'} torch threads each)")
