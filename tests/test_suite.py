@@ -99,8 +99,8 @@ def test_holm_downgrades_a_verdict_that_only_one_test_would_support():
     corrected = {c.candidate: c for c in compare_with_baseline(rounds, "base")}
     c1, c6 = raw["edge"], corrected["edge"]
     assert c6.n_comparisons == 6 and c6.p_holm >= c1.p_value
-    if c1.p_value < 0.05 <= c6.p_holm:  # this seed's case: significant alone, not after correcting for six
-        assert c1.verdict == "slower" and c6.verdict == "no detectable difference"
+    # seeded: significant alone (p 0.013), not after correcting for six comparisons (Holm p 0.079)
+    assert c1.p_value < 0.05 <= c6.p_holm and c1.verdict == "slower" and c6.verdict == "no detectable difference"
     for c in corrected.values():
         if c.verdict in ("faster", "slower"):
             assert c.p_holm < 0.05
