@@ -1028,7 +1028,8 @@ with tempfile.TemporaryDirectory() as tmp, ResultStore(Path(tmp) / "runs.sqlite"
 # %% [markdown]
 # `tinybench run --store results.sqlite --baseline` does the same for the default workload: it
 # stores every run and reports each variant's regressions against the stored baseline, exiting
-# with status 1 when something regressed.
+# with status 1 when something regressed. Like this cell, it compares replications, not the
+# iterations of one run: the medians of the suite's interleaved timing rounds (module 06).
 #
 # ## Summary
 #

@@ -167,10 +167,21 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
     return folder
 
 
+def _replications(round_medians: Sequence[float], min_n: int = 4) -> list[float]:
+    """The round medians, or their median alone when there are fewer than `min_n`: with 3 against 3 no 90% interval
+    is finite, and the gate then judges the medians on the tolerance only (and its evidence says so)."""
+    import numpy as np
+    return list(round_medians) if len(round_medians) >= min_n else [float(np.median(round_medians))]
+
+
 def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: float,
                     prefix: str) -> dict[str, Any]:
     """Save each model's timing in the ResultStore at `store` (as '<prefix>/<model>/batch<b>'); with `baseline`, first
-    compare it with the stored baseline. Returns {name: RegressionReport dict, or None without a baseline}."""
+    compare it with the stored baseline. Returns {name: RegressionReport dict, or None without a usable baseline}.
+
+    The gate compares the runs' **round medians** (series `round_median_s`, seconds per batch), the replications of a
+    run, not its pooled iterations, which are not independent (module 06). A stored baseline without round medians
+    (written by tinybench before 0.1.0's suite) is not usable, and this run becomes the baseline."""
     from tinybench.abtest import detect_regression
     from tinybench.store import ResultStore
     reports: dict[str, Any] = {}
@@ -181,13 +192,17 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
                 continue
             name = f"{prefix}/{model}/batch{t['batch']}"
             metrics = {"median_s": t["median"], "p99_s": t["p99"], "throughput_samples_per_s": t["throughput"]}
-            current: dict[str, Any] = {"latency_s": t["samples"]}
+            current: dict[str, Any] = {"round_median_s": _replications(t["round_medians"])}
             if m.accuracy is not None:
                 metrics["accuracy"] = current["accuracy"] = m.accuracy
             if baseline:
                 base = db.baseline(name)
-                reports[name] = None if base is None else detect_regression(current, base, tolerance).to_dict()
-            db.save(name, metrics, {"latency_s": t["samples"]}, settings=result.settings.to_dict(),
+                if base is None or "round_median_s" not in base.samples:
+                    reports[name] = None
+                else:
+                    stored = {**base.metrics, "round_median_s": _replications(base.samples["round_median_s"])}
+                    reports[name] = detect_regression(current, stored, tolerance).to_dict()
+            db.save(name, metrics, {"round_median_s": t["round_medians"]}, settings=result.settings.to_dict(),
                     env=result.environment)
     return reports
 

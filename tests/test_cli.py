@@ -138,7 +138,8 @@ def test_data_from_an_npz_file(tmp_path):
 
 def test_store_and_baseline_gate(tmp_path, monkeypatch):
     db = tmp_path / "runs.sqlite"
-    args = ["run", *QUICK, "--scenarios", "", "--batch-sizes", "1", "--store", str(db), "--baseline"]
+    args = ["run", "--quiet", "--min-time", "0.3", "--rounds", "6", "--scenarios", "", "--batch-sizes", "1",
+            "--no-memory", "--store", str(db), "--baseline"]
     assert cli.main([*args, "--save-dir", str(tmp_path / "first")]) == 0
     first = next((tmp_path / "first").iterdir())
     assert "No stored baseline yet" in (first / "report.md").read_text()
@@ -157,11 +158,22 @@ def test_store_and_baseline_gate(tmp_path, monkeypatch):
     second = next((tmp_path / "second").iterdir())
     r = SuiteResult.load(second / "results.json")
     rep = r.regressions["digits-cnn/fp32/batch32"]
-    assert not rep["ok"] and {row["metric"]: row["verdict"] for row in rep["rows"]}["latency_s"] == "regressed"
-    assert "| digits-cnn/fp32/batch32 | latency_s | regressed |" in (second / "report.md").read_text()
+    verdicts = {row["metric"]: row["verdict"] for row in rep["rows"]}
+    assert not rep["ok"] and verdicts["round_median_s"] == "regressed" and verdicts["accuracy"] == "unchanged"
+    assert "| digits-cnn/fp32/batch32 | round_median_s | regressed |" in (second / "report.md").read_text()
+    assert "n = 6/6" in {row["metric"]: row for row in rep["rows"]}["round_median_s"]["evidence"]
     from tinybench.store import ResultStore
     with ResultStore(db) as s:
         assert len(s.history("digits-cnn/fp32/batch32")) == 2 and len(s.names()) == 4
+
+
+def test_the_gate_uses_the_tolerance_alone_with_too_few_rounds():
+    assert cli._replications([1.0, 2.0, 3.0]) == [2.0]
+    assert cli._replications([1.0, 2.0, 3.0, 4.0]) == [1.0, 2.0, 3.0, 4.0]
+    from tinybench.abtest import detect_regression
+    rep = detect_regression({"round_median_s": cli._replications([3.0, 3.1, 2.9])},
+                            {"round_median_s": cli._replications([1.0, 1.1, 0.9])}, 0.10)
+    assert rep.rows[0]["verdict"] == "regressed" and "tolerance only" in rep.rows[0]["evidence"]
 
 
 def test_a_foreign_store_is_refused_before_measuring(tmp_path, capsys):
