@@ -1771,6 +1771,17 @@ def comparisons_table(result: Any) -> Table:
                   "top-1 agreement"], rows)
 
 
+def per_class_table(result: Any) -> Table | None:
+    "Per-class F1 of every model (classification), so that a class an optimisation hurts is visible."
+    quality = {n: m.quality for n, m in result.models.items() if m.quality and "per_class" in m.quality}
+    if not quality:
+        return None
+    classes = sorted({int(c) for q in quality.values() for c in q["per_class"]})
+    rows = [[n, *(_fmt(q["per_class"].get(c, q["per_class"].get(str(c), {})).get("f1"), "x") for c in classes)]
+            for n, q in quality.items()]
+    return Table(["model (F1)", *(f"class {c}" for c in classes)], rows)
+
+
 def scenarios_table(result: Any) -> Table:
     rows = [[n, sc, r["metric"], _fmt(r["value"], "n" if "per second" in r["metric"] else "s"), _fmt(r["p50"], "s"),
              _fmt(r["p99"], "s"), str(r["n_queries"]), "VALID" if r["valid"] else "INVALID"]
@@ -1867,6 +1878,9 @@ class Report:
                 + (" **Interrupted: partial results.**" if r.interrupted else ""))
         out = [("", [meta]), ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
                ("Results", [results_table(r)])]
+        per_class = per_class_table(r)
+        if per_class is not None:
+            out.append(("Quality per class", [per_class]))
         if r.comparisons:
             out.append((f"Comparisons with {r.baseline}", [comparisons_table(r)]))
         if any(m.scenarios for m in r.models.values()):

@@ -163,6 +163,8 @@ def test_markdown_report_links_existing_figures_and_every_number_comes_from_the_
     assert f"time ratio {vc.ratio:.3f}, 95% CI {vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f}" in md
     for name, m in rep.result.models.items():
         assert f"| {name} | {m.accuracy:.2%} |" in md
+        f1 = [f"{m.quality['per_class'][c]['f1']:.3f}" for c in sorted(m.quality["per_class"])]
+        assert f"| {name} | {' | '.join(f1)} |" in md, "per-class F1 row"
     assert rep._repr_markdown_() == rep.to_markdown() and "findings" in repr(rep)
 
 

@@ -174,6 +174,7 @@ _LAZY = {
     "parse_detail_log": "loadgen",
     "parse_issue_delays": "loadgen",
     "peeking_false_positive_rate": "abtest",
+    "per_class_table": "report",
     "pipeline_profile": "profiling",
     "plan_capacity": "capacity",
     "plan_experiment": "abtest",

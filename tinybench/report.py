@@ -19,8 +19,8 @@ __all__ = ['FIGURES', 'agreement_metrics', 'OutputAgreement', 'compare_outputs',
            'latency_finding', 'plot_latency_cdf', 'comparison_finding', 'accuracy_finding', 'throughput_finding',
            'size_finding', 'scenario_finding', 'suite_findings', 'suite_recommendations', 'suite_limitations',
            'figure_latency_cdf', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory', 'Table',
-           'results_table', 'comparisons_table', 'scenarios_table', 'sweep_table', 'environment_table',
-           'regression_blocks', 'suite_table_html', 'methodology', 'Report']
+           'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table', 'sweep_table',
+           'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
 
 # %% ../modules/06_reporting.ipynb #agreement-metrics
 def agreement_metrics(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
@@ -426,7 +426,7 @@ def figure_memory(result: Any):
 FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_throughput,
            "accuracy_vs_speedup": figure_accuracy_vs_speedup, "memory": figure_memory}
 
-# %% ../modules/06_reporting.ipynb #de09f481
+# %% ../modules/06_reporting.ipynb #9e68dbb0
 @dataclass
 class Table:
     "A table of strings: a header row and body rows."
@@ -479,6 +479,17 @@ def comparisons_table(result: Any) -> Table:
                   "top-1 agreement"], rows)
 
 
+def per_class_table(result: Any) -> Table | None:
+    "Per-class F1 of every model (classification), so that a class an optimisation hurts is visible."
+    quality = {n: m.quality for n, m in result.models.items() if m.quality and "per_class" in m.quality}
+    if not quality:
+        return None
+    classes = sorted({int(c) for q in quality.values() for c in q["per_class"]})
+    rows = [[n, *(_fmt(q["per_class"].get(c, q["per_class"].get(str(c), {})).get("f1"), "x") for c in classes)]
+            for n, q in quality.items()]
+    return Table(["model (F1)", *(f"class {c}" for c in classes)], rows)
+
+
 def scenarios_table(result: Any) -> Table:
     rows = [[n, sc, r["metric"], _fmt(r["value"], "n" if "per second" in r["metric"] else "s"), _fmt(r["p50"], "s"),
              _fmt(r["p99"], "s"), str(r["n_queries"]), "VALID" if r["valid"] else "INVALID"]
@@ -517,7 +528,7 @@ def suite_table_html(result: Any) -> str:
     "The results table as HTML (for `SuiteResult._repr_html_`)."
     return results_table(result).html()
 
-# %% ../modules/06_reporting.ipynb #b0f809a7
+# %% ../modules/06_reporting.ipynb #1cb4be2f
 def methodology(result: Any) -> list[str]:
     "How the suite measured, from its settings."
     s = result.settings
@@ -574,6 +585,9 @@ class Report:
                 + (" **Interrupted: partial results.**" if r.interrupted else ""))
         out = [("", [meta]), ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
                ("Results", [results_table(r)])]
+        per_class = per_class_table(r)
+        if per_class is not None:
+            out.append(("Quality per class", [per_class]))
         if r.comparisons:
             out.append((f"Comparisons with {r.baseline}", [comparisons_table(r)]))
         if any(m.scenarios for m in r.models.values()):
