@@ -1253,8 +1253,13 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
                 return model(x)
         fns[name], devices[name] = infer, dev
     try:
-        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices,
-                                           lambda r, n: say(f"timing round {r + 1}/{s.rounds}: {n}"))
+        announced: set[int] = set()
+
+        def on_round(r: int, name: str) -> None:  # one progress line per round, not per model
+            if r not in announced:
+                announced.add(r)
+                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)")
+        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices, on_round)
     except KeyboardInterrupt as e:
         timings, errors = getattr(e, "partial", {}), {}
         for name, t in timings.items():

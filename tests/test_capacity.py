@@ -159,12 +159,13 @@ def busy_sut(batch):
 
 
 def test_plan_prediction_matches_the_measured_server_p99():
-    """The simulated p99 from measured service times against the Server scenario's p99 at utilisation ~0.6.
+    """The simulated p50 and p99 from measured service times against the Server scenario's, at utilisation ~0.6.
 
-    Stalls from other tenants of a shared machine (tens of ms) can inflate one run's p99 several-fold, so the
-    check takes up to five runs and passes when one agrees within 20%; a wrong model (for example latency
-    timed from the send, or the wrong queue discipline) misses on all of them. (Three were not enough once, in a CI
-    run that shared the 2 cores with a second pytest.)"""
+    Stalls from other tenants of a shared machine (tens to hundreds of ms) can inflate one run's p99 several-fold:
+    on one day 3 of 8 runs had p99 within 20% of the prediction (others 1.4x, 2.6x, 15x), on another 8 of 8. So an
+    attempt passes when p50 is within 25% and p99 within 50%, and the test takes the first of up to five attempts
+    that does. A wrong model misses on all of them: latency timed from the start of service, hiding the queue
+    (coordinated omission), gives ratios near 0.6 (p50) and 0.3 (p99) at this load."""
     from threadpoolctl import threadpool_limits
     ratios = []
     with threadpool_limits(1):
@@ -173,11 +174,12 @@ def test_plan_prediction_matches_the_measured_server_p99():
             rate = 0.6 / service.mean()
             measured = run(busy_sut, DS, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=1.0)
             in_run = measured.completed - measured.started
-            predicted = simulate_queue(rate, in_run, n=200_000).percentile(0.99)
-            ratios.append(measured.percentile(0.99) / predicted)
-            if abs(ratios[-1] - 1) <= 0.20:
+            sim = simulate_queue(rate, in_run, n=200_000)
+            ratios.append((measured.percentile(0.5) / sim.percentile(0.5), measured.percentile(0.99) / sim.percentile(0.99)))
+            if abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5:
                 break
-    assert abs(ratios[-1] - 1) <= 0.20, f"measured/predicted p99 in each attempt: {ratios}"
+    assert abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5, \
+        f"measured/predicted (p50, p99) in each attempt: {ratios}"
     plan = plan_capacity(measured, target_qps=rate, slo_latency=1.0, headroom=0.0, n_sim=20_000)
     assert plan.mean_service == pytest.approx(float(np.nanmean(in_run)), rel=1e-9), "a ScenarioResult's service times"
 

@@ -648,7 +648,7 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
                 for k in np.unique(y)}
         result.models[name].agreement = agree
 
-# %% ../modules/06_reporting.ipynb #31b5f977
+# %% ../modules/06_reporting.ipynb #499fa57b
 def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
     "Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C."
     import torch
@@ -664,8 +664,13 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
                 return model(x)
         fns[name], devices[name] = infer, dev
     try:
-        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices,
-                                           lambda r, n: say(f"timing round {r + 1}/{s.rounds}: {n}"))
+        announced: set[int] = set()
+
+        def on_round(r: int, name: str) -> None:  # one progress line per round, not per model
+            if r not in announced:
+                announced.add(r)
+                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)")
+        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices, on_round)
     except KeyboardInterrupt as e:
         timings, errors = getattr(e, "partial", {}), {}
         for name, t in timings.items():
