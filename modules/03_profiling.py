@@ -1533,15 +1533,18 @@ def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: 
 
 # %%
 #| export
+def tensor_bytes(obj: Any) -> int:
+    "Bytes of the tensors in `obj` (a tensor, or lists and tuples of them); 0 for anything else."
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(o) for o in obj)
+    return 0
+
+
 def _layer_bytes(model: nn.Module, inputs: Any) -> dict[str, int]:
     "Per leaf module: bytes of its tensor inputs + outputs + parameters and buffers in one forward."
-    def nbytes(obj) -> int:
-        if isinstance(obj, torch.Tensor):
-            return obj.numel() * obj.element_size()
-        if isinstance(obj, (list, tuple)):
-            return sum(nbytes(o) for o in obj)
-        return 0
-
+    nbytes = tensor_bytes
     moved: dict[str, int] = {}
     handles = []
     for name, mod in leaf_modules(model):

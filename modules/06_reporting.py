@@ -982,16 +982,13 @@ def largest_layer_bytes(model: Any, x: Any) -> int | None:
     `model(x)`: a lower bound on the activation memory it needs, independent of what the allocator already holds.
     None for models without forward hooks (TorchScript, plain callables)."""
     import torch
+
+    from tinybench.profiling import leaf_modules, tensor_bytes
     if not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
         return None
-
-    def nbytes(obj: Any) -> int:
-        if isinstance(obj, torch.Tensor):
-            return obj.numel() * obj.element_size()
-        return sum(nbytes(o) for o in obj) if isinstance(obj, (list, tuple)) else 0
     sizes: list[int] = []
-    leaves = [mod for mod in model.modules() if not list(mod.children())]
-    handles = [mod.register_forward_hook(lambda mod, a, o: sizes.append(nbytes(a) + nbytes(o))) for mod in leaves]
+    handles = [mod.register_forward_hook(lambda mod, a, o: sizes.append(tensor_bytes(a) + tensor_bytes(o)))
+               for _, mod in (leaf_modules(model) or [("", model)])]
     try:
         with torch.inference_mode():
             model(x)

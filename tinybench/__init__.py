@@ -221,6 +221,7 @@ _LAZY = {
     "suite_table_html": "report",
     "summary": "scenarios",
     "sweep_table": "report",
+    "tensor_bytes": "profiling",
     "throughput_finding": "report",
     "time_call": "timing",
     "time_interleaved": "suite",

@@ -31,8 +31,8 @@ from .timing import BenchmarkError, environment, figure_img, format_bytes, forma
 __all__ = ['linear_flops', 'conv2d_flops', 'count_flops', 'ModelStats', 'model_stats', 'leaf_modules', 'time_layers',
            'LayerProfile', 'profile_layers', 'OpProfile', 'profile_ops', 'PythonProfile', 'profile_python',
            'MemoryProfile', 'measure_memory', 'PipelineProfile', 'pipeline_profile', 'BatchSweep', 'batch_sweep',
-           'largest_batch_within', 'BatchLimit', 'max_batch_under_latency', 'DevicePeaks', 'measure_peaks', 'Roofline',
-           'roofline']
+           'largest_batch_within', 'BatchLimit', 'max_batch_under_latency', 'DevicePeaks', 'measure_peaks',
+           'tensor_bytes', 'Roofline', 'roofline']
 
 # %% ../modules/03_profiling.ipynb #linear-flops
 def linear_flops(batch: int, in_features: int, out_features: int) -> int:
@@ -1010,16 +1010,19 @@ def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: 
     cp = measure(dst.copy_, src, device=str(dev), min_time=min_time)
     return DevicePeaks(str(dev), 2 * n**3 / float(np.min(mm.samples)), 2 * nbytes / float(np.min(cp.samples)), n, nbytes)
 
-# %% ../modules/03_profiling.ipynb #87d0fee7
+# %% ../modules/03_profiling.ipynb #51276e4e
+def tensor_bytes(obj: Any) -> int:
+    "Bytes of the tensors in `obj` (a tensor, or lists and tuples of them); 0 for anything else."
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(o) for o in obj)
+    return 0
+
+
 def _layer_bytes(model: nn.Module, inputs: Any) -> dict[str, int]:
     "Per leaf module: bytes of its tensor inputs + outputs + parameters and buffers in one forward."
-    def nbytes(obj) -> int:
-        if isinstance(obj, torch.Tensor):
-            return obj.numel() * obj.element_size()
-        if isinstance(obj, (list, tuple)):
-            return sum(nbytes(o) for o in obj)
-        return 0
-
+    nbytes = tensor_bytes
     moved: dict[str, int] = {}
     handles = []
     for name, mod in leaf_modules(model):

@@ -396,7 +396,7 @@ def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, t
         folds.append(q)
     return CrossValidation(k, task, "accuracy" if task == "classification" else "r2", scores, seconds, folds, level)
 
-# %% ../modules/06_reporting.ipynb #f56670d2
+# %% ../modules/06_reporting.ipynb #38991cdf
 def _unwrap(obj: Any, default_device: str) -> tuple[Callable, str, str]:
     "(callable, device, description) of a model, a workloads.Variant or a scenarios.TorchSUT."
     model = getattr(obj, "model", obj)
@@ -437,16 +437,13 @@ def largest_layer_bytes(model: Any, x: Any) -> int | None:
     `model(x)`: a lower bound on the activation memory it needs, independent of what the allocator already holds.
     None for models without forward hooks (TorchScript, plain callables)."""
     import torch
+
+    from tinybench.profiling import leaf_modules, tensor_bytes
     if not isinstance(model, torch.nn.Module) or isinstance(model, torch.jit.ScriptModule):
         return None
-
-    def nbytes(obj: Any) -> int:
-        if isinstance(obj, torch.Tensor):
-            return obj.numel() * obj.element_size()
-        return sum(nbytes(o) for o in obj) if isinstance(obj, (list, tuple)) else 0
     sizes: list[int] = []
-    leaves = [mod for mod in model.modules() if not list(mod.children())]
-    handles = [mod.register_forward_hook(lambda mod, a, o: sizes.append(nbytes(a) + nbytes(o))) for mod in leaves]
+    handles = [mod.register_forward_hook(lambda mod, a, o: sizes.append(tensor_bytes(a) + tensor_bytes(o)))
+               for _, mod in (leaf_modules(model) or [("", model)])]
     try:
         with torch.inference_mode():
             model(x)
