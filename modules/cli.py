@@ -130,9 +130,9 @@ def check_writable(folder: str | Path) -> Path:
 def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None = None, data: str | Path | None = None,
         settings: Any = None, formats: Sequence[str] = ("markdown", "html", "json"), seed: int = 0,
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
-        tolerance: float = 0.10, title: str | None = None) -> Path:
+        tolerance: float = 0.10, title: str | None = None) -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
-    into a new `<save_dir>/<timestamp>/` folder; returns that folder.
+    into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
     With `store` (a ResultStore path) every model's timing is recorded there; with `baseline`, each is first compared
     with its stored baseline (`detect_regression` at `tolerance`); the verdicts go into results.json and the report."""
@@ -164,7 +164,7 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
     while folder.exists():  # two runs in the same second
         folder, k = parent / f"{result.started}-{k}", k + 1
     Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats)
-    return folder
+    return folder, result
 
 
 def _replications(round_medians: Sequence[float], min_n: int = 4) -> list[float]:
@@ -429,11 +429,9 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         raise ValueError("--baseline needs --store PATH (where the baseline lives)")
     models = parse_model_specs(args.models) if args.models is not None else None
     t0 = time.perf_counter()
-    folder = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format, args.seed, say,
-                 args.store, args.baseline, args.tolerance, args.title)
+    folder, result = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format, args.seed,
+                         say, args.store, args.baseline, args.tolerance, args.title)
     from tinybench.report import Report
-    from tinybench.suite import SuiteResult
-    result = SuiteResult.load(folder / "results.json")
     print(repr(result))
     for line in Report(result).recommendations():
         print(f"- {line}")

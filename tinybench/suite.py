@@ -505,16 +505,13 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
         raise
     return summaries(), errors
 
-# %% ../modules/06_reporting.ipynb #67ad38f8
+# %% ../modules/06_reporting.ipynb #e6492e4e
 def _verdict_of(ci: tuple[float, float], eq_ci: tuple[float, float] | None, p_adj: float, alpha: float,
                 margin: float | None) -> str:
-    if margin is not None and eq_ci is not None and 1 / (1 + margin) <= eq_ci[0] and eq_ci[1] <= 1 + margin:
-        return "equivalent"
-    if p_adj < alpha and ci[0] > 1:
-        return "slower"
-    if p_adj < alpha and ci[1] < 1:
-        return "faster"
-    return "no detectable difference"
+    "Module 01's verdict rules for an interval, with 'faster'/'slower' kept only when the adjusted p < alpha."
+    from tinybench.stats import _verdict
+    verdict = _verdict(1.0, ci, eq_ci, margin)
+    return verdict if verdict == "equivalent" or p_adj < alpha else "no detectable difference"
 
 
 def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, level: float = 0.95,
