@@ -36,9 +36,9 @@ def main(repeats: int = 3) -> None:
                 rate = rho / service.mean()
                 m = run(matmul_sut, DS, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=1.0)
                 in_run = m.completed - m.started
-                p_ss = simulate_queue(rate, service, n=200_000).percentile(0.99)
-                p_in = simulate_queue(rate, in_run, n=200_000).percentile(0.99)
-                meas = m.percentile(0.99)
+                p_ss = simulate_queue(rate, service, n=200_000).quantile(0.99)
+                p_in = simulate_queue(rate, in_run, n=200_000).quantile(0.99)
+                meas = m.quantile(0.99)
                 print(f"{rho:4.1f} {format_seconds(meas):>13s} {format_seconds(p_ss):>20s} {meas / p_ss:6.2f} "
                       f"{format_seconds(p_in):>14s} {meas / p_in:6.2f}", flush=True)
 

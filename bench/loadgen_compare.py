@@ -61,7 +61,7 @@ def main():
                      else run_loadgen(sut, ds, server, target_qps=common, trace=True))
                 at_common = f"{lateness(r)} @ {common:,.0f}"
             pq = f"{peak.peak_qps:,.0f}" if peak.peak_qps else "none"
-            print(f"{name:8s} {gen:15s} {pq:>15s} {len(peak.tried):>5d} {tb.format_seconds(ss.percentile(0.9)):>17s} "
+            print(f"{name:8s} {gen:15s} {pq:>15s} {len(peak.tried):>5d} {tb.format_seconds(ss.quantile(0.9)):>17s} "
                   f"{own:>31s} {at_common:>24s}   ({secs:.0f} s)", flush=True)
 
 

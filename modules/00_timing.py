@@ -38,6 +38,7 @@ import contextlib
 import gc
 import itertools
 import math
+import numbers
 import os
 import platform
 import sys
@@ -331,6 +332,36 @@ assert gc.isenabled() and n_off == 0
 # Fan's type 7, numpy's default `method="linear"`): sort the samples, the `q`-quantile sits at
 # position `h = (n − 1)·q` (counting from 0) and is interpolated between the samples at `⌊h⌋`
 # and `⌈h⌉`. (Module 01 explains the other definitions and the confidence intervals.)
+#
+# **One convention in all of tinybench: quantiles are fractions.** Every function, field and flag
+# that takes a quantile takes `q` in [0, 1] and is named `quantile` (`m.quantile(0.99)`,
+# `TestSettings(latency_quantile=0.99)`, `tinybench plan --quantile 0.99`); "p99" appears only as a
+# label. A value that only makes sense on the 0–100 scale, such as `m.quantile(99)`, is an error,
+# never silently something else: mixing the two scales is how a "p50" ends up being the 0.5th
+# percentile.
+
+# %%
+#| export
+def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> float:
+    "`q` as a float if it is a quantile fraction in [0, 1] ((0, 1) with `open_interval`), else a clear error."
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        raise TypeError(f"{name} must be a number (a fraction: 0.99 for p99), got {q!r} of type {type(q).__name__}")
+    q = float(q)
+    inside = (0 < q < 1) if open_interval else (0 <= q <= 1)
+    if not inside:
+        hint = f"; quantiles are fractions: for p{q:g} pass {q / 100:g}" if 1 < q <= 100 else ""
+        bounds = "strictly between 0 and 1" if open_interval else "in [0, 1]"
+        raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
+    return q
+
+# %%
+assert check_quantile(0.99) == 0.99 and check_quantile(1) == 1.0
+for bad in (99, 1.5, -0.1, float("nan")):
+    try:
+        check_quantile(bad)
+        raise AssertionError(f"{bad} must be refused")
+    except ValueError as e:
+        print(e)
 
 # %%
 rng = np.random.default_rng(1)
@@ -752,7 +783,7 @@ def format_bytes(n: float | None) -> str:
 # %% [markdown]
 # A `Measurement` holds the per-call samples in seconds (each sample is the mean of `loops`
 # back-to-back calls), how they were taken, and what went wrong. Statistics are computed from
-# the samples on demand; percentiles use the linear-interpolation definition of section 5.
+# the samples on demand; `quantile(q)` takes a fraction and uses the linear-interpolation definition of section 5.
 
 # %%
 #| export
@@ -788,18 +819,19 @@ class Measurement:
     iqr = property(lambda self: median_iqr(self.samples)[1], doc="p75 - p25, seconds.")
     warnings = property(lambda self: [str(p) for p in self.pitfalls], doc="Pitfalls as sentences.")
 
-    def percentile(self, q: float | Sequence[float]) -> float | np.ndarray:
-        "Percentile(s) `q` in [0, 100] of seconds per call, linear interpolation (Hyndman-Fan type 7)."
-        out = np.percentile(self.samples, q)
-        return float(out) if np.ndim(out) == 0 else out
+    def quantile(self, q: float | Sequence[float]) -> float | np.ndarray:
+        "Quantile(s) `q` in [0, 1] of seconds per call (0.99 for p99), linear interpolation (Hyndman-Fan type 7)."
+        if np.ndim(q) == 0:
+            return float(np.quantile(self.samples, check_quantile(q)))
+        return np.quantile(self.samples, [check_quantile(v) for v in q])
 
     def to_dict(self, samples: bool = True) -> dict[str, Any]:
         "JSON-ready summary (seconds); with `samples`, the raw per-call samples too."
         d = {"label": self.label, "device": self.device, "n": self.n, "loops": self.loops,
              "median": self.median, "mean": self.mean, "stdev": self.stdev, "iqr": self.iqr,
              "min": self.min, "max": self.max,
-             "p5": self.percentile(5), "p25": self.percentile(25), "p75": self.percentile(75),
-             "p90": self.percentile(90), "p95": self.percentile(95), "p99": self.percentile(99),
+             "p5": self.quantile(0.05), "p25": self.quantile(0.25), "p75": self.quantile(0.75),
+             "p90": self.quantile(0.9), "p95": self.quantile(0.95), "p99": self.quantile(0.99),
              "quantile_method": "linear (Hyndman-Fan type 7)", "unit": "seconds per call",
              "warmup_calls": self.warmup_calls, "first_call": self.first_call, "resolution": self.resolution,
              "cache": self.cache, "interrupted": self.interrupted,
@@ -822,7 +854,7 @@ class Measurement:
 
     def _repr_html_(self) -> str:
         rows = [("median", self.median), ("IQR", self.iqr), ("mean", self.mean), ("stdev", self.stdev),
-                ("min", self.min), ("p90", self.percentile(90)), ("p99", self.percentile(99)), ("max", self.max)]
+                ("min", self.min), ("p90", self.quantile(0.9)), ("p99", self.quantile(0.99)), ("max", self.max)]
         cells = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{format_seconds(v)}</td></tr>" for k, v in rows)
         facts = (f"n={self.n} samples x {self.loops} loops, warm-up {self.warmup_calls} calls, "
                  f"first call {format_seconds(self.first_call)}, cache {self.cache}, device {self.device}")

@@ -831,13 +831,13 @@ print("with 30 samples per side and cv 10%, detectable change:", f"{detectable_e
 
 # %%
 #| export
-def mlperf_sample_size(percentile: float = 0.90, confidence: float = 0.99,
+def mlperf_sample_size(quantile: float = 0.90, confidence: float = 0.99,
                        margin: float = 0.005) -> tuple[int, int]:
-    "Queries to estimate a percentile within `margin` at `confidence`: (exact ceil, MLPerf's multiple of 8192)."
-    if not 0 < percentile < 1 or not 0 < confidence < 1 or not 0 < margin < 1:
+    "Queries to estimate a quantile within `margin` at `confidence`: (exact ceil, MLPerf's multiple of 8192)."
+    if not 0 < quantile < 1 or not 0 < confidence < 1 or not 0 < margin < 1:
         raise ValueError("percentile, confidence and margin must all be strictly between 0 and 1")
     z = st.norm.ppf((1 - confidence) / 2)
-    n = math.ceil(z * z * percentile * (1 - percentile) / margin ** 2)
+    n = math.ceil(z * z * quantile * (1 - quantile) / margin ** 2)
     return n, -(-n // 8192) * 8192
 
 # %%
@@ -854,21 +854,21 @@ print(mlperf_sample_size(0.90, 0.99, 0.005), mlperf_sample_size(0.99, 0.99, 0.00
 
 # %%
 #| export
-def early_stopping_min_passing(n_over: int, percentile: float, confidence: float = 0.99) -> int:
+def early_stopping_min_passing(n_over: int, quantile: float, confidence: float = 0.99) -> int:
     "LoadGen's h: smallest number of within-bound queries such that P(Binomial(h+t, 1-p) <= t) < 1-c."
     if n_over < 0:
         raise ValueError(f"the number of overlatency queries cannot be negative, got {n_over}")
-    if not 0 < percentile < 1 or not 0 < confidence < 1:
+    if not 0 < quantile < 1 or not 0 < confidence < 1:
         raise ValueError("percentile and confidence must be strictly between 0 and 1")
 
     # special.betainc(h, t + 1, p) = P(Binomial(h + t, 1 - p) <= t)
-    return smallest_passing(lambda h: special.betainc(h, n_over + 1, percentile) < 1 - confidence, 1)
+    return smallest_passing(lambda h: special.betainc(h, n_over + 1, quantile) < 1 - confidence, 1)
 
 
 @dataclass(repr=False)
 class EarlyStopping:
     "LoadGen's early-stopping verdict for a run: queries needed, pass/fail, and the conservative estimate."
-    percentile: float
+    quantile: float
     confidence: float
     n_queries: int
     n_over: int
@@ -881,7 +881,7 @@ class EarlyStopping:
         return dict(self.__dict__)
 
     def __repr__(self) -> str:
-        est = "" if self.estimate is None else f", p{self.percentile * 100:g} estimate {format_seconds(self.estimate)}"
+        est = "" if self.estimate is None else f", p{self.quantile * 100:g} estimate {format_seconds(self.estimate)}"
         return (f"EarlyStopping({'passed' if self.passed else 'not yet'}: {self.n_queries} queries, "
                 f"{self.n_over} over the bound, {self.min_queries} needed{est})")
 
@@ -889,24 +889,24 @@ class EarlyStopping:
         return f"<code>{self!r}</code>"
 
 
-def early_stopping(n_queries: int, n_over_latency: int, percentile: float, confidence: float = 0.99,
+def early_stopping(n_queries: int, n_over_latency: int, quantile: float, confidence: float = 0.99,
                    latencies: Any = None) -> EarlyStopping:
     """LoadGen's early-stopping rule. With `latencies` (the run's per-query seconds), also the conservative
-    percentile estimate LoadGen reports for SingleStream/MultiStream: the t-th largest latency, t the largest
+    quantile estimate LoadGen reports for SingleStream/MultiStream: the t-th largest latency, t the largest
     count with h(t) + t <= n_queries."""
     if n_queries < 0 or not 0 <= n_over_latency <= n_queries:
         raise ValueError(f"need 0 <= n_over_latency <= n_queries, got {n_over_latency} and {n_queries}")
-    need = early_stopping_min_passing(n_over_latency, percentile, confidence) + n_over_latency
-    res = EarlyStopping(percentile, confidence, n_queries, n_over_latency, need, n_queries >= need)
+    need = early_stopping_min_passing(n_over_latency, quantile, confidence) + n_over_latency
+    res = EarlyStopping(quantile, confidence, n_queries, n_over_latency, need, n_queries >= need)
     if latencies is not None:
         lat = np.sort(samples_of(latencies, "latencies"))
         if lat.size != n_queries:
             raise ValueError(f"got {lat.size} latencies for {n_queries} queries")
-        if n_queries >= early_stopping_min_passing(1, percentile, confidence) + 1:
+        if n_queries >= early_stopping_min_passing(1, quantile, confidence) + 1:
             lo, hi = 1, n_queries  # largest t with h(t) + t <= n (monotone in t)
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if early_stopping_min_passing(mid, percentile, confidence) + mid <= n_queries:
+                if early_stopping_min_passing(mid, quantile, confidence) + mid <= n_queries:
                     lo = mid
                 else:
                     hi = mid - 1
@@ -983,33 +983,33 @@ def check_bimodal(x: Any) -> Pitfall | None:
                    "changes speed) between calls; a single median hides that; find the cause or report each mode.")
 
 
-def check_sample_count(x: Any, percentile: float, level: float = 0.95) -> Pitfall | None:
-    "Too few samples for a distribution-free CI of `percentile` (a fraction: 0.99 for p99)."
-    n, need = samples_of(x).size, min_samples_for_quantile_ci(percentile, level)
+def check_sample_count(x: Any, quantile: float, level: float = 0.95) -> Pitfall | None:
+    "Too few samples for a distribution-free CI of `quantile` (a fraction: 0.99 for p99)."
+    n, need = samples_of(x).size, min_samples_for_quantile_ci(quantile, level)
     if n >= need:
         return None
-    return Pitfall("too-few-samples", f"{n} samples cannot support a {level:.0%} CI for p{percentile * 100:g}: "
-                   f"at least {need} are needed; report a lower percentile or measure longer.")
+    return Pitfall("too-few-samples", f"{n} samples cannot support a {level:.0%} CI for p{quantile * 100:g}: "
+                   f"at least {need} are needed; report a lower quantile or measure longer.")
 
 
-def detect_pitfalls(x: Any, percentile: float | None = None) -> list[Pitfall]:
-    "All statistical pitfalls in a sample: outliers, multiple modes, trend, warm-up, too few samples for `percentile`."
+def detect_pitfalls(x: Any, quantile: float | None = None) -> list[Pitfall]:
+    "All statistical pitfalls in a sample: outliers, multiple modes, trend, warm-up, too few samples for `quantile`."
     s = samples_of(x, min_n=1)
     found = [check_outliers(s) if s.size >= 4 else None, check_bimodal(s), check_drift(s)]
     d = detect_warmup(s)
     if s.size >= 20 and d > 0.1 * s.size:
         found.append(Pitfall("warm-up", f"the first {d} of {s.size} samples differ from the rest (MSER-5 changepoint): "
                              "discard them or warm up longer."))
-    if percentile is not None:
-        found.append(check_sample_count(s, percentile))
+    if quantile is not None:
+        found.append(check_sample_count(s, quantile))
     return [p for p in found if p is not None]
 
 # %%
 rng = np.random.default_rng(9)
 two_paths = rng.permutation(np.r_[rng.lognormal(np.log(1e-3), 0.05, 300), rng.lognormal(np.log(2e-3), 0.05, 200)])
-for p in detect_pitfalls(two_paths, percentile=0.999):
+for p in detect_pitfalls(two_paths, quantile=0.999):
     print(p)
-print("real matmul samples:", [p.kind for p in detect_pitfalls(m.samples, percentile=0.99)])
+print("real matmul samples:", [p.kind for p in detect_pitfalls(m.samples, quantile=0.99)])
 
 # %% [markdown]
 # ## Summary

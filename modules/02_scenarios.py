@@ -51,7 +51,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import environment, format_seconds, nvtx_range
+from tinybench.timing import check_quantile, environment, format_seconds, nvtx_range
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -141,7 +141,7 @@ class ArrayDataset:
 #| export
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 LOAD_PATTERNS = ("poisson", "burst", "ramp")
-_DEFAULT_PERCENTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
+_DEFAULT_QUANTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
 
 
 @dataclass
@@ -153,7 +153,7 @@ class TestSettings:
     min_query_count: int | None = None
     target_qps: float = 100.0
     target_latency: float = 0.1
-    latency_percentile: float | None = None
+    latency_quantile: float | None = None
     samples_per_query: int = 8
     offline_batch_size: int = 32
     expected_qps: float | None = None
@@ -172,12 +172,13 @@ class TestSettings:
     def __post_init__(self):
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
-        if self.latency_percentile is None:
-            self.latency_percentile = _DEFAULT_PERCENTILE[self.scenario]
+        if self.latency_quantile is None:
+            self.latency_quantile = _DEFAULT_QUANTILE[self.scenario]
+        self.latency_quantile = check_quantile(self.latency_quantile, "latency_quantile", open_interval=True)
         if self.ramp_to_qps is not None and self.load_pattern == "poisson":
             self.load_pattern = "ramp"  # asking for a ramp target means a ramp
         if self.min_query_count is None:  # what early stopping needs when no query is over the bound
-            p = self.latency_percentile
+            p = self.latency_quantile
             self.min_query_count = {"Offline": 1, "Server": early_stopping_min_passing(0, p)}.get(
                 self.scenario, early_stopping_min_passing(1, p) + 1) if 0 < p < 1 else 1
         checks = [(self.min_duration >= 0, "min_duration must be >= 0 seconds"),
@@ -186,7 +187,6 @@ class TestSettings:
                   (self.min_query_count >= 1, "min_query_count must be >= 1"),
                   (self.target_qps > 0, "target_qps must be > 0 queries per second"),
                   (self.target_latency > 0, "target_latency must be > 0 seconds"),
-                  (0 < self.latency_percentile < 1, "latency_percentile must be in (0, 1), e.g. 0.99"),
                   (self.samples_per_query >= 1, "samples_per_query must be >= 1"),
                   (self.offline_batch_size >= 1, "offline_batch_size must be >= 1"),
                   (self.expected_qps is None or self.expected_qps > 0, "expected_qps must be > 0 (Offline)"),
@@ -505,9 +505,9 @@ class ScenarioResult:
     def n_errors(self) -> int:
         return int(sum(e is not None for e in self.errors))
 
-    def percentile(self, q: float) -> float:
-        "Latency quantile q in (0, 1), seconds (linear interpolation); NaN without successful queries."
-        lat = self.latencies
+    def quantile(self, q: float) -> float:
+        "Latency quantile `q` in [0, 1] (0.99 for p99), seconds (linear interpolation); NaN without successful queries."
+        q, lat = check_quantile(q), self.latencies
         return float(np.quantile(lat, q)) if lat.size else math.nan
 
     @property
@@ -541,13 +541,13 @@ class ScenarioResult:
 
 
 def headline_metric(r: Any) -> tuple[str, float]:
-    "(name, value) of a run's headline metric; `r` has `settings`, `samples_per_second`, `qps` and `percentile(q)`."
+    "(name, value) of a run's headline metric; `r` has `settings`, `samples_per_second`, `qps` and `quantile(q)`."
     s = r.settings
     if s.scenario == "Offline":
         return "samples per second", r.samples_per_second
     if s.scenario == "Server":
         return "completed queries per second", r.qps
-    return f"p{s.latency_percentile * 100:g} latency", r.percentile(s.latency_percentile)
+    return f"p{s.latency_quantile * 100:g} latency", r.quantile(s.latency_quantile)
 
 # %% [markdown]
 # Validity follows LoadGen's rules: the run must last `min_duration` and complete
@@ -562,8 +562,8 @@ def early_stopping_result(r: ScenarioResult):
     target_latency; SingleStream/MultiStream start from one, as LoadGen does, and get the conservative estimate."""
     s = r.settings
     if s.scenario == "Server":
-        return early_stopping(r.n_queries, int((r.latencies > s.target_latency).sum()), s.latency_percentile)
-    return early_stopping(r.n_queries, min(1, r.n_queries), s.latency_percentile, latencies=r.latencies)
+        return early_stopping(r.n_queries, int((r.latencies > s.target_latency).sum()), s.latency_quantile)
+    return early_stopping(r.n_queries, min(1, r.n_queries), s.latency_quantile, latencies=r.latencies)
 
 
 def validity_reasons(r: ScenarioResult) -> list[str]:
@@ -588,9 +588,9 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
             reasons.append(f"early stopping not met: {r.n_queries} queries with {es.n_over} over the bound, "
                            f"{es.min_queries} needed")
     if s.scenario == "Server" and r.n_queries:
-        p = r.percentile(s.latency_percentile)
+        p = r.quantile(s.latency_quantile)
         if p > s.target_latency:
-            reasons.append(f"p{s.latency_percentile * 100:g} latency {format_seconds(p)} exceeds target_latency "
+            reasons.append(f"p{s.latency_quantile * 100:g} latency {format_seconds(p)} exceeds target_latency "
                            f"{format_seconds(s.target_latency)}: reduce target_qps")
         lat, k = r.latencies, max(1, r.n_queries // 10)
         first, last = float(np.median(lat[:k])), float(np.median(lat[-k:]))
@@ -949,13 +949,13 @@ def summary(r: ScenarioResult) -> str:
     if lat.size:
         lines += [f"Min latency : {format_seconds(lat.min())}", f"Max latency : {format_seconds(lat.max())}",
                   f"Mean latency : {format_seconds(lat.mean())}"]
-        lines += [f"{q * 100:g} percentile latency : {format_seconds(r.percentile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
+        lines += [f"{q * 100:g} quantile latency : {format_seconds(r.quantile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
     if s.scenario == "Server" and r.issue_lateness.size:
         lines.append(f"p99 issue lateness : {format_seconds(float(np.quantile(r.issue_lateness, 0.99)))}")
     if s.scenario in ("SingleStream", "MultiStream") and r.n_queries:
         es = early_stopping_result(r)
         if es.estimate is not None:
-            lines.append(f"Early stopping p{s.latency_percentile * 100:g} estimate : {format_seconds(es.estimate)} "
+            lines.append(f"Early stopping p{s.latency_quantile * 100:g} estimate : {format_seconds(es.estimate)} "
                          f"(discarding the {es.estimate_rank - 1} highest latencies)")
     if r.accuracy is not None:
         lines.append(f"Accuracy : {r.accuracy:.4f}")
@@ -967,7 +967,7 @@ def _result_to_dict(r: ScenarioResult) -> dict[str, Any]:
     return {"scenario": r.settings.scenario, "settings": r.settings.to_dict(), "valid": r.valid, "reasons": r.reasons,
             "metric": name, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples, "n_errors": r.n_errors,
             "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
-            "latency": {f"p{q * 100:g}": r.percentile(q) for q in (0.5, 0.9, 0.95, 0.99)},
+            "latency": {f"p{q * 100:g}": r.quantile(q) for q in (0.5, 0.9, 0.95, 0.99)},
             "accuracy": r.accuracy, "interrupted": r.interrupted, "env": r.env,
             "queries": {"sample_index": r.sample_index, "scheduled": r.scheduled.tolist(), "issued": r.issued.tolist(),
                         "started": r.started.tolist(), "completed": r.completed.tolist(), "errors": r.errors}}
@@ -1025,7 +1025,7 @@ r_srv
 r_stall = run(SleepSUT(1e-3, stall_at=100, stall=0.2), ds, scenario="Server", target_qps=200, min_duration=1.5,
               target_latency=0.05)
 service = r_stall.completed - r_stall.started
-print(f"from the schedule: p99 {r_stall.percentile(0.99) * 1e3:.0f} ms, {int((r_stall.latencies >= 0.1).sum())} queries >= 100 ms; "
+print(f"from the schedule: p99 {r_stall.quantile(0.99) * 1e3:.0f} ms, {int((r_stall.latencies >= 0.1).sum())} queries >= 100 ms; "
       f"service only: p99 {np.quantile(service, 0.99) * 1e3:.1f} ms")
 print(r_stall.reasons)
 
@@ -1172,10 +1172,10 @@ class PeakSearch:
     "Result of `find_peak_qps`: the highest VALID Server rate found and every rate tried (queries/s)."
     peak_qps: float | None
     tried: list[dict[str, Any]]
-    percentile: float
+    quantile: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"peak_qps": self.peak_qps, "percentile": self.percentile, "tried": list(self.tried)}
+        return {"peak_qps": self.peak_qps, "quantile": self.quantile, "tried": list(self.tried)}
 
     def __repr__(self) -> str:
         peak = "none VALID" if self.peak_qps is None else f"{self.peak_qps:,.1f} queries/s"
@@ -1186,7 +1186,7 @@ class PeakSearch:
                        f"<td>{format_seconds(t['latency'])}</td><td>{t['qps']:,.1f}</td></tr>" for t in
                        sorted(self.tried, key=lambda t: t["target_qps"]))
         return (f"<div><b>{self!r}</b><table><tr><th>target qps</th><th>verdict</th>"
-                f"<th>p{self.percentile * 100:g} latency</th><th>completed qps</th></tr>{rows}</table></div>")
+                f"<th>p{self.quantile * 100:g} latency</th><th>completed qps</th></tr>{rows}</table></div>")
 
 
 def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None,
@@ -1202,7 +1202,7 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
     if settings is not None and overrides:
         base = TestSettings(**{**settings.to_dict(), **overrides})
     if base.scenario != "Server":
-        base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_percentile": None,
+        base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_quantile": None,
                                "min_query_count": None})
     if not 0 < tolerance < 1:
         raise ValueError(f"tolerance must be a fraction in (0, 1), got {tolerance}")
@@ -1213,7 +1213,7 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
     def attempt(qps: float) -> bool:
         for _ in range(1 + retries):
             r = runner(sut, dataset, TestSettings(**{**base.to_dict(), "target_qps": qps}))
-            tried.append({"target_qps": qps, "valid": r.valid, "latency": r.percentile(base.latency_percentile),
+            tried.append({"target_qps": qps, "valid": r.valid, "latency": r.quantile(base.latency_quantile),
                           "qps": r.qps, "reasons": r.reasons})
             if r.valid or len(tried) >= max_runs:
                 return r.valid
@@ -1234,7 +1234,7 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
             lo = mid
         else:
             hi = mid
-    return PeakSearch(lo, tried, base.latency_percentile)
+    return PeakSearch(lo, tried, base.latency_quantile)
 
 # %%
 peak = find_peak_qps(SleepSUT(2e-3), ds, target_qps=100, min_duration=1.0, target_latency=0.05, tolerance=0.1)
@@ -1262,9 +1262,9 @@ try:
     for scen, kw in (("SingleStream", dict(min_duration=1.0)), ("Server", dict(target_qps=200, min_duration=2.5,
                                                                                target_latency=0.05))):
         ours, theirs = run(SleepSUT(2e-3), ds, scenario=scen, **kw), run_loadgen(SleepSUT(2e-3), ds, scenario=scen, **kw)
-        q = ours.settings.latency_percentile
-        print(f"{scen:12s} tinybench p{q * 100:g} {format_seconds(ours.percentile(q))} {'VALID' if ours.valid else 'INVALID'}"
-              f" | LoadGen p{q * 100:g} {format_seconds(theirs.percentile(q))} {'VALID' if theirs.valid else 'INVALID'}")
+        q = ours.settings.latency_quantile
+        print(f"{scen:12s} tinybench p{q * 100:g} {format_seconds(ours.quantile(q))} {'VALID' if ours.valid else 'INVALID'}"
+              f" | LoadGen p{q * 100:g} {format_seconds(theirs.quantile(q))} {'VALID' if theirs.valid else 'INVALID'}")
 except ImportError:
     print("mlcommons-loadgen is not installed: pip install mlcommons-loadgen")
 

@@ -57,7 +57,7 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import BenchmarkError, environment, figure_img, format_bytes, format_seconds, measure
+from tinybench.timing import BenchmarkError, check_quantile, environment, figure_img, format_bytes, format_seconds, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -1103,8 +1103,9 @@ class PipelineProfile:
     def mean(self) -> np.ndarray:
         return self.times.mean(axis=0)
 
-    def percentile(self, q: float) -> np.ndarray:
-        return np.quantile(self.times, q, axis=0)
+    def quantile(self, q: float) -> np.ndarray:
+        "Per-stage quantile `q` in [0, 1] of the stage times, seconds."
+        return np.quantile(self.times, check_quantile(q), axis=0)
 
     @property
     def bottleneck(self) -> str:
@@ -1126,7 +1127,7 @@ class PipelineProfile:
 
     def to_dict(self) -> dict[str, Any]:
         return {"stages": [{"name": s, "mean": float(m), "p50": float(a), "p99": float(b), "share": float(m / self.mean.sum())}
-                           for s, m, a, b in zip(self.stages, self.mean, self.percentile(0.5), self.percentile(0.99))],
+                           for s, m, a, b in zip(self.stages, self.mean, self.quantile(0.5), self.quantile(0.99))],
                 "n_samples": int(self.times.shape[0]), "bottleneck": self.bottleneck,
                 "sequential_throughput": self.sequential_throughput, "pipelined_throughput": self.pipelined_throughput}
 
@@ -1297,13 +1298,13 @@ def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
 
 
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
-    "Measure model(batch) under inference_mode; latency percentiles (s) and CUDA peak memory (bytes)."
+    "Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), CUDA peak memory (bytes)."
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     with torch.inference_mode():
         m = measure(model, batch, device=str(dev), min_time=min_time, max_time=max_time)
-    row = {"median": m.median, "p50": float(m.percentile(0.5)), "p90": float(m.percentile(0.9)),
-           "p99": float(m.percentile(0.99)), "n_samples": int(m.samples.size)}
+    row = {"median": m.median, "p50": m.quantile(0.5), "p90": m.quantile(0.9), "p99": m.quantile(0.99),
+           "n_samples": int(m.samples.size), "samples": m.samples.tolist()}
     if dev.type == "cuda":
         row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
     return row
@@ -1417,21 +1418,21 @@ largest_batch_within = use_reference_if_open(largest_batch_within, lambda b: 0.0
 #| export
 @dataclass(repr=False)
 class BatchLimit:
-    "Largest batch with latency (at `percentile`, seconds) within `budget`, and every batch size measured."
+    "Largest batch with latency (at `quantile`, seconds) within `budget`, and every batch size measured."
     batch: int
     latency: float
     budget: float
-    percentile: float
+    quantile: float
     tried: dict[int, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "percentile": self.percentile,
+        return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
                 "tried": {str(k): v for k, v in self.tried.items()}}
 
     def __repr__(self) -> str:
         if not self.batch:
-            return f"BatchLimit(no batch meets p{self.percentile * 100:g} ≤ {format_seconds(self.budget)})"
-        return (f"BatchLimit(batch {self.batch}: p{self.percentile * 100:g} {format_seconds(self.latency)} ≤ "
+            return f"BatchLimit(no batch meets p{self.quantile * 100:g} ≤ {format_seconds(self.budget)})"
+        return (f"BatchLimit(batch {self.batch}: p{self.quantile * 100:g} {format_seconds(self.latency)} ≤ "
                 f"{format_seconds(self.budget)}; {len(self.tried)} sizes measured)")
 
     def _repr_html_(self) -> str:
@@ -1441,14 +1442,14 @@ class BatchLimit:
 
 
 def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], latency_budget: float,
-                            device: Any = None, percentile: float = 0.9, max_batch: int = 4096,
+                            device: Any = None, quantile: float = 0.9, max_batch: int = 4096,
                             min_time: float = 0.1) -> BatchLimit:
-    "Binary search (`largest_batch_within`) for the largest batch whose measured latency percentile fits the budget (s)."
+    "Binary search (`largest_batch_within`) for the largest batch whose measured latency quantile fits the budget (s)."
     if not latency_budget > 0:
         raise ValueError(f"latency_budget must be a positive number of seconds, got {latency_budget}")
     keys = {0.5: "p50", 0.9: "p90", 0.99: "p99"}
-    if percentile not in keys:
-        raise ValueError(f"percentile must be 0.5, 0.9 or 0.99, got {percentile}")
+    if quantile not in keys:
+        raise ValueError(f"quantile must be 0.5, 0.9 or 0.99 (a fraction: 0.9 for p90), got {quantile!r}")
     tried: dict[int, float] = {}
 
     def latency_of(b: int) -> float:
@@ -1456,7 +1457,7 @@ def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], l
             batch = None
             try:
                 batch = make_batch(b)
-                tried[b] = _time_batch(model, batch, _device_of(batch, device), min_time, 5.0)[keys[percentile]]
+                tried[b] = _time_batch(model, batch, _device_of(batch, device), min_time, 5.0)[keys[quantile]]
             except Exception as e:
                 if not _is_oom(e):
                     raise BenchmarkError(f"max_batch_under_latency: batch size {b} failed: {type(e).__name__}: {e}") from e
@@ -1467,7 +1468,7 @@ def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], l
         return tried[b]
 
     best = largest_batch_within(latency_of, latency_budget, max_batch)
-    return BatchLimit(best, tried.get(best, math.nan), latency_budget, percentile, tried)
+    return BatchLimit(best, tried.get(best, math.nan), latency_budget, quantile, tried)
 
 # %%
 limit = max_batch_under_latency(cnn, lambda b: digits.X_test.repeat(8, 1, 1, 1)[:b], latency_budget=1e-3,

@@ -42,7 +42,7 @@ from scipy import stats as st
 
 from tinybench.scenarios import ScenarioResult, TestSettings, run
 from tinybench.stats import samples_of
-from tinybench.timing import figure_img, format_seconds
+from tinybench.timing import check_quantile, figure_img, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from threadpoolctl import threadpool_limits
@@ -222,7 +222,7 @@ class MM1(_Queue):
         self._require_stable()
         return self.rho / (self.mu - self.lam)
 
-    def response_percentile(self, q: float) -> float:
+    def response_quantile(self, q: float) -> float:
         "Percentile q of the time in system, seconds: exponential with rate μ − λ."
         self._require_stable()
         return -math.log(1 - q) / (self.mu - self.lam)
@@ -242,7 +242,7 @@ class MD1(_Queue):
 # %%
 for rho in (0.5, 0.8, 0.9, 0.95, 0.99):
     mm1, md1 = MM1(rho, 1.0), MD1(rho, 1.0)
-    print(f"ρ = {rho:4.2f}: M/M/1 mean response {mm1.mean_response:6.1f}× service, p99 {mm1.response_percentile(0.99):6.1f}×; "
+    print(f"ρ = {rho:4.2f}: M/M/1 mean response {mm1.mean_response:6.1f}× service, p99 {mm1.response_quantile(0.99):6.1f}×; "
           f"M/D/1 mean {md1.mean_response:5.1f}×")
 print(MM1(1.2, 1.0))
 
@@ -325,7 +325,7 @@ class MMc(_Queue):
             both = (theta * math.exp(-mu * t) - mu * math.exp(-theta * t)) / (theta - mu)
         return (1 - C) * math.exp(-mu * t) + C * both
 
-    def response_percentile(self, q: float) -> float:
+    def response_quantile(self, q: float) -> float:
         "Percentile q of the time in system, seconds (the tail above, inverted numerically)."
         from scipy.optimize import brentq
         self._require_stable()
@@ -336,7 +336,7 @@ class MMc(_Queue):
 
 # %%
 q = MMc(8.0, 1.0, 10)
-print(q, f"P(wait) = {q.p_wait:.4f}, p99 response {q.response_percentile(0.99):.3f} s")
+print(q, f"P(wait) = {q.p_wait:.4f}, p99 response {q.response_quantile(0.99):.3f} s")
 
 # %% [markdown]
 # Pooling pays: ten servers each at 80% utilisation make an arrival wait 41% of the time, for an
@@ -379,7 +379,7 @@ def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2
 
 # %%
 rhos = np.linspace(0.05, 0.95, 19)
-p99 = [MM1(r, 1.0).response_percentile(0.99) for r in rhos]
+p99 = [MM1(r, 1.0).response_quantile(0.99) for r in rhos]
 print("ρ   :", " ".join(f"{r:5.2f}" for r in rhos[::3]))
 print("p99 :", " ".join(f"{p:5.1f}" for p in p99[::3]), " (service times)")
 
@@ -416,14 +416,16 @@ class QueueSimulation:
     wait: np.ndarray
     level: float = 0.95
 
-    def percentile(self, q: float) -> float:
-        return float(np.quantile(self.response, q))
+    def quantile(self, q: float) -> float:
+        "Response-time quantile `q` in [0, 1] (0.99 for p99), seconds."
+        return float(np.quantile(self.response, check_quantile(q)))
 
-    def percentile_ci(self, q: float, batches: int = 20) -> tuple[float, float]:
-        "Batch-means t-interval of percentile q (s): the run split into consecutive batches."
+    def quantile_ci(self, q: float, batches: int = 20) -> tuple[float, float]:
+        "Batch-means t-interval of quantile `q` (s): the run split into consecutive batches."
+        q = check_quantile(q)
         per = np.array([np.quantile(b, q) for b in np.array_split(self.response, batches)])
         half = st.t.ppf(1 - (1 - self.level) / 2, batches - 1) * per.std(ddof=1) / math.sqrt(batches)
-        est = self.percentile(q)
+        est = self.quantile(q)
         return est - half, est + half
 
     @property
@@ -438,14 +440,14 @@ class QueueSimulation:
     def to_dict(self) -> dict[str, Any]:
         return {"arrival_rate": self.arrival_rate, "servers": self.servers, "utilisation": self.utilisation,
                 "n": int(self.response.size), "mean_response": self.mean_response,
-                **{f"p{int(q * 100)}": self.percentile(q) for q in (0.5, 0.9, 0.99)},
-                "p99_ci": list(self.percentile_ci(0.99))}
+                **{f"p{int(q * 100)}": self.quantile(q) for q in (0.5, 0.9, 0.99)},
+                "p99_ci": list(self.quantile_ci(0.99))}
 
     def __repr__(self) -> str:
-        lo, hi = self.percentile_ci(0.99)
+        lo, hi = self.quantile_ci(0.99)
         return (f"QueueSimulation({self.response.size:,} requests at {self.arrival_rate:g}/s on {self.servers} "
                 f"server(s), ρ = {self.utilisation:.3f}: mean {format_seconds(self.mean_response)}, "
-                f"p99 {format_seconds(self.percentile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}])")
+                f"p99 {format_seconds(self.quantile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}])")
 
     def _repr_html_(self) -> str:
         return f"<pre>{self!r}</pre>"
@@ -494,7 +496,7 @@ def simulate_queue(arrival_rate: float, service_times: Any, servers: int = 1, n:
 sim = simulate_queue(8.0, st.expon(scale=1.0), servers=10, n=200_000, seed=1)
 exact = MMc(8.0, 1.0, 10)
 print(sim)
-print(f"exact: mean {exact.mean_response:.4f} s, p99 {exact.response_percentile(0.99):.4f} s")
+print(f"exact: mean {exact.mean_response:.4f} s, p99 {exact.response_quantile(0.99):.4f} s")
 
 # %% [markdown]
 # Now the real SUT. Measure its service times with a SingleStream run (one query at a time: pure
@@ -522,11 +524,11 @@ pred
 class LatencyCurve:
     "Measured Server-scenario latency (s) against offered rate (queries/s), and where the knee is."
     rows: list[dict[str, Any]]
-    percentile: float
+    quantile: float
 
     @property
     def knee(self) -> float | None:
-        "The last offered rate whose percentile latency is within 2× the lowest rate's (None if the first fails)."
+        "The last offered rate whose quantile latency is within 2× the lowest rate's (None if the first fails)."
         base = self.rows[0]["latency"]
         ok = [r["rate"] for r in self.rows if r["latency"] <= 2 * base]
         return max(ok) if ok else None
@@ -536,7 +538,7 @@ class LatencyCurve:
         fig = Figure(figsize=(5, 3), dpi=100)
         ax = fig.add_subplot()
         ax.plot([r["rate"] for r in self.rows], [r["latency"] * 1e3 for r in self.rows], "o-",
-                label=f"measured p{self.percentile * 100:g}")
+                label=f"measured p{self.quantile * 100:g}")
         if any("predicted" in r for r in self.rows):
             pts = [(r["rate"], r["predicted"] * 1e3) for r in self.rows if r.get("predicted") is not None]
             ax.plot(*zip(*pts), "k--", label="simulated from service times")
@@ -550,12 +552,12 @@ class LatencyCurve:
         return fig
 
     def to_dict(self) -> dict[str, Any]:
-        return {"percentile": self.percentile, "knee": self.knee, "rows": self.rows}
+        return {"quantile": self.quantile, "knee": self.knee, "rows": self.rows}
 
     def __repr__(self) -> str:
         pts = ", ".join(f"{r['rate']:,.0f}/s → {format_seconds(r['latency'])}" for r in self.rows)
-        return f"LatencyCurve(p{self.percentile * 100:g}: {pts}; knee ≈ {self.knee:,.0f}/s)" if self.knee else \
-            f"LatencyCurve(p{self.percentile * 100:g}: {pts})"
+        return f"LatencyCurve(p{self.quantile * 100:g}: {pts}; knee ≈ {self.knee:,.0f}/s)" if self.knee else \
+            f"LatencyCurve(p{self.quantile * 100:g}: {pts})"
 
     def _repr_html_(self) -> str:
         return f"<div><b>{self!r}</b><br>{figure_img(self.plot())}</div>"
@@ -563,8 +565,8 @@ class LatencyCurve:
 
 def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[float],
                   settings: TestSettings | None = None, service_times: Any = None, **overrides) -> LatencyCurve:
-    """Run the Server scenario at each offered rate (queries/s) and record the latency percentile (settings'
-    latency_percentile), the completed rate and validity; with `service_times`, also the simulated prediction."""
+    """Run the Server scenario at each offered rate (queries/s) and record the latency quantile (settings'
+    latency_quantile), the completed rate and validity; with `service_times`, also the simulated prediction."""
     if not len(rates) or any(not r > 0 for r in rates):
         raise ValueError(f"rates must be a non-empty list of positive queries/s, got {list(rates)}")
     base = settings if settings is not None else TestSettings(**{"scenario": "Server", "target_qps": rates[0],
@@ -572,16 +574,16 @@ def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[floa
     rows = []
     for rate in sorted(rates):
         res = run(sut, dataset, TestSettings(**{**base.to_dict(), "scenario": "Server", "target_qps": rate}))
-        row = {"rate": float(rate), "latency": res.percentile(base.latency_percentile), "completed_qps": res.qps,
+        row = {"rate": float(rate), "latency": res.quantile(base.latency_quantile), "completed_qps": res.qps,
                "valid": res.valid}
         if service_times is not None:
             try:
-                row["predicted"] = simulate_queue(rate, service_times, base.workers, n=50_000).percentile(
-                    base.latency_percentile)
+                row["predicted"] = simulate_queue(rate, service_times, base.workers, n=50_000).quantile(
+                    base.latency_quantile)
             except UnstableQueue:
                 row["predicted"] = None
         rows.append(row)
-    return LatencyCurve(rows, base.latency_percentile)
+    return LatencyCurve(rows, base.latency_quantile)
 
 # %%
 curve = latency_curve(matmul_sut, dataset, [f * capacity for f in (0.2, 0.4, 0.6, 0.8, 0.9)],
@@ -733,16 +735,16 @@ real_fit
 
 # %% nbgrader={"grade": false, "grade_id": "replicas-needed", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
-def replicas_needed(target_qps: float, service_rate: float, slo: float, percentile: float = 0.99,
+def replicas_needed(target_qps: float, service_rate: float, slo: float, quantile: float = 0.99,
                     max_replicas: int = 100_000) -> int:
-    "Fewest M/M/1 replicas (each gets target_qps / r) whose percentile response time (s) meets the SLO (s)."
-    if not target_qps > 0 or not service_rate > 0 or not slo > 0 or not 0 < percentile < 1:
-        raise ValueError(f"need positive target_qps, service_rate, slo and percentile in (0, 1); got "
-                         f"{target_qps}, {service_rate}, {slo}, {percentile}")
+    "Fewest M/M/1 replicas (each gets target_qps / r) whose quantile response time (s) meets the SLO (s)."
+    if not target_qps > 0 or not service_rate > 0 or not slo > 0 or not 0 < quantile < 1:
+        raise ValueError(f"need positive target_qps, service_rate, slo and quantile in (0, 1); got "
+                         f"{target_qps}, {service_rate}, {slo}, {quantile}")
     ### BEGIN SOLUTION
-    k = -math.log(1 - percentile)
+    k = -math.log(1 - quantile)
     if k / service_rate > slo:
-        raise ValueError(f"the SLO {slo} s is below the p{percentile * 100:g} of the service time alone "
+        raise ValueError(f"the SLO {slo} s is below the p{quantile * 100:g} of the service time alone "
                          f"({k / service_rate:.4g} s): no number of replicas meets it")
     r = max(1, math.ceil(target_qps / (service_rate - k / slo)))  # λ/r <= μ − k/slo
     while target_qps / r >= service_rate or k / (service_rate - target_qps / r) > slo:  # rounding guard
@@ -762,7 +764,7 @@ for lam, mu, slo, q in [(2000, 100, 0.05, 0.99), (500, 40, 0.3, 0.9), (10, 1, 20
     assert ok(r) and (r == 1 or not ok(r - 1)), (lam, mu, slo, q, r)
 try:
     replicas_needed(10, 100, 0.01)  # p99 of service alone is 46 ms
-    raise AssertionError("an SLO below the service time's own percentile must raise ValueError")
+    raise AssertionError("an SLO below the service time's own quantile must raise ValueError")
 except ValueError:
     pass
 try:
@@ -794,7 +796,7 @@ class CapacityPlan:
     target_qps: float
     design_qps: float
     slo_latency: float
-    slo_percentile: float
+    slo_quantile: float
     replicas: int
     utilisation: float
     predicted: float
@@ -814,7 +816,7 @@ class CapacityPlan:
         cost = f"; ${self.cost_per_million:,.2f} per million inferences" if self.cost_per_million is not None else ""
         lo, hi = self.predicted_ci
         return (f"CapacityPlan({self.replicas} replicas for {self.design_qps:,.0f}/s (target {self.target_qps:,.0f}/s): "
-                f"utilisation {self.utilisation:.0%} each, predicted p{self.slo_percentile * 100:g} "
+                f"utilisation {self.utilisation:.0%} each, predicted p{self.slo_quantile * 100:g} "
                 f"{format_seconds(self.predicted)} [{format_seconds(lo)}, {format_seconds(hi)}] vs SLO "
                 f"{format_seconds(self.slo_latency)}; one replica sustains {self.max_qps_per_replica:,.0f}/s within "
                 f"the SLO{cost})")
@@ -825,7 +827,7 @@ class CapacityPlan:
         ax = fig.add_subplot()
         if self.curve:
             ax.plot([r for r, _ in self.curve], [p * 1e3 for _, p in self.curve], "o-",
-                    label=f"predicted p{self.slo_percentile * 100:g}")
+                    label=f"predicted p{self.slo_quantile * 100:g}")
         ax.axhline(self.slo_latency * 1e3, color="red", linestyle="--", label="SLO")
         ax.axvline(self.design_qps / self.replicas, color="green", linestyle=":", label="planned load per replica")
         ax.set_xlabel("queries/s per replica")
@@ -849,7 +851,7 @@ def _max_rate_within(service: np.ndarray, slo: float, q: float, servers: int, n:
         mid = (lo + hi) / 2
         if mid <= 0:
             break
-        if simulate_queue(mid, service, servers, n=n, seed=seed).percentile(q) <= slo:
+        if simulate_queue(mid, service, servers, n=n, seed=seed).quantile(q) <= slo:
             lo = mid
         else:
             hi = mid
@@ -858,50 +860,50 @@ def _max_rate_within(service: np.ndarray, slo: float, q: float, servers: int, n:
     return lo
 
 
-def plan_capacity(service: Any, target_qps: float, slo_latency: float, slo_percentile: float = 0.99,
+def plan_capacity(service: Any, target_qps: float, slo_latency: float, slo_quantile: float = 0.99,
                   growth: float = 0.0, headroom: float = 0.2, cost_per_replica_hour: float | None = None,
                   workers_per_replica: int = 1, n_sim: int = 50_000, seed: int = 0) -> CapacityPlan:
     """Fewest replicas serving target_qps·(1 + growth) with per-replica utilisation <= 1 − headroom and the
-    simulated `slo_percentile` latency within `slo_latency` (s). `service`: measured service times (s), a
+    simulated `slo_quantile` latency within `slo_latency` (s). `service`: measured service times (s), a
     Measurement or a ScenarioResult."""
     s = _service_times_of(service)
     if not target_qps > 0:
         raise ValueError(f"target_qps must be positive (queries/s), got {target_qps}")
-    if not 0 < slo_percentile < 1 or not 0 <= headroom < 1 or growth < 0:
-        raise ValueError(f"need slo_percentile in (0, 1), headroom in [0, 1) and growth >= 0; got "
-                         f"{slo_percentile}, {headroom}, {growth}")
-    floor = float(np.quantile(s, slo_percentile))
+    if not 0 < slo_quantile < 1 or not 0 <= headroom < 1 or growth < 0:
+        raise ValueError(f"need slo_quantile in (0, 1), headroom in [0, 1) and growth >= 0; got "
+                         f"{slo_quantile}, {headroom}, {growth}")
+    floor = float(np.quantile(s, slo_quantile))
     if not slo_latency > floor:
-        raise ValueError(f"the SLO {format_seconds(slo_latency)} is not above the p{slo_percentile * 100:g} of the "
+        raise ValueError(f"the SLO {format_seconds(slo_latency)} is not above the p{slo_quantile * 100:g} of the "
                          f"service time alone ({format_seconds(floor)}): no number of replicas meets it; make the "
                          "model faster or relax the SLO")
     design = target_qps * (1 + growth)
     per_replica_cap = workers_per_replica / s.mean()
-    max_within = _max_rate_within(s, slo_latency, slo_percentile, workers_per_replica, n_sim, seed)
+    max_within = _max_rate_within(s, slo_latency, slo_quantile, workers_per_replica, n_sim, seed)
     if max_within <= 0:
         raise ValueError("even a trickle of traffic misses the SLO in simulation: relax the SLO")
     usable = min(max_within, (1 - headroom) * per_replica_cap)
     replicas = max(1, math.ceil(design / usable))
     sim = simulate_queue(design / replicas, s, workers_per_replica, n=n_sim * 2, seed=seed + 1)
-    while sim.percentile(slo_percentile) > slo_latency:  # the search's estimate was optimistic by sampling noise
+    while sim.quantile(slo_quantile) > slo_latency:  # the search's estimate was optimistic by sampling noise
         replicas += 1
         sim = simulate_queue(design / replicas, s, workers_per_replica, n=n_sim * 2, seed=seed + 1)
     curve = []
     for f in (0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95):
         curve.append((f * per_replica_cap, simulate_queue(f * per_replica_cap, s, workers_per_replica,
-                                                          n=n_sim // 2, seed=seed).percentile(slo_percentile)))
+                                                          n=n_sim // 2, seed=seed).quantile(slo_quantile)))
     cost = None if cost_per_replica_hour is None else replicas * cost_per_replica_hour / (target_qps * 3600) * 1e6
     assumptions = [
         f"service times drawn from the {s.size:,} measured samples (mean {format_seconds(float(s.mean()))}, "
-        f"p{slo_percentile * 100:g} {format_seconds(floor)}), independent of each other and of the load",
+        f"p{slo_quantile * 100:g} {format_seconds(floor)}), independent of each other and of the load",
         "Poisson arrivals, split evenly and at random across replicas (each replica sees Poisson traffic)",
         f"{workers_per_replica} worker(s) per replica serving one FIFO queue; no batching, no network time",
         f"design load = target × (1 + growth {growth:.0%}); utilisation capped at {1 - headroom:.0%} "
         f"(headroom {headroom:.0%} for bursts and failover)",
         "latency runs from arrival to completion, as in the Server scenario; validate the plan with a Server run"]
-    return CapacityPlan(target_qps, design, slo_latency, slo_percentile, replicas,
-                        design / replicas / per_replica_cap, sim.percentile(slo_percentile),
-                        sim.percentile_ci(slo_percentile), max_within, float(s.mean()), cost, assumptions, curve)
+    return CapacityPlan(target_qps, design, slo_latency, slo_quantile, replicas,
+                        design / replicas / per_replica_cap, sim.quantile(slo_quantile),
+                        sim.quantile_ci(slo_quantile), max_within, float(s.mean()), cost, assumptions, curve)
 
 # %% [markdown]
 # The plan for the matmul SUT: 20,000 queries/s with p99 under 5 ms, 30% growth, 20% headroom,
@@ -922,12 +924,12 @@ plan
 rate = 0.6 * capacity
 measured = run(matmul_sut, dataset, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=0.5)
 in_run = measured.completed - measured.started
-print(f"at {rate:,.0f} queries/s: measured p99 {format_seconds(measured.percentile(0.99))}")
+print(f"at {rate:,.0f} queries/s: measured p99 {format_seconds(measured.quantile(0.99))}")
 for name, times in (("the SingleStream run", service), ("this Server run", in_run)):
     p = simulate_queue(rate, times, n=200_000)
-    lo, hi = p.percentile_ci(0.99)
+    lo, hi = p.quantile_ci(0.99)
     print(f"  predicted from {name}'s service times (mean {format_seconds(times.mean())}): "
-          f"p99 {format_seconds(p.percentile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}]")
+          f"p99 {format_seconds(p.quantile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}]")
 
 # %% [markdown]
 # On a quiet machine the two agree within 10–20%. When the measured tail is far above the

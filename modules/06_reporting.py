@@ -1363,7 +1363,7 @@ def _step_scenarios(suite: BenchmarkSuite, name: str, m: ModelResult, say: Calla
         m.scenarios[scenario] = {
             "metric": metric, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples,
             "n_errors": r.n_errors, "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
-            "p50": r.percentile(0.5), "p90": r.percentile(0.9), "p99": r.percentile(0.99),
+            "p50": r.quantile(0.5), "p90": r.quantile(0.9), "p99": r.quantile(0.99),
             "accuracy": r.accuracy, "valid": r.valid, "reasons": list(r.reasons),
             "target_qps": r.settings.target_qps if scenario == "Server" else None,
             "latencies": r.latencies.tolist() if scenario != "Offline" else []}

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tinybench.scenarios import TestSettings, headline_metric
-from tinybench.timing import format_seconds
+from tinybench.timing import check_quantile, format_seconds
 
 # %%
 #| export
@@ -60,8 +60,9 @@ class LoadGenResult:
             out.append(f"{self.n_errors} queries raised in the SUT")
         return out
 
-    def percentile(self, q: float) -> float:
-        "Latency quantile q (LoadGen reports 0.5, 0.9, 0.95, 0.97, 0.99, 0.999), seconds; NaN if not reported."
+    def quantile(self, q: float) -> float:
+        "Latency quantile q, a fraction (LoadGen reports 0.5, 0.9, 0.95, 0.97, 0.99, 0.999), seconds; NaN if not reported."
+        q = check_quantile(q)
         per_query = f"result_{q * 100:.2f}_percentile_per_query_latency_ns"  # MultiStream's query latency
         v = self.values.get(per_query, self.values.get(f"result_{q * 100:.2f}_percentile_latency_ns"))
         return math.nan if v is None else v / 1e9
@@ -145,14 +146,14 @@ def loadgen_settings(s: TestSettings, n_samples: int):
     if s.scenario == "Server":
         t.server_target_qps = s.target_qps
         t.server_target_latency_ns = int(s.target_latency * 1e9)
-        t.server_target_latency_percentile = s.latency_percentile
+        t.server_target_latency_percentile = s.latency_quantile
     elif s.scenario == "SingleStream":
         t.single_stream_expected_latency_ns = 100_000  # small: LoadGen pre-generates enough queries
-        t.single_stream_target_latency_percentile = s.latency_percentile
+        t.single_stream_target_latency_percentile = s.latency_quantile
     elif s.scenario == "MultiStream":
         t.multi_stream_expected_latency_ns = 100_000
         t.multi_stream_samples_per_query = s.samples_per_query
-        t.multi_stream_target_latency_percentile = s.latency_percentile
+        t.multi_stream_target_latency_percentile = s.latency_quantile
     else:
         t.offline_expected_qps = s.expected_qps or 1000.0
     return t
@@ -245,6 +246,6 @@ try:
     import mlperf_loadgen  # noqa: F401
     res = run_loadgen(sleep_sut, ArrayDataset(np.arange(16)), scenario="SingleStream", min_duration=0.5)
     print(res)
-    assert res.valid and abs(res.percentile(0.9) - 2e-3) < 5e-4
+    assert res.valid and abs(res.quantile(0.9) - 2e-3) < 5e-4
 except ImportError:
     print("mlcommons-loadgen is not installed")

@@ -18,11 +18,11 @@ DS = ArrayDataset(np.arange(64))
 def test_closed_forms_against_independent_values():
     q = MMc(8.0, 1.0, 10)
     assert q.p_wait == pytest.approx(0.4092, abs=1e-4) and q.mean_wait == pytest.approx(0.2046, abs=1e-4)
-    assert MM1(0.8, 1.0).response_percentile(0.99) == pytest.approx(math.log(100) / 0.2, rel=1e-12)
+    assert MM1(0.8, 1.0).response_quantile(0.99) == pytest.approx(math.log(100) / 0.2, rel=1e-12)
     assert MM1(0.8, 1.0).mean_response == pytest.approx(5.0)
     assert MD1(0.8, 1.0).mean_wait == pytest.approx(2.0)
     # M/M/1 is M/M/c with c = 1: the two routes agree
-    assert MMc(0.8, 1.0, 1).response_percentile(0.99) == pytest.approx(MM1(0.8, 1.0).response_percentile(0.99), rel=1e-9)
+    assert MMc(0.8, 1.0, 1).response_quantile(0.99) == pytest.approx(MM1(0.8, 1.0).response_quantile(0.99), rel=1e-9)
     assert MMc(0.8, 1.0, 1).p_wait == pytest.approx(0.8)
     # Kingman with c_a = c_s = 1 is exact for M/M/1; with c_s = 0 it is M/D/1's Pollaczek–Khinchine value
     assert kingman(0.8, 1.0) == pytest.approx(MM1(0.8, 1.0).mean_wait)
@@ -43,7 +43,7 @@ def test_unstable_loads_are_explicit():
         with pytest.raises(UnstableQueue, match="unstable"):
             q.mean_wait
     with pytest.raises(UnstableQueue):
-        MM1(2.0, 1.0).response_percentile(0.99)
+        MM1(2.0, 1.0).response_quantile(0.99)
     with pytest.raises(UnstableQueue):
         erlang_c(4, 4.0)
     with pytest.raises(UnstableQueue):
@@ -60,16 +60,16 @@ def test_simulation_agrees_with_erlang_c(lam):
     exact = MMc(lam, 1.0, 10)
     sim = simulate_queue(lam, st.expon(scale=1.0), servers=10, n=400_000, seed=3)
     assert sim.mean_response == pytest.approx(exact.mean_response, rel=0.03)
-    assert sim.percentile(0.99) == pytest.approx(exact.response_percentile(0.99), rel=0.03)
-    lo, hi = sim.percentile_ci(0.99)
-    assert lo < sim.percentile(0.99) < hi
+    assert sim.quantile(0.99) == pytest.approx(exact.response_quantile(0.99), rel=0.03)
+    lo, hi = sim.quantile_ci(0.99)
+    assert lo < sim.quantile(0.99) < hi
 
 
 def test_single_server_simulation_agrees_with_md1_and_mm1():
     sim = simulate_queue(0.8, [1.0], servers=1, n=400_000, seed=5)  # deterministic service
     assert sim.mean_response == pytest.approx(MD1(0.8, 1.0).mean_response, rel=0.03)
     sim = simulate_queue(0.7, st.expon(scale=1.0), n=400_000, seed=6)
-    assert sim.percentile(0.99) == pytest.approx(MM1(0.7, 1.0).response_percentile(0.99), rel=0.03)
+    assert sim.quantile(0.99) == pytest.approx(MM1(0.7, 1.0).response_quantile(0.99), rel=0.03)
     assert "QueueSimulation" in repr(sim) and sim.to_dict()["servers"] == 1
 
 
@@ -175,7 +175,7 @@ def test_plan_prediction_matches_the_measured_server_p99():
             measured = run(busy_sut, DS, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=1.0)
             in_run = measured.completed - measured.started
             sim = simulate_queue(rate, in_run, n=200_000)
-            ratios.append((measured.percentile(0.5) / sim.percentile(0.5), measured.percentile(0.99) / sim.percentile(0.99)))
+            ratios.append((measured.quantile(0.5) / sim.quantile(0.5), measured.quantile(0.99) / sim.quantile(0.99)))
             if abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5:
                 break
     assert abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5, \

@@ -285,6 +285,20 @@ class OOMAbove(nn.Module):
         return self.lin(x)
 
 
+def test_batch_sweep_rows_are_the_quantiles_of_their_own_samples():
+    """Each row's figures recomputed with numpy from the raw samples it keeps (p50 was once the 0.5th percentile)."""
+    m = torch.nn.Linear(64, 64)
+    s = batch_sweep(m, lambda b: torch.randn(b, 64), [1, 16], min_time=0.05)
+    for row in s.rows:
+        assert row["p50"] == row["median"], row
+        x = np.asarray(row["samples"])
+        assert x.size == row["n_samples"] >= 10
+        assert row["median"] == np.median(x)
+        assert row["p90"] == pytest.approx(np.percentile(x, 90), rel=1e-12)
+        assert row["p99"] == pytest.approx(np.percentile(x, 99), rel=1e-12)
+        assert row["samples_per_s"] == pytest.approx(row["batch"] / np.median(x), rel=1e-12)
+
+
 @pytest.mark.parametrize("exc", [torch.cuda.OutOfMemoryError, MemoryError])
 def test_batch_sweep_stops_cleanly_at_out_of_memory(exc):
     s = batch_sweep(OOMAbove(32, exc), lambda b: torch.randn(b, 8), [1, 8, 32, 64, 128], min_time=0.02)

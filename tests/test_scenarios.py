@@ -61,7 +61,7 @@ def test_single_stream_loop_semantics():
 def test_single_stream_p90_matches_known_service_time():
     r = run(SleepSUT(5e-3), DS, scenario="SingleStream", min_duration=0.6)
     assert r.valid, r.reasons
-    assert abs(r.percentile(0.9) - 5e-3) / 5e-3 < 0.10, r
+    assert abs(r.quantile(0.9) - 5e-3) / 5e-3 < 0.10, r
     assert np.all(r.issued[1:] >= r.completed[:-1]), "closed loop: next query after the previous completes"
     assert r.metric[0].startswith("p90")
 
@@ -162,7 +162,7 @@ def test_find_peak_qps_survives_one_noisy_failure():
         calls.append(s.target_qps)
         valid = s.target_qps <= 1000 and len(calls) > 1
         return type("R", (), {"valid": valid, "reasons": [] if valid else ["noise"], "qps": s.target_qps,
-                              "percentile": lambda self, q: 0.0})()
+                              "quantile": lambda self, q: 0.0})()
 
     peak = find_peak_qps(None, DS, target_qps=500, target_latency=0.05, tolerance=0.05, runner=runner)
     assert calls[:2] == [500, 500] and 950 <= peak.peak_qps <= 1000, peak.tried
@@ -232,7 +232,7 @@ def test_wrong_number_of_outputs_is_a_clear_error():
 
 @pytest.mark.parametrize("kwargs", [dict(target_qps=0), dict(target_qps=-5), dict(max_duration=0),
                                     dict(scenario="Batch"), dict(min_duration=5, max_duration=1),
-                                    dict(latency_percentile=99)])
+                                    dict(latency_quantile=99)])
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         TestSettings(**{"scenario": "Server", **kwargs})

@@ -238,7 +238,9 @@ def test_measurement_statistics_and_rendering():
     m = Measurement(x, loops=4, label="demo", resolution=5e-8, pitfalls=[Pitfall("drift", "explained")])
     assert m.n == 101 and m.median == pytest.approx(np.median(x)) and m.mean == pytest.approx(x.mean())
     assert m.stdev == pytest.approx(x.std(ddof=1)) and m.min == x.min() and m.max == x.max()
-    assert m.percentile(99) == pytest.approx(np.percentile(x, 99))
+    assert m.quantile(0.99) == pytest.approx(np.percentile(x, 99))
+    assert m.quantile([0.25, 0.75]) == pytest.approx(np.percentile(x, [25, 75]))
+    assert m.quantile(0) == x.min() and m.quantile(1) == x.max()
     d = m.to_dict()
     assert json.loads(json.dumps(d))["samples"] == pytest.approx(list(x))
     assert d["quantile_method"].startswith("linear") and d["pitfalls"][0]["kind"] == "drift"
@@ -298,3 +300,17 @@ def test_degenerate_samples_render_without_crashing():
     m = Measurement(np.zeros(30), resolution=1e-7)
     assert "median 0 ns" in repr(m) and "<table>" in m._repr_html_()
     assert check_drift(np.ones(50)) is None
+
+
+@pytest.mark.parametrize("q", [99, 50, 1.5, -0.01, float("nan"), float("inf")])
+def test_measurement_quantile_refuses_values_off_the_fraction_scale(q):
+    m = Measurement(np.arange(1.0, 11.0))
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        m.quantile(q)
+
+
+def test_measurement_quantile_names_the_fix_for_a_percent_value():
+    with pytest.raises(ValueError, match="for p99 pass 0.99"):
+        Measurement(np.arange(1.0, 11.0)).quantile(99)
+    with pytest.raises(TypeError, match="must be a number"):
+        Measurement(np.arange(1.0, 11.0)).quantile("0.5")

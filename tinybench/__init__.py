@@ -96,6 +96,7 @@ _LAZY = {
     "check_dispersion": "timing",
     "check_drift": "timing",
     "check_outliers": "stats",
+    "check_quantile": "timing",
     "check_resolution": "timing",
     "check_sample_count": "stats",
     "check_sync": "timing",

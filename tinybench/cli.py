@@ -266,14 +266,14 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, formats), "json": Path(results)}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #18ca9a36
+# %% ../modules/cli.ipynb #cc4394c0
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
     if args.results is None:
         say(f"measuring {args.variant}'s service time (SingleStream, about 2 s)")
     service, source = service_times_for_plan(args.results, args.variant, args.device)
-    plan = plan_capacity(service, args.target_qps, args.slo_ms / 1e3, args.percentile, growth=args.growth,
+    plan = plan_capacity(service, args.target_qps, args.slo_ms / 1e3, args.quantile, growth=args.growth,
                          headroom=args.headroom, cost_per_replica_hour=args.cost_per_hour)
     print(repr(plan))
     print(f"service times: {source}")
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("plan", help="replicas needed for a target rate under a latency SLO, from measured service times")
     q.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
     q.add_argument("--slo-ms", type=float, required=True, help="latency SLO in milliseconds")
-    q.add_argument("--percentile", type=float, default=0.99, help="SLO percentile (default 0.99)")
+    q.add_argument("--quantile", type=float, default=0.99, help="SLO quantile, a fraction (default 0.99 = p99)")
     q.add_argument("--growth", type=float, default=0.0, help="expected traffic growth, e.g. 0.3 for +30%%")
     q.add_argument("--headroom", type=float, default=0.2, help="utilisation kept free per replica (default 0.2)")
     q.add_argument("--cost-per-hour", type=float, default=None, help="price of one replica-hour, for cost per million")

@@ -725,7 +725,7 @@ def _step_sweep(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[
     if sweep.interrupted:
         raise KeyboardInterrupt
 
-# %% ../modules/06_reporting.ipynb #1b9a8982
+# %% ../modules/06_reporting.ipynb #be783040
 def _scenario_settings(suite: BenchmarkSuite, scenario: str, m: ModelResult) -> dict[str, Any]:
     "TestSettings keywords for `scenario` from the suite settings and what was already measured of model `m`."
     s = suite.settings
@@ -759,7 +759,7 @@ def _step_scenarios(suite: BenchmarkSuite, name: str, m: ModelResult, say: Calla
         m.scenarios[scenario] = {
             "metric": metric, "value": value, "n_queries": r.n_queries, "n_samples": r.n_samples,
             "n_errors": r.n_errors, "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
-            "p50": r.percentile(0.5), "p90": r.percentile(0.9), "p99": r.percentile(0.99),
+            "p50": r.quantile(0.5), "p90": r.quantile(0.9), "p99": r.quantile(0.99),
             "accuracy": r.accuracy, "valid": r.valid, "reasons": list(r.reasons),
             "target_qps": r.settings.target_qps if scenario == "Server" else None,
             "latencies": r.latencies.tolist() if scenario != "Offline" else []}
