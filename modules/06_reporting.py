@@ -444,9 +444,13 @@ plot_latency_cdf({"fp32": base_m.samples, **{k: m.samples for k, m in variant_ti
 #   minute and then model B for a minute confounds the difference with the drift. The suite times
 #   the models round-robin in `rounds` short rounds and pools each model's samples, so drift hits
 #   all of them alike. The rounds are also the replications of the comparison (below), so many
-#   short rounds beat a few long ones: on our shared 2-core machine, 5 rounds of 0.2 s per model
-#   gave a 95% interval of 0.86–1.50 on int8's time ratio; 20 rounds of 0.1 s gave 1.01–1.15, for
-#   about the same time. The default is 20 rounds, 2 s per model;
+#   short rounds beat a few long ones: the interval narrows with the number of rounds, not with
+#   the number of iterations inside one;
+# - **measure until the answer is clear**: a fixed number of rounds is a guess. The suite keeps
+#   adding rounds until every comparison is decisive or its time budget runs out, and judges each
+#   comparison by an always-valid interval (module 04's confidence sequence), so looking after
+#   every round does not inflate false alarms. A comparison the budget could not decide says so,
+#   with the interval it reached and roughly how many more rounds would decide it;
 # - **one baseline**: every candidate is compared with it, and because several candidates are
 #   tested at once the p-values are **Holm-corrected** (module 01): a "faster" verdict needs the
 #   interval of the time ratio to exclude 1 *and* the Holm-adjusted p-value to be below 1 − level;
@@ -483,7 +487,10 @@ SUITE_SCHEMA = "tinybench.suite/1"
 
 @dataclass
 class SuiteSettings:
-    "What `BenchmarkSuite` measures for every model. Times in seconds, sizes in samples."
+    """What `BenchmarkSuite` measures for every model. Times in seconds, sizes in samples.
+
+    Timing runs `rounds` interleaved rounds of `min_time / rounds` seconds per model; with `sequential` it then adds
+    rounds until every comparison is decisive, up to `max_rounds` rounds or `time_budget` seconds of timing."""
     batch_size: int = 32
     min_time: float = 2.0
     rounds: int = 20
@@ -496,6 +503,9 @@ class SuiteSettings:
     level: float = 0.95
     margin: float | None = 0.05
     device: str = "cpu"
+    sequential: bool = True
+    max_rounds: int = 200
+    time_budget: float = 60.0
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
@@ -510,7 +520,9 @@ class SuiteSettings:
                   (all(b >= 1 for b in self.batch_sizes), f"batch sizes must be >= 1, got {self.batch_sizes}"),
                   (self.sweep_min_time > 0, "sweep_min_time must be > 0 seconds"),
                   (0.5 < self.level < 1, f"level must be in (0.5, 1), e.g. 0.95, got {self.level}"),
-                  (self.margin is None or self.margin > 0, "margin must be a positive fraction, e.g. 0.05")]
+                  (self.margin is None or self.margin > 0, "margin must be a positive fraction, e.g. 0.05"),
+                  (self.max_rounds >= self.rounds, f"max_rounds must be >= rounds ({self.rounds}), got {self.max_rounds}"),
+                  (self.time_budget > 0, f"time_budget must be > 0 seconds, got {self.time_budget}")]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"SuiteSettings: {msg}")
@@ -622,6 +634,9 @@ class VariantComparison:
     mcnemar_p: float | None = None
     n_discordant: int | None = None
     top1_agreement: float | None = None
+    rounds: int | None = None
+    decided: bool = True
+    more_rounds: int | None = None
 
     label_a = property(lambda self: self.baseline, doc="The baseline's name (as in stats.Comparison).")
     label_b = property(lambda self: self.candidate, doc="The candidate's name (as in stats.Comparison).")
@@ -652,6 +667,9 @@ class VariantComparison:
         lo, hi = self.ratio_ci
         s = (f"VariantComparison({self.candidate} vs {self.baseline}: {self.verdict}, time ratio {self.ratio:.3f} "
              f"({self.level:.0%} CI {lo:.3f}–{hi:.3f}), Holm p {self.p_holm:.2g}")
+        if not self.decided:
+            more = f"~{self.more_rounds} more rounds" if self.more_rounds is not None else "many more rounds"
+            s += f"; undecided after {self.rounds} rounds, {more} would decide it"
         if self.accuracy_change is not None:
             s += f"; accuracy {self.accuracy_change:+.2%} (McNemar p {self.mcnemar_p:.2g})"
         return s + ")"
@@ -1021,10 +1039,14 @@ def _timing_summary(samples: list[float], batch: int, round_medians: list[float]
 
 
 def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: int, min_time: float,
-                     devices: Mapping[str, str] | None = None, on_round: Callable[[int, str], None] | None = None
+                     devices: Mapping[str, str] | None = None, on_round: Callable[[int, str], None] | None = None,
+                     *, until: Callable[[Mapping[str, list[float]]], bool] | None = None,
+                     max_rounds: int | None = None, time_budget: float | None = None
                      ) -> tuple[dict[str, dict], dict[str, str]]:
     """Time each `fns[name]()` round-robin in `rounds` rounds of `min_time / rounds` seconds, pooling the samples.
 
+    With `until`, rounds continue after the first `rounds` until `until(round medians by name)` is true, up to
+    `max_rounds` rounds, and no round starts after `time_budget` seconds (the first `rounds` always run).
     Returns ({name: timing summary (seconds per call)}, {name: error}); a function that raises is dropped from the
     later rounds. On Ctrl-C the summaries of what was measured are attached to the KeyboardInterrupt
     (`.partial`) before it propagates."""
@@ -1036,8 +1058,13 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
 
     def summaries() -> dict[str, dict]:
         return {n: _timing_summary(pooled[n], batch, medians[n], pitfalls[n]) for n in fns if pooled[n]}
+    last = max(rounds, max_rounds or rounds) if until is not None else rounds
+    t0 = time.perf_counter()
     try:
-        for r in range(rounds):
+        for r in range(last):
+            if r >= rounds and (until({n: v for n, v in medians.items() if n not in errors}) or
+                                (time_budget is not None and time.perf_counter() - t0 >= time_budget)):
+                break
             for name, fn in fns.items():
                 if name in errors:
                     continue
@@ -1071,18 +1098,63 @@ def _verdict_of(ci: tuple[float, float], eq_ci: tuple[float, float] | None, p_ad
     return verdict if verdict == "equivalent" or p_adj < alpha else "no detectable difference"
 
 
+def sequential_verdict(ci: tuple[float, float], margin: float | None) -> str:
+    """Verdict of an always-valid interval of a time ratio: 'slower'/'faster' when it lies wholly beyond the margin
+    (beyond 1 without one), 'equivalent' when wholly inside ±margin, else 'undecided'."""
+    lo, hi = ci
+    up, down = (1 + margin, 1 / (1 + margin)) if margin is not None else (1.0, 1.0)
+    if lo > up:
+        return "slower"
+    if hi < down:
+        return "faster"
+    if margin is not None and down < lo and hi < up:
+        return "equivalent"
+    return "undecided"
+
+
+def _sequential_comparisons(rounds: Mapping[str, Sequence[float]], baseline: str, level: float,
+                            margin: float | None, pooled: Mapping[str, Sequence[float]] | None
+                            ) -> list[VariantComparison]:
+    "Comparisons by confidence sequences at level 1 − α/m (Bonferroni over m candidates), valid under peeking."
+    from tinybench.abtest import ratio_sequence, rounds_to_decide
+    from tinybench.stats import compare, holm
+    cands = [n for n in rounds if n != baseline and min(len(rounds[n]), len(rounds[baseline])) >= 2]
+    if not cands:
+        return []
+    each = 1 - (1 - level) / len(cands)
+    raw = []
+    for n in cands:
+        k = min(len(rounds[baseline]), len(rounds[n]))
+        a, b = list(rounds[baseline])[:k], list(rounds[n])[:k]
+        rs = ratio_sequence(a, b, each)
+        verdict = sequential_verdict(rs.ci, margin)
+        desc = (compare(pooled[baseline], pooled[n], level=level, margin=margin, label_a=baseline, label_b=n)
+                if pooled and len(pooled.get(baseline, ())) >= 2 and len(pooled.get(n, ())) >= 2 else None)
+        raw.append((n, rs, verdict, None if verdict != "undecided" else rounds_to_decide(a, b, margin, each), k, desc))
+    adjusted = holm([r[1].p_value for r in raw])
+    method = (f"confidence sequence on the log round-median ratios, always valid, {each:.2%} per comparison "
+              f"(Bonferroni over {len(raw)})")
+    return [VariantComparison(baseline, n, rs.ratio, rs.ci, rs.p_value, float(p_adj), len(raw), verdict, level,
+                              margin, method, desc.to_dict() if desc is not None else {}, rounds=k,
+                              decided=verdict != "undecided", more_rounds=more)
+            for (n, rs, verdict, more, k, desc), p_adj in zip(raw, adjusted)]
+
+
 def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, level: float = 0.95,
-                          margin: float | None = None, pooled: Mapping[str, Sequence[float]] | None = None
-                          ) -> list[VariantComparison]:
+                          margin: float | None = None, pooled: Mapping[str, Sequence[float]] | None = None,
+                          sequential: bool = False) -> list[VariantComparison]:
     """A VariantComparison of every candidate with `baseline` (Holm-corrected), from per-round medians (seconds).
 
     `rounds[name]`: the model's median in each round (paired by round); `pooled[name]`: all its samples, compared
-    with module 01's `compare` for description, and for the verdict only when there is a single round."""
+    with module 01's `compare` for description, and for the verdict only when there is a single round.
+    `sequential`: judge by always-valid intervals (`sequential_verdict`), for rounds added until decisive."""
     from tinybench.abtest import paired_ratio
     from tinybench.stats import compare, holm
     cands = [n for n in rounds if n != baseline]
     if baseline not in rounds or not cands:
         return []
+    if sequential:
+        return _sequential_comparisons(rounds, baseline, level, margin, pooled)
     eq_level = 1 - 2 * (1 - level)
     raw = []
     for n in cands:
@@ -1252,8 +1324,16 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         def on_round(r: int, name: str) -> None:  # one progress line per round, not per model
             if r not in announced:
                 announced.add(r)
-                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)")
-        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices, on_round)
+                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)" if r < s.rounds else
+                    f"timing round {r + 1} (undecided comparisons left; up to {s.max_rounds} rounds or "
+                    f"{s.time_budget:g} s)")
+
+        def decided(medians: Mapping[str, list[float]]) -> bool:
+            return all(vc.decided for vc in compare_with_baseline(medians, suite.baseline, s.level, s.margin,
+                                                                   sequential=True))
+        timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices, on_round,
+                                           until=decided if s.sequential and len(fns) > 1 else None,
+                                           max_rounds=s.max_rounds, time_budget=s.time_budget)
     except KeyboardInterrupt as e:
         timings, errors = getattr(e, "partial", {}), {}
         for name, t in timings.items():
@@ -1399,7 +1479,7 @@ def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[Varian
     s = suite.settings
     timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing["n"] >= 2}
     out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, suite.baseline, s.level,
-                                s.margin, {n: t["samples"] for n, t in timed.items()})
+                                s.margin, {n: t["samples"] for n, t in timed.items()}, sequential=s.sequential)
     for vc in out:
         if suite.baseline in suite.correct and vc.candidate in suite.correct:
             a, b = suite.correct[suite.baseline], suite.correct[vc.candidate]
@@ -1417,7 +1497,7 @@ def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[Varian
 from tinybench.suite import BenchmarkSuite, SuiteResult, SuiteSettings
 
 settings = SuiteSettings(batch_size=32, min_time=1.0, rounds=10, scenarios=("SingleStream", "Offline"),
-                         scenario_duration=0.5, batch_sizes=(1, 8, 32, 128), sweep_min_time=0.05)
+                         scenario_duration=0.5, batch_sizes=(1, 8, 32, 128), sweep_min_time=0.05, time_budget=10.0)
 suite = BenchmarkSuite(workload.variants, workload.data, settings)
 result = suite.run()
 result
@@ -1443,10 +1523,24 @@ def _pct(level: float) -> str:
     return f"{level:.0%}"
 
 
+def undecided_finding(vc: Any) -> str:
+    "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
+    lo, hi = vc.ratio_ci
+    ev = f"time ratio {vc.ratio:.3f}, {vc.level:.0%} CI {lo:.3f}–{hi:.3f} after {vc.rounds} rounds"
+    side = (" It is slower than the baseline, but not shown to be by more than the margin or less." if lo > 1 else
+            " It is faster than the baseline, but not shown to be by more than the margin or less." if hi < 1 else "")
+    more = (f"roughly {vc.more_rounds} more rounds would decide it at this spread" if vc.more_rounds is not None else
+            "no affordable number of rounds would decide it: the ratio sits on the margin's edge")
+    target = f"outside or inside ±{vc.margin:.0%}" if vc.margin is not None else "away from 1"
+    return (f"Undecided: the time budget ran out before {vc.candidate} vs {vc.baseline} was decided ({ev}; the "
+            f"interval is not yet wholly {target}); {more}.{side}")
+
+
 def comparison_finding(vc: Any) -> str:
     "The latency finding (`latency_finding`) of a suite's VariantComparison, with its batch and Holm correction."
     k = vc.n_comparisons
-    return (f"{latency_finding(vc)} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
+    first = undecided_finding(vc) if vc.verdict == "undecided" else latency_finding(vc)
+    return (f"{first} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
             f"{'s' if k != 1 else ''}; {vc.method}.")
 
 
@@ -1575,6 +1669,11 @@ def suite_recommendations(result: Any) -> list[str]:
     if not faster and result.comparisons:
         out.append(f"Keep {base}: no candidate is significantly faster at batch {batch} after Holm's correction.")
     for vc in usable:
+        if vc.verdict == "undecided":
+            more = f"about {vc.more_rounds} more rounds" if vc.more_rounds is not None else "many more rounds"
+            out.append(f"{vc.candidate} is undecided after {vc.rounds} rounds: rerun with a larger time budget "
+                       f"(`--time-budget`; {more}) before choosing it.")
+    for vc in usable:
         if vc.verdict == "slower":
             lo, hi = vc.ratio_ci
             out.append(f"Do not use {vc.candidate} on this machine: it is {vc.ratio:.2f}× slower than {base} "
@@ -1600,8 +1699,12 @@ def suite_limitations(result: Any) -> list[str]:
     out = [f"Measured on {env.get('cpu_model') or env.get('processor') or 'an unknown CPU'} "
            f"({env.get('cpu_count')} CPUs, torch {env.get('torch')}, {env.get('torch_threads')} threads)"
            + (f" and {env['gpu']}" if env.get("gpu") else ", no GPU") + ": the ratios may not transfer to other hardware.",
-           f"Timing samples are iterations within one process, interleaved over {s.rounds} round"
-           f"{'s' if s.rounds != 1 else ''}: not independent replications. Confirm a decision with a rerun."]
+           f"Timing samples are iterations within one process, interleaved over {_rounds_run(result)} round"
+           f"{'s' if _rounds_run(result) != 1 else ''}: not independent replications. Confirm a decision with a rerun."]
+    undecided = [vc.candidate for vc in result.comparisons if vc.verdict == "undecided"]
+    if undecided:
+        out.append(f"The time budget ({s.time_budget:g} s, {s.max_rounds} rounds at most) ran out before "
+                   f"{', '.join(undecided)} could be decided: their intervals are reported, not a verdict.")
     if result.interrupted:
         out.append("The run was interrupted (Ctrl-C): the results are partial.")
     for name, m in result.models.items():
@@ -1821,15 +1924,30 @@ def suite_table_html(result: Any) -> str:
 
 # %%
 #| export
+def _rounds_run(result: Any) -> int:
+    "The most timing rounds any model ran (the suite's minimum `rounds` if none ran)."
+    return max((len(m.timing["round_medians"]) for m in result.models.values() if m.timing), default=result.settings.rounds)
+
+
 def methodology(result: Any) -> list[str]:
     "How the suite measured, from its settings."
     s = result.settings
+    if s.sequential:
+        compare_text = (f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of "
+                        f"the per-round ratios of medians, with an always-valid {_pct(s.level)} confidence sequence on "
+                        f"their logs (paired by round; Bonferroni over the candidates), so the suite could look after "
+                        f"every round: it ran at least {s.rounds} rounds and added rounds until every comparison was "
+                        f"decisive, up to {s.max_rounds} rounds or {s.time_budget:g} s of timing ({_rounds_run(result)} ran). "
+                        + (f"'faster'/'slower' needs the whole interval beyond ±{s.margin:.0%}; 'equivalent' needs it "
+                           f"wholly inside ±{s.margin:.0%}; otherwise 'undecided'." if s.margin else
+                           "'faster'/'slower' needs the interval to exclude 1; otherwise 'undecided'.")
+                        + " The pooled iterations' Hodges–Lehmann ratio is shown for description only.")
     out = [f"Every model ran on the same {result.n_samples} samples with the same settings; the first, "
            f"{result.baseline}, is the baseline.",
            f"Timing: `tinybench.measure` (calibrated loops, MSER-5 warm-up cut, GC off) of one batch of {s.batch_size} "
-           f"under `torch.inference_mode()`, round-robin over the models in {s.rounds} round"
-           f"{'s' if s.rounds != 1 else ''}, {s.min_time:g} s of steady samples per model in total.",
-           f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
+           f"under `torch.inference_mode()`, round-robin over the models in {_rounds_run(result)} round"
+           f"{'s' if _rounds_run(result) != 1 else ''} of {s.min_time / s.rounds:g} s of steady samples per model.",
+           compare_text if s.sequential else f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
            f"per-round ratios of medians, with a {_pct(s.level)} t-interval on their logs (paired by round); "
            f"'faster'/'slower' needs the interval to exclude 1 and the Holm-adjusted p to be below {1 - s.level:.2g}"
            + (f"; 'equivalent' means the {1 - 2 * (1 - s.level):.0%} interval lies within ±{s.margin:.0%} (TOST)."
@@ -1970,22 +2088,26 @@ class Report:
 # %% [markdown]
 # **Why the rounds, and not the pooled iterations, decide.** An A/A test: the fp32 model against
 # an exact copy of itself. Any "difference" is the machine's. The pooled iterations (hundreds of
-# samples, treated as independent) give a narrow interval that often excludes 1: in four A/A runs
-# on our shared 2-core machine it excluded 1 every time, once as "slower" (ratio 1.066, CI
-# 1.056–1.076). The five round medians, paired by round, gave intervals of about ±12% that
-# included 1 every time: wide, because the machine is that noisy between rounds, and honest. More
-# rounds (or a quieter machine) narrow them; nothing else does.
+# samples, treated as independent) give a narrow interval that often excludes 1, and on a busy
+# machine it can call the copy "slower". The round medians, paired by round, give a wider and
+# honest interval. Because the suite judges them with an always-valid interval, it may look after
+# every round: it adds rounds until the copy is shown equivalent within ±5%, or its budget runs
+# out and it says so. Run the cell a few times; the sentences below are computed from this run.
 
 # %%
 import copy
 
 aa = BenchmarkSuite({"fp32": base_model, "fp32 copy": copy.deepcopy(base_model)}, workload.data,
-                    SuiteSettings(min_time=1.0, rounds=5, scenarios=(), batch_sizes=(), memory=False)).run()
+                    SuiteSettings(min_time=0.5, rounds=5, scenarios=(), batch_sizes=(), memory=False,
+                                  time_budget=8.0)).run()
 vc = aa.comparisons[0]
-print(f"rounds (decides): ratio {vc.ratio:.3f}, CI {vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f} -> {vc.verdict}")
+print(f"rounds (decide): {vc.rounds} rounds, ratio {vc.ratio:.3f}, always-valid CI "
+      f"{vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f} -> {vc.verdict}")
 lo, hi = vc.pooled["ratio_ci"]
 print(f"pooled iterations: ratio {vc.pooled['ratio']:.3f}, CI {lo:.3f}–{hi:.3f} "
       f"({'excludes' if not lo <= 1 <= hi else 'includes'} 1; n = {vc.pooled['n_a']} and {vc.pooled['n_b']})")
+print("the paired rounds " + ("called a difference: this run was unusually noisy" if vc.verdict in ("faster", "slower")
+                              else f"did not call a difference ({vc.verdict})"))
 
 # %% [markdown]
 # `to_pandas()` gives the same rows as a DataFrame for further analysis:

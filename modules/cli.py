@@ -372,9 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
                    help="comma-separated: markdown, html, json (results.json is always written)")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
-    p.add_argument("--rounds", type=int, default=20, help="interleaved timing rounds, the replications (default 20)")
+    p.add_argument("--rounds", type=int, default=20,
+                   help="interleaved timing rounds to run at least; the rounds are the replications (default 20)")
     p.add_argument("--min-time", type=float, default=2.0,
-                   help="seconds of steady timing per model over all rounds (default 2)")
+                   help="seconds of steady timing per model over the first --rounds rounds (default 2)")
+    p.add_argument("--max-rounds", type=int, default=None,
+                   help="add rounds until every comparison is decided, up to this many (default 200, or --rounds)")
+    p.add_argument("--time-budget", type=float, default=60.0,
+                   help="seconds of timing after which no further round starts (default 60)")
+    p.add_argument("--fixed-rounds", action="store_true",
+                   help="run exactly --rounds rounds and judge by fixed-n t-intervals (no sequential stopping)")
     p.add_argument("--scenarios", type=_csv(str), default=("SingleStream", "Offline"),
                    help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
     p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")
@@ -416,8 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> Any:
     "SuiteSettings from `tinybench run` options (`--quick` shortens every duration)."
     from tinybench.suite import SuiteSettings
-    quick = dict(min_time=0.1, rounds=3, scenario_duration=0.2, sweep_min_time=0.02) if args.quick else {}
+    quick = dict(min_time=0.1, rounds=3, scenario_duration=0.2, sweep_min_time=0.02, max_rounds=20,
+                 time_budget=3.0) if args.quick else {}
     return SuiteSettings(**{"batch_size": args.batch_size, "min_time": args.min_time, "rounds": args.rounds,
+                            "max_rounds": args.max_rounds if args.max_rounds is not None else max(200, args.rounds), "time_budget": args.time_budget,
+                            "sequential": not args.fixed_rounds,
                             "scenarios": args.scenarios, "scenario_duration": args.scenario_duration,
                             "batch_sizes": args.batch_sizes, "sweep_min_time": 0.1, "memory": not args.no_memory,
                             "margin": args.margin, "device": args.device, **quick})

@@ -125,7 +125,7 @@ def small_report(tmp_path_factory):
     from tinybench.suite import BenchmarkSuite, SuiteSettings
     from tinybench.workloads import default_workload
     wl = default_workload()
-    s = SuiteSettings(batch_size=32, min_time=0.1, rounds=2, scenarios=("SingleStream",), scenario_duration=0.2,
+    s = SuiteSettings(batch_size=32, min_time=0.1, rounds=2, sequential=False, scenarios=("SingleStream",), scenario_duration=0.2,
                       batch_sizes=(1, 16), sweep_min_time=0.02)
     result = BenchmarkSuite({k: wl.variants[k] for k in ("fp32", "int8-dynamic")}, wl.data, s).run()
     folder = tmp_path_factory.mktemp("report")

@@ -1,5 +1,6 @@
 """Tests of tinybench.suite: BenchmarkSuite, its comparisons, cross-validation, and bad input."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -33,7 +34,8 @@ def _data(n=200, d=384, seed=0):
     return X, torch.randint(0, 10, (n,), generator=g)
 
 
-FAST = SuiteSettings(batch_size=32, min_time=0.4, rounds=4, scenarios=(), batch_sizes=(1, 8), sweep_min_time=0.02)
+FAST = SuiteSettings(batch_size=32, min_time=0.4, rounds=4, scenarios=(), batch_sizes=(1, 8), sweep_min_time=0.02,
+                     sequential=False)
 
 
 def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
@@ -64,7 +66,7 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
 
 def _synthetic(rounds: dict, correct: dict | None = None, margin=None) -> SuiteResult:
     "A SuiteResult made from given per-round medians (a test of the report logic, not a measurement)."
-    settings = SuiteSettings(scenarios=(), batch_sizes=(), memory=False, margin=margin)
+    settings = SuiteSettings(scenarios=(), batch_sizes=(), memory=False, margin=margin, sequential=False)
     rng = np.random.default_rng(0)
     models = {}
     for name, med in rounds.items():
@@ -164,7 +166,7 @@ class NaNs(nn.Module):
 
 
 def test_a_model_that_raises_or_returns_nan_is_recorded_and_the_suite_goes_on():
-    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream",), scenario_duration=0.1,
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, sequential=False, scenarios=("SingleStream",), scenario_duration=0.1,
                       batch_sizes=(1,), sweep_min_time=0.01)
     result = BenchmarkSuite({"good": Work(1, d=16), "raises": Raises(), "nan": NaNs()}, _data(60, 16), s).run()
     good, raises, nan = (result.models[k] for k in ("good", "raises", "nan"))
@@ -187,7 +189,7 @@ def test_ctrl_c_keeps_what_was_measured(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(suite_mod, "_step_sweep", interrupt)
-    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream",), batch_sizes=(1,))
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, sequential=False, scenarios=("SingleStream",), batch_sizes=(1,))
     result = BenchmarkSuite({"a": Work(1, d=16), "b": Work(2, d=16)}, _data(40, 16), s).run()
     assert result.interrupted and calls == ["a"]
     assert all(m.timing and m.stats for m in result.models.values()), "steps before the interrupt are kept"
@@ -280,7 +282,7 @@ def test_trainers_add_cross_validation_to_the_suite():
 
     X, y = _data(120, 8)
     fit = lambda a, b: Sk(LogisticRegression(max_iter=300).fit(np.asarray(a), np.asarray(b)))
-    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=(), batch_sizes=(), memory=False)
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, sequential=False, scenarios=(), batch_sizes=(), memory=False)
     result = BenchmarkSuite({"logreg": fit(X, y)}, (X, y), s, trainers={"logreg": fit}, cv_folds=3).run()
     cv = result.models["logreg"].cross_validation
     assert cv["k"] == 3 and len(cv["train_seconds"]) == 3 and result.models["logreg"].stats is None
@@ -305,7 +307,7 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_server_rate_is_derived_from_the_single_stream_run():
-    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, scenarios=("SingleStream", "Server"),
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, sequential=False, scenarios=("SingleStream", "Server"),
                       scenario_duration=0.3, batch_sizes=(), memory=False)
     result = BenchmarkSuite({"m": Work(1, d=32)}, _data(100, 32), s).run()
     sc = result.models["m"].scenarios
@@ -315,7 +317,7 @@ def test_server_rate_is_derived_from_the_single_stream_run():
 
 @pytest.mark.gpu
 def test_suite_on_cuda_times_with_events_and_reports_cuda_memory():
-    s = SuiteSettings(device="cuda", batch_size=32, min_time=0.2, rounds=2, scenarios=("SingleStream",),
+    s = SuiteSettings(device="cuda", batch_size=32, min_time=0.2, rounds=2, sequential=False, scenarios=("SingleStream",),
                       scenario_duration=0.2, batch_sizes=(1, 64), sweep_min_time=0.02)
     X, y = _data()
     result = BenchmarkSuite({"slow": Work(8).cuda(), "fast": Work(1).cuda()}, (X, y), s).run()
@@ -324,3 +326,105 @@ def test_suite_on_cuda_times_with_events_and_reports_cuda_memory():
         assert all("cuda_peak_bytes" in r for r in m.batch_sweep["rows"])
         assert m.scenarios["SingleStream"]["n_queries"] > 0
     assert result.comparisons[0].speedup > 1 and result.environment.get("gpu")
+
+
+# ------------------------------------------------------------------ sequential rounds (measure until decided)
+def _peek_until_decided(rng, log_effect: float, sd: float, margin, max_rounds: int, candidates: int = 1,
+                        min_rounds: int = 3) -> list[str]:
+    """Simulate the suite's loop: after every round from `min_rounds` on, compare; stop once all are decided.
+
+    Round medians are lognormal with the planted log time ratio and a per-round log spread `sd` (the spread the
+    default workload's round medians show: 0.02-0.1)."""
+    base = np.exp(rng.normal(np.log(1e-3), sd, max_rounds))
+    rounds = {"base": base, **{f"c{i}": base * np.exp(log_effect + rng.normal(0, sd, max_rounds) * np.sqrt(2))
+                               for i in range(candidates)}}
+    for k in range(min_rounds, max_rounds + 1):
+        vcs = compare_with_baseline({n: r[:k] for n, r in rounds.items()}, "base", margin=margin, sequential=True)
+        if all(vc.decided for vc in vcs):
+            break
+    assert all(vc.rounds == k for vc in vcs)
+    return [vc.verdict for vc in vcs]
+
+
+def test_sequential_a_a_false_alarms_stay_below_alpha_when_peeking_after_every_round():
+    """A/A: no margin, so a run never decides and is looked at after all 60 rounds; two candidates (the family).
+
+    A fixed-n t-interval peeked at like this calls a difference in about a third of such runs."""
+    rng = np.random.default_rng(7)
+    runs = 300
+    alarms = sum(any(v in ("faster", "slower") for v in _peek_until_decided(rng, 0.0, 0.05, None, 60, candidates=2))
+                 for _ in range(runs))
+    assert alarms / runs <= 0.05, f"{alarms} of {runs} A/A runs called a difference"
+
+
+def test_sequential_a_planted_2x_slowdown_is_called_slower_early():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        (v,) = _peek_until_decided(rng, np.log(2.0), 0.1, 0.05, 200)
+        assert v == "slower"
+    vcs = compare_with_baseline({"base": [1e-3] * 3 + [1.1e-3] * 2, "slow": [2e-3] * 3 + [2.1e-3] * 2}, "base",
+                                margin=0.05, sequential=True)
+    assert vcs[0].verdict == "slower" and vcs[0].decided and vcs[0].more_rounds is None
+
+
+def test_sequential_a_planted_3pct_difference_is_never_called_faster_or_slower():
+    rng = np.random.default_rng(2)
+    seen = set()
+    for sd in (0.02, 0.05, 0.1):
+        for _ in range(40):
+            seen.update(_peek_until_decided(rng, np.log(1.03), sd, 0.05, 200))
+    assert seen <= {"equivalent", "undecided"}, seen
+    assert "equivalent" in seen  # at the low spread the budget suffices
+
+
+def test_sequential_undecided_comparison_says_what_it_reached_and_what_would_decide_it():
+    from tinybench.report import comparison_finding, suite_recommendations
+    rng = np.random.default_rng(3)
+    base = rng.lognormal(np.log(1e-3), 0.05, 8)
+    (vc,) = compare_with_baseline({"base": base, "cand": base * 1.04 * rng.lognormal(0, 0.05, 8)}, "base",
+                                  margin=0.05, sequential=True)
+    assert vc.verdict == "undecided" and not vc.decided and vc.rounds == 8
+    assert vc.more_rounds is None or vc.more_rounds > 0
+    text = comparison_finding(vc)
+    assert text.startswith("Undecided: the time budget ran out") and f"{vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f}" in text
+    assert "after 8 rounds" in text and "no detectable difference" not in text
+
+
+def test_time_interleaved_adds_rounds_until_decided_or_budget():
+    calls = []
+
+    def until(medians):
+        calls.append({n: len(v) for n, v in medians.items()})
+        return len(medians["a"]) >= 5
+
+    timings, _ = time_interleaved({"a": lambda: None, "b": lambda: None}, batch=1, rounds=2, min_time=0.02,
+                                  until=until, max_rounds=50, time_budget=30)
+    assert timings["a"]["rounds"] == timings["b"]["rounds"] == 5 and calls[0] == {"a": 2, "b": 2}
+    t0 = time.perf_counter()
+    timings, _ = time_interleaved({"a": lambda: None}, batch=1, rounds=2, min_time=0.02, until=lambda m: False,
+                                  max_rounds=10_000, time_budget=0.3)
+    assert time.perf_counter() - t0 < 3 and 2 < timings["a"]["rounds"] < 10_000
+    timings, _ = time_interleaved({"a": lambda: None}, batch=1, rounds=2, min_time=0.02, until=lambda m: False,
+                                  max_rounds=4, time_budget=100)
+    assert timings["a"]["rounds"] == 4
+
+
+def test_suite_measures_until_a_2x_difference_is_decided():
+    """Sleep-based models: their ratio does not depend on the CPU, so the decision must come within the budget."""
+    class Sleep(torch.nn.Module):
+        def __init__(self, s):
+            super().__init__()
+            self.s, self.head = s, torch.nn.Linear(384, 10)
+
+        def forward(self, x):
+            time.sleep(self.s)
+            return self.head(x)
+    s = SuiteSettings(batch_size=8, min_time=0.1, rounds=3, scenarios=(), batch_sizes=(), memory=False,
+                      time_budget=20.0)
+    result = BenchmarkSuite({"base": Sleep(2e-3), "slow": Sleep(4e-3)}, _data(40), s).run()
+    (vc,) = result.comparisons
+    assert vc.verdict == "slower" and vc.decided and vc.ratio_ci[0] > 1.05, vc
+    assert vc.method.startswith("confidence sequence") and vc.rounds == result.models["slow"].timing["rounds"] >= 3
+    from tinybench.report import Report
+    from tinybench.report import methodology
+    assert any("added rounds until every comparison was" in line for line in methodology(result))

@@ -21,8 +21,8 @@ from .timing import Measurement, format_seconds, measure
 __all__ = ['assign_arm', 'srm_test', 'ExperimentPlan', 'plan_experiment', 'peeking_false_positive_rate',
            'group_sequential_bounds', 'SequentialState', 'SequentialTest', 'wilson_ci', 'proportion_diff_ci',
            'GuardrailResult', 'latency_guardrail', 'rate_guardrail', 'SRMResult', 'ABAnalysis', 'ABTest',
-           'PairedComparison', 'paired_ratio', 'interleaved_compare', 'regression_verdict', 'RegressionReport',
-           'detect_regression']
+           'PairedComparison', 'paired_ratio', 'interleaved_compare', 'RatioSequence', 'ratio_sequence',
+           'rounds_to_decide', 'regression_verdict', 'RegressionReport', 'detect_regression']
 
 # %% ../modules/04_ab_testing.ipynb #6d376d75
 def assign_arm(request_id: Any, split: float = 0.5, seed: int = 0) -> str:
@@ -542,6 +542,86 @@ def interleaved_compare(fn_a: Callable, fn_b: Callable, *args: Any, blocks: int 
         per_a.append(math.sqrt(m[0] * m[3]))  # geometric mean of the two A runs around the two B runs
         per_b.append(math.sqrt(m[1] * m[2]))
     return paired_ratio(per_a, per_b, level, label_a, label_b)
+
+# %% ../modules/04_ab_testing.ipynb #81696bb5
+@dataclass(repr=False)
+class RatioSequence:
+    "Always-valid (confidence-sequence) interval of the geometric-mean time ratio B/A after `n` paired blocks."
+    ratio: float
+    ci: tuple[float, float]
+    p_value: float
+    n: int
+    level: float
+    rho: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "ci": list(self.ci), "p_value": self.p_value, "n": self.n,
+                "level": self.level, "rho": self.rho}
+
+    def __repr__(self) -> str:
+        return (f"RatioSequence(time ratio {self.ratio:.4f}, always-valid {self.level:.0%} CI "
+                f"{self.ci[0]:.4f}–{self.ci[1]:.4f}, p = {self.p_value:.2g}, {self.n} blocks)")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{self!r}</pre>"
+
+
+def _log_ratio_cs_half_width(n: int, ss: float, alpha: float, rho: float) -> float:
+    "Half-width of Lai's confidence sequence after `n` observations with sum of squared deviations `ss`."
+    c = math.sqrt((n + rho) / rho) / alpha
+    k = (n + rho) * (1 - c ** (-2 / n))
+    return math.sqrt(k * ss / (n * (n - k))) if n > k else math.inf
+
+
+def ratio_sequence(block_a: Sequence[float], block_b: Sequence[float], level: float = 0.95,
+                   rho: float = 1.0) -> RatioSequence:
+    "Confidence sequence (valid under continuous monitoring) for the time ratio B/A of paired blocks (seconds)."
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
+    if not rho > 0:
+        raise ValueError(f"rho (the mixture's precision) must be > 0, got {rho!r}")
+    a = samples_of(block_a, "block_a", min_n=2, positive=True)
+    b = samples_of(block_b, "block_b", min_n=2, positive=True)
+    if a.size != b.size:
+        raise ValueError(f"paired data need equal lengths, got {a.size} blocks of A and {b.size} of B")
+    x = np.log(b / a)
+    alpha, p_value = 1 - level, 1.0
+    for t in range(2, x.size + 1):  # the always-valid p-value is 1 / the running maximum of Λ_t at μ₀ = 0
+        s, q = x[:t].sum(), (x[:t] ** 2).sum()
+        frac = s * s / ((t + rho) * q) if q > 0 else 0.0
+        log_lam = 0.5 * math.log(rho / (t + rho)) - t / 2 * math.log1p(-frac)
+        p_value = min(p_value, math.exp(-log_lam) if log_lam < 700 else 0.0)
+    mean = float(x.mean())
+    half = _log_ratio_cs_half_width(x.size, float(((x - mean) ** 2).sum()), alpha, rho)
+    lo, hi = (math.exp(mean - half), math.exp(mean + half)) if math.isfinite(half) else (0.0, math.inf)
+    return RatioSequence(math.exp(mean), (lo, hi), min(1.0, p_value), int(x.size), level, rho)
+
+
+def rounds_to_decide(block_a: Sequence[float], block_b: Sequence[float], margin: float | None, level: float = 0.95,
+                     rho: float = 1.0, limit: int = 100_000) -> int | None:
+    """Rough number of further blocks until the sequence would be decisive, if the mean and spread stayed as now.
+
+    Decisive: the interval lies inside ±`margin`, or wholly outside it (outside 1 when `margin` is None).
+    None when no number up to `limit` would do (the estimate sits on a boundary)."""
+    x = np.log(np.asarray(block_b, float) / np.asarray(block_a, float))
+    n, mean, sd = x.size, float(x.mean()), float(x.std(ddof=1))
+    edge = math.log1p(margin) if margin is not None else 0.0
+
+    def decisive(t: int) -> bool:
+        half = _log_ratio_cs_half_width(t, sd * sd * (t - 1), 1 - level, rho)
+        lo, hi = mean - half, mean + half
+        return lo > edge or hi < -edge or (margin is not None and -edge < lo and hi < edge)
+    if decisive(n):
+        return 0
+    lo, hi = n, n  # the half-width shrinks with t: double until decisive, then bisect
+    while not decisive(hi):
+        if hi >= limit:
+            return None
+        lo, hi = hi, min(limit, 2 * hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if decisive(mid) else (mid, hi)
+    return hi - n
 
 # %% ../modules/04_ab_testing.ipynb #regression-verdict
 def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) -> str:

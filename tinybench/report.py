@@ -16,11 +16,11 @@ from .timing import figure_img, format_bytes, format_seconds
 
 # %% auto #0
 __all__ = ['FIGURES', 'agreement_metrics', 'OutputAgreement', 'compare_outputs', 'classification_quality', 'regression_quality',
-           'latency_finding', 'plot_latency_cdf', 'comparison_finding', 'accuracy_finding', 'throughput_finding',
-           'size_finding', 'scenario_finding', 'suite_findings', 'suite_recommendations', 'suite_limitations',
-           'figure_latency_cdf', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory', 'Table',
-           'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table', 'sweep_table',
-           'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
+           'latency_finding', 'plot_latency_cdf', 'undecided_finding', 'comparison_finding', 'accuracy_finding',
+           'throughput_finding', 'size_finding', 'scenario_finding', 'suite_findings', 'suite_recommendations',
+           'suite_limitations', 'figure_latency_cdf', 'figure_throughput', 'figure_accuracy_vs_speedup',
+           'figure_memory', 'Table', 'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table',
+           'sweep_table', 'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
 
 # %% ../modules/06_reporting.ipynb #agreement-metrics
 def agreement_metrics(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
@@ -165,15 +165,29 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #a4bd9087
+# %% ../modules/06_reporting.ipynb #9a729eff
 def _pct(level: float) -> str:
     return f"{level:.0%}"
+
+
+def undecided_finding(vc: Any) -> str:
+    "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
+    lo, hi = vc.ratio_ci
+    ev = f"time ratio {vc.ratio:.3f}, {vc.level:.0%} CI {lo:.3f}–{hi:.3f} after {vc.rounds} rounds"
+    side = (" It is slower than the baseline, but not shown to be by more than the margin or less." if lo > 1 else
+            " It is faster than the baseline, but not shown to be by more than the margin or less." if hi < 1 else "")
+    more = (f"roughly {vc.more_rounds} more rounds would decide it at this spread" if vc.more_rounds is not None else
+            "no affordable number of rounds would decide it: the ratio sits on the margin's edge")
+    target = f"outside or inside ±{vc.margin:.0%}" if vc.margin is not None else "away from 1"
+    return (f"Undecided: the time budget ran out before {vc.candidate} vs {vc.baseline} was decided ({ev}; the "
+            f"interval is not yet wholly {target}); {more}.{side}")
 
 
 def comparison_finding(vc: Any) -> str:
     "The latency finding (`latency_finding`) of a suite's VariantComparison, with its batch and Holm correction."
     k = vc.n_comparisons
-    return (f"{latency_finding(vc)} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
+    first = undecided_finding(vc) if vc.verdict == "undecided" else latency_finding(vc)
+    return (f"{first} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
             f"{'s' if k != 1 else ''}; {vc.method}.")
 
 
@@ -265,7 +279,7 @@ def suite_findings(result: Any) -> list[str]:
                        "per fold.")
     return out
 
-# %% ../modules/06_reporting.ipynb #f4413d25
+# %% ../modules/06_reporting.ipynb #a1505a41
 def suite_recommendations(result: Any) -> list[str]:
     "Recommendations that follow from the suite's verdicts; each cites its numbers."
     alpha, lvl, base = 1 - result.settings.level, _pct(result.settings.level), result.baseline
@@ -295,6 +309,11 @@ def suite_recommendations(result: Any) -> list[str]:
     if not faster and result.comparisons:
         out.append(f"Keep {base}: no candidate is significantly faster at batch {batch} after Holm's correction.")
     for vc in usable:
+        if vc.verdict == "undecided":
+            more = f"about {vc.more_rounds} more rounds" if vc.more_rounds is not None else "many more rounds"
+            out.append(f"{vc.candidate} is undecided after {vc.rounds} rounds: rerun with a larger time budget "
+                       f"(`--time-budget`; {more}) before choosing it.")
+    for vc in usable:
         if vc.verdict == "slower":
             lo, hi = vc.ratio_ci
             out.append(f"Do not use {vc.candidate} on this machine: it is {vc.ratio:.2f}× slower than {base} "
@@ -312,15 +331,19 @@ def suite_recommendations(result: Any) -> list[str]:
                    "samples/s, its highest measured rate (one measurement per batch size, without an interval).")
     return out
 
-# %% ../modules/06_reporting.ipynb #d18e4fe9
+# %% ../modules/06_reporting.ipynb #1222f96f
 def suite_limitations(result: Any) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
     out = [f"Measured on {env.get('cpu_model') or env.get('processor') or 'an unknown CPU'} "
            f"({env.get('cpu_count')} CPUs, torch {env.get('torch')}, {env.get('torch_threads')} threads)"
            + (f" and {env['gpu']}" if env.get("gpu") else ", no GPU") + ": the ratios may not transfer to other hardware.",
-           f"Timing samples are iterations within one process, interleaved over {s.rounds} round"
-           f"{'s' if s.rounds != 1 else ''}: not independent replications. Confirm a decision with a rerun."]
+           f"Timing samples are iterations within one process, interleaved over {_rounds_run(result)} round"
+           f"{'s' if _rounds_run(result) != 1 else ''}: not independent replications. Confirm a decision with a rerun."]
+    undecided = [vc.candidate for vc in result.comparisons if vc.verdict == "undecided"]
+    if undecided:
+        out.append(f"The time budget ({s.time_budget:g} s, {s.max_rounds} rounds at most) ran out before "
+                   f"{', '.join(undecided)} could be decided: their intervals are reported, not a verdict.")
     if result.interrupted:
         out.append("The run was interrupted (Ctrl-C): the results are partial.")
     for name, m in result.models.items():
@@ -528,16 +551,31 @@ def suite_table_html(result: Any) -> str:
     "The results table as HTML (for `SuiteResult._repr_html_`)."
     return results_table(result).html()
 
-# %% ../modules/06_reporting.ipynb #1cb4be2f
+# %% ../modules/06_reporting.ipynb #7f6a8dad
+def _rounds_run(result: Any) -> int:
+    "The most timing rounds any model ran (the suite's minimum `rounds` if none ran)."
+    return max((len(m.timing["round_medians"]) for m in result.models.values() if m.timing), default=result.settings.rounds)
+
+
 def methodology(result: Any) -> list[str]:
     "How the suite measured, from its settings."
     s = result.settings
+    if s.sequential:
+        compare_text = (f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of "
+                        f"the per-round ratios of medians, with an always-valid {_pct(s.level)} confidence sequence on "
+                        f"their logs (paired by round; Bonferroni over the candidates), so the suite could look after "
+                        f"every round: it ran at least {s.rounds} rounds and added rounds until every comparison was "
+                        f"decisive, up to {s.max_rounds} rounds or {s.time_budget:g} s of timing ({_rounds_run(result)} ran). "
+                        + (f"'faster'/'slower' needs the whole interval beyond ±{s.margin:.0%}; 'equivalent' needs it "
+                           f"wholly inside ±{s.margin:.0%}; otherwise 'undecided'." if s.margin else
+                           "'faster'/'slower' needs the interval to exclude 1; otherwise 'undecided'.")
+                        + " The pooled iterations' Hodges–Lehmann ratio is shown for description only.")
     out = [f"Every model ran on the same {result.n_samples} samples with the same settings; the first, "
            f"{result.baseline}, is the baseline.",
            f"Timing: `tinybench.measure` (calibrated loops, MSER-5 warm-up cut, GC off) of one batch of {s.batch_size} "
-           f"under `torch.inference_mode()`, round-robin over the models in {s.rounds} round"
-           f"{'s' if s.rounds != 1 else ''}, {s.min_time:g} s of steady samples per model in total.",
-           f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
+           f"under `torch.inference_mode()`, round-robin over the models in {_rounds_run(result)} round"
+           f"{'s' if _rounds_run(result) != 1 else ''} of {s.min_time / s.rounds:g} s of steady samples per model.",
+           compare_text if s.sequential else f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
            f"per-round ratios of medians, with a {_pct(s.level)} t-interval on their logs (paired by round); "
            f"'faster'/'slower' needs the interval to exclude 1 and the Holm-adjusted p to be below {1 - s.level:.2g}"
            + (f"; 'equivalent' means the {1 - 2 * (1 - s.level):.0%} interval lies within ±{s.margin:.0%} (TOST)."
