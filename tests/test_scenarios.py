@@ -359,3 +359,101 @@ def test_processes_scale_a_gil_bound_sut_where_threads_do_not():
             procs = run(p, data, **settings).samples_per_second
             best_ratio = max(best_ratio, procs / threads)
     assert best_ratio > 1.3, f"two processes served only {best_ratio:.2f}x the samples/s of two threads"
+
+
+# ------------------------------------------------------------------ Offline over one array: views, not copies
+class _ViewRecorder:
+    "A SUT that keeps each batch it was handed and returns each sample's value as its output."
+    accepts_arrays = True
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, batch):
+        self.batches.append(batch)
+        return batch
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_offline_hands_an_array_sut_views_of_one_gathered_array(kind):
+    X = np.arange(100, dtype=np.float32)
+    if kind == "torch":
+        X = torch.from_numpy(X)
+    sut = _ViewRecorder()
+    r = run(sut, ArrayDataset(X, list(range(100))), scenario="Offline", offline_batch_size=16, min_duration=0.0)
+    assert r.valid and r.n_samples == 100 and len(sut.batches) == 7  # 6 x 16 + 4
+    if kind == "numpy":
+        bases = {id(b.base) for b in sut.batches}
+        assert len(bases) == 1 and all(b.base is not None and b.flags.c_contiguous for b in sut.batches)
+        owner = sut.batches[0].base
+        lo, hi = owner.ctypes.data, owner.ctypes.data + owner.nbytes
+        assert all(lo <= b.ctypes.data < hi for b in sut.batches)
+    else:
+        storages = {b.untyped_storage().data_ptr() for b in sut.batches}
+        assert len(storages) == 1 and all(b.is_contiguous() for b in sut.batches)
+    # each output is its sample's value and the label is the sample index: all correct iff outputs map to samples
+    assert r.accuracy == 1.0
+    seen = np.concatenate([np.asarray(b) for b in sut.batches])
+    assert sorted(seen.astype(int).tolist()) == list(range(100))
+    assert [int(i) for ix in r.sample_index for i in ix] == seen.astype(int).tolist()
+
+
+def test_offline_array_path_maps_outputs_back_when_the_order_repeats():
+    X = np.arange(10, dtype=np.float64)
+    sut = _ViewRecorder()
+    r = run(sut, ArrayDataset(X, list(range(10))), scenario="Offline", offline_batch_size=4, min_duration=0.0,
+            min_query_count=25)
+    assert r.n_samples == 25 and r.accuracy == 1.0
+    assert all(len(b) <= 4 for b in sut.batches) and sum(len(b) for b in sut.batches) == 25
+
+
+def test_offline_array_path_counts_a_failing_batch_and_refuses_wrong_output_counts():
+    def broken(batch):
+        raise RuntimeError("boom")
+    broken.accepts_arrays = True
+    r = run(broken, ArrayDataset(np.zeros((20, 3))), scenario="Offline", offline_batch_size=8, min_duration=0.0)
+    assert not r.valid and r.n_errors == 20 and "RuntimeError: boom" in r.reasons[0]
+
+    def short(batch):
+        return batch[:-1]
+    short.accepts_arrays = True
+    with pytest.raises(ValueError, match="one output per sample"):
+        run(short, ArrayDataset(np.zeros((20, 3))), scenario="Offline", offline_batch_size=8, min_duration=0.0)
+
+
+def test_torch_sut_takes_list_and_array_batches_alike():
+    lin = torch.nn.Linear(3, 2)
+    sut = TorchSUT(lin)
+    x = torch.randn(5, 3)
+    assert torch.equal(sut(list(x)), sut(x)) and torch.equal(sut(x.numpy()), sut(x))
+
+
+# ------------------------------------------------------------------ overloaded Server runs stop early
+def test_max_over_allowed_is_the_early_stopping_boundary():
+    from tinybench.scenarios import max_over_allowed
+    from tinybench.stats import early_stopping_min_passing
+    for n in (459, 1000, 5000):
+        t = max_over_allowed(n, 0.99)
+        assert early_stopping_min_passing(t, 0.99) + t <= n < early_stopping_min_passing(t + 1, 0.99) + t + 1
+    assert max_over_allowed(458, 0.99) == -1  # too few queries to pass at all (459 with none over)
+
+
+def test_an_overloaded_server_run_stops_early_as_invalid():
+    """A sleep SUT of 5 ms at 1,000 queries/s is 5x overloaded: the backlog makes VALID impossible within a few
+    hundred queries. Without the early stop the run would drain ~5 s of backlog (and up to max_duration)."""
+    t0 = time.perf_counter()
+    r = run(SleepSUT(5e-3), DS, scenario="Server", target_qps=1000, target_latency=0.02, min_duration=1.0,
+            max_duration=60)
+    wall = time.perf_counter() - t0
+    assert not r.valid and r.stopped_early and r.stopped_early.startswith("overloaded:"), r.reasons
+    assert not r.timed_out and not any("max_duration" in x for x in r.reasons)
+    assert wall < 4.0, f"the run took {wall:.1f} s"  # the stop, then at most 1 s of grace for the queued queries
+
+
+def test_a_server_run_within_capacity_is_not_stopped_early():
+    """Only the early stop is asserted: whether the run is VALID also depends on the issuer's lateness on a busy
+    machine, which other tests cover."""
+    r = run(SleepSUT(1e-3), DS, scenario="Server", target_qps=200, target_latency=0.5, min_duration=1.0,
+            min_query_count=2000)
+    assert r.stopped_early is None and not any(x.startswith("overloaded") for x in r.reasons), r.reasons
+    assert r.n_queries == r.scheduled.size

@@ -157,6 +157,7 @@ _LAZY = {
     "loadgen_settings": "loadgen",
     "make_variants": "workloads",
     "max_batch_under_latency": "profiling",
+    "max_over_allowed": "scenarios",
     "mcnemar_exact": "suite",
     "mean_in_system": "capacity",
     "mean_ratio_ci": "stats",

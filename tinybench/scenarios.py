@@ -20,14 +20,18 @@ from .timing import check_quantile, environment, format_seconds, nvtx_range
 # %% auto #0
 __all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule',
            'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult', 'headline_metric',
-           'early_stopping_result', 'validity_reasons', 'run', 'summary', 'SoakResult', 'soak', 'PeakSearch',
-           'find_peak_qps', 'ProcessSUT']
+           'early_stopping_result', 'validity_reasons', 'max_over_allowed', 'run', 'summary', 'SoakResult', 'soak',
+           'PeakSearch', 'find_peak_qps', 'ProcessSUT']
 
-# %% ../modules/02_scenarios.ipynb #cc74f98b
+# %% ../modules/02_scenarios.ipynb #b66ecc85
 class TorchSUT:
     """A PyTorch model as a SUT: collate the batch, move it to `device`, run under inference_mode, sync CUDA.
 
-    `nvtx=True` marks each query with an NVTX range (for Nsight timelines; a no-op without CUDA)."""
+    A batch is a list of samples, or (Offline, when the dataset is one array) a contiguous array or tensor of
+    samples, used as it is without a copy (`accepts_arrays`). `nvtx=True` marks each query with an NVTX range
+    (for Nsight timelines; a no-op without CUDA)."""
+    accepts_arrays = True
+
     def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None, nvtx: bool = False):
         import torch
         self.model, self.device, self.nvtx = model, device, nvtx
@@ -37,7 +41,9 @@ class TorchSUT:
     def __call__(self, batch: list) -> Any:
         torch = self._torch
         with nvtx_range(f"query ({len(batch)} samples)") if self.nvtx else contextlib.nullcontext():
-            x = self.collate(batch).to(self.device, non_blocking=True)
+            x = batch if isinstance(batch, torch.Tensor) else (
+                torch.from_numpy(batch) if isinstance(batch, np.ndarray) else self.collate(batch))
+            x = x.to(self.device, non_blocking=True)
             with torch.inference_mode():
                 out = self.model(x)
             if self.device.startswith("cuda"):
@@ -63,7 +69,12 @@ class ArrayDataset:
     def __getitem__(self, i: int) -> Any:
         return self.X[i]
 
-# %% ../modules/02_scenarios.ipynb #e6ef50c0
+    @property
+    def array(self) -> Any:
+        "The samples as one array or tensor (first axis: samples), or None when X is a list."
+        return self.X if hasattr(self.X, "shape") and hasattr(self.X, "__getitem__") and len(self.X.shape) >= 1 else None
+
+# %% ../modules/02_scenarios.ipynb #e7615e38
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 LOAD_PATTERNS = ("poisson", "burst", "ramp")
 _DEFAULT_QUANTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
@@ -91,6 +102,7 @@ class TestSettings:
     schedule_seed: int = 0
     sample_seed: int = 0
     performance_sample_count: int | None = None
+    stop_when_invalid: bool = True
 
     __test__ = False  # not a pytest test class
 
@@ -206,7 +218,7 @@ def schedule_for(s: TestSettings) -> np.ndarray:
     n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
     return times[:n] if n <= times.size else make(n)
 
-# %% ../modules/02_scenarios.ipynb #e8f0c156
+# %% ../modules/02_scenarios.ipynb #52c6738b
 @dataclass(repr=False)
 class ScenarioResult:
     "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
@@ -223,6 +235,7 @@ class ScenarioResult:
     env: dict[str, Any] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     timed_out: bool = False
+    stopped_early: str | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -290,7 +303,7 @@ def headline_metric(r: Any) -> tuple[str, float]:
         return "completed queries per second", r.qps
     return f"p{s.latency_quantile * 100:g} latency", r.quantile(s.latency_quantile)
 
-# %% ../modules/02_scenarios.ipynb #47f7684e
+# %% ../modules/02_scenarios.ipynb #6aa75cbb
 def early_stopping_result(r: ScenarioResult):
     """LoadGen's early-stopping verdict for this run (module 01's `early_stopping`). Server counts the queries over
     target_latency; SingleStream/MultiStream start from one, as LoadGen does, and get the conservative estimate."""
@@ -307,6 +320,8 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
         reasons.append("interrupted (Ctrl-C): the result is partial")
     if r.n_errors:
         reasons.append(f"{r.n_errors} of {len(r.errors)} queries raised in the SUT (first: {next(e for e in r.errors if e)})")
+    if r.stopped_early:
+        reasons.append(r.stopped_early)
     if r.timed_out:
         reasons.append(f"max_duration ({s.max_duration} s) ran out before every query completed: the SUT is too slow "
                        "for these settings")
@@ -337,7 +352,7 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
                            f"{format_seconds(float(np.quantile(late, 0.99)))})")
     return reasons
 
-# %% ../modules/02_scenarios.ipynb #afa59543
+# %% ../modules/02_scenarios.ipynb #0ce5ec2f
 class _Recorder:
     "Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads."
     def __init__(self, labels: Sequence | None):
@@ -351,6 +366,10 @@ class _Recorder:
         self.correct: list[bool] = []
         self.fatal: BaseException | None = None
         self.timed_out = False
+        self.stopped_early: str | None = None
+        self.target: float | None = None  # Server: the latency bound, to count queries over it as they complete
+        self.n_completed = 0
+        self.n_over = 0
         self.lock = threading.Lock()
 
     def add(self, idx: list[int], scheduled: float) -> int:
@@ -379,6 +398,9 @@ class _Recorder:
         with self.lock:
             for q in qids:
                 self.started[q], self.completed[q], self.errors[q] = start, done, error
+                if self.target is not None and done - self.scheduled[q] > self.target:
+                    self.n_over += 1
+            self.n_completed += len(qids)
             if out is not None and self.labels is not None:
                 self.correct.extend(_is_correct(o, self.labels[i]) for o, i in zip(out, idx))
 
@@ -446,7 +468,7 @@ class _ThreadPool:
     def close(self) -> None:
         self._ex.shutdown(wait=True)
 
-# %% ../modules/02_scenarios.ipynb #7a308cef
+# %% ../modules/02_scenarios.ipynb #18088e99
 def _wait_until(target: float) -> None:
     """Sleep until perf_counter() reaches `target`. No busy-wait: a spinning issuer would hold the GIL and a
     core that the SUT needs; the cost is the OS's sleep overshoot (tens of microseconds), which is recorded
@@ -476,12 +498,52 @@ def _worker(sut, samples, rec: _Recorder, q: queue.SimpleQueue, t0: float, max_b
         rec.serve(sut, samples, batch, t0)
 
 
+def max_over_allowed(n_queries: int, quantile: float, confidence: float = 0.99) -> int:
+    "Most queries over the latency bound with which `n_queries` can still pass early stopping (-1: none can)."
+    lo, hi = -1, n_queries
+    while lo < hi:  # early_stopping_min_passing(t) + t grows with t: bisect for the largest t that fits
+        mid = (lo + hi + 1) // 2
+        if early_stopping_min_passing(mid, quantile, confidence) + mid <= n_queries:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class _Overload:
+    """Decides when a Server run can no longer be VALID: more queries are (or will certainly be) over the latency
+    bound than early stopping allows for the whole schedule. Queries scheduled more than `target_latency` ago that
+    have not completed will complete over the bound; at least `k - n_completed` of the first `k` are such."""
+    def __init__(self, rec: _Recorder, s: TestSettings):
+        self.rec, self.target = rec, s.target_latency
+        self.scheduled = np.asarray(rec.scheduled, dtype=float)
+        self.allowed = max_over_allowed(self.scheduled.size, s.latency_quantile)
+        self.enabled = s.stop_when_invalid
+
+    def hopeless(self, now: float, issued: int) -> bool:
+        "True (and the reason recorded) once VALID is impossible; `now` in seconds from t0, `issued` queries so far."
+        if self.allowed < 0 or not self.enabled:  # a schedule too short to pass early stopping at all: that is not overload
+            return False
+        k = min(int(np.searchsorted(self.scheduled, now - self.target)), issued)
+        over = self.rec.n_over + max(0, k - self.rec.n_completed)
+        if over <= self.allowed:
+            return False
+        self.rec.stopped_early = (f"overloaded: {over} queries were already over target_latency "
+                                  f"{format_seconds(self.target)} at {now:.2f} s, more than the {max(self.allowed, 0)} "
+                                  f"that early stopping allows for {self.scheduled.size} queries; VALID was impossible, "
+                                  "so the run stopped early: reduce target_qps")
+        return True
+
+
 def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
     q: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: a few µs less per query than queue.Queue
+    rec.target = s.target_latency
+    overload = _Overload(rec, s)
     threads = [threading.Thread(target=_worker, args=(sut, samples, rec, q, t0, s.max_batch, s.max_wait), daemon=True)
                for _ in range(s.workers)]
     for th in threads:
         th.start()
+    check_every = 64
     try:
         for qid, when in enumerate(rec.scheduled):
             if when > s.max_duration:
@@ -489,23 +551,44 @@ def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> Non
                 break
             if rec.fatal:
                 break
+            if qid % check_every == 0 and overload.hopeless(time.perf_counter() - t0, qid):
+                break
             _wait_until(t0 + when)
             rec.issued[qid] = time.perf_counter() - t0
             q.put(qid)
         for _ in threads:
             q.put(None)
-        _join(threads, t0, s.max_duration + 1.0, rec)
+        issued = int(np.isfinite(np.asarray(rec.issued, dtype=float)).sum())
+        # once VALID is impossible, the queries already queued get a grace period to complete (their latencies are
+        # kept: they show the overload), then the rest of the backlog is dropped
+        _join(threads, t0, s.max_duration + 1.0, rec,
+              stop=lambda: rec.stopped_early is not None or overload.hopeless(time.perf_counter() - t0, issued),
+              grace=max(1.0, 10 * s.target_latency), on_give_up=lambda: _drain(q, len(threads)))
     except KeyboardInterrupt:
         _drain(q, len(threads))
         raise
 
 
-def _join(threads: list[threading.Thread], t0: float, limit: float, rec: _Recorder) -> None:
-    "Wait for the workers; give up (and mark the run timed out) once `limit` seconds from t0 have passed."
+def _join(threads: list[threading.Thread], t0: float, limit: float, rec: _Recorder,
+          stop: Callable[[], bool] | None = None, grace: float = 0.0,
+          on_give_up: Callable[[], None] | None = None) -> None:
+    """Wait for the workers; give up (and mark the run timed out) once `limit` seconds from t0 have passed.
+    `stop()` is polled too: once it is true the wait lasts at most `grace` seconds more, then `on_give_up()` runs
+    (drop the queued work) and the run is not marked timed out: it was stopped on purpose."""
+    deadline = None
     for th in threads:
         while th.is_alive():
             th.join(timeout=0.05)
-            if time.perf_counter() - t0 > limit:
+            now = time.perf_counter() - t0
+            if deadline is None and stop is not None and stop():
+                deadline = now + grace
+            if deadline is not None and now > deadline:
+                if on_give_up is not None:
+                    on_give_up()
+                for other in threads:
+                    other.join(timeout=max(0.0, limit - (time.perf_counter() - t0)))
+                return
+            if now > limit:
                 rec.timed_out = True
                 return
 
@@ -520,7 +603,7 @@ def _drain(q: queue.SimpleQueue, n_workers: int) -> None:
     for _ in range(n_workers):
         q.put(None)
 
-# %% ../modules/02_scenarios.ipynb #9ceeaeb9
+# %% ../modules/02_scenarios.ipynb #bd5fd457
 def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
     "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
     if s.scenario == "Server":
@@ -547,7 +630,9 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     if n_total == 0:
         raise ValueError("the dataset is empty: a benchmark needs at least one sample")
     n_avail = min(n_total, s.performance_sample_count or n_total)
-    samples = [dataset[i] for i in range(n_avail)]  # loaded before timing starts, as LoadGen does
+    array = getattr(dataset, "array", None)
+    batched = s.scenario == "Offline" and array is not None and getattr(sut, "accepts_arrays", False)
+    samples = array[:n_avail] if batched else [dataset[i] for i in range(n_avail)]  # loaded before timing starts
     labels = getattr(dataset, "labels", None)
     rec = _Recorder(None if labels is None else [labels[i] for i in range(n_avail)])
     if s.scenario in ("Server", "Offline"):
@@ -560,7 +645,7 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     try:
         with nvtx_range(f"tinybench {s.scenario}"):
             {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
-             "Offline": _run_offline}[s.scenario](sut, samples, rec, s, t0)
+             "Offline": _run_offline_arrays if batched else _run_offline}[s.scenario](sut, samples, rec, s, t0)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -606,7 +691,8 @@ def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool
                        np.array(rec.started)[keep], completed, [rec.errors[i] for i in keep],
                        np.array(rec.correct, dtype=bool) if has_labels else None,
                        interrupted, duration, environment())
-    r.timed_out = rec.timed_out or bool(np.isnan(completed).any())
+    r.stopped_early = rec.stopped_early
+    r.timed_out = rec.timed_out or (bool(np.isnan(completed).any()) and rec.stopped_early is None)
     r.reasons = validity_reasons(r)
     return r
 
@@ -637,6 +723,76 @@ def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> No
     except KeyboardInterrupt:
         _drain(q, s.workers)
         raise
+
+# %% ../modules/02_scenarios.ipynb #4242fd89
+def _offline_blocks(n: int, cycle: int, batch: int) -> list[tuple[int, int]]:
+    "Query ranges [a, b) of at most `batch` queries; none crosses a multiple of `cycle` (where the sample order repeats)."
+    return [(a, min(a + batch, c + cycle, n)) for c in range(0, n, cycle) for a in range(c, min(c + cycle, n), batch)]
+
+
+def _run_offline_arrays(sut, array, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    "Offline over one array: contiguous views of the samples gathered in query order, vectorised records."
+    order = np.array([ix[0] for ix in rec.queries])
+    n, cycle = order.size, min(len(array), order.size)  # the seeded order repeats every len(array) queries
+    gathered = array[order[:cycle]]  # one gather before timing: the samples in query order (a copy, untimed)
+    blocks = _offline_blocks(n, cycle, s.offline_batch_size)
+    rec.issued = np.zeros(n)
+    rec.started, rec.completed = np.full(n, math.nan), np.full(n, math.nan)
+    labels = None if rec.labels is None else np.asarray(rec.labels)
+    correct = np.zeros(n, dtype=bool)
+    q: queue.SimpleQueue = queue.SimpleQueue()
+    for blk in blocks:
+        q.put(blk)
+    for _ in range(s.workers):
+        q.put(None)
+
+    def work():
+        while True:
+            blk = q.get()
+            if blk is None or rec.fatal:
+                return
+            a, b = blk
+            lo = a % cycle
+            view = gathered[lo:lo + (b - a)]
+            start = time.perf_counter() - t0
+            try:
+                out = sut(view)
+                error = None
+            except Exception as e:  # a failing query is recorded with its error; the run goes on
+                out, error = None, f"{type(e).__name__}: {e}"
+            done = time.perf_counter() - t0
+            if out is not None and len(out) != b - a:
+                rec.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {b - a} samples: "
+                                       "it must return one output per sample")
+                return
+            rec.started[a:b], rec.completed[a:b] = start, done
+            if error is not None:
+                for i in range(a, b):
+                    rec.errors[i] = error
+            elif labels is not None:
+                correct[a:b] = _correct_batch(out, labels[order[a:b]])
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
+    for th in threads:
+        th.start()
+    try:
+        _join(threads, t0, s.max_duration, rec)
+    except KeyboardInterrupt:
+        _drain(q, s.workers)
+        raise
+    finally:
+        done = np.isfinite(rec.completed) & np.array([e is None for e in rec.errors])
+        rec.correct = correct[done].tolist() if labels is not None else []
+
+
+def _correct_batch(out: Any, labels: np.ndarray) -> np.ndarray:
+    "Per-sample correctness of a batch of outputs: argmax of each row (or the value itself) equals the label."
+    arr = np.asarray(out.detach().cpu() if hasattr(out, "detach") else out)
+    if arr.ndim >= 2 and arr.shape[1] > 1:
+        pred = arr.reshape(arr.shape[0], -1).argmax(axis=1)
+    else:
+        pred = arr.reshape(arr.shape[0])
+    return pred == labels
 
 # %% ../modules/02_scenarios.ipynb #5c41c562
 def summary(r: ScenarioResult) -> str:
@@ -699,7 +855,7 @@ ScenarioResult.to_dict = _result_to_dict
 ScenarioResult.__repr__ = _result_repr
 ScenarioResult._repr_html_ = _result_html
 
-# %% ../modules/02_scenarios.ipynb #3f929b52
+# %% ../modules/02_scenarios.ipynb #2d71c2d0
 @dataclass(repr=False)
 class SoakResult:
     "A soak run: the Server result, per-window latency medians, process memory samples and trend verdicts."
@@ -743,6 +899,7 @@ def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None
     s = settings if settings is not None else TestSettings(**{"scenario": "Server", **overrides})
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
+    s = TestSettings(**{**s.to_dict(), "stop_when_invalid": False})  # a soak runs its whole duration: that is its point
     proc, stop, samples = psutil.Process(), threading.Event(), []
     t0 = time.perf_counter()
 
