@@ -187,11 +187,11 @@ def _service_times(n: int, seed: int, median: float, sigma: float) -> np.ndarray
     return np.round(median * np.random.default_rng(seed).lognormal(0, sigma, n), 7)
 
 
-def _single_stream(n: int = 200):
+def _single_stream(n: int = 200, scale: float = 1.0):
     """SingleStream as the closed loop records it: each query is issued when the previous completes (plus 20 µs),
     scheduled = issued = started, 1 sample per query; every 9th answer is wrong."""
     from tinybench.scenarios import ScenarioResult, TestSettings
-    service = _service_times(n, 1, 1.5e-3, 0.15)
+    service = _service_times(n, 1, 1.5e-3 * scale, 0.15)
     sched = np.empty(n)
     done = np.empty(n)
     t = 0.0
@@ -205,12 +205,13 @@ def _single_stream(n: int = 200):
                           correct, duration=float(done.max()))
 
 
-def _server(error_at: int | None = None, target_latency: float = 0.01, qps: float = 400.0, n: int = 700):
+def _server(error_at: int | None = None, target_latency: float = 0.01, qps: float = 400.0, n: int = 700,
+            scale: float = 1.0):
     """Server as recorded: Poisson arrivals (seeded), one FIFO worker, issued 30 µs after the schedule; latency runs
     from the scheduled arrival. `error_at`: that query raised in the SUT."""
     from tinybench.scenarios import ScenarioResult, TestSettings
     arrivals = np.round(np.cumsum(np.random.default_rng(7).exponential(1 / qps, n)), 7)
-    service = _service_times(n, 2, 1.0e-3, 0.3)
+    service = _service_times(n, 2, 1.0e-3 * scale, 0.3)
     issued = arrivals + 3e-5
     started, done = np.empty(n), np.empty(n)
     free = 0.0
@@ -225,10 +226,10 @@ def _server(error_at: int | None = None, target_latency: float = 0.01, qps: floa
                           duration=float(done.max()))
 
 
-def _offline(n: int = 512, batch: int = 32):
+def _offline(n: int = 512, batch: int = 32, scale: float = 1.0):
     "Offline as recorded: every query (1 sample) issued at 0, served in batches of 32 that complete together."
     from tinybench.scenarios import ScenarioResult, TestSettings
-    per_batch = _service_times(n // batch, 3, 8e-3, 0.1)
+    per_batch = _service_times(n // batch, 3, 8e-3 * scale, 0.1)
     done = np.repeat(np.cumsum(per_batch), batch)
     started = np.repeat(np.r_[0.0, np.cumsum(per_batch)[:-1]], batch)
     s = TestSettings("Offline", min_duration=0.1, offline_batch_size=batch)
@@ -525,3 +526,442 @@ def test_batch_sweep_stops_at_out_of_memory(recorded_measure):
     sw = _sweep(oom_at=256)
     assert [r["batch"] for r in sw.rows] == [1, 8, 32, 128] and sw.oom_batch == 256
     assert "out of memory" in repr(sw)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The suite: a BenchmarkSuite run on recorded data (timing, sweep and scenarios replaced by recordings)
+# --------------------------------------------------------------------------------------------------------------
+
+# recorded per-round medians (seconds per batch of 32) of four models timed round-robin in 10 rounds
+ROUNDS = {
+    "fp32": [2.103e-3, 2.087e-3, 2.151e-3, 2.096e-3, 2.120e-3, 2.078e-3, 2.134e-3, 2.109e-3, 2.092e-3, 2.117e-3],
+    "int8": [1.301e-3, 1.297e-3, 1.342e-3, 1.288e-3, 1.316e-3, 1.290e-3, 1.327e-3, 1.305e-3, 1.299e-3, 1.311e-3],
+    "pruned": [2.108e-3, 2.085e-3, 2.160e-3, 2.101e-3, 2.122e-3, 2.083e-3, 2.139e-3, 2.113e-3, 2.094e-3, 2.121e-3],
+    "slow": [3.050e-3, 3.021e-3, 3.130e-3, 3.040e-3, 3.071e-3, 3.012e-3, 3.090e-3, 3.066e-3, 3.031e-3, 3.070e-3],
+    "edge": [2.313e-3, 2.045e-3, 2.323e-3, 2.075e-3, 2.353e-3, 2.016e-3, 2.326e-3, 2.109e-3, 2.238e-3, 2.075e-3],
+}
+# within a round, each model's 15 samples are its round median times these factors (median exactly 1)
+JITTER = [0.991, 1.004, 0.997, 1.012, 0.988, 1.0, 1.021, 0.995, 1.007, 0.993, 1.046, 1.002, 0.999, 1.015, 0.985]
+SCALE = {"fp32": 1.0, "int8": 0.6, "pruned": 1.0, "slow": 1.45, "edge": 1.05}  # sweep and scenario recordings
+N_DATA, N_CLASSES = 120, 3
+Y = np.arange(N_DATA) % N_CLASSES
+
+
+def _predictions() -> dict[str, np.ndarray]:
+    "Recorded predictions: fp32 wrong on every 10th sample; the others differ from fp32 on known samples."
+    i = np.arange(N_DATA)
+    fp32 = np.where(i % 10 == 0, (Y + 1) % N_CLASSES, Y)
+    int8 = np.where(i % 17 == 5, (Y + 2) % N_CLASSES, fp32)        # 7 more errors
+    pruned = np.where(np.isin(i, [10, 20]), Y, fp32)                 # 2 fp32 errors fixed
+    slow = fp32.copy()
+    edge = np.where(np.isin(i, [3, 30, 40]), (Y + 1) % N_CLASSES, fp32)
+    return {"fp32": fp32, "int8": int8, "pruned": pruned, "slow": slow, "edge": edge}
+
+
+def _logits() -> dict[str, np.ndarray]:
+    "Recorded outputs: 2 on the predicted class plus a fixed noise below 0.3 (so argmax = the prediction)."
+    rng = np.random.default_rng(11)
+    return {n: np.eye(N_CLASSES)[p] * 2 + np.round(rng.uniform(-0.3, 0.3, (N_DATA, N_CLASSES)), 3)
+            for n, p in _predictions().items()}
+
+
+STATS = {n: {"n_params": 12_345 + k, "param_bytes": 4 * (12_345 + k), "serialized_bytes": 51_234 + k,
+             "flops": 45_678_912 - 1000 * k} for k, n in enumerate(ROUNDS)}
+MEMORY = {n: {"batch": 128, "rss_increase": 3_456_789 * (k + 1), "largest_layer_bytes": 1_234_567 + k,
+              "cuda_increase": None} for k, n in enumerate(ROUNDS)}
+
+
+class RecordedModel:
+    "Returns the recorded outputs of the samples it is given (X holds each sample's index)."
+
+    def __init__(self, name: str, logits: np.ndarray):
+        self.name, self.logits, self.description = name, logits, f"recorded {name}"
+
+    def __call__(self, x):
+        import torch
+        return torch.tensor(self.logits[x[:, 0].long().numpy()], dtype=torch.float32)
+
+
+def _round_samples(name: str, r: int) -> np.ndarray:
+    return ROUNDS[name][r] * np.array(JITTER)
+
+
+@pytest.fixture
+def recordings(monkeypatch):
+    """Replace every timer by its recording: `timing.measure` returns the model's next round, `profiling.measure`
+    the sweep samples (x the model's scale), `scenarios.run` the recorded scenario run (x the model's scale)."""
+    import tinybench.profiling as prof
+    import tinybench.scenarios as scen
+    import tinybench.timing as timing
+    from tinybench.timing import Measurement
+    calls: dict[str, int] = {}
+
+    def fake_timing(fn, label=None, **kw):
+        r = calls[label] = calls.get(label, -1) + 1
+        return Measurement(samples=_round_samples(label, r), label=label)
+
+    def fake_sweep(model, batch, **kw):
+        return Measurement(samples=np.array(SWEEP_SAMPLES[len(batch)]) * SCALE[model.name])
+
+    def fake_run(sut, data, settings=None, **kw):
+        make = {"SingleStream": _single_stream, "Server": _server, "Offline": _offline}[settings.scenario]
+        return _with_reasons(make(scale=SCALE[sut.model.name]))
+    monkeypatch.setattr(timing, "measure", fake_timing)
+    monkeypatch.setattr(prof, "measure", fake_sweep)
+    monkeypatch.setattr(scen, "run", fake_run)
+    return calls
+
+
+def _run_suite(sequential: bool, margin: float | None = 0.05):
+    import torch
+
+    from tinybench.suite import BenchmarkSuite, SuiteSettings
+    settings = SuiteSettings(batch_size=32, min_time=1.0, rounds=10, max_rounds=10, sequential=sequential,
+                             margin=margin, scenarios=("SingleStream", "Server", "Offline"), batch_sizes=(1, 8, 32, 128),
+                             memory=False, level=0.95)
+    logits = _logits()
+    models = {n: RecordedModel(n, logits[n]) for n in ROUNDS}
+    X = torch.arange(N_DATA, dtype=torch.float32).unsqueeze(1)
+    result = BenchmarkSuite(models, (X, Y), settings).run()
+    result.environment = {"cpu_model": "recorded CPU", "cpu_count": 2, "torch": "2.13.0", "torch_threads": 2}
+    result.started, result.duration = "20250101T000000Z", 12.0
+    for n, m in result.models.items():  # counted/measured elsewhere: recorded values, checked only as printed
+        m.stats, m.memory = dict(STATS[n]), dict(MEMORY[n])
+    return result
+
+
+# ---- independent recomputation -------------------------------------------------------------------------------
+
+def holm_adjusted(p: list[float]) -> np.ndarray:
+    "Holm's step-down adjusted p-values (statsmodels' implementation)."
+    from statsmodels.stats.multitest import multipletests
+    return multipletests(p, method="holm")[1]
+
+
+def lai_log_lambda(x: np.ndarray, mu0: float, rho: float = 1.0) -> float:
+    "log Λ_t(μ₀) = ½ log(ρ/(t+ρ)) − (t/2) log(1 − S²/((t+ρ)Q)), S = Σ(x−μ₀), Q = Σ(x−μ₀)² (module 04's formula)."
+    t = x.size
+    d = x - mu0
+    S, Q = d.sum(), (d * d).sum()
+    return 0.5 * math.log(rho / (t + rho)) - t / 2 * math.log(1 - S * S / ((t + rho) * Q))
+
+
+def lai_interval(x: np.ndarray, alpha: float, rho: float = 1.0) -> tuple[float, float]:
+    "{μ₀: Λ_t(μ₀) < 1/α} in closed form: x̄ ± √(K V/(t(t−K))), K = (t+ρ)(1 − c^(−2/t)), c = √((t+ρ)/ρ)/α."
+    t = x.size
+    V = float(((x - x.mean()) ** 2).sum())
+    c = math.sqrt((t + rho) / rho) / alpha
+    K = (t + rho) * (1 - c ** (-2 / t))
+    if t <= K:
+        return -math.inf, math.inf
+    half = math.sqrt(K * V / (t * (t - K)))
+    return x.mean() - half, x.mean() + half
+
+
+def lai_p_value(x: np.ndarray, rho: float = 1.0) -> float:
+    "Always-valid p-value of 'ratio 1' (μ₀ = 0): min(1, 1 / max over s <= t of Λ_s(0))."
+    best = max(lai_log_lambda(x[:s], 0.0, rho) for s in range(1, x.size + 1))
+    return min(1.0, math.exp(-best))
+
+
+def lai_more_rounds(x: np.ndarray, margin: float | None, alpha: float, rho: float = 1.0,
+                    limit: int = 100_000) -> int | None:
+    """Rounds to add until the sequence would be decisive if the mean and SD stayed as now (V = SD² (t − 1)):
+    brute force over every t up to `limit`."""
+    n, mean, sd = x.size, x.mean(), x.std(ddof=1)
+    t = np.arange(n, limit + 1, dtype=float)
+    c = np.sqrt((t + rho) / rho) / alpha
+    K = (t + rho) * (1 - c ** (-2 / t))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = np.where(t > K, np.sqrt(K * sd * sd * (t - 1) / (t * (t - K))), np.inf)
+    edge = math.log1p(margin) if margin is not None else 0.0
+    lo, hi = mean - half, mean + half
+    ok = (lo > edge) | (hi < -edge) | ((margin is not None) & (lo > -edge) & (hi < edge))
+    first = np.flatnonzero(ok)
+    return int(t[first[0]] - n) if first.size else None
+
+
+def moses_ratio(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, float, float]:
+    """Hodges–Lehmann time ratio b/a = exp(median of all log b_j − log a_i) and its Moses interval (normal
+    approximation: c = floor(nm/2 − z √(nm(n+m+1)/12)) differences cut from each end); n·m > 10 000 here."""
+    d = np.sort(np.subtract.outer(np.log(b), np.log(a)).ravel())
+    n, m = a.size, b.size
+    assert n * m > 10_000
+    c = int(math.floor(n * m / 2 - stats.norm.ppf(1 - (1 - level) / 2) * math.sqrt(n * m * (n + m + 1) / 12)))
+    return math.exp(np.median(d)), math.exp(d[c - 1]), math.exp(d[d.size - c])
+
+
+def expected_suite(sequential: bool, margin: float | None = 0.05, level: float = 0.95) -> dict:
+    "Every figure of the suite recomputed from ROUNDS, JITTER, the predictions and outputs (numpy/scipy/statsmodels)."
+    from statsmodels.stats.contingency_tables import mcnemar
+    alpha = 1 - level
+    pooled = {n: np.concatenate([_round_samples(n, r) for r in range(10)]) for n in ROUNDS}
+    preds, logits = _predictions(), _logits()
+    correct = {n: p == Y for n, p in preds.items()}
+    timing = {}
+    for n, x in pooled.items():
+        med = float(np.median(x))
+        timing[n] = {"batch": 32, "unit": "seconds per batch", "n": 150, "samples": x, "median": med,
+                     "mean": x.mean(), "p90": np.percentile(x, 90), "p99": np.percentile(x, 99),
+                     "iqr": np.percentile(x, 75) - np.percentile(x, 25), "throughput": 32 / med, "rounds": 10,
+                     "round_medians": [float(np.median(_round_samples(n, r))) for r in range(10)]}
+    cands = [n for n in ROUNDS if n != "fp32"]
+    comps = {}
+    each = 1 - alpha / len(cands)
+    for n in cands:
+        x = np.log(np.array(ROUNDS[n]) / np.array(ROUNDS["fp32"]))
+        c = {"ratio": math.exp(x.mean()), "rounds": 10 if sequential else None}
+        if sequential:
+            lo, hi = lai_interval(x, 1 - each)
+            c["ratio_ci"] = (math.exp(lo), math.exp(hi))
+            c["p_value"] = lai_p_value(x)
+            up, down = 1 + margin, 1 / (1 + margin)
+            lo_r, hi_r = c["ratio_ci"]
+            c["verdict"] = ("slower" if lo_r > up else "faster" if hi_r < down else
+                            "equivalent" if down < lo_r and hi_r < up else "undecided")
+            c["decided"] = c["verdict"] != "undecided"
+            c["more_rounds"] = None if c["decided"] else lai_more_rounds(x, margin, 1 - each)
+        else:
+            se = x.std(ddof=1) / math.sqrt(x.size)
+            half = stats.t.ppf(1 - alpha / 2, x.size - 1) * se
+            c["ratio_ci"] = (math.exp(x.mean() - half), math.exp(x.mean() + half))
+            c["p_value"] = 2 * stats.t.sf(abs(x.mean() / se), x.size - 1)
+            eq_half = stats.t.ppf(1 - alpha, x.size - 1) * se
+            c["eq_ci"] = (math.exp(x.mean() - eq_half), math.exp(x.mean() + eq_half))
+            c["decided"], c["more_rounds"] = True, None
+        a, b = correct["fp32"], correct[n]
+        table = [[int(np.sum(a & b)), int(np.sum(a & ~b))], [int(np.sum(~a & b)), int(np.sum(~a & ~b))]]
+        c["mcnemar_p"] = float(mcnemar(table, exact=True).pvalue)
+        c["n_discordant"] = table[0][1] + table[1][0]
+        c["accuracy_change"] = b.mean() - a.mean()
+        c["top1_agreement"] = np.mean(logits[n].argmax(1) == logits["fp32"].argmax(1))
+        c["pooled_ratio"] = moses_ratio(pooled["fp32"], pooled[n], level)
+        c["pooled_eq"] = moses_ratio(pooled["fp32"], pooled[n], 1 - 2 * alpha)[1:]
+        comps[n] = c
+    adj = holm_adjusted([comps[n]["p_value"] for n in cands])
+    for n, p in zip(cands, adj):
+        c = comps[n]
+        c["p_holm"] = p
+        if not sequential:
+            lo, hi = c["ratio_ci"]
+            eq_lo, eq_hi = c["eq_ci"]
+            c["verdict"] = ("equivalent" if margin is not None and 1 / (1 + margin) <= eq_lo and eq_hi <= 1 + margin
+                            else "slower" if lo > 1 and p < alpha else "faster" if hi < 1 and p < alpha
+                            else "no detectable difference")
+    sweeps = {n: {b: np.array(x) * SCALE[n] for b, x in SWEEP_SAMPLES.items()} for n in ROUNDS}
+    return {"timing": timing, "comparisons": comps, "sweeps": sweeps, "correct": correct, "preds": preds,
+            "logits": logits, "each": each, "alpha": alpha, "level": level, "margin": margin}
+
+
+def f1_per_class(y: np.ndarray, pred: np.ndarray, k: int) -> float:
+    "F1 of class k = 2 TP / (2 TP + FP + FN)."
+    tp = np.sum((pred == k) & (y == k))
+    fp, fn = np.sum((pred == k) & (y != k)), np.sum((pred != k) & (y == k))
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def _scenario_fixtures(name: str) -> dict:
+    s = SCALE[name]
+    return {"SingleStream": _with_reasons(_single_stream(scale=s)), "Server": _with_reasons(_server(scale=s)),
+            "Offline": _with_reasons(_offline(scale=s))}
+
+
+TIMING_KEYS = {"batch", "unit", "n", "samples", "median", "mean", "p90", "p99", "iqr", "throughput", "rounds",
+               "round_medians", "pitfalls"}
+COMPARISON_KEYS = {"baseline", "candidate", "ratio", "ratio_ci", "p_value", "p_holm", "n_comparisons", "verdict",
+                   "level", "margin", "method", "pooled", "accuracy_change", "mcnemar_p", "n_discordant",
+                   "top1_agreement", "rounds", "decided", "more_rounds"}
+SCENARIO_KEYS = {"metric", "value", "n_queries", "n_samples", "n_errors", "duration", "qps", "samples_per_second",
+                 "p50", "p90", "p99", "accuracy", "valid", "reasons", "target_qps", "latencies"}
+
+
+def check_timing(t: dict, e: dict) -> None:
+    """Interleaved timing (seconds per batch): samples = the rounds' samples pooled in order; median, mean, p90, p99
+    (type 7), IQR; throughput = batch / median (samples/s); round_medians = np.median of each round's samples."""
+    assert set(t) == TIMING_KEYS and t["unit"] == "seconds per batch" and t["batch"] == 32
+    assert t["n"] == 150 and t["rounds"] == 10 and np.array_equal(t["samples"], e["samples"])
+    assert t["median"] == e["median"] and t["round_medians"] == e["round_medians"]
+    for k in ("mean", "p90", "p99", "iqr", "throughput"):
+        assert t[k] == approx(e[k]), k
+    assert t["throughput"] == approx(32 / np.median(t["samples"]))
+
+
+def check_comparison(c: dict, e: dict, sequential: bool) -> None:
+    """A candidate vs fp32: ratio = exp(mean log(b/a)) over the round medians (geometric mean of the ratios); its
+    interval (paired t, or Lai's confidence sequence at 1 − α/m); p; Holm p (statsmodels); the verdict by the
+    stated rules; McNemar's exact p (statsmodels) on the discordant pairs; the accuracy change (fraction);
+    top-1 agreement; the pooled iterations' Hodges–Lehmann ratio with its Moses interval."""
+    assert set(c) == COMPARISON_KEYS and c["baseline"] == "fp32" and c["n_comparisons"] == 4
+    assert c["ratio"] == approx(e["ratio"]) and c["verdict"] == e["verdict"], (c["candidate"], c["verdict"])
+    assert c["ratio_ci"][0] == approx(e["ratio_ci"][0]) and c["ratio_ci"][1] == approx(e["ratio_ci"][1])
+    assert c["p_value"] == approx(e["p_value"]) and c["p_holm"] == approx(e["p_holm"])
+    assert c["decided"] == e["decided"] and c["more_rounds"] == e["more_rounds"] and c["rounds"] == e["rounds"]
+    assert c["level"] == 0.95 and c["margin"] == 0.05
+    assert c["mcnemar_p"] == approx(e["mcnemar_p"]) and c["n_discordant"] == e["n_discordant"]
+    assert c["accuracy_change"] == approx(e["accuracy_change"]) and c["top1_agreement"] == approx(e["top1_agreement"])
+    pr, plo, phi = e["pooled_ratio"]
+    p = c["pooled"]
+    assert p["ratio"] == approx(pr) and p["ratio_ci"][0] == approx(plo) and p["ratio_ci"][1] == approx(phi)
+    assert p["equivalence_ci"][0] == approx(e["pooled_eq"][0]) and p["equivalence_ci"][1] == approx(e["pooled_eq"][1])
+    if sequential:
+        assert "always valid" in c["method"] and f"{1 - 0.05 / 4:.2%} per comparison (Bonferroni over 4)" in c["method"]
+    else:
+        assert c["method"] == "paired over 10 rounds (t-interval of log round-median ratios)"
+
+
+def check_pooled_description(p: dict, a: np.ndarray, b: np.ndarray) -> None:
+    """The pooled iterations' description (module 01's compare, seconds): sizes, medians, means, mean ratio with its
+    Fieller interval (endpoints solve (m_b − ρ m_a)² = t² (v_b + ρ² v_a), Welch df), difference of means with
+    Welch's interval, Welch and Mann–Whitney p (scipy), the Hodges–Lehmann shift of the raw times."""
+    assert (p["n_a"], p["n_b"]) == (a.size, b.size) and p["level"] == 0.95
+    assert p["median_a"] == np.median(a) and p["median_b"] == np.median(b)
+    assert p["mean_a"] == approx(a.mean()) and p["mean_b"] == approx(b.mean())
+    assert p["mean_ratio"] == approx(b.mean() / a.mean()) and p["diff_means"] == approx(b.mean() - a.mean())
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    t = stats.t.ppf(0.975, df)
+    for rho in p["mean_ratio_ci"]:
+        assert (b.mean() - rho * a.mean()) ** 2 == pytest.approx(t * t * (vb + rho * rho * va), rel=1e-9)
+    welch = stats.ttest_ind(b, a, equal_var=False)
+    assert p["welch_p"] == approx(welch.pvalue)
+    lo, hi = welch.confidence_interval(0.95)
+    assert p["diff_means_ci"][0] == approx(lo) and p["diff_means_ci"][1] == approx(hi)
+    assert p["mannwhitney_p"] == approx(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    assert p["shift"] == approx(np.median(np.subtract.outer(b, a)))
+
+
+def check_sweep(sw: dict, e: dict) -> None:
+    "The model's batch sweep: rows as in test_batch_sweep_rows_keep_samples_and_recompute, from its recordings."
+    assert [r["batch"] for r in sw["rows"]] == [1, 8, 32, 128] and "env" not in sw
+    for row in sw["rows"]:
+        x = e[row["batch"]]
+        assert np.array_equal(row["samples"], x) and row["median"] == np.median(x) and row["n_samples"] == x.size
+        assert row["p90"] == approx(np.percentile(x, 90)) and row["p99"] == approx(np.percentile(x, 99))
+        assert row["samples_per_s"] == approx(row["batch"] / np.median(x))
+
+
+def check_scenario(d: dict, r) -> None:
+    """The suite's record of a scenario: metric and value, queries, samples, duration, qps, samples/s, p50/p90/p99
+    (type 7, seconds), accuracy, validity, and the latencies (completion − scheduled arrival), from the records."""
+    assert set(d) == SCENARIO_KEYS
+    lat = r.completed - r.scheduled
+    dur = np.max(r.completed)
+    n_s = sum(len(ix) for ix in r.sample_index)
+    assert d["duration"] == dur and d["n_queries"] == lat.size and d["n_samples"] == n_s and d["n_errors"] == 0
+    assert d["qps"] == approx(lat.size / dur) and d["samples_per_second"] == approx(n_s / dur)
+    for k in ("p50", "p90", "p99"):
+        assert d[k] == approx(np.percentile(lat, int(k[1:]))), k
+    sc = r.settings.scenario
+    want = {"SingleStream": ("p90 latency", np.percentile(lat, 90)), "Offline": ("samples per second", n_s / dur),
+            "Server": ("completed queries per second", lat.size / dur)}[sc]
+    assert d["metric"] == want[0] and d["value"] == approx(want[1])
+    assert d["valid"] == (not _expected_failures(r)) and len(d["reasons"]) == len(_expected_failures(r))
+    assert d["target_qps"] == (r.settings.target_qps if sc == "Server" else None)
+    assert d["latencies"] == ([] if sc == "Offline" else pytest.approx(lat.tolist(), rel=REL, abs=0))
+    assert d["accuracy"] == (None if r.correct is None else approx(np.mean(r.correct)))
+
+
+def check_suite_dict(d: dict, e: dict, sequential: bool) -> None:
+    "Every number of a suite result in its JSON form (results.json) against the recomputation."
+    assert d["schema"] == "tinybench.suite/1" and d["baseline"] == "fp32" and d["n_samples"] == N_DATA
+    assert d["settings"]["sequential"] == sequential and d["settings"]["batch_size"] == 32
+    assert list(d["models"]) == list(ROUNDS)
+    for n, m in d["models"].items():
+        check_timing(m["timing"], e["timing"][n])
+        assert m["quality"]["accuracy"] == approx(np.mean(e["correct"][n]))
+        for k in range(N_CLASSES):
+            assert m["quality"]["per_class"][str(k)]["f1"] == approx(f1_per_class(Y, e["preds"][n], k))
+            assert m["quality"]["per_class"][str(k)]["support"] == int(np.sum(Y == k))
+        cm = np.zeros((N_CLASSES, N_CLASSES), int)
+        np.add.at(cm, (Y, e["preds"][n]), 1)
+        assert m["quality"]["confusion_matrix"] == cm.tolist()
+        check_sweep(m["batch_sweep"], e["sweeps"][n])
+        assert list(m["scenarios"]) == ["SingleStream", "Server", "Offline"]
+        for sc, r in _scenario_fixtures(n).items():
+            check_scenario(m["scenarios"][sc], r)
+        if n != "fp32":
+            # the models return float32 outputs: the agreement is computed on those, in float64
+            base, cand = (e["logits"][k].astype(np.float32).astype(np.float64) for k in ("fp32", n))
+            ag = m["agreement"]
+            cos = (base * cand).sum(1) / (np.linalg.norm(base, axis=1) * np.linalg.norm(cand, axis=1))
+            assert ag["top1_agreement"] == approx(np.mean(base.argmax(1) == cand.argmax(1)))
+            assert ag["cosine_min"] == approx(cos.min()) and ag["cosine_mean"] == approx(cos.mean())
+            assert ag["max_abs_error"] == approx(np.abs(base - cand).max())
+            assert ag["max_rel_error"] == approx(np.abs(base - cand).max() / np.abs(base).max())
+            for k in range(N_CLASSES):
+                sel = Y == k
+                assert ag["per_class_accuracy_change"][str(k)] == approx(
+                    np.mean(e["correct"][n][sel]) - np.mean(e["correct"]["fp32"][sel]))
+    assert [c["candidate"] for c in d["comparisons"]] == [n for n in ROUNDS if n != "fp32"]
+    for c in d["comparisons"]:
+        check_comparison(c, e["comparisons"][c["candidate"]], sequential)
+        check_pooled_description(c["pooled"], e["timing"]["fp32"]["samples"], e["timing"][c["candidate"]]["samples"])
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
+def test_suite_result_every_figure(recordings, sequential):
+    """A BenchmarkSuite run on recorded data: timings, quality, agreement, batch sweeps, scenarios and comparisons
+    (paired t-interval + Holm, or always-valid confidence sequences at 1 − α/m) all equal their recomputation."""
+    result = _run_suite(sequential)
+    e = expected_suite(sequential)
+    assert {c["verdict"] for c in e["comparisons"].values()} == (
+        {"faster", "slower", "equivalent", "undecided"} if sequential else
+        {"faster", "slower", "equivalent", "no detectable difference"})  # the fixture exercises every verdict
+    check_suite_dict(json.loads(json.dumps(result.to_dict())), e, sequential)
+
+
+def test_confidence_sequence_closed_form_solves_lai_boundary():
+    """The closed form used above is the set {μ₀: Λ_t(μ₀) < 1/α}: its endpoints are the roots of
+    log Λ_t(μ₀) = log(1/α) (scipy.optimize.brentq on the martingale itself)."""
+    for n in ("int8", "pruned", "slow", "edge"):
+        x = np.log(np.array(ROUNDS[n]) / np.array(ROUNDS["fp32"]))
+        alpha = 0.05 / 4
+        lo, hi = lai_interval(x, alpha)
+        g = lambda mu: lai_log_lambda(x, mu) - math.log(1 / alpha)  # noqa: E731
+        assert g(x.mean()) < 0
+        w = 10 * (hi - lo)
+        assert optimize.brentq(g, x.mean() - w, x.mean(), xtol=1e-15) == pytest.approx(lo, rel=1e-9)
+        assert optimize.brentq(g, x.mean(), x.mean() + w, xtol=1e-15) == pytest.approx(hi, rel=1e-9)
+
+
+def test_suite_rows_every_figure(recordings):
+    """rows(): per model accuracy (fraction), median_s and p99_s (seconds per batch), speedup = 1 / ratio with its
+    CI (1/hi, 1/lo), verdict (baseline: 'baseline', speedup 1), Holm p, accuracy change, McNemar p, top-1 agreement,
+    best samples/s and its batch (max of batch / median over the sweep), params, FLOPs, bytes, memory."""
+    result = _run_suite(True)
+    e = expected_suite(True)
+    rows = {r["model"]: r for r in result.rows()}
+    assert list(rows) == list(ROUNDS)
+    for n, r in rows.items():
+        t = e["timing"][n]
+        assert set(r) == {"model", "accuracy", "median_s", "p99_s", "batch", "speedup", "speedup_ci_low",
+                          "speedup_ci_high", "verdict", "p_holm", "accuracy_change", "mcnemar_p", "top1_agreement",
+                          "best_samples_per_s", "best_batch", "params", "flops", "param_bytes", "memory_peak_bytes",
+                          "errors"}
+        assert r["accuracy"] == approx(np.mean(e["correct"][n])) and r["median_s"] == t["median"]
+        assert r["p99_s"] == approx(t["p99"]) and r["batch"] == 32
+        rates = {b: b / np.median(x) for b, x in e["sweeps"][n].items()}
+        best = max(rates, key=rates.get)
+        assert r["best_batch"] == best and r["best_samples_per_s"] == approx(rates[best])
+        assert (r["params"], r["flops"], r["param_bytes"]) == (STATS[n]["n_params"], STATS[n]["flops"],
+                                                               STATS[n]["param_bytes"])
+        assert r["memory_peak_bytes"] == MEMORY[n]["rss_increase"] and r["errors"] is None
+        if n == "fp32":
+            assert r["speedup"] == 1.0 and r["verdict"] == "baseline" and r["speedup_ci_low"] is None
+            continue
+        c = e["comparisons"][n]
+        assert r["speedup"] == approx(1 / c["ratio"]) and r["verdict"] == c["verdict"]
+        assert r["speedup_ci_low"] == approx(1 / c["ratio_ci"][1]) and r["speedup_ci_high"] == approx(1 / c["ratio_ci"][0])
+        assert r["p_holm"] == approx(c["p_holm"]) and r["mcnemar_p"] == approx(c["mcnemar_p"])
+        assert r["accuracy_change"] == approx(c["accuracy_change"]) and r["top1_agreement"] == approx(c["top1_agreement"])
+
+
+def test_time_interleaved_pools_rounds_in_order(recordings):
+    """time_interleaved on recorded rounds: per model, samples = concatenation of its rounds, round_medians = the
+    median of each round, in round order."""
+    from tinybench.suite import time_interleaved
+    out, errors = time_interleaved({n: (lambda: None) for n in ROUNDS}, 32, 10, 1.0)
+    assert not errors
+    for n, t in out.items():
+        assert t["samples"] == np.concatenate([_round_samples(n, r) for r in range(10)]).tolist()
+        assert t["round_medians"] == [float(np.median(_round_samples(n, r))) for r in range(10)] == ROUNDS[n]
