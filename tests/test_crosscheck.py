@@ -965,3 +965,190 @@ def test_time_interleaved_pools_rounds_in_order(recordings):
     for n, t in out.items():
         assert t["samples"] == np.concatenate([_round_samples(n, r) for r in range(10)]).tolist()
         assert t["round_medians"] == [float(np.median(_round_samples(n, r))) for r in range(10)] == ROUNDS[n]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# results.json and report.md
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
+def test_results_json_every_number(recordings, tmp_path, sequential):
+    """results.json written by Report.save: every number equals the recomputation (seconds, samples/s, fractions),
+    under the keys stated above; SuiteResult.load reads back the same comparisons and rows."""
+    from tinybench.report import Report
+    from tinybench.suite import SuiteResult
+    result = _run_suite(sequential)
+    paths = Report(result).save(tmp_path, formats=("json",))
+    d = json.loads(paths["json"].read_text())
+    check_suite_dict(d, expected_suite(sequential), sequential)
+    loaded = SuiteResult.load(paths["json"])
+    assert loaded.rows() == json.loads(json.dumps(result.rows()))
+
+
+def md_table(md: str, heading: str) -> list[dict[str, str]]:
+    "The first table under '## heading' of a Markdown report, as rows keyed by the header."
+    section = md.split(f"## {heading}\n", 1)[1]
+    lines = [ln for ln in section.split("\n## ", 1)[0].splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    header, body = cells[0], cells[2:]
+    return [dict(zip(header, r, strict=True)) for r in body]
+
+
+def check_ratio_ci_text(text: str, ratio: float, ci: tuple[float, float], decimals: int = 3) -> None:
+    "'r (lo–hi)' with `decimals` decimals."
+    m = re.fullmatch(r"([\d.]+) \(([\d.]+)–([\d.]+)\)", text)
+    assert m, text
+    for got, want in zip(m.groups(), (ratio, *ci)):
+        check_fixed(got, want, decimals)
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
+def test_report_md_tables_print_the_recomputed_figures(recordings, tmp_path, sequential):
+    """The numbers in report.md's tables, parsed and checked at their printed precision: accuracy (%.2f%%), median
+    and p99 per batch (4 significant digits with unit), speedup (%.2f, CI), best samples/s (whole number) @ batch,
+    params, peak RSS; time ratios (%.3f with CI), p and Holm p (%.2g), accuracy change (points, %+.2f), McNemar p,
+    top-1 agreement; per-class F1 (%.3f); scenario metric, p50, p99, queries, validity; samples/s per batch size."""
+    from tinybench.report import Report
+    result = _run_suite(sequential)
+    e = expected_suite(sequential)
+    md = Report(result).save(tmp_path, formats=("markdown",))["markdown"].read_text()
+
+    results = {r["model"]: r for r in md_table(md, "Results")}
+    assert list(results) == list(ROUNDS)
+    for n, r in results.items():
+        t = e["timing"][n]
+        check_fixed(r["accuracy"].removesuffix("%"), np.mean(e["correct"][n]), 2, 100)
+        check_seconds_text(r["median / batch of 32"], t["median"])
+        check_seconds_text(r["p99"], t["p99"])
+        rates = {b: b / np.median(x) for b, x in e["sweeps"][n].items()}
+        best = max(rates, key=rates.get)
+        sps, at = r["best samples/s @ batch"].split(" @ ")
+        check_fixed(sps, rates[best], 0)
+        assert int(at) == best
+        assert r["params"] == f"{STATS[n]['n_params']:,}"
+        check_bytes_text(r["peak RSS +"], MEMORY[n]["rss_increase"])
+        if n == "fp32":
+            assert r["speedup (95% CI)"] == "1.000" and r["verdict"] == "baseline"
+            continue
+        c = e["comparisons"][n]
+        check_ratio_ci_text(r["speedup (95% CI)"], 1 / c["ratio"], (1 / c["ratio_ci"][1], 1 / c["ratio_ci"][0]), 2)
+        assert r["verdict"] == c["verdict"]
+
+    comps = {r["candidate"]: r for r in md_table(md, "Comparisons with fp32")}
+    assert list(comps) == [n for n in ROUNDS if n != "fp32"]
+    for n, r in comps.items():
+        c = e["comparisons"][n]
+        check_ratio_ci_text(r["time ratio vs fp32 (95% CI)"], c["ratio"], c["ratio_ci"])
+        check_sig(r["p"], c["p_value"])
+        check_sig(r["Holm p"], c["p_holm"])
+        assert r["verdict"] == c["verdict"]
+        check_ratio_ci_text(r["pooled iterations: ratio (CI), descriptive only"], *c["pooled_ratio"][:1],
+                            c["pooled_ratio"][1:])
+        check_fixed(r["accuracy change"].removesuffix(" pts"), c["accuracy_change"], 2, 100)
+        check_sig(r["McNemar p"], c["mcnemar_p"])
+        check_fixed(r["top-1 agreement"].removesuffix("%"), c["top1_agreement"], 2, 100)
+
+    for r in md_table(md, "Quality per class"):
+        n = r["model (F1)"]
+        for k in range(N_CLASSES):
+            check_fixed(r[f"class {k}"], f1_per_class(Y, e["preds"][n], k), 3)
+
+    scen = md_table(md, "Scenarios")
+    assert [(r["model"], r["scenario"]) for r in scen] == [(n, s) for n in ROUNDS for s in ("SingleStream", "Server",
+                                                                                            "Offline")]
+    for r in scen:
+        run = _scenario_fixtures(r["model"])[r["scenario"]]
+        lat = run.completed - run.scheduled
+        dur, n_s = run.completed.max(), sum(len(ix) for ix in run.sample_index)
+        if r["scenario"] == "SingleStream":
+            assert r["metric"] == "p90 latency"
+            check_seconds_text(r["value"], np.percentile(lat, 90))
+        else:
+            assert r["metric"] == {"Server": "completed queries per second", "Offline": "samples per second"}[r["scenario"]]
+            check_fixed(r["value"], (lat.size if r["scenario"] == "Server" else n_s) / dur, 0)
+        check_seconds_text(r["p50"], np.percentile(lat, 50))
+        check_seconds_text(r["p99"], np.percentile(lat, 99))
+        assert int(r["queries"]) == lat.size
+        assert r["result"] == ("INVALID" if _expected_failures(run) else "VALID")
+
+    for r in md_table(md, "Throughput against batch size"):
+        n = r["model (samples/s)"]
+        for b, x in e["sweeps"][n].items():
+            check_fixed(r[f"batch {b}"], b / np.median(x), 0)
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
+def test_report_md_sentences_print_the_recomputed_figures(recordings, tmp_path, sequential):
+    """The numbers in report.md's findings and recommendations: speedup 1/ratio (%.2f×) or slowdown, time ratio and
+    CI (%.3f), rounds and ~rounds to decide (undecided), Holm p; accuracies (%.2f%%), change in points, discordant
+    samples, McNemar p, top-1 agreement, minimum cosine (%.4f); throughput over the sweep; the serving advice."""
+    from tinybench.report import Report
+    result = _run_suite(sequential)
+    e = expected_suite(sequential)
+    md = Report(result).save(tmp_path, formats=("markdown",))["markdown"].read_text()
+    acc = {n: np.mean(c) for n, c in e["correct"].items()}
+    num = r"([\d.,]+)"
+    for n, c in e["comparisons"].items():
+        ci = r"time ratio ([\d.]+), 95% CI ([\d.]+)–([\d.]+)"
+        if c["verdict"] == "faster":
+            m = re.search(rf"{n} is {num}× faster than fp32 \({ci}\)\. Holm-adjusted p = ([\d.e-]+) over 4", md)
+            check_fixed(m.group(1), 1 / c["ratio"], 2)
+        elif c["verdict"] == "slower":
+            m = re.search(rf"{n} is {num}× slower than fp32 \({ci}\)\. Holm-adjusted p = ([\d.e-]+) over 4", md)
+            check_fixed(m.group(1), c["ratio"], 2)
+        elif c["verdict"] == "equivalent":
+            m = re.search(rf"{n} and fp32 are equivalent within ±5% \({ci}\)\. Holm-adjusted p = ([\d.e-]+) over 4", md)
+        elif c["verdict"] == "undecided":
+            m = re.search(rf"before {n} vs fp32 was decided \({ci} after (\d+) rounds;.*?roughly (\d+) more rounds "
+                          r"would decide it.*? Holm-adjusted p = ([\d.e-]+) over 4", md)
+            assert int(m.group(4)) == 10 and int(m.group(5)) == c["more_rounds"]
+        else:
+            m = re.search(rf"No significant difference between {n} and fp32 \({ci} includes 1\)\. Holm-adjusted p = "
+                          r"([\d.e-]+) over 4", md)
+        assert m, (n, c["verdict"])
+        offset = 1 if c["verdict"] in ("faster", "slower") else 0
+        for got, want in zip(m.groups()[offset:offset + 3], (c["ratio"], *c["ratio_ci"])):
+            check_fixed(got, want, 3)
+        check_sig(m.groups()[-1], c["p_holm"])
+
+        m = re.search(rf"{n}'s accuracy is {num}% against fp32's {num}% \(([+-][\d.]+) points\); they differ on "
+                      rf"(\d+) of 120 samples, and McNemar's exact test (?:does not find|finds) the change significant "
+                      rf"\(p = ([\d.e-]+)\)\. Top-1 agreement with fp32 is {num}%, minimum cosine similarity (-?\d+\.\d+)",
+                      md)
+        assert m, n
+        check_fixed(m.group(1), acc[n], 2, 100)
+        check_fixed(m.group(2), acc["fp32"], 2, 100)
+        check_fixed(m.group(3), c["accuracy_change"], 2, 100)
+        assert int(m.group(4)) == c["n_discordant"]
+        check_sig(m.group(5), c["mcnemar_p"])
+        check_fixed(m.group(6), c["top1_agreement"], 2, 100)
+        base, cand = (e["logits"][k].astype(np.float32).astype(np.float64) for k in ("fp32", n))
+        cos = (base * cand).sum(1) / (np.linalg.norm(base, axis=1) * np.linalg.norm(cand, axis=1))
+        check_fixed(m.group(7), cos.min(), 4)
+
+    for n, sw in e["sweeps"].items():
+        rates = {b: b / np.median(x) for b, x in sw.items()}
+        best = max(rates, key=rates.get)
+        m = re.search(rf"{n}'s throughput goes from {num} samples/s at batch 1 to {num} at batch (\d+)", md)
+        check_fixed(m.group(1), rates[1], 0)
+        check_fixed(m.group(2), rates[best], 0)
+        assert int(m.group(3)) == best
+
+    fast = e["comparisons"]["int8"]  # faster, but McNemar finds its accuracy loss significant
+    m = re.search(rf"int8 is {num}× faster \(95% CI {num}–{num}\) at batch 32 but loses {num} accuracy points "
+                  r"\(McNemar p = ([\d.e-]+)\)", md)
+    assert m and fast["mcnemar_p"] < 0.05 and fast["accuracy_change"] < 0
+    for got, want in zip(m.groups(), (1 / fast["ratio"], 1 / fast["ratio_ci"][1], 1 / fast["ratio_ci"][0])):
+        check_fixed(got, want, 2)
+    check_fixed(m.group(4), -fast["accuracy_change"], 2, 100)
+    check_sig(m.group(5), fast["mcnemar_p"])
+    slow = e["comparisons"]["slow"]
+    m = re.search(rf"Do not use slow on this machine: it is {num}× slower than fp32 \(95% CI {num}–{num}\)", md)
+    for got, want in zip(m.groups(), (slow["ratio"], *slow["ratio_ci"])):
+        check_fixed(got, want, 2)
+    rates = {b: b / np.median(x) for b, x in e["sweeps"]["fp32"].items()}  # no usable faster candidate: fp32
+    best = max(rates, key=rates.get)
+    m = re.search(rf"serve fp32 at batch (\d+): {num} samples/s", md)
+    assert int(m.group(1)) == best
+    check_fixed(m.group(2), rates[best], 0)
+    assert re.search(r"\(10 ran\)" if sequential else r"in 10 rounds of 0\.1 s", md)
