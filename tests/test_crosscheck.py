@@ -13,6 +13,7 @@ Definitions used throughout:
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -586,8 +587,7 @@ def _round_samples(name: str, r: int) -> np.ndarray:
     return ROUNDS[name][r] * np.array(JITTER)
 
 
-@pytest.fixture
-def recordings(monkeypatch):
+def _install_recordings(monkeypatch):
     """Replace every timer by its recording: `timing.measure` returns the model's next round, `profiling.measure`
     the sweep samples (x the model's scale), `scenarios.run` the recorded scenario run (x the model's scale)."""
     import tinybench.profiling as prof
@@ -610,6 +610,26 @@ def recordings(monkeypatch):
     monkeypatch.setattr(prof, "measure", fake_sweep)
     monkeypatch.setattr(scen, "run", fake_run)
     return calls
+
+
+@pytest.fixture
+def recordings(monkeypatch):
+    return _install_recordings(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def suites(tmp_path_factory):
+    """Both suite runs (paired t / confidence sequence) on the recordings, once per module, with their
+    results.json and report.md written by Report.save: {sequential: (result, results.json dict, report.md text)}."""
+    from tinybench.report import Report
+    out = {}
+    for sequential in (False, True):
+        with pytest.MonkeyPatch.context() as mp:
+            _install_recordings(mp)  # each run starts from round 0
+            result = _run_suite(sequential)
+            paths = Report(result).save(tmp_path_factory.mktemp(f"report-{sequential}"), formats=("markdown",))
+            out[sequential] = (result, json.loads(paths["json"].read_text()), paths["markdown"].read_text())
+    return out
 
 
 def _run_suite(sequential: bool, margin: float | None = 0.05):
@@ -691,6 +711,7 @@ def moses_ratio(a: np.ndarray, b: np.ndarray, level: float) -> tuple[float, floa
     return math.exp(np.median(d)), math.exp(d[c - 1]), math.exp(d[d.size - c])
 
 
+@functools.lru_cache(maxsize=None)
 def expected_suite(sequential: bool, margin: float | None = 0.05, level: float = 0.95) -> dict:
     "Every figure of the suite recomputed from ROUNDS, JITTER, the predictions and outputs (numpy/scipy/statsmodels)."
     from statsmodels.stats.contingency_tables import mcnemar
@@ -899,10 +920,10 @@ def check_suite_dict(d: dict, e: dict, sequential: bool) -> None:
 
 
 @pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
-def test_suite_result_every_figure(recordings, sequential):
+def test_suite_result_every_figure(suites, sequential):
     """A BenchmarkSuite run on recorded data: timings, quality, agreement, batch sweeps, scenarios and comparisons
     (paired t-interval + Holm, or always-valid confidence sequences at 1 − α/m) all equal their recomputation."""
-    result = _run_suite(sequential)
+    result = suites[sequential][0]
     e = expected_suite(sequential)
     assert {c["verdict"] for c in e["comparisons"].values()} == (
         {"faster", "slower", "equivalent", "undecided"} if sequential else
@@ -924,11 +945,11 @@ def test_confidence_sequence_closed_form_solves_lai_boundary():
         assert optimize.brentq(g, x.mean(), x.mean() + w, xtol=1e-15) == pytest.approx(hi, rel=1e-9)
 
 
-def test_suite_rows_every_figure(recordings):
+def test_suite_rows_every_figure(suites):
     """rows(): per model accuracy (fraction), median_s and p99_s (seconds per batch), speedup = 1 / ratio with its
     CI (1/hi, 1/lo), verdict (baseline: 'baseline', speedup 1), Holm p, accuracy change, McNemar p, top-1 agreement,
     best samples/s and its batch (max of batch / median over the sweep), params, FLOPs, bytes, memory."""
-    result = _run_suite(True)
+    result = suites[True][0]
     e = expected_suite(True)
     rows = {r["model"]: r for r in result.rows()}
     assert list(rows) == list(ROUNDS)
@@ -972,16 +993,14 @@ def test_time_interleaved_pools_rounds_in_order(recordings):
 # --------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
-def test_results_json_every_number(recordings, tmp_path, sequential):
+def test_results_json_every_number(suites, tmp_path, sequential):
     """results.json written by Report.save: every number equals the recomputation (seconds, samples/s, fractions),
     under the keys stated above; SuiteResult.load reads back the same comparisons and rows."""
-    from tinybench.report import Report
     from tinybench.suite import SuiteResult
-    result = _run_suite(sequential)
-    paths = Report(result).save(tmp_path, formats=("json",))
-    d = json.loads(paths["json"].read_text())
+    result, d, _ = suites[sequential]
     check_suite_dict(d, expected_suite(sequential), sequential)
-    loaded = SuiteResult.load(paths["json"])
+    (tmp_path / "results.json").write_text(json.dumps(d))
+    loaded = SuiteResult.load(tmp_path / "results.json")
     assert loaded.rows() == json.loads(json.dumps(result.rows()))
 
 
@@ -1003,15 +1022,13 @@ def check_ratio_ci_text(text: str, ratio: float, ci: tuple[float, float], decima
 
 
 @pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
-def test_report_md_tables_print_the_recomputed_figures(recordings, tmp_path, sequential):
+def test_report_md_tables_print_the_recomputed_figures(suites, sequential):
     """The numbers in report.md's tables, parsed and checked at their printed precision: accuracy (%.2f%%), median
     and p99 per batch (4 significant digits with unit), speedup (%.2f, CI), best samples/s (whole number) @ batch,
     params, peak RSS; time ratios (%.3f with CI), p and Holm p (%.2g), accuracy change (points, %+.2f), McNemar p,
     top-1 agreement; per-class F1 (%.3f); scenario metric, p50, p99, queries, validity; samples/s per batch size."""
-    from tinybench.report import Report
-    result = _run_suite(sequential)
     e = expected_suite(sequential)
-    md = Report(result).save(tmp_path, formats=("markdown",))["markdown"].read_text()
+    md = suites[sequential][2]
 
     results = {r["model"]: r for r in md_table(md, "Results")}
     assert list(results) == list(ROUNDS)
@@ -1078,14 +1095,12 @@ def test_report_md_tables_print_the_recomputed_figures(recordings, tmp_path, seq
 
 
 @pytest.mark.parametrize("sequential", [False, True], ids=["paired-t", "confidence-sequence"])
-def test_report_md_sentences_print_the_recomputed_figures(recordings, tmp_path, sequential):
+def test_report_md_sentences_print_the_recomputed_figures(suites, sequential):
     """The numbers in report.md's findings and recommendations: speedup 1/ratio (%.2f×) or slowdown, time ratio and
     CI (%.3f), rounds and ~rounds to decide (undecided), Holm p; accuracies (%.2f%%), change in points, discordant
     samples, McNemar p, top-1 agreement, minimum cosine (%.4f); throughput over the sweep; the serving advice."""
-    from tinybench.report import Report
-    result = _run_suite(sequential)
     e = expected_suite(sequential)
-    md = Report(result).save(tmp_path, formats=("markdown",))["markdown"].read_text()
+    md = suites[sequential][2]
     acc = {n: np.mean(c) for n, c in e["correct"].items()}
     num = r"([\d.,]+)"
     for n, c in e["comparisons"].items():
