@@ -527,7 +527,8 @@ class ScenarioResult:
         return int(sum(e is not None for e in self.errors))
 
     def quantile(self, q: float) -> float:
-        "Latency quantile `q` in [0, 1] (0.99 for p99), seconds (linear interpolation); NaN without successful queries."
+        """Latency quantile `q` in [0, 1] (0.99 for p99) of `latencies`, seconds: linear interpolation between order
+        statistics (Hyndman-Fan type 7, numpy's default); NaN without successful queries."""
         q, lat = check_quantile(q), self.latencies
         return float(np.quantile(lat, q)) if lat.size else math.nan
 

@@ -865,8 +865,9 @@ interleaved_compare(lambda: x32 @ x32, lambda: x64 @ x64, blocks=6, min_time=0.0
 # with probability at most α, so `{μ₀ : Λ_t(μ₀) < 1/α}` covers μ at all `t` simultaneously. Solving
 # for μ₀ gives `x̄ ± √(K·V / (t(t − K)))` with `V = Σ(xᵢ − x̄)²`,
 # `K = (t + ρ)(1 − c^(−2/t))`, `c = √((t + ρ)/ρ)/α`, and no bound while `t ≤ K`. `ρ = 1` makes it
-# tightest for effects about one block's noise; the always-valid p-value is `1/max Λ_s(1)` over the
-# blocks so far. Exponentiate the bounds for the time ratio.
+# tightest for effects about one block's noise; the always-valid p-value of "no difference" (a time
+# ratio of 1, so μ₀ = 0 on the log scale) is `min(1, 1/max Λ_s(0))` over the blocks so far.
+# Exponentiate the bounds for the time ratio.
 
 # %%
 #| export

@@ -218,7 +218,7 @@ def schedule_for(s: TestSettings) -> np.ndarray:
     n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
     return times[:n] if n <= times.size else make(n)
 
-# %% ../modules/02_scenarios.ipynb #52c6738b
+# %% ../modules/02_scenarios.ipynb #c6778c0b
 @dataclass(repr=False)
 class ScenarioResult:
     "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
@@ -260,7 +260,8 @@ class ScenarioResult:
         return int(sum(e is not None for e in self.errors))
 
     def quantile(self, q: float) -> float:
-        "Latency quantile `q` in [0, 1] (0.99 for p99), seconds (linear interpolation); NaN without successful queries."
+        """Latency quantile `q` in [0, 1] (0.99 for p99) of `latencies`, seconds: linear interpolation between order
+        statistics (Hyndman-Fan type 7, numpy's default); NaN without successful queries."""
         q, lat = check_quantile(q), self.latencies
         return float(np.quantile(lat, q)) if lat.size else math.nan
 
