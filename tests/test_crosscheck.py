@@ -380,7 +380,8 @@ def test_scenario_to_dict_keys_and_numbers():
     d = json.loads(json.dumps(r.to_dict()))
     assert set(d) == {"scenario", "settings", "valid", "reasons", "metric", "value", "n_queries", "n_samples",
                       "n_errors", "duration", "qps", "samples_per_second", "latency", "accuracy", "interrupted", "env",
-                      "queries"}
+                      "stopped_early", "issuer_cpu", "queries"}
+    assert d["stopped_early"] is None and d["issuer_cpu"] is None  # a SingleStream run has no issuer thread
     lat = r.completed - r.scheduled
     assert set(d["latency"]) == {"p50", "p90", "p95", "p99"}
     for k, v in d["latency"].items():

@@ -37,8 +37,11 @@ def test_early_stopping_estimate_agrees_with_loadgen(tmp_path):
 
 @pytest.mark.parametrize("factor", [0.5, 2.0])
 def test_server_verdict_agrees_at_half_and_twice_capacity(factor):
+    """The latency bound is 0.5 s: at twice capacity the backlog passes it within the 2 s run; at half capacity the
+    p99 is a few ms. A bound of 50 ms made tinybench's harness rule (p99 issue lateness < 10% of the bound) fail
+    on a 2-core machine at load average ~5, where the OS left the issuing thread unscheduled for 6 ms at p99."""
     capacity = 1 / 2.1e-3  # one worker, ~2.1 ms per query (2 ms sleep plus its overshoot)
-    kw = dict(scenario="Server", target_qps=factor * capacity, min_duration=2.0, target_latency=0.05)
+    kw = dict(scenario="Server", target_qps=factor * capacity, min_duration=2.0, target_latency=0.5)
     ours, theirs = run(sleep_sut, DS, **kw), run_loadgen(sleep_sut, DS, **kw)
     assert ours.valid == theirs.valid == (factor < 1), (ours.reasons, theirs.reasons)
 

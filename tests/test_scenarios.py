@@ -457,3 +457,27 @@ def test_a_server_run_within_capacity_is_not_stopped_early():
             min_query_count=2000)
     assert r.stopped_early is None and not any(x.startswith("overloaded") for x in r.reasons), r.reasons
     assert r.n_queries == r.scheduled.size
+
+
+# ------------------------------------------------------------------ the issuer: never early, and what it costs
+@pytest.mark.parametrize("mode", ["sleep", "hybrid", "precise"])
+def test_pacer_never_returns_before_its_deadline(mode):
+    from tinybench.scenarios import Pacer
+    pacer = Pacer(mode)
+    t = time.perf_counter()
+    early = []
+    for k in range(200):
+        t += 5e-4
+        pacer.wait_until(t)
+        early.append(time.perf_counter() - t)
+    assert min(early) >= 0
+
+
+def test_server_records_issue_mode_lateness_and_issuer_cpu():
+    r = run(SleepSUT(1e-4), DS, scenario="Server", target_qps=500, target_latency=0.5, min_duration=0.5,
+            issue_mode="precise")
+    assert (r.issued >= r.scheduled).all() and r.issuer_cpu is not None and 0 < r.issuer_cpu
+    text = r.summary()
+    assert "(precise issuer)" in text and "Issuer CPU" in text
+    with pytest.raises(ValueError, match="issue_mode must be one of"):
+        TestSettings(scenario="Server", issue_mode="fast")

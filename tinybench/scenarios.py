@@ -18,10 +18,10 @@ from .stats import early_stopping, early_stopping_min_passing
 from .timing import check_quantile, environment, format_seconds, nvtx_range
 
 # %% auto #0
-__all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream', 'poisson_schedule',
-           'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult', 'headline_metric',
-           'early_stopping_result', 'validity_reasons', 'max_over_allowed', 'run', 'summary', 'SoakResult', 'soak',
-           'PeakSearch', 'find_peak_qps', 'ProcessSUT']
+__all__ = ['SCENARIOS', 'LOAD_PATTERNS', 'ISSUE_MODES', 'TorchSUT', 'ArrayDataset', 'TestSettings', 'single_stream',
+           'poisson_schedule', 'fifo_latencies', 'burst_schedule', 'ramp_schedule', 'schedule_for', 'ScenarioResult',
+           'headline_metric', 'early_stopping_result', 'validity_reasons', 'Pacer', 'max_over_allowed', 'run',
+           'summary', 'SoakResult', 'soak', 'PeakSearch', 'find_peak_qps', 'ProcessSUT']
 
 # %% ../modules/02_scenarios.ipynb #b66ecc85
 class TorchSUT:
@@ -74,9 +74,10 @@ class ArrayDataset:
         "The samples as one array or tensor (first axis: samples), or None when X is a list."
         return self.X if hasattr(self.X, "shape") and hasattr(self.X, "__getitem__") and len(self.X.shape) >= 1 else None
 
-# %% ../modules/02_scenarios.ipynb #e7615e38
+# %% ../modules/02_scenarios.ipynb #4544bbbe
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 LOAD_PATTERNS = ("poisson", "burst", "ramp")
+ISSUE_MODES = ("sleep", "hybrid", "precise")
 _DEFAULT_QUANTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
 
 
@@ -103,6 +104,7 @@ class TestSettings:
     sample_seed: int = 0
     performance_sample_count: int | None = None
     stop_when_invalid: bool = True
+    issue_mode: str = "hybrid"
 
     __test__ = False  # not a pytest test class
 
@@ -130,6 +132,7 @@ class TestSettings:
                   (self.workers >= 1, "workers must be >= 1"),
                   (self.max_batch >= 1 and self.max_wait >= 0, "max_batch must be >= 1 and max_wait >= 0"),
                   (self.load_pattern in LOAD_PATTERNS, f"load_pattern must be one of {LOAD_PATTERNS}"),
+                  (self.issue_mode in ISSUE_MODES, f"issue_mode must be one of {ISSUE_MODES}, got {self.issue_mode!r}"),
                   (self.burst_size >= 1, "burst_size must be >= 1"),
                   (self.ramp_to_qps is None or self.ramp_to_qps > 0, "ramp_to_qps must be > 0 queries per second")]
         for ok, msg in checks:
@@ -218,7 +221,7 @@ def schedule_for(s: TestSettings) -> np.ndarray:
     n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
     return times[:n] if n <= times.size else make(n)
 
-# %% ../modules/02_scenarios.ipynb #c6778c0b
+# %% ../modules/02_scenarios.ipynb #20da44b6
 @dataclass(repr=False)
 class ScenarioResult:
     "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
@@ -236,6 +239,7 @@ class ScenarioResult:
     reasons: list[str] = field(default_factory=list)
     timed_out: bool = False
     stopped_early: str | None = None
+    issuer_cpu: float | None = None
 
     @property
     def ok(self) -> np.ndarray:
@@ -353,7 +357,7 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
                            f"{format_seconds(float(np.quantile(late, 0.99)))})")
     return reasons
 
-# %% ../modules/02_scenarios.ipynb #0ce5ec2f
+# %% ../modules/02_scenarios.ipynb #8f26e78c
 class _Recorder:
     "Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads."
     def __init__(self, labels: Sequence | None):
@@ -371,6 +375,7 @@ class _Recorder:
         self.target: float | None = None  # Server: the latency bound, to count queries over it as they complete
         self.n_completed = 0
         self.n_over = 0
+        self.issuer_cpu: float | None = None  # CPU seconds the issuing thread used (Server)
         self.lock = threading.Lock()
 
     def add(self, idx: list[int], scheduled: float) -> int:
@@ -469,14 +474,39 @@ class _ThreadPool:
     def close(self) -> None:
         self._ex.shutdown(wait=True)
 
-# %% ../modules/02_scenarios.ipynb #18088e99
-def _wait_until(target: float) -> None:
-    """Sleep until perf_counter() reaches `target`. No busy-wait: a spinning issuer would hold the GIL and a
-    core that the SUT needs; the cost is the OS's sleep overshoot (tens of microseconds), which is recorded
-    as issue lateness and does not bias latency (it runs from the schedule)."""
-    delay = target - time.perf_counter()
-    if delay > 0:
-        time.sleep(delay)
+# %% ../modules/02_scenarios.ipynb #9ea4921a
+class Pacer:
+    """Waits until a `perf_counter()` deadline: sleeps to within a learned margin of it, then spins.
+
+    The OS wakes a sleeping thread late (on a virtual machine 60-150 µs at the median, and past a millisecond in
+    the tail); that lateness delays the query's issue. Modes: `sleep` (no spinning, the least CPU), `hybrid`
+    (spin for the last p95 of the recent wake-up overshoots), `precise` (spin for the last p99.9 of them: nearly
+    every deadline is met, at the cost of a busy core). Spinning holds the GIL only between the switch-interval
+    checks, so worker threads still run."""
+    def __init__(self, mode: str = "hybrid", window: int = 256):
+        if mode not in ISSUE_MODES:
+            raise ValueError(f"mode must be one of {ISSUE_MODES}, got {mode!r}")
+        self.mode, self.quantile = mode, {"sleep": None, "hybrid": 0.95, "precise": 0.999}[mode]
+        self.overshoot = np.full(window, 2e-4)  # seconds; a ring buffer of recent wake-up overshoots
+        self.k, self.margin = 0, 2e-4
+
+    def wait_until(self, target: float) -> None:
+        "Return at `target` (seconds on perf_counter) or as soon after as the OS allows; never before it."
+        if self.mode == "sleep":
+            delay = target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            return
+        wake = target - self.margin
+        delay = wake - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+            self.overshoot[self.k % self.overshoot.size] = time.perf_counter() - wake
+            self.k += 1
+            if self.k % 32 == 0:  # re-learn the margin now and then: a quantile per call would cost more than it saves
+                self.margin = min(2e-3, float(np.quantile(self.overshoot, self.quantile)))
+        while time.perf_counter() < target:
+            pass
 
 
 def _worker(sut, samples, rec: _Recorder, q: queue.SimpleQueue, t0: float, max_batch: int, max_wait: float) -> None:
@@ -540,6 +570,8 @@ def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> Non
     q: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: a few µs less per query than queue.Queue
     rec.target = s.target_latency
     overload = _Overload(rec, s)
+    pacer = Pacer(s.issue_mode)
+    cpu0 = time.thread_time()
     threads = [threading.Thread(target=_worker, args=(sut, samples, rec, q, t0, s.max_batch, s.max_wait), daemon=True)
                for _ in range(s.workers)]
     for th in threads:
@@ -554,9 +586,10 @@ def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> Non
                 break
             if qid % check_every == 0 and overload.hopeless(time.perf_counter() - t0, qid):
                 break
-            _wait_until(t0 + when)
+            pacer.wait_until(t0 + when)
             rec.issued[qid] = time.perf_counter() - t0
             q.put(qid)
+        rec.issuer_cpu = time.thread_time() - cpu0
         for _ in threads:
             q.put(None)
         issued = int(np.isfinite(np.asarray(rec.issued, dtype=float)).sum())
@@ -604,7 +637,7 @@ def _drain(q: queue.SimpleQueue, n_workers: int) -> None:
     for _ in range(n_workers):
         q.put(None)
 
-# %% ../modules/02_scenarios.ipynb #bd5fd457
+# %% ../modules/02_scenarios.ipynb #d1eb6cdb
 def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
     "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
     if s.scenario == "Server":
@@ -693,6 +726,7 @@ def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool
                        np.array(rec.correct, dtype=bool) if has_labels else None,
                        interrupted, duration, environment())
     r.stopped_early = rec.stopped_early
+    r.issuer_cpu = rec.issuer_cpu
     r.timed_out = rec.timed_out or (bool(np.isnan(completed).any()) and rec.stopped_early is None)
     r.reasons = validity_reasons(r)
     return r
@@ -795,7 +829,7 @@ def _correct_batch(out: Any, labels: np.ndarray) -> np.ndarray:
         pred = arr.reshape(arr.shape[0])
     return pred == labels
 
-# %% ../modules/02_scenarios.ipynb #5c41c562
+# %% ../modules/02_scenarios.ipynb #aa3a350b
 def summary(r: ScenarioResult) -> str:
     "A text summary of a run in the style of LoadGen's mlperf_log_summary.txt."
     s = r.settings
@@ -813,7 +847,11 @@ def summary(r: ScenarioResult) -> str:
                   f"Mean latency : {format_seconds(lat.mean())}"]
         lines += [f"{q * 100:g} quantile latency : {format_seconds(r.quantile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
     if s.scenario == "Server" and r.issue_lateness.size:
-        lines.append(f"p99 issue lateness : {format_seconds(float(np.quantile(r.issue_lateness, 0.99)))}")
+        late = r.issue_lateness
+        lines.append(f"Issue lateness p50 / p99 : {format_seconds(float(np.quantile(late, 0.5)))} / "
+                     f"{format_seconds(float(np.quantile(late, 0.99)))} ({s.issue_mode} issuer)")
+        if r.issuer_cpu is not None and r.duration > 0:
+            lines.append(f"Issuer CPU : {r.issuer_cpu:.3f} s ({r.issuer_cpu / r.duration:.0%} of a core)")
     if s.scenario in ("SingleStream", "MultiStream") and r.n_queries:
         es = early_stopping_result(r)
         if es.estimate is not None:
@@ -831,6 +869,7 @@ def _result_to_dict(r: ScenarioResult) -> dict[str, Any]:
             "duration": r.duration, "qps": r.qps, "samples_per_second": r.samples_per_second,
             "latency": {f"p{q * 100:g}": r.quantile(q) for q in (0.5, 0.9, 0.95, 0.99)},
             "accuracy": r.accuracy, "interrupted": r.interrupted, "env": r.env,
+            "stopped_early": r.stopped_early, "issuer_cpu": r.issuer_cpu,
             "queries": {"sample_index": r.sample_index, "scheduled": r.scheduled.tolist(), "issued": r.issued.tolist(),
                         "started": r.started.tolist(), "completed": r.completed.tolist(), "errors": r.errors}}
 
