@@ -1605,7 +1605,26 @@ def scenario_finding(result: Any, scenario: str) -> str | None:
     def value(r: dict) -> str:
         return (f"{r['value']:,.0f}" if "per second" in r["metric"] else format_seconds(r["value"]))
     parts = [f"{n} {value(r)}" + ("" if r["valid"] else " (INVALID)") for n, r in runs]
-    return f"{scenario}, {runs[0][1]['metric']}: {', '.join(parts)}."
+    text = f"{scenario}, {runs[0][1]['metric']}: {', '.join(parts)}."
+    return text + (offline_vs_sweep(result) if scenario == "Offline" else "")
+
+
+def offline_vs_sweep(result: Any) -> str:
+    """What Offline measures next to the batch sweep: sustained samples/s through the load generator at the suite's
+    batch size, against the model alone (batch / median time per batch) at the same size and at its best size."""
+    b = result.settings.batch_size
+    parts = []
+    for n, m in result.models.items():
+        off = m.scenarios.get("Offline")
+        rows = (m.batch_sweep or {}).get("rows") or []
+        same = next((r for r in rows if r["batch"] == b), None)
+        if off and same and same["samples_per_s"] > 0:
+            parts.append(f"{n} {off['samples_per_second'] / same['samples_per_s']:.0%}")
+    if not parts:
+        return ""
+    return (f" Offline runs batches of {b} through the load generator for its whole duration (sustained samples/s, "
+            f"stalls included); the batch sweep times the model alone (batch / median time per batch). Offline as a "
+            f"share of the sweep at batch {b}: {', '.join(parts)}; the sweep's best batch size is higher still.")
 
 # %%
 #| export

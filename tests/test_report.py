@@ -190,3 +190,16 @@ def test_html_report_renders_in_headless_chromium(small_report, tmp_path):
     assert ink > 0.02, f"the screenshot is nearly blank ({ink:.1%} of pixels are not white)"
     dom = subprocess.run([*base, "--dump-dom", paths["html"].as_uri()], capture_output=True, text=True, timeout=180)
     assert dom.stdout.count("<table>") >= 5 and dom.stdout.count("<img ") == 4, dom.stderr[-2000:]
+
+
+def test_offline_is_explained_against_the_batch_sweep_at_the_same_batch():
+    from tinybench.report import offline_vs_sweep
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings
+    settings = SuiteSettings(batch_size=32, scenarios=("Offline",), batch_sizes=(8, 32, 128), sequential=False)
+    m = ModelResult("fp32", scenarios={"Offline": {"samples_per_second": 30_000.0}},
+                    batch_sweep={"rows": [{"batch": 8, "samples_per_s": 20_000.0}, {"batch": 32, "samples_per_s": 40_000.0},
+                                          {"batch": 128, "samples_per_s": 90_000.0}]})
+    text = offline_vs_sweep(SuiteResult({"fp32": m}, "fp32", settings, "classification", 100))
+    assert "fp32 75%" in text and "batch 32" in text and "model alone" in text
+    empty = ModelResult("fp32", scenarios={"Offline": {"samples_per_second": 30_000.0}})
+    assert offline_vs_sweep(SuiteResult({"fp32": empty}, "fp32", settings, "classification", 100)) == ""

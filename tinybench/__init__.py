@@ -174,6 +174,7 @@ _LAZY = {
     "model_stats": "profiling",
     "nvml_device": "monitor",
     "nvtx_range": "timing",
+    "offline_vs_sweep": "report",
     "order_stat_indices": "stats",
     "paired_ratio": "abtest",
     "parse_detail_log": "loadgen",

@@ -17,10 +17,11 @@ from .timing import figure_img, format_bytes, format_seconds
 # %% auto #0
 __all__ = ['FIGURES', 'agreement_metrics', 'OutputAgreement', 'compare_outputs', 'classification_quality', 'regression_quality',
            'latency_finding', 'plot_latency_cdf', 'undecided_finding', 'comparison_finding', 'accuracy_finding',
-           'throughput_finding', 'size_finding', 'scenario_finding', 'suite_findings', 'suite_recommendations',
-           'suite_limitations', 'figure_latency_cdf', 'figure_throughput', 'figure_accuracy_vs_speedup',
-           'figure_memory', 'Table', 'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table',
-           'sweep_table', 'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
+           'throughput_finding', 'size_finding', 'scenario_finding', 'offline_vs_sweep', 'suite_findings',
+           'suite_recommendations', 'suite_limitations', 'figure_latency_cdf', 'figure_throughput',
+           'figure_accuracy_vs_speedup', 'figure_memory', 'Table', 'results_table', 'comparisons_table',
+           'per_class_table', 'scenarios_table', 'sweep_table', 'environment_table', 'regression_blocks',
+           'suite_table_html', 'methodology', 'Report']
 
 # %% ../modules/06_reporting.ipynb #agreement-metrics
 def agreement_metrics(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
@@ -165,7 +166,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #9a729eff
+# %% ../modules/06_reporting.ipynb #139d1c4c
 def _pct(level: float) -> str:
     return f"{level:.0%}"
 
@@ -252,7 +253,26 @@ def scenario_finding(result: Any, scenario: str) -> str | None:
     def value(r: dict) -> str:
         return (f"{r['value']:,.0f}" if "per second" in r["metric"] else format_seconds(r["value"]))
     parts = [f"{n} {value(r)}" + ("" if r["valid"] else " (INVALID)") for n, r in runs]
-    return f"{scenario}, {runs[0][1]['metric']}: {', '.join(parts)}."
+    text = f"{scenario}, {runs[0][1]['metric']}: {', '.join(parts)}."
+    return text + (offline_vs_sweep(result) if scenario == "Offline" else "")
+
+
+def offline_vs_sweep(result: Any) -> str:
+    """What Offline measures next to the batch sweep: sustained samples/s through the load generator at the suite's
+    batch size, against the model alone (batch / median time per batch) at the same size and at its best size."""
+    b = result.settings.batch_size
+    parts = []
+    for n, m in result.models.items():
+        off = m.scenarios.get("Offline")
+        rows = (m.batch_sweep or {}).get("rows") or []
+        same = next((r for r in rows if r["batch"] == b), None)
+        if off and same and same["samples_per_s"] > 0:
+            parts.append(f"{n} {off['samples_per_second'] / same['samples_per_s']:.0%}")
+    if not parts:
+        return ""
+    return (f" Offline runs batches of {b} through the load generator for its whole duration (sustained samples/s, "
+            f"stalls included); the batch sweep times the model alone (batch / median time per batch). Offline as a "
+            f"share of the sweep at batch {b}: {', '.join(parts)}; the sweep's best batch size is higher still.")
 
 # %% ../modules/06_reporting.ipynb #9e327249
 def suite_findings(result: Any) -> list[str]:
