@@ -201,7 +201,7 @@ assert calibrate_loops(clk.work, 1e-3, clock=clk) == 1, "exactly reaching the ta
 ### END HIDDEN TESTS
 
 # %%
-calibrate_loops = use_reference_if_open(calibrate_loops, lambda: None, 1e-6)
+calibrate_loops = use_reference_if_open(calibrate_loops, lambda: None, 1e-6, compare=False)  # timed: no fixed answer
 
 # %% [markdown]
 # With the real clock, a 50 ns function now needs thousands of calls per sample:
@@ -484,7 +484,7 @@ assert isinstance(time_call(sum, [1, 2, 3]), float)
 ### END HIDDEN TESTS
 
 # %%
-time_call = use_reference_if_open(time_call, lambda: None)
+time_call = use_reference_if_open(time_call, lambda: None, compare=False)  # timed: no fixed answer
 
 # %% [markdown]
 # On a real GPU the same mistake looks like this (the cell runs only where CUDA is available).

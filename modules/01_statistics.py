@@ -118,8 +118,13 @@ print(f"skewness {st.skew(s):.1f} (0 for a symmetric distribution), excess kurto
 # "The 90th percentile of n samples" is ambiguous: it usually falls between two order
 # statistics. Hyndman & Fan (1996) list nine definitions; numpy implements them all via
 # `method=`. tinybench uses **type 7** (`linear`, numpy's and R's default) for point estimates,
-# and order statistics for intervals. At small n the choice matters; at large n it does not. The
-# old module's `sorted(x)[int(0.9*n)]` is none of the standard ones: it is biased upward.
+# and order statistics for intervals. At small n the choice matters; at large n it does not. A
+# common shortcut, `sorted(x)[int(0.9*n)]`, is none of the standard ones: it is biased upward.
+#
+# And one scale: everywhere in tinybench a quantile is a **fraction** `q` in [0, 1], named
+# `quantile` (`quantile(x, 0.9)`, `Measurement.quantile(0.99)`, `TestSettings(latency_quantile=0.99)`,
+# `tinybench plan --quantile 0.99`). "p99" is only a label. Passing 99 where 0.99 is meant raises
+# an error that says so, instead of silently returning the 0.99th percentile.
 
 # %%
 #| export
@@ -133,7 +138,7 @@ def quantile(x: Any, q: float, method: str = "linear") -> float:
 small = np.sort(np.random.default_rng(0).lognormal(0, 0.5, 10))
 for method in ("inverted_cdf", "hazen", "weibull", "linear", "median_unbiased"):
     print(f"p90 {method:16s} {quantile(small, 0.9, method):.4f}")
-print(f"old module: sorted[int(0.9*n)] = {small[int(0.9 * len(small))]:.4f}")
+print(f"shortcut sorted[int(0.9*n)] = {small[int(0.9 * len(small))]:.4f}")
 
 # %% [markdown]
 # ## 3. Confidence intervals for quantiles, from order statistics

@@ -255,14 +255,18 @@ print(MM1(1.2, 1.0))
 # `C(c, a) = (a^c / c!) · (c / (c − a)) / ( Σ_{k=0}^{c−1} a^k / k!  +  (a^c / c!) · (c / (c − a)) )`
 #
 # Given that a request waits, its wait is exponential with rate `cμ − λ`; so the mean wait is
-# `C / (cμ − λ)`. Compute the terms with a running product (or in logarithms): `a^c` and `c!`
-# overflow a float long before `c` reaches the sizes of real fleets.
+# `C / (cμ − λ)`. Do not compute `a^c` and `c!`: they overflow a float long before `c` reaches
+# the sizes of real fleets (`170!` already does), and so does a running product of `a^k / k!`
+# once `a` is a few hundred (it peaks near `e^a`). Two stable routes: work in logarithms, or use
+# **Erlang B**'s recursion, `B(0) = 1`, `B(k) = a·B(k−1) / (k + a·B(k−1))`, which stays in
+# [0, 1], and then `C = c·B / (c − a·(1 − B))`.
 #
 # ### Exercise 2: `erlang_c` (3 points)
 #
 # Return `C(c, a)` for `c` servers (a positive integer) and offered load `a` (`0 < a < c`). The
-# checks on the arguments are given. The test compares with independent published values and
-# asks for `c = 500`.
+# checks on the arguments are given. The visible test compares with published values and asks
+# for fleets of 500 and 2,000 servers (where naive formulas overflow); the hidden test checks more
+# loads against a computation in logarithms.
 
 # %% nbgrader={"grade": false, "grade_id": "erlang-c", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -273,24 +277,34 @@ def erlang_c(c: int, a: float) -> float:
     if not 0 < a < c:
         raise UnstableQueue(f"offered load a = {a} must be in (0, c = {c}): at a >= c the queue is unstable")
     ### BEGIN SOLUTION
-    term, total = 1.0, 1.0  # a^k / k! for k = 0
-    for k in range(1, c):
-        term *= a / k
-        total += term
-    last = term * a / c * (c / (c - a))  # a^c / c! · c / (c − a)
-    return last / (total + last)
+    b = 1.0  # Erlang B by its recursion: it stays in [0, 1] at any fleet size
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return c * b / (c - a * (1 - b))
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test-erlang-c", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert abs(erlang_c(10, 8.0) - 0.4092) < 1e-4, f"λ=8, μ=1, c=10: 0.4092, got {erlang_c(10, 8.0):.4f}"
-assert abs(erlang_c(1, 0.8) - 0.8) < 1e-12, "with one server, P(wait) = ρ"
+assert abs(erlang_c(10, 8.0) - 0.4092) < 1e-4, f"erlang_c(10, 8.0): expected 0.4092 (published), got {erlang_c(10, 8.0)!r}"
+assert abs(erlang_c(1, 0.8) - 0.8) < 1e-12, f"erlang_c(1, 0.8): with one server P(wait) = ρ = 0.8, got {erlang_c(1, 0.8)!r}"
+for _c, _a in ((500, 450.0), (2000, 1900.0)):
+    _got = erlang_c(_c, _a)
+    assert 0 < _got < 1, f"erlang_c({_c}, {_a}): expected a probability in (0, 1) (large fleets must not overflow), got {_got!r}"
+
+
+def _erlang_c_in_logs(c, a):
+    "Erlang C from log-terms (scipy's gammaln and logsumexp): an independent route."
+    from scipy.special import gammaln, logsumexp
+    k = np.arange(c)
+    log_terms = k * np.log(a) - gammaln(k + 1)
+    log_last = c * np.log(a) - gammaln(c + 1) + np.log(c / (c - a))
+    return float(np.exp(log_last - logsumexp(np.append(log_terms, log_last))))
+
+
 ### BEGIN HIDDEN TESTS
-assert abs(erlang_c(2, 1.0) - 1 / 3) < 1e-12
-assert 0 < erlang_c(500, 450.0) < 1, "large fleets must not overflow"
-_b = 1.0
-for _k in range(1, 501):  # an independent route: Erlang B by its recursion, then C = cB / (c − a(1 − B))
-    _b = 450.0 * _b / (_k + 450.0 * _b)
-assert abs(erlang_c(500, 450.0) - 500 * _b / (500 - 450.0 * (1 - _b))) < 1e-9
+assert abs(erlang_c(2, 1.0) - 1 / 3) < 1e-12, f"erlang_c(2, 1.0): expected 1/3, got {erlang_c(2, 1.0)!r}"
+for _c, _a in ((500, 450.0), (1000, 800.0), (2000, 1900.0), (50, 49.9), (3, 0.01)):
+    _want, _got = _erlang_c_in_logs(_c, _a), erlang_c(_c, _a)
+    assert abs(_got - _want) < 1e-9, f"erlang_c({_c}, {_a}): expected {_want!r} (computed in logs), got {_got!r}"
 assert erlang_c(20, 10.0) < erlang_c(20, 15.0) < erlang_c(20, 19.0)
 ### END HIDDEN TESTS
 

@@ -11,10 +11,13 @@
 #
 # A support notebook (`tinybench.nbutils`) for the course notebooks themselves. Each module
 # notebook has exercises whose functions later cells use. In the student version those functions
-# raise `NotImplementedError` until the student writes them; so that the rest of the notebook
-# still runs (and teaches), the cell after each exercise's graded test swaps in tinybench's
-# reference implementation while the exercise is open. The graded tests always check the
-# student's own function, which they call before the swap.
+# raise `NotImplementedError` until the student writes them, and a first attempt may raise or
+# return something wrong. So that the rest of the notebook still runs (and teaches), and so that
+# one mistake cannot cascade into later cells (a wrong arrival schedule that makes a load test
+# run for ten minutes, say), the cell after each exercise's graded test keeps the student's
+# function only if it runs on a small probe and returns what tinybench's reference returns there;
+# otherwise it swaps in the reference and warns why. The graded tests always check the student's
+# own function, which they call before the swap.
 
 # %%
 #| default_exp nbutils
@@ -28,17 +31,58 @@ import warnings
 from typing import Any, Callable
 
 
-def reference_fallback(module: str) -> Callable[..., Callable]:
-    "`use(fn, *probe)`: `fn`, or `module`'s reference `fn` while calling `fn(*probe)` raises NotImplementedError."
-    def use(fn: Callable, *probe: Any) -> Callable:
+def same_result(a: Any, b: Any, rtol: float = 1e-6) -> bool:
+    """Whether two exercise results agree: numbers and arrays to `rtol` (NaN equals NaN), sequences and dicts item by
+    item, strings exactly; objects of other kinds (figures, modules) are not compared and count as the same."""
+    import numpy as np
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_result(a[k], b[k], rtol) for k in a)
+    if isinstance(a, (int, float, np.number, np.ndarray)) or isinstance(b, (int, float, np.number, np.ndarray)):
         try:
-            fn(*probe)
-            return fn
+            x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        except (TypeError, ValueError):
+            return False
+        return x.shape == y.shape and bool(np.allclose(x, y, rtol=rtol, atol=0.0, equal_nan=True))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(same_result(x, y, rtol) for x, y in zip(a, b))
+    return True
+
+
+def reference_fallback(module: str) -> Callable[..., Callable]:
+    """`use(fn, *probe, compare=True)`: the student's `fn` if it works on the probe, else `module`'s reference `fn`.
+
+    Later cells use the student's function only if calling it on `probe` returns, and (with `compare`) returns what
+    the reference returns on the same probe. Otherwise they get the reference, with a warning that says why: the
+    exercise is still open (NotImplementedError), it raised, or it returned something else. The graded tests always
+    check the student's own function: they run before this swap."""
+    def use(fn: Callable, *probe: Any, compare: bool = True) -> Callable:
+        reference = getattr(importlib.import_module(module), fn.__name__)
+        where = f"the cells below use {module}.{fn.__name__} instead"
+        try:
+            got = fn(*probe)
         except NotImplementedError:
-            warnings.warn(f"exercise `{fn.__name__}` is still open: the cells below use {module}.{fn.__name__}",
+            warnings.warn(f"exercise `{fn.__name__}` is still open: {where}", stacklevel=2)
+            return reference
+        except Exception as e:  # any error of a student's function: fall back, and say which
+            warnings.warn(f"`{fn.__name__}` raised {type(e).__name__}: {e} (on the probe {_show(probe)}): {where}",
                           stacklevel=2)
-            return getattr(importlib.import_module(module), fn.__name__)
+            return reference
+        if compare and fn is not reference:
+            want = reference(*probe)
+            if not same_result(got, want):
+                warnings.warn(f"`{fn.__name__}{_show(probe)}` returned {_show(got)}, the reference returns "
+                              f"{_show(want)}: {where}; check your function against its test above", stacklevel=2)
+                return reference
+        return fn
     return use
+
+
+def _show(x: Any, limit: int = 80) -> str:
+    "A short repr for a warning (`limit` characters at most)."
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 # %%
 use = reference_fallback("tinybench.timing")
@@ -48,4 +92,25 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     fallback = use(median_iqr, [1.0])
 assert fallback.__module__ == "tinybench.timing" and "still open" in str(caught[0].message)
-assert use(len, [1]) is len
+
+import statistics
+def median_iqr(samples):  # a realistic attempt that fails on one sample
+    q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return q2, q3 - q1
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert use(median_iqr, [1.0]).__module__ == "tinybench.timing" and "raised StatisticsError" in str(caught[0].message)
+
+def median_iqr(samples):  # returns, but the wrong thing
+    return 0.0, 0.0
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert use(median_iqr, [1.0, 2.0, 4.0]).__module__ == "tinybench.timing"
+    assert "returned (0.0, 0.0), the reference returns (2.0, 1.5)" in str(caught[0].message)
+
+def median_iqr(samples):  # right: kept
+    import numpy as np
+    q1, q2, q3 = np.percentile(samples, [25, 50, 75])
+    return float(q2), float(q3 - q1)
+assert use(median_iqr, [1.0, 2.0, 4.0]) is median_iqr
+assert same_result((1.0, [2.0, float("nan")]), (1.0 + 1e-9, [2.0, float("nan")])) and not same_result("a", "b")

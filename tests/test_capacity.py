@@ -210,3 +210,15 @@ def test_allen_cunneen_against_simulation_of_m_g_c(cs2):
     if cs2 < 1:  # the documented direction of its error: low for low-variability service at c = 4
         sim4 = np.mean([simulate_queue(0.7 * 4, service, servers=4, n=150_000, seed=s).wait.mean() for s in range(3)])
         assert allen_cunneen(0.7 * 4, 1.0, 4, 1.0, cs2) < sim4
+
+
+@pytest.mark.parametrize("c,a", [(1000, 800.0), (2000, 1900.0), (500, 450.0), (10, 8.0), (1, 0.5)])
+def test_erlang_c_is_finite_and_exact_for_large_fleets(c, a):
+    """Against an independent computation in logarithms (scipy): the reference once returned NaN at c = 1000."""
+    from scipy.special import gammaln, logsumexp
+    k = np.arange(c)
+    log_terms = k * np.log(a) - gammaln(k + 1)
+    log_last = c * np.log(a) - gammaln(c + 1) + np.log(c / (c - a))
+    want = float(np.exp(log_last - logsumexp(np.append(log_terms, log_last))))
+    got = erlang_c(c, a)
+    assert math.isfinite(got) and got == pytest.approx(want, rel=1e-9, abs=1e-15)

@@ -138,12 +138,10 @@ def erlang_c(c: int, a: float) -> float:
         raise ValueError(f"c must be a positive integer, got {c}")
     if not 0 < a < c:
         raise UnstableQueue(f"offered load a = {a} must be in (0, c = {c}): at a >= c the queue is unstable")
-    term, total = 1.0, 1.0  # a^k / k! for k = 0
-    for k in range(1, c):
-        term *= a / k
-        total += term
-    last = term * a / c * (c / (c - a))  # a^c / c! · c / (c − a)
-    return last / (total + last)
+    b = 1.0  # Erlang B by its recursion: it stays in [0, 1] at any fleet size
+    for k in range(1, c + 1):
+        b = a * b / (k + a * b)
+    return c * b / (c - a * (1 - b))
 
 # %% ../modules/05_capacity.ipynb #873b6ed7
 class MMc(_Queue):
