@@ -42,6 +42,12 @@ check: export release lint
 	  (git status --short -- tinybench assignments release; echo "make check: uncommitted generated files"; exit 1)
 	@echo "make check: tinybench/, assignments/ and release/ match modules/"
 
+# Test runs wait passively for OpenMP threads. libgomp's default is to spin: on a shared 2-core machine a spinning
+# torch thread is descheduled behind other processes and small ops get up to 10x slower (training the digits CNN
+# with two threads: 70-115 s spinning, 9 s passive, on a loaded machine). Same threads, same results; set
+# OMP_WAIT_POLICY yourself to override.
+pytest nbtest nbtest-uncovered autograde-check: export OMP_WAIT_POLICY ?= PASSIVE
+
 pytest: setup
 	$(PY) -m pytest
 
