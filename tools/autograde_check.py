@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,21 @@ def error_cells(notebook: Path) -> list[str]:
             if out.get("output_type") == "error":
                 found.append(f"{cell.get('id', '?')}: {out.get('ename')}: {out.get('evalue')}")
     return found
+
+
+def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
+    """The n longest-running code cells of an executed notebook, as (seconds, cell id), from the execution timestamps
+    that nbclient records in each cell's metadata."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    took = []
+    for cell in nb["cells"]:
+        stamps = cell.get("metadata", {}).get("execution", {})
+        start, end = stamps.get("iopub.status.busy"), stamps.get("iopub.status.idle")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            took.append((seconds, cell.get("id", "?")))
+    return sorted(took, reverse=True)[:n]
 
 
 @dataclass
@@ -146,10 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     workers = max(1, min(args.workers, len(jobs)))
     got: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
     errors: dict[str, list[str]] = {}
+    slowest: dict[str, list[tuple[float, str]]] = {}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinybench-course-") as tmp:
         first = Path(tmp) / "course0"
-        make_course(first, assignments)
+        try:
+            make_course(first, assignments)
+        except RuntimeError as e:
+            print(f"autograde-check: {e}", file=sys.stderr)
+            return 1
         courses = [first]
         for k in range(1, workers):
             # A copy of the first course (release and gradebook included) instead of a second generate_assignment.
@@ -166,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             if job.student == "reference":
                 for nb in sorted((job.course / "autograded" / job.student / job.assignment).glob("*.ipynb")):
                     errors.setdefault(job.assignment, []).extend(error_cells(nb))
+                    slowest.setdefault(job.assignment, []).extend(slowest_cells(nb))
     failed = False
     for job in jobs:
         if job.error:
@@ -183,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: reference {ref:g}/{ref_max:g}, untouched release {blank:g}/{ref_max:g}"
               f" -> {'ok' if ok else 'FAIL'}{why}"
               f" [{took['reference']:.0f} s + {took['untouched']:.0f} s]")
+        if slowest.get(name):
+            print("    slowest reference cells: " + ", ".join(f"{cid} {sec:.1f} s" for sec, cid in slowest[name]))
     print(f"autograde-check: {len(jobs)} notebooks graded by {workers} workers in {time.perf_counter() - t0:.0f} s")
     return 1 if failed else 0
 
