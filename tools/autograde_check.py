@@ -1,31 +1,53 @@
-"""Autograde round trip in a throwaway copy of the course.
+"""Autograde round trip in throwaway copies of the course.
 
-For every assignment: the reference solution (assignments/) must get full marks, and the untouched
-student version (release/) must get zero. Exits non-zero otherwise. Run from the repository root.
+For every assignment: the reference solution (assignments/) must get full marks and run without an error in any
+cell, and the untouched student version (release/) must get zero. Exits non-zero otherwise. Run from the
+repository root.
+
+Because every cell of the reference is executed here and an error in any of them fails the check, this also
+covers what `nbdev_test` checks for a numbered notebook whose instructor version (modules/NN.ipynb) is byte-identical
+to its nbgrader source (assignments/NN/NN.ipynb); the Makefile's `nbtest-uncovered` relies on that.
+
+`nbgrader autograde "*"` grades one notebook after another. To use every core, the (assignment, submission) jobs go
+to a pool of workers, each with its own copy of the course and its own gradebook (SQLite does not take concurrent
+writers well), and each job is one `nbgrader autograde ASSIGNMENT --student S` call. Jobs start longest first
+(estimated from the notebook's size) so that the last one to finish is a short one.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+STUDENTS = {"reference": ROOT / "assignments", "untouched": ROOT / "release"}
 
 
-def nbgrader(course: Path, *args: str) -> None:
+def nbgrader_env() -> dict[str, str]:
     env = dict(os.environ)
     # nbgrader runs alembic as a subprocess: the venv's bin/ must be on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     # The grading kernel must import tinybench even when it is not installed.
     env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+    return env
+
+
+def nbgrader(course: Path, *args: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
-        raise SystemExit(f"nbgrader {' '.join(args)} failed with exit code {proc.returncode}")
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed with exit code {proc.returncode}")
 
 
 def scores(course: Path) -> dict[tuple[str, str], tuple[float, float, list[str]]]:
@@ -41,33 +63,151 @@ def scores(course: Path) -> dict[tuple[str, str], tuple[float, float, list[str]]
     return out
 
 
-def main() -> int:
-    assignments = sorted(p.name for p in (ROOT / "assignments").iterdir() if p.is_dir())
+def error_cells(notebook: Path) -> list[str]:
+    """'cell id: ExceptionName: message' for every code cell of an executed notebook that has an error output."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    found = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"{cell.get('id', '?')}: {out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
+    """The n longest-running code cells of an executed notebook, as (seconds, cell id), from the execution timestamps
+    that nbclient records in each cell's metadata."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    took = []
+    for cell in nb["cells"]:
+        stamps = cell.get("metadata", {}).get("execution", {})
+        start, end = stamps.get("iopub.status.busy"), stamps.get("iopub.status.idle")
+        if start and end:
+            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            took.append((seconds, cell.get("id", "?")))
+    return sorted(took, reverse=True)[:n]
+
+
+@dataclass
+class Job:
+    assignment: str
+    student: str
+    seconds: float = float("nan")
+    error: str = ""
+    course: Path | None = None
+
+    @property
+    def cost(self) -> int:
+        """A rough estimate of the run time, to start the longest jobs first: the size of the notebook's code."""
+        total = 0
+        for nb in (STUDENTS[self.student] / self.assignment).glob("*.ipynb"):
+            cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+            total += sum(len("".join(c["source"])) for c in cells if c["cell_type"] == "code")
+        return total
+
+
+def make_course(dest: Path, assignments: list[str]) -> None:
+    """A course with the nbgrader source, the generated release and its gradebook, and every submission."""
+    dest.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    shutil.copytree(ROOT / "assignments", dest / "assignments")
+    nbgrader(dest, "generate_assignment", "*", "--force")
+    for name in assignments:
+        for student, origin in STUDENTS.items():
+            sub = dest / "submitted" / student / name
+            sub.mkdir(parents=True)
+            for nb in (origin / name).glob("*.ipynb"):
+                shutil.copy(nb, sub / nb.name)
+
+
+def grade(courses: list[Path], jobs: list[Job]) -> None:
+    """Run every job on one of the courses, one job per course at a time; a job's failure is kept in job.error."""
+    todo: queue.Queue[Job] = queue.Queue()
+    for job in sorted(jobs, key=lambda j: j.cost, reverse=True):
+        todo.put(job)
+
+    def worker(course: Path) -> None:
+        while True:
+            try:
+                job = todo.get_nowait()
+            except queue.Empty:
+                return
+            job.course = course
+            t0 = time.perf_counter()
+            try:
+                nbgrader(course, "autograde", job.assignment, "--student", job.student, "--force", "--create")
+            except RuntimeError as e:
+                job.error = str(e)
+            job.seconds = time.perf_counter() - t0
+
+    threads = [threading.Thread(target=worker, args=(c,), name=f"grader-{c.name}") for c in courses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="notebooks graded at the same time, each in its own course copy (default: CPU count)")
+    parser.add_argument("assignments", nargs="*", help="assignments to check (default: all)")
+    args = parser.parse_args(argv)
+    assignments = args.assignments or sorted(p.name for p in (ROOT / "assignments").iterdir() if p.is_dir())
     if not assignments:
         print("autograde-check: no assignments", file=sys.stderr)
         return 1
+    jobs = [Job(name, student) for name in assignments for student in STUDENTS]
+    workers = max(1, min(args.workers, len(jobs)))
+    got: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
+    errors: dict[str, list[str]] = {}
+    slowest: dict[str, list[tuple[float, str]]] = {}
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinybench-course-") as tmp:
-        course = Path(tmp)
-        shutil.copy(ROOT / "nbgrader_config.py", course)
-        shutil.copytree(ROOT / "assignments", course / "assignments")
-        nbgrader(course, "generate_assignment", "*", "--force")
-        for name in assignments:
-            for student, origin in (("reference", course / "assignments"), ("untouched", ROOT / "release")):
-                dest = course / "submitted" / student / name
-                dest.mkdir(parents=True)
-                for nb in (origin / name).glob("*.ipynb"):
-                    shutil.copy(nb, dest / nb.name)
-        nbgrader(course, "autograde", "*", "--force", "--create")
-        got = scores(course)
+        first = Path(tmp) / "course0"
+        try:
+            make_course(first, assignments)
+        except RuntimeError as e:
+            print(f"autograde-check: {e}", file=sys.stderr)
+            return 1
+        courses = [first]
+        for k in range(1, workers):
+            # A copy of the first course (release and gradebook included) instead of a second generate_assignment.
+            courses.append(Path(tmp) / f"course{k}")
+            shutil.copytree(first, courses[-1])
+        grade(courses, jobs)
+        graded = {course: scores(course) for course in courses}
+        for job in jobs:
+            if job.course is None:
+                continue
+            key = (job.assignment, job.student)
+            if key in graded[job.course]:
+                got[key] = graded[job.course][key]
+            if job.student == "reference":
+                for nb in sorted((job.course / "autograded" / job.student / job.assignment).glob("*.ipynb")):
+                    errors.setdefault(job.assignment, []).extend(error_cells(nb))
+                    slowest.setdefault(job.assignment, []).extend(slowest_cells(nb))
     failed = False
+    for job in jobs:
+        if job.error:
+            failed = True
+            print(f"{job.assignment} ({job.student}): {job.error}")
     for name in assignments:
         ref, ref_max, ref_lost = got.get((name, "reference"), (float("nan"), 0.0, []))
         blank, _, _ = got.get((name, "untouched"), (float("nan"), 0.0, []))
-        ok = ref_max > 0 and ref == ref_max and blank == 0
+        ok = ref_max > 0 and ref == ref_max and blank == 0 and not errors.get(name)
         failed |= not ok
         why = f" (the reference lost points in: {', '.join(ref_lost)})" if ref_lost else ""
+        if errors.get(name):
+            why += f" (the reference raised in cells: {'; '.join(errors[name])})"
+        took = {j.student: j.seconds for j in jobs if j.assignment == name}
         print(f"{name}: reference {ref:g}/{ref_max:g}, untouched release {blank:g}/{ref_max:g}"
-              f" -> {'ok' if ok else 'FAIL'}{why}")
+              f" -> {'ok' if ok else 'FAIL'}{why}"
+              f" [{took['reference']:.0f} s + {took['untouched']:.0f} s]")
+        if slowest.get(name):
+            print("    slowest reference cells: " + ", ".join(f"{cid} {sec:.1f} s" for sec, cid in slowest[name]))
+    print(f"autograde-check: {len(jobs)} notebooks graded by {workers} workers in {time.perf_counter() - t0:.0f} s")
     return 1 if failed else 0
 
 
