@@ -42,9 +42,11 @@ import numbers
 import os
 import platform
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -779,6 +781,47 @@ def format_bytes(n: float | None) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} B"
+
+
+def write_error_message(path: str | os.PathLike, e: OSError) -> str:
+    "One line saying which file could not be written, why (the OS's reason) and what to do about it."
+    import errno
+    fix = {errno.ENOSPC: "the disk is full: free some space or write somewhere else",
+           errno.EDQUOT: "the disk quota is used up: free some space or write somewhere else",
+           errno.EROFS: "the file system is read-only: write somewhere else",
+           errno.EACCES: "no permission to write there: write somewhere else",
+           errno.EPERM: "no permission to write there: write somewhere else"}.get(e.errno, "check the folder")
+    return f"cannot write {path}: {e.strerror or e} ({fix})"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically: a temporary file in the same folder, flushed to disk, then renamed over
+    `path`; the temporary file is removed on any failure (Ctrl-C included), so `path` holds either its old content
+    or all of `data`, never a part. Returns `path` as a Path; an OSError says which file and why (disk full, ...)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise OSError(e.errno, write_error_message(path, e)) from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:  # Ctrl-C too: remove the temporary file, then let the exception go on
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, write_error_message(path, e)) from e
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    "`atomic_write_bytes` of `text` encoded with `encoding` (UTF-8)."
+    return atomic_write_bytes(path, text.encode(encoding))
 
 # %% [markdown]
 # A `Measurement` holds the per-call samples in seconds (each sample is the mean of `loops`

@@ -1309,7 +1309,7 @@ def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float,
     with torch.inference_mode():
         m = measure(model, batch, device=str(dev), min_time=min_time, max_time=max_time)
     row = {"median": m.median, "p50": m.quantile(0.5), "p90": m.quantile(0.9), "p99": m.quantile(0.99),
-           "n_samples": int(m.samples.size), "samples": m.samples.tolist()}
+           "n_samples": int(m.samples.size), "samples": m.samples.tolist(), "interrupted": m.interrupted}
     if dev.type == "cuda":
         row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
     return row
@@ -1340,7 +1340,10 @@ def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: 
                 _free_memory()
                 break
             row["samples_per_s"] = b / row["median"]
+            interrupted = row.pop("interrupted")
             out.rows.append(row)
+            if interrupted:  # measure() kept the samples of a Ctrl-C: the sweep stops after this row
+                raise KeyboardInterrupt
     except KeyboardInterrupt:
         out.interrupted = True
     out.device = str(dev) if dev is not None else str(device or "cpu")

@@ -43,7 +43,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.timing import figure_img, format_bytes, format_seconds
+from tinybench.timing import (atomic_write_bytes, atomic_write_text, figure_img, format_bytes, format_seconds,
+                              write_error_message)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -200,13 +201,23 @@ class OutputAgreement:
         return f"<div><b>{self!r}</b><table>{rows}</table></div>"
 
 
-def _outputs(model: Callable, X: Any, batch_size: int) -> np.ndarray:
+def _outputs(model: Callable, X: Any, batch_size: int, scores: bool = False) -> np.ndarray:
+    """The model's outputs on X, batch by batch, as a (samples, values) array. ValueError naming the shape when a
+    batch's outputs do not have one row per input, or, with `scores` (a classifier), are not (batch, classes)."""
     import torch
     outs = []
     with torch.inference_mode():
         for i in range(0, len(X), batch_size):
+            n = len(X[i:i + batch_size])
             o = model(X[i:i + batch_size])
-            outs.append(o.detach().float().cpu().numpy() if hasattr(o, "detach") else np.asarray(o, dtype=float))
+            o = o.detach().float().cpu().numpy() if hasattr(o, "detach") else np.asarray(o, dtype=float)
+            if o.ndim == 0 or o.shape[0] != n:
+                raise ValueError(f"outputs of shape {tuple(o.shape)} for a batch of {n} inputs: the first dimension "
+                                 f"must be the batch ({n})")
+            if scores and o.ndim != 2:
+                raise ValueError(f"outputs of shape {tuple(o.shape)} for a batch of {n} inputs: a classifier must "
+                                 f"return scores of shape (batch, classes), e.g. ({n}, 10)")
+            outs.append(o)
     out = np.concatenate(outs)
     return out.reshape(out.shape[0], -1)
 
@@ -480,7 +491,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.timing import format_seconds
+from tinybench.timing import atomic_write_text, format_seconds
 
 SUITE_SCHEMA = "tinybench.suite/1"
 
@@ -777,11 +788,7 @@ class SuiteResult:
 
     def save(self, path: str | Path) -> Path:
         "Write the result as JSON (atomically: a temporary file, then a rename) and return the path."
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "SuiteResult":
@@ -1078,6 +1085,8 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
                 pooled[name] += m.samples.tolist()
                 medians[name].append(m.median)
                 pitfalls[name].update({p.kind: p.explanation for p in m.pitfalls})
+                if m.interrupted:  # measure() kept the samples of a Ctrl-C: stop here, after keeping them
+                    raise KeyboardInterrupt
     except KeyboardInterrupt as e:
         e.partial = summaries()
         raise
@@ -1229,7 +1238,19 @@ class BenchmarkSuite:
                 f"task={self.task!r})")
 
     def run(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
-        "Run every step for every model; errors are recorded per model and step; Ctrl-C returns a partial result."
+        """Run every step for every model (`measure_all`), then the comparisons (`finish`); errors are recorded per
+        model and step; Ctrl-C stops measuring at the next safe point and returns a partial result, marked
+        `interrupted`, with the comparisons of what was measured."""
+        result = self.measure_all(progress)
+        try:
+            return self.finish(result)
+        except KeyboardInterrupt:  # Ctrl-C during the comparisons: keep the measurements without them
+            result.interrupted, result.comparisons = True, []
+            return result
+
+    def measure_all(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
+        """Every measuring step for every model, without the comparisons; the first Ctrl-C stops at the next safe
+        point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far."""
         from tinybench.timing import environment
         say = progress or (lambda msg: None)
         t0 = time.perf_counter()
@@ -1247,8 +1268,14 @@ class BenchmarkSuite:
         except KeyboardInterrupt:
             result.interrupted = True
             say("interrupted: keeping the partial results")
-        result.comparisons = _step_comparisons(self, result)
         result.duration = time.perf_counter() - t0
+        return result
+
+    def finish(self, result: SuiteResult) -> SuiteResult:
+        "The comparisons with the baseline of what `measure_all` measured; returns `result`, completed."
+        t0 = time.perf_counter()
+        result.comparisons = _step_comparisons(self, result)
+        result.duration += time.perf_counter() - t0
         return result
 
     def input_for(self, name: str, b: int | None = None) -> Any:
@@ -1271,20 +1298,24 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
         say(f"{name}: outputs and quality on {len(suite.X)} samples")
         m = result.models[name]
         try:
-            out = _outputs(model, suite.X.to(dev), suite.settings.batch_size)
-        except Exception as e:  # the model is broken: record it and go on with the others
+            out = _outputs(model, suite.X.to(dev), suite.settings.batch_size,
+                           scores=suite.y is not None and suite.task == "classification")
+        except Exception as e:  # broken, a wrong shape, out of memory: record it and go on with the others
             m.errors["forward"] = _error(e)
             continue
         m.nonfinite_outputs = int((~np.isfinite(out)).sum())
-        if m.nonfinite_outputs:
-            m.errors["outputs"] = f"{m.nonfinite_outputs} NaN/Inf values in the outputs"
+        finite = np.isfinite(out).all(axis=1)
+        if m.nonfinite_outputs:  # its error, and no quality: a NaN row is never a correct prediction
+            m.errors["outputs"] = (f"{m.nonfinite_outputs} NaN/Inf values in the outputs of {int((~finite).sum())} "
+                                   f"of {len(finite)} samples")
         outs[name] = out
         if suite.y is not None and suite.task == "classification":
             pred = out.argmax(axis=1)
-            m.quality = classification_quality(suite.y, pred)
-            suite.correct[name] = pred == suite.y
-        elif suite.y is not None and suite.task == "regression":
-            m.quality = regression_quality(suite.y, np.where(np.isfinite(out[:, 0]), out[:, 0], 0.0))
+            suite.correct[name] = (pred == suite.y) & finite
+            if finite.all():
+                m.quality = classification_quality(suite.y, pred)
+        elif suite.y is not None and suite.task == "regression" and finite.all():
+            m.quality = regression_quality(suite.y, out[:, 0])
     base = outs.get(suite.baseline)
     for name, out in outs.items():
         if name == suite.baseline or base is None or out.shape != base.shape:
@@ -1436,7 +1467,7 @@ def _step_scenarios(suite: BenchmarkSuite, name: str, m: ModelResult, say: Calla
         say(f"{name}: {scenario} scenario ({suite.settings.scenario_duration:g} s)")
         try:
             r = run(TorchSUT(model, dev), data, TestSettings(**_scenario_settings(suite, scenario, m)))
-        except (ValueError, RuntimeError, TypeError) as e:
+        except (ValueError, RuntimeError, TypeError, MemoryError) as e:  # CUDA OOM is a RuntimeError
             m.errors[f"scenario {scenario}"] = _error(e)
             continue
         metric, value = r.metric
@@ -1481,7 +1512,8 @@ def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[Varian
     out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, suite.baseline, s.level,
                                 s.margin, {n: t["samples"] for n, t in timed.items()}, sequential=s.sequential)
     for vc in out:
-        if suite.baseline in suite.correct and vc.candidate in suite.correct:
+        usable = all(result.models[n].accuracy is not None for n in (suite.baseline, vc.candidate))
+        if usable and suite.baseline in suite.correct and vc.candidate in suite.correct:
             a, b = suite.correct[suite.baseline], suite.correct[vc.candidate]
             vc.mcnemar_p, n_b, n_c = mcnemar_exact(a, b)
             vc.accuracy_change, vc.n_discordant = float(b.mean() - a.mean()), n_b + n_c
@@ -1754,9 +1786,27 @@ def suite_limitations(result: Any) -> list[str]:
 
 # %%
 #| export
+def plot_text(text: str) -> str:
+    "`text` for a matplotlib label, shown as written: `$` escaped, so that a model named `$x$` is not parsed as math."
+    return str(text).replace("$", r"\$")
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    "Write a matplotlib Figure as a PNG at `path` atomically (`atomic_write_bytes`), creating its folder; the path."
+    import io
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(e.errno, write_error_message(path.parent, e)) from e
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def figure_latency_cdf(result: Any):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
-    samples = {n: m.timing["samples"] for n, m in result.models.items() if m.timing}
+    samples = {plot_text(n): m.timing["samples"] for n, m in result.models.items() if m.timing}
     if not samples:
         return None
     fig = plot_latency_cdf(samples)
@@ -1773,7 +1823,7 @@ def figure_throughput(result: Any):
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
     for name, rows in sweeps.items():
-        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=name)
+        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=plot_text(name))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples/s")
@@ -1792,16 +1842,16 @@ def figure_accuracy_vs_speedup(result: Any):
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
     ax.plot([1.0], [base.accuracy * 100], "ks")
-    ax.annotate(result.baseline, (1.0, base.accuracy * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.annotate(plot_text(result.baseline), (1.0, base.accuracy * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
     for vc in result.comparisons:
         acc = result.models[vc.candidate].accuracy
         if acc is None:
             continue
         lo, hi = vc.speedup_ci
         ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3)
-        ax.annotate(vc.candidate, (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.annotate(plot_text(vc.candidate), (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.axvline(1.0, color="grey", linestyle=":")
-    ax.set_xlabel(f"speedup over {result.baseline} ({_pct(result.settings.level)} CI)")
+    ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({_pct(result.settings.level)} CI)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("accuracy against speedup", fontsize=9)
     fig.tight_layout()
@@ -1823,7 +1873,7 @@ def figure_memory(result: Any):
     ax.barh(y - 0.27, mib("stats", "param_bytes"), height=0.27, label="parameters (counted)")
     ax.barh(y, mib("memory", "largest_layer_bytes"), height=0.27, label=f"largest layer in+out, batch {batch} (counted)")
     ax.barh(y + 0.27, mib("memory", "rss_increase"), height=0.27, label=f"peak RSS increase, batch {batch} (measured)")
-    ax.set_yticks(y, names, fontsize=7)
+    ax.set_yticks(y, [plot_text(n) for n in names], fontsize=7)
     ax.set_xlabel("MiB")
     ax.set_title("memory", fontsize=9)
     ax.legend(fontsize=7)
@@ -1840,6 +1890,12 @@ FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_thro
 
 # %%
 #| export
+def markdown_text(text: Any) -> str:
+    """`text` safe inside Markdown: HTML specials escaped (`<` `>` `&` as entities, so a model named `<script>` shows
+    as written and runs nothing) and line breaks joined, so that user text cannot start a heading, list or table."""
+    return " ".join(html.escape(str(text), quote=False).splitlines())
+
+
 @dataclass
 class Table:
     "A table of strings: a header row and body rows."
@@ -1847,7 +1903,7 @@ class Table:
     rows: list[list[str]]
 
     def markdown(self) -> str:
-        cell = lambda s: str(s).replace("|", "\\|")
+        cell = lambda s: markdown_text(s).replace("|", "\\|")
         return "\n".join(["| " + " | ".join(map(cell, self.header)) + " |", "|" + "---|" * len(self.header),
                           *("| " + " | ".join(map(cell, r)) + " |" for r in self.rows)])
 
@@ -1930,6 +1986,8 @@ def regression_blocks(regressions: Mapping[str, Any]) -> list[Any]:
     "The regression gate's verdicts (tinybench run --store --baseline) as a sentence and a table."
     rows = [[name, row["metric"], row["verdict"], row["evidence"]]
             for name, rep in regressions.items() for row in (rep or {}).get("rows", [])]
+    rows += [[name, "–", "cannot judge (not a pass)", rep["error"]]
+             for name, rep in regressions.items() if rep is not None and rep.get("error")]
     if not rows:
         return ["No stored baseline yet: this run is now the baseline."]
     return ["Per model: the time ratio current/baseline with its CI and the verdict at the tolerance. One run's "
@@ -2031,13 +2089,13 @@ class Report:
 
     def to_markdown(self, figure_files: Mapping[str, str] | None = None) -> str:
         "The report as Markdown; `figure_files` (name → relative path of a PNG) adds the plots."
-        lines = [f"# {self.title}", ""]
+        lines = [f"# {markdown_text(self.title)}", ""]
         for heading, blocks in self.sections():
             if heading:
-                lines += [f"## {heading}", ""]
+                lines += [f"## {markdown_text(heading)}", ""]
             for b in blocks:
                 lines += [b.markdown() if isinstance(b, Table) else
-                          "\n".join(f"- {s}" for s in b) if isinstance(b, list) else b, ""]
+                          "\n".join(f"- {markdown_text(s)}" for s in b) if isinstance(b, list) else markdown_text(b), ""]
         if figure_files:
             lines += ["## Figures", "", *(f"![{name}]({path})\n" for name, path in figure_files.items())]
         return "\n".join(lines).rstrip() + "\n"
@@ -2072,27 +2130,29 @@ class Report:
         "The result as versioned JSON (`SuiteResult.load` reads it back)."
         return json.dumps(self.result.to_dict(), indent=1) + "\n"
 
-    def save(self, folder: str | Path, formats: Sequence[str] = ("markdown", "html", "json")) -> dict[str, Path]:
-        """Write report.md (+ figures/*.png), report.html and results.json into `folder`; return format → path.
+    def save(self, folder: str | Path, formats: Sequence[str] = ("markdown", "html", "json"),
+             results: bool = True) -> dict[str, Path]:
+        """Write results.json, then report.md (+ figures/*.png) and report.html into `folder`; return format → path.
 
-        results.json is written whatever `formats` says: it is the data the other two are made from."""
+        results.json is written first, whatever `formats` says (it is the data the other two are made from), unless
+        `results=False` (it is already there). Every file is written atomically (`atomic_write_bytes`): a failure
+        leaves the files already written whole and no partial file; it raises an OSError naming the file and why."""
         unknown = set(formats) - {"markdown", "html", "json"}
         if unknown:
             raise ValueError(f"unknown report format(s) {sorted(unknown)}: choose from markdown, html, json")
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        out = {"json": self.result.save(folder / "results.json")}
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OSError(e.errno, write_error_message(folder, e)) from e
+        out = {"json": self.result.save(folder / "results.json")} if results else {}
         if "markdown" in formats:
-            (folder / "figures").mkdir(exist_ok=True)
             files = {}
             for name, fig in self.figures().items():
-                fig.savefig(folder / "figures" / f"{name}.png")
-                files[name] = f"figures/{name}.png"
-            out["markdown"] = folder / "report.md"
-            out["markdown"].write_text(self.to_markdown(files))
+                files[name] = save_figure(fig, folder / "figures" / f"{name}.png").relative_to(folder).as_posix()
+            out["markdown"] = atomic_write_text(folder / "report.md", self.to_markdown(files))
         if "html" in formats:
-            out["html"] = folder / "report.html"
-            out["html"].write_text(self.to_html())
+            out["html"] = atomic_write_text(folder / "report.html", self.to_html())
         return out
 
     def __repr__(self) -> str:

@@ -16,8 +16,10 @@
 # self-contained `report.html`. `report`, `compare` and `plan` work from saved results.
 #
 # Library functions return data; this module is the one place that renders and prints. Exit
-# status: 0 success, 1 a model failed, the run was interrupted or a regression was found,
-# 2 bad usage (with a one-line message that says what to fix, before anything is measured).
+# status: 0 success; 1 a model failed, a regression was found, or a file could not be written
+# (disk full, read-only folder: one line naming the file, and what was already written is kept);
+# 2 bad usage (a one-line message that says what to fix, before anything is measured);
+# 130 interrupted by Ctrl-C (what was measured is kept: see `InterruptGuard`).
 
 # %%
 #| default_exp cli
@@ -27,21 +29,26 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tinybench.timing import format_seconds, resolve_device
+from tinybench.timing import format_seconds, resolve_device, write_error_message
 
 # %% [markdown]
 # ## Models and data from the command line
 #
 # `--models "fp32:base.pt,int8:int8.pt"`: each entry is `name:path`; the file is a `torch.export`
-# program (`.pt2`, `torch.export.save`), a TorchScript archive (`torch.jit.save`; deprecated in
-# torch 2.13 but still everywhere) or a whole pickled module (`torch.save(model)`, loaded with
-# `weights_only=False`: only load files you trust). Every way this can go wrong is a `ValueError`
-# whose message names the entry and what to do.
+# program (`.pt2`, `torch.export.save`) or a TorchScript archive (`torch.jit.save`; deprecated in
+# torch 2.13 but still everywhere). A whole pickled module (`torch.save(model)`) is refused:
+# unpickling runs whatever code the file names, before tinybench can look at it. `--trust-pickles`
+# loads it (`weights_only=False`), for files you made yourself. Every way this can go wrong is a
+# `ValueError` whose message names the entry and what to do.
 
 # %%
 #| export
@@ -61,9 +68,12 @@ def parse_model_specs(spec: str) -> dict[str, Path]:
     return out
 
 
-def load_model_file(path: str | Path, device: str = "cpu") -> Any:
-    """A model from `path` in eval mode on `device`: a `torch.export` program (.pt2), a TorchScript archive or a
-    pickled nn.Module (`weights_only=False`: only load files you trust). ValueError naming what was tried."""
+def load_model_file(path: str | Path, device: str = "cpu", trust_pickles: bool = False) -> Any:
+    """A model from `path` in eval mode on `device`: a `torch.export` program (.pt2), a TorchScript archive, or, with
+    `trust_pickles`, a pickled nn.Module (`weights_only=False`: unpickling runs code named in the file). Without
+    `trust_pickles` only `torch.load(weights_only=True)` is tried, which runs nothing. ValueError naming what was tried."""
+    import pickle
+
     import torch
     path = Path(path)
     if not path.is_file():
@@ -78,8 +88,18 @@ def load_model_file(path: str | Path, device: str = "cpu") -> Any:
         model = torch.jit.load(str(path), map_location=device)
     except (RuntimeError, ValueError) as e_jit:
         try:
-            model = torch.load(path, map_location=device, weights_only=False)
-        except Exception as e_pickle:  # torch.load raises many types (UnpicklingError, EOFError, ...) on non-models
+            model = torch.load(path, map_location=device, weights_only=not trust_pickles)
+        except pickle.UnpicklingError as e_pickle:
+            if trust_pickles:
+                raise ValueError(f"{path} is not a TorchScript archive or a saved model: {type(e_pickle).__name__}: "
+                                 f"{(str(e_pickle).splitlines() or [''])[0][:120]}") from e_pickle
+            reason = next((ln.strip() for ln in str(e_pickle).split("WeightsUnpickler error:")[-1].splitlines()
+                           if ln.strip()), "")[:120]
+            raise ValueError(f"{path} is not a TorchScript archive or a saved model that loads without running code "
+                             f"(torch.load(weights_only=True): {reason}). A pickled model (torch.save(model)) runs "
+                             "code named in the file when loaded: save it with torch.export (.pt2) or TorchScript, "
+                             "or pass --trust-pickles if you made the file yourself") from None
+        except Exception as e_pickle:  # torch.load raises many types (EOFError, RuntimeError, ...) on non-models
             raise ValueError(f"{path} is not a TorchScript archive or a saved model (torch.jit.load: "
                              f"{(str(e_jit).splitlines() or [''])[0][:120]}; torch.load: {type(e_pickle).__name__}: "
                              f"{(str(e_pickle).splitlines() or [''])[0][:120]})") from e_pickle
@@ -122,48 +142,131 @@ def check_writable(folder: str | Path) -> Path:
 #
 # Everything that can be checked before measuring is checked first (the models load, the data
 # reads, the folder is writable, the store opens), so that a typo costs a second, not a run.
-# Progress goes to stderr; a model that fails is recorded in the report and the run goes on;
-# Ctrl-C stops the run but still writes what was measured, marked as interrupted.
+# Progress goes to stderr; a model that fails is recorded in the report and the run goes on.
+#
+# Ctrl-C: the first one stops measuring at the next safe point (the suite keeps everything measured,
+# marked interrupted); then the comparisons are computed and `results.json` is written **first**,
+# atomically, with further Ctrl-Cs held back until it is on disk; a second Ctrl-C skips the figures
+# and the report (`tinybench report` writes them later), and one during the report stops it, with
+# results.json already safe. `InterruptGuard` is that policy, installed by `main` for `run`.
 
 # %%
 #| export
+class InterruptGuard:
+    """The SIGINT policy of `tinybench run` (a context manager; main thread only).
+
+    While `measuring`: the first Ctrl-C raises KeyboardInterrupt (the suite stops at its next safe point); later ones
+    are counted, not raised. After `hold()` (computing and writing results.json) every Ctrl-C is counted, not raised.
+    After `release()` (figures and report) a Ctrl-C raises KeyboardInterrupt again. `count`: Ctrl-Cs received."""
+    def __init__(self) -> None:
+        self.count, self.raising, self._old = 0, True, None
+
+    def __enter__(self) -> "InterruptGuard":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.raising:
+            self.raising = False
+            raise KeyboardInterrupt
+        os.write(2, b"tinybench: Ctrl-C again: saving results.json first, then stopping\n")
+
+    def hold(self) -> None:
+        "From now on, count Ctrl-C without raising (results.json is being computed and written)."
+        self.raising = False
+
+    def release(self) -> None:
+        "From now on, Ctrl-C raises KeyboardInterrupt (results.json is safe; figures and report may stop half-way)."
+        self.raising = True
+
+
+def save_results(result: Any, folder: Path, say: Callable[[str], None]) -> Path:
+    """Write `result` as `folder`/results.json (atomically). If that folder cannot be written (disk full, read-only),
+    write it into a new temporary folder instead, say where, and raise OSError naming both: measured data is never
+    dropped because its folder failed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return result.save(folder / "results.json")
+    except OSError as e:
+        reason = e.strerror if str(e.strerror).startswith("cannot write") else write_error_message(folder, e)
+        fallback = Path(tempfile.mkdtemp(prefix=f"tinybench-{result.started}-")) / "results.json"
+        result.save(fallback)
+        say(f"{reason}; saved results.json in {fallback} instead")
+        raise OSError(e.errno, f"{reason}; the results are saved in {fallback}") from e
+
+
 def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None = None, data: str | Path | None = None,
         settings: Any = None, formats: Sequence[str] = ("markdown", "html", "json"), seed: int = 0,
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
-        tolerance: float = 0.10, title: str | None = None) -> tuple[Path, Any]:
+        tolerance: float = 0.10, title: str | None = None, trust_pickles: bool = False,
+        guard: InterruptGuard | None = None) -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
     into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
     With `store` (a ResultStore path) every model's timing is recorded there; with `baseline`, each is first compared
-    with its stored baseline (`detect_regression` at `tolerance`); the verdicts go into results.json and the report."""
+    with its stored baseline (`detect_regression` at `tolerance`); the verdicts go into results.json and the report.
+    results.json is written before the figures and the report; with a `guard` (`InterruptGuard`), Ctrl-C is held back
+    while it is written, and after a second Ctrl-C the figures and the report are skipped. An OSError (disk full,
+    read-only folder) says which file failed and where results.json is."""
+    from tinybench.abtest import check_tolerance
     from tinybench.report import Report
     from tinybench.suite import BenchmarkSuite, SuiteSettings
     from tinybench.workloads import default_workload
     say = progress or (lambda msg: None)
+    say("starting: checking the options, loading the models and the data")
     settings = settings or SuiteSettings()
     device = resolve_device(settings.device, ())
     unknown = set(formats) - {"markdown", "html", "json"}
     if unknown:
         raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from markdown, html, json")
+    if baseline:
+        check_tolerance(tolerance, "--tolerance")
     parent = check_writable(save_dir)
     if store is not None:  # fail before measuring, not after, if the store path is unusable
         from tinybench.store import ResultStore
         ResultStore(store).close()
-    loaded = {name: load_model_file(path, device) for name, path in (models or {}).items()}
+    loaded = {name: load_model_file(path, device, trust_pickles) for name, path in (models or {}).items()}
     dataset = load_data_file(data) if data is not None else None
     if not loaded or dataset is None:
         say("loading the default workload (digits + CNN; trains and caches it on first use)")
         wl = default_workload(device=device, seed=seed)
         dataset = dataset if dataset is not None else wl.data
     candidates = loaded or wl.variants
-    result = BenchmarkSuite(candidates, dataset, settings).run(progress=say)
+    suite = BenchmarkSuite(candidates, dataset, settings)
+    result = suite.measure_all(progress=say)
+    if guard is not None:
+        guard.hold()
+    say("comparing with the baseline and writing results.json" + (" (interrupted: partial results)"
+                                                                   if result.interrupted else ""))
+    result = suite.finish(result)
     if store is not None:
         result.regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
     folder = parent / result.started
     k = 1
     while folder.exists():  # two runs in the same second
         folder, k = parent / f"{result.started}-{k}", k + 1
-    Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats)
+    json_path = save_results(result, folder, say)
+    if guard is not None:
+        if guard.count >= 2:
+            say(f"second Ctrl-C: report skipped (results.json is saved; `tinybench report {json_path}` writes it)")
+            return folder, result
+        guard.release()
+    say("writing the figures and the report")
+    try:
+        Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats, results=False)
+    except OSError as e:
+        raise OSError(e.errno, f"{e.strerror or e}; {json_path} is saved (`tinybench report {json_path} --out DIR` "
+                      "writes the report elsewhere)") from e
+    except KeyboardInterrupt:
+        say(f"interrupted while writing the report: {json_path} is saved (`tinybench report {json_path}` writes it)")
+        raise
     return folder, result
 
 
@@ -181,7 +284,8 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
 
     The gate compares the runs' **round medians** (series `round_median_s`, seconds per batch), the replications of a
     run, not its pooled iterations, which are not independent (module 06). A stored baseline without round medians
-    (written by tinybench before 0.1.0's suite) is not usable, and this run becomes the baseline."""
+    (written by tinybench before 0.1.0's suite, or empty) is not usable, and this run becomes the baseline. A baseline
+    or a run that cannot be judged (NaN or inf metrics) gives {"ok": False, "error": why, "rows": []}: never a pass."""
     from tinybench.abtest import detect_regression
     from tinybench.store import ResultStore
     reports: dict[str, Any] = {}
@@ -197,11 +301,14 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
                 metrics["accuracy"] = current["accuracy"] = m.accuracy
             if baseline:
                 base = db.baseline(name)
-                if base is None or "round_median_s" not in base.samples:
+                if base is None or len(base.samples.get("round_median_s", ())) == 0:
                     reports[name] = None
                 else:
                     stored = {**base.metrics, "round_median_s": _replications(base.samples["round_median_s"])}
-                    reports[name] = detect_regression(current, stored, tolerance).to_dict()
+                    try:
+                        reports[name] = detect_regression(current, stored, tolerance).to_dict()
+                    except ValueError as e:  # NaN/inf in a metric: this gate cannot judge it, so it does not pass
+                        reports[name] = {"ok": False, "error": str(e), "rows": []}
             db.save(name, metrics, {"round_median_s": t["round_medians"]}, settings=result.settings.to_dict(),
                     env=result.environment)
     return reports
@@ -318,15 +425,23 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
 #| export
 def report_files(results: str | Path, out: str | Path | None = None,
                  formats: Sequence[str] = ("markdown", "html"), title: str | None = None) -> dict[str, Path]:
-    "Write the report of a saved `results.json` into `out` (default: its folder); returns format → path."
+    """Write the report of a saved `results.json` into `out` (default: its folder); returns format → path.
+
+    A results.json already in `out` is never overwritten: it is either the file read (kept as it is) or another run's
+    data (kept; asking for the json format then is a ValueError)."""
     from tinybench.report import Report
     from tinybench.suite import SuiteResult
     r = SuiteResult.load(results)
     folder = check_writable(out if out is not None else Path(results).parent)
     rep = Report(r, title or ("tinybench: " + ", ".join(r.models)))
-    if Path(results).resolve() == (folder / "results.json").resolve():  # do not rewrite the data it was read from
-        formats = [f for f in formats if f != "json"]
-        return {**rep.save(folder, formats), "json": Path(results)}
+    target = folder / "results.json"
+    if target.exists() and target.resolve() != Path(results).resolve():
+        if "json" in formats:
+            raise ValueError(f"{target} holds another run's results and is not overwritten: choose another --out, "
+                             "or leave json out of --report-format")
+        return rep.save(folder, formats, results=False)
+    if target.exists():  # the file it was read from: do not rewrite the data
+        return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
 # %% [markdown]
@@ -365,8 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
     p.add_argument("--models", default=None,
-                   help="name:path,... of torch.export (.pt2), TorchScript or torch.save(model) files; the first is the "
-                        "baseline")
+                   help="name:path,... of torch.export (.pt2) or TorchScript files; the first is the baseline")
+    p.add_argument("--trust-pickles", action="store_true",
+                   help="also load torch.save(model) pickles. WARNING: unpickling runs any code the file names: use "
+                        "only with files you made yourself")
     p.add_argument("--data", default=None, help=".npz with arrays X (inputs) and y (labels); default: digits test split")
     p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
@@ -396,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="record the run in this SQLite result store (created if missing)")
     p.add_argument("--baseline", action="store_true",
                    help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
-    p.add_argument("--tolerance", type=float, default=0.10, help="practical tolerance for --baseline (default 0.10)")
+    p.add_argument("--tolerance", type=float, default=0.10,
+                   help="practical tolerance for --baseline, a positive fraction (default 0.10 = 10%%)")
     r = sub.add_parser("report", help="write the report of a saved results.json again")
     r.add_argument("results", help="results.json written by `tinybench run`")
     r.add_argument("--out", default=None, help="folder for the report files (default: next to results.json)")
@@ -434,13 +552,19 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    "`tinybench run`: exit 0, 1 if a model failed, the run was interrupted or regressed, 2 on bad usage."
+    """`tinybench run`: exit 0; 1 if a model failed or regressed (or the gate could not judge it); 2 on bad usage;
+    130 after Ctrl-C (results.json holds what was measured)."""
     if args.baseline and not args.store:
         raise ValueError("--baseline needs --store PATH (where the baseline lives)")
     models = parse_model_specs(args.models) if args.models is not None else None
+    if args.trust_pickles:
+        print("tinybench: warning: --trust-pickles: unpickling the model files runs any code they name; use only "
+              "files you made yourself", file=sys.stderr)
     t0 = time.perf_counter()
-    folder, result = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format, args.seed,
-                         say, args.store, args.baseline, args.tolerance, args.title)
+    with InterruptGuard() as guard:
+        folder, result = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format,
+                             args.seed, say, args.store, args.baseline, args.tolerance, args.title,
+                             args.trust_pickles, guard)
     from tinybench.report import Report
     print(repr(result))
     for line in Report(result).recommendations():
@@ -452,14 +576,30 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     if failed:
         say(f"failed: {', '.join(failed)} (see the report's limitations)")
     if regressed:
-        say(f"regressed against the stored baseline: {', '.join(regressed)}")
-    if result.interrupted:
-        say("interrupted: the report holds partial results")
-    return 1 if failed or regressed or result.interrupted else 0
+        say(f"regressed against the stored baseline, or could not be judged: {', '.join(regressed)}")
+    if result.interrupted or guard.count:
+        say("interrupted: the results hold what was measured" if result.interrupted else "interrupted")
+        return 130
+    return 1 if failed or regressed else 0
+
+
+def error_line(e: BaseException) -> str:
+    "One line for the user: the first non-blank line of the exception's message, else its type; never empty."
+    text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `tinybench` command: exit 0 success, 1 failed run, 2 bad usage."
+    """Entry point of the `tinybench` command: exit 0 success; 1 failed run, regression, or a file that could not be
+    written; 2 bad usage; 130 Ctrl-C (one line, no traceback)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before measuring (loading, startup) or while writing the report
+        print("tinybench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     say = ((lambda msg: None) if getattr(args, "quiet", False) else
@@ -475,8 +615,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             return plan_command(args, say)
         return run_command(args, say)
+    except OSError as e:  # disk full, read-only folder: what was written is kept, and the line says where
+        print(f"tinybench: error: {error_line(e)}", file=sys.stderr)
+        return 1
     except (ValueError, RuntimeError) as e:  # bad input (and ResultStoreError): one line, no traceback
-        print(f"tinybench: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        print(f"tinybench: error: {error_line(e)}", file=sys.stderr)
         return 2
 
 # %% [markdown]

@@ -23,13 +23,13 @@ def saved_run(tmp_path_factory):
 
 def test_run_end_to_end_writes_three_files_and_the_json_equals_the_result(tmp_path, monkeypatch, capsys):
     seen = []
-    real = BenchmarkSuite.run
+    real = BenchmarkSuite.finish
 
     def keep(self, *a, **kw):
         seen.append(real(self, *a, **kw))
         return seen[-1]
 
-    monkeypatch.setattr(BenchmarkSuite, "run", keep)
+    monkeypatch.setattr(BenchmarkSuite, "finish", keep)
     assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 0
     (folder,) = tmp_path.iterdir()
     assert {p.name for p in folder.iterdir()} == {"results.json", "report.md", "report.html", "figures"}
@@ -56,7 +56,7 @@ def test_run_models_from_torchscript_and_pickled_files(tmp_path, saved_run):
     batch = torch.export.Dim("batch", min=1, max=4096)
     torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), tmp_path / "exported.pt2")
     spec = f"pickled:{tmp_path / 'full.pt'},scripted:{tmp_path / 'script.pt'},exported:{tmp_path / 'exported.pt2'}"
-    assert cli.main(["run", "--models", spec, "--save-dir", str(tmp_path / "out"), *QUICK,
+    assert cli.main(["run", "--models", spec, "--trust-pickles", "--save-dir", str(tmp_path / "out"), *QUICK,
                      "--report-format", "json"]) == 0
     (folder,) = (tmp_path / "out").iterdir()
     assert {p.name for p in folder.iterdir()} == {"results.json"}
@@ -86,12 +86,12 @@ def test_a_failing_model_is_reported_and_the_exit_status_is_1(tmp_path, capsys):
     assert "Do not use bad: forward: Error: " in capsys.readouterr().out
 
 
-def test_ctrl_c_writes_the_partial_report_and_exits_1(tmp_path, monkeypatch):
+def test_ctrl_c_writes_the_partial_report_and_exits_130(tmp_path, monkeypatch):
     def interrupt(suite, name, m, say):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(suite_mod, "_step_sweep", interrupt)
-    assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 1
+    assert cli.main(["run", "--save-dir", str(tmp_path), *QUICK]) == 130
     (folder,) = tmp_path.iterdir()
     r = SuiteResult.load(folder / "results.json")
     assert r.interrupted and all(m.timing for m in r.models.values()) and not any(m.scenarios for m in r.models.values())

@@ -88,6 +88,8 @@ _LAZY = {
     "agreement_metrics": "report",
     "allen_cunneen": "capacity",
     "assign_arm": "abtest",
+    "atomic_write_bytes": "timing",
+    "atomic_write_text": "timing",
     "batch_sweep": "profiling",
     "benjamini_hochberg": "stats",
     "bootstrap_ci": "stats",
@@ -103,6 +105,7 @@ _LAZY = {
     "check_resolution": "timing",
     "check_sample_count": "stats",
     "check_sync": "timing",
+    "check_tolerance": "abtest",
     "classification_quality": "report",
     "clock_resolution": "timing",
     "compare": "stats",
@@ -158,6 +161,7 @@ _LAZY = {
     "load_model": "workloads",
     "loadgen_settings": "loadgen",
     "make_variants": "workloads",
+    "markdown_text": "report",
     "max_batch_under_latency": "profiling",
     "max_over_allowed": "scenarios",
     "mcnemar_exact": "suite",
@@ -185,6 +189,7 @@ _LAZY = {
     "plan_capacity": "capacity",
     "plan_experiment": "abtest",
     "plot_latency_cdf": "report",
+    "plot_text": "report",
     "poisson_schedule": "scenarios",
     "predict": "workloads",
     "predict_labels": "suite",
@@ -214,6 +219,7 @@ _LAZY = {
     "run_loadgen": "loadgen",
     "sample_size": "stats",
     "samples_of": "stats",
+    "save_figure": "report",
     "scenario_finding": "report",
     "scenarios_table": "report",
     "schedule_for": "scenarios",
@@ -242,6 +248,7 @@ _LAZY = {
     "validity_reasons": "scenarios",
     "welch_ttest": "stats",
     "wilson_ci": "abtest",
+    "write_error_message": "timing",
 }
 
 __all__ = ["__version__", *_LAZY]

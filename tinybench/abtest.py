@@ -22,7 +22,7 @@ __all__ = ['assign_arm', 'srm_test', 'ExperimentPlan', 'plan_experiment', 'peeki
            'group_sequential_bounds', 'SequentialState', 'SequentialTest', 'wilson_ci', 'proportion_diff_ci',
            'GuardrailResult', 'latency_guardrail', 'rate_guardrail', 'SRMResult', 'ABAnalysis', 'ABTest',
            'PairedComparison', 'paired_ratio', 'interleaved_compare', 'RatioSequence', 'ratio_sequence',
-           'rounds_to_decide', 'regression_verdict', 'RegressionReport', 'detect_regression']
+           'rounds_to_decide', 'regression_verdict', 'RegressionReport', 'check_tolerance', 'detect_regression']
 
 # %% ../modules/04_ab_testing.ipynb #6d376d75
 def assign_arm(request_id: Any, split: float = 0.5, seed: int = 0) -> str:
@@ -626,9 +626,11 @@ def rounds_to_decide(block_a: Sequence[float], block_b: Sequence[float], margin:
 # %% ../modules/04_ab_testing.ipynb #regression-verdict
 def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) -> str:
     "'equivalent', 'regressed', 'improved' or 'unchanged' for a lower-is-better ratio current/baseline and its CI."
-    if not tolerance > 0:
-        raise ValueError(f"tolerance must be a positive fraction (0.05 for 5%), got {tolerance}")
+    if not (tolerance > 0 and math.isfinite(tolerance)):
+        raise ValueError(f"tolerance must be a positive, finite fraction (0.05 for 5%), got {tolerance}")
     lo, hi = ci
+    if any(math.isnan(v) for v in (ratio, lo, hi)):
+        raise ValueError(f"the ratio {ratio} and its interval {ci} must be numbers, not NaN")
     if not lo <= ratio <= hi:
         raise ValueError(f"the ratio {ratio} must lie inside its interval {ci}")
     if 1 / (1 + tolerance) <= lo and hi <= 1 + tolerance:
@@ -639,7 +641,7 @@ def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) 
         return "improved"
     return "unchanged"
 
-# %% ../modules/04_ab_testing.ipynb #17ea2cc6
+# %% ../modules/04_ab_testing.ipynb #1aa13022
 _HIGHER_IS_BETTER = ("throughput", "samples_per_s", "qps", "accuracy", "per_second", "flops")
 
 
@@ -690,10 +692,41 @@ def _metric_values(side: Any) -> dict[str, Any]:
     return dict(side)
 
 
+def check_tolerance(tolerance: Any, name: str = "tolerance") -> float:
+    "`tolerance` as a float if it is a positive, finite fraction; else ValueError naming it, its value and the fix."
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+        raise TypeError(f"{name} must be a number (0.10 for 10%), got {type(tolerance).__name__} {tolerance!r}")
+    if not (tolerance > 0 and math.isfinite(tolerance)):
+        raise ValueError(f"{name} must be a positive, finite fraction (0.10 for 10%), got {tolerance!r}: "
+                         "a regression gate cannot judge with it")
+    return float(tolerance)
+
+
+def _metric_array(values: Any, side: str, metric: str) -> np.ndarray:
+    "One side's samples of `metric` as a float array; ValueError when it is empty or holds NaN/inf."
+    a = values.samples if isinstance(values, Measurement) else np.atleast_1d(np.asarray(values, dtype=float))
+    if a.size == 0:
+        raise ValueError(f"the {side} metric {metric!r} has no values: there is nothing to compare")
+    if not np.isfinite(a).all():
+        raise ValueError(f"the {side} metric {metric!r} holds NaN or inf ({a[~np.isfinite(a)][:3].tolist()}): "
+                         "it cannot be judged; rerun the benchmark that produced it")
+    return a
+
+
+def _single_ratio(num: float, den: float) -> float:
+    "num/den of two non-negative values; 1 for 0/0 (no change), inf for x/0."
+    if den == 0:
+        return 1.0 if num == 0 else float("inf")
+    return num / den
+
+
 def detect_regression(current: Any, baseline: Any, tolerance: float = 0.05, level: float = 0.90,
                       higher_is_better: Mapping[str, bool] | None = None) -> RegressionReport:
     """Compare every metric present in both `current` and `baseline` (dicts or StoredRuns) with
     `regression_verdict`: ratio current/baseline (inverted for higher-is-better metrics) and its `level` CI."""
+    check_tolerance(tolerance)
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise ValueError(f"level must be a fraction between 0 and 1 (0.90 for a 90% interval), got {level!r}")
     cur, base = _metric_values(current), _metric_values(baseline)
     common = [k for k in cur if k in base]
     if not common:
@@ -701,8 +734,7 @@ def detect_regression(current: Any, baseline: Any, tolerance: float = 0.05, leve
     rows = []
     for k in common:
         hib = (higher_is_better or {}).get(k, any(w in k.lower() for w in _HIGHER_IS_BETTER))
-        c = cur[k].samples if isinstance(cur[k], Measurement) else np.atleast_1d(np.asarray(cur[k], dtype=float))
-        b = base[k].samples if isinstance(base[k], Measurement) else np.atleast_1d(np.asarray(base[k], dtype=float))
+        c, b = _metric_array(cur[k], "current", k), _metric_array(base[k], "baseline", k)
         if c.size >= 2 and b.size >= 2:
             r, lo, hi = ratio_ci(b, c, level=level)  # current / baseline
             if hib:
@@ -714,7 +746,7 @@ def detect_regression(current: Any, baseline: Any, tolerance: float = 0.05, leve
             ci = (lo, hi)
         else:
             cv, bv = float(np.median(c)), float(np.median(b))
-            r = (bv / cv) if hib else (cv / bv)
+            r = _single_ratio(bv, cv) if hib else _single_ratio(cv, bv)
             verdict = "regressed" if r > 1 + tolerance else "improved" if r < 1 / (1 + tolerance) else "unchanged"
             ev, ci, p = f"single values {bv:.4g} → {cv:.4g}: no statistical test, tolerance only", None, None
         rows.append({"metric": k, "higher_is_better": hib, "ratio": r, "ci": ci, "p_value": p, "verdict": verdict,
