@@ -10,12 +10,16 @@ c.CourseDirectory.source_directory = "assignments"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 c.ExecutePreprocessor.timeout = 600
-c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError(\"exercise not done yet: replace this line with your implementation\")"}
 
 
 class HideHiddenTestTracebacks(Preprocessor):
     """Feedback: in a graded cell that holds hidden tests, an error shows its type and message (the assert's label)
     but not the traceback, whose context lines would print the hidden tests' code."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.enabled = True  # nbconvert preprocessors are off unless enabled
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code" and ClearHiddenTests().begin_test_delimeter in cell.source:

@@ -16,9 +16,11 @@ writers well), and each job is one `nbgrader autograde ASSIGNMENT --student S` c
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -89,6 +91,35 @@ def slowest_cells(notebook: Path, n: int = 3) -> list[tuple[float, str]]:
     return sorted(took, reverse=True)[:n]
 
 
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+def hidden_test_lines(assignment: str, min_chars: int = 12) -> set[str]:
+    """The lines of the assignment's hidden tests (stripped, at least `min_chars` long, so that a bare `)` or `else:`
+    shared with visible code does not count), read from its nbgrader source notebook."""
+    lines: set[str] = set()
+    for nb in (ROOT / "assignments" / assignment).glob("*.ipynb"):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            inside = False
+            for line in "".join(cell["source"]).splitlines():
+                if HIDDEN_BEGIN in line or HIDDEN_END in line:
+                    inside = HIDDEN_BEGIN in line
+                    continue
+                if inside and len(line.strip()) >= min_chars and not line.strip().startswith("#"):
+                    lines.add(line.strip())
+    return lines
+
+
+def feedback_leaks(course: Path, assignment: str, student: str) -> list[str]:
+    """Hidden-test lines (or the markers) that appear in the student's generated feedback HTML, as visible text."""
+    leaks = []
+    for page in (course / "feedback" / student / assignment).glob("*.html"):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        leaks += [f"{page.name}: {line}" for line in [HIDDEN_BEGIN, *sorted(hidden_test_lines(assignment))]
+                  if line in text]
+    return leaks
+
+
 @dataclass
 class Job:
     assignment: str
@@ -96,6 +127,7 @@ class Job:
     seconds: float = float("nan")
     error: str = ""
     course: Path | None = None
+    leaks: tuple[str, ...] = ()
 
     @property
     def cost(self) -> int:
@@ -137,6 +169,8 @@ def grade(courses: list[Path], jobs: list[Job]) -> None:
             t0 = time.perf_counter()
             try:
                 nbgrader(course, "autograde", job.assignment, "--student", job.student, "--force", "--create")
+                nbgrader(course, "generate_feedback", job.assignment, "--student", job.student, "--force")
+                job.leaks = tuple(feedback_leaks(course, job.assignment, job.student))
             except RuntimeError as e:
                 job.error = str(e)
             job.seconds = time.perf_counter() - t0
@@ -193,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         if job.error:
             failed = True
             print(f"{job.assignment} ({job.student}): {job.error}")
+        if job.leaks:
+            failed = True
+            print(f"{job.assignment} ({job.student}): the feedback shows hidden tests: {'; '.join(job.leaks[:3])}")
     for name in assignments:
         ref, ref_max, ref_lost = got.get((name, "reference"), (float("nan"), 0.0, []))
         blank, _, _ = got.get((name, "untouched"), (float("nan"), 0.0, []))
