@@ -43,7 +43,9 @@ def _one_torch_thread():
     Timings that swing 1000x with the neighbours test nothing; the library's behaviour does not depend on the
     thread count."""
     import torch
+    from threadpoolctl import threadpool_limits
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):  # numpy's BLAS too: 128x128 `x @ x` against three of them gave ratio CIs of 0.02-11
+        yield
     torch.set_num_threads(threads)
