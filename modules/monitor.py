@@ -172,7 +172,9 @@ class ResourceMonitor:
         next_tick = time.perf_counter() + self.interval
         while not self._stop.wait(max(0.0, next_tick - time.perf_counter())):
             self._sample()
-            next_tick += self.interval
+            # a late wake-up (the thread was descheduled) skips the missed ticks: catching up would take samples
+            # microseconds apart, whose CPU % is rounding (see __exit__)
+            next_tick = max(next_tick + self.interval, time.perf_counter() + self.interval / 2)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

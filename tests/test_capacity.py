@@ -148,36 +148,46 @@ def test_plan_capacity_structure_and_errors():
         plan_capacity([], 100, slo_latency=0.02)
 
 
-A = np.random.default_rng(0).standard_normal((256, 256))
+class LognormalSleep:
+    "A SUT whose service time is a sleep drawn from a seeded lognormal (mean 2 ms, CV ~0.5): M/G/1 without the CPU."
 
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
 
-def busy_sut(batch):
-    "A real SUT: a fixed amount of numpy work per sample (it releases the GIL)."
-    for _ in batch:
-        A @ A
-    return [0] * len(batch)
+    def __call__(self, batch):
+        time.sleep(self.rng.lognormal(np.log(2e-3) - 0.125, 0.5))
+        return [0] * len(batch)
 
 
 def test_plan_prediction_matches_the_measured_server_p99():
-    """The simulated p50 and p99 from measured service times against the Server scenario's, at utilisation ~0.6.
+    """The simulated p50 and p99 against the Server scenario's, at utilisation ~0.6, like with like.
 
-    Stalls from other tenants of a shared machine (tens to hundreds of ms) can inflate one run's p99 several-fold:
-    on one day 3 of 8 runs had p99 within 20% of the prediction (others 1.4x, 2.6x, 15x), on another 8 of 8. So an
-    attempt passes when p50 is within 25% and p99 within 50%, and the test takes the first of up to five attempts
-    that does. A wrong model misses on all of them: latency timed from the start of service, hiding the queue
-    (coordinated omission), gives ratios near 0.6 (p50) and 0.3 (p99) at this load."""
-    from threadpoolctl import threadpool_limits
+    The Server scenario's latency runs from the schedule, so it holds the harness's own overhead, which tinybench
+    measures in the same run: the issuer's lateness (time.sleep overshoot) and the hand-off to the worker thread
+    (issue, or the previous completion, to the start of service). The prediction is the simulated queue on the
+    measured busy time per query (service + hand-off) plus the measured lateness. Without them, the old comparison
+    was 1.30-1.84x at p50 on a quiet machine (lateness ~125 us at the median against ~500 us of service).
+
+    The SUT sleeps a seeded random time (not numpy work): with two CPU-bound processes alongside, a CPU-bound SUT's
+    capacity changed between the SingleStream and Server runs (utilisation 0.31-1.32 for a planned 0.6) and within
+    them. Stalls from other tenants (tens of ms) can still inflate one 3 s run's p99, so an attempt passes when p50 is
+    within 25% and p99 within 50%, and the test takes the first of up to five attempts that does. A wrong model
+    misses on all of them: latency timed from the start of service, hiding the queue (coordinated omission), gives
+    ratios near 0.6 (p50) and 0.3 (p99) at this load."""
     ratios = []
-    with threadpool_limits(1):
-        for _ in range(5):
-            service = run(busy_sut, DS, scenario="SingleStream", min_duration=1.0).latencies
-            rate = 0.6 / service.mean()
-            measured = run(busy_sut, DS, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=1.0)
-            in_run = measured.completed - measured.started
-            sim = simulate_queue(rate, in_run, n=200_000)
-            ratios.append((measured.quantile(0.5) / sim.quantile(0.5), measured.quantile(0.99) / sim.quantile(0.99)))
-            if abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5:
-                break
+    for attempt in range(5):
+        service = run(LognormalSleep(attempt), DS, scenario="SingleStream", min_duration=1.0).latencies
+        rate = 0.6 / service.mean()
+        measured = run(LognormalSleep(100 + attempt), DS, scenario="Server", target_qps=rate, min_duration=3.0,
+                       target_latency=1.0)
+        in_run = measured.completed - measured.started
+        handoff = measured.started - np.maximum(measured.issued, np.concatenate([[-np.inf], measured.completed[:-1]]))
+        sim = simulate_queue(rate, in_run + handoff, n=200_000)
+        lateness = measured.issue_lateness
+        predicted = sim.response + np.random.default_rng(attempt).choice(lateness, sim.response.size)
+        ratios.append(tuple(measured.quantile(q) / np.quantile(predicted, q) for q in (0.5, 0.99)))
+        if abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5:
+            break
     assert abs(ratios[-1][0] - 1) <= 0.25 and abs(ratios[-1][1] - 1) <= 0.5, \
         f"measured/predicted (p50, p99) in each attempt: {ratios}"
     plan = plan_capacity(measured, target_qps=rate, slo_latency=1.0, headroom=0.0, n_sim=20_000)

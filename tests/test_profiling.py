@@ -83,20 +83,34 @@ def test_time_layers_finds_the_planted_layer_and_removes_hooks():
     assert all(not x._forward_hooks and not x._forward_pre_hooks for x in m.modules())
 
 
+def least_disturbed(make, k=3):
+    """Best of k profiles: the one whose kept passes were fastest. All k always run; none is picked by the assertions.
+
+    A stall (the OS running another process) lands inside whichever layer is running and inflates that pass. With
+    two CPU-bound processes alongside (and other tenants, load average ~5 on 2 cores) this process ran ~5 ms between
+    ~20 ms stalls: a 6 ms pass of planted() at batch 256 was hit every time (totals 22-62 ms; Repeat's share 2%
+    instead of 13%; and, while the summary took per-column medians, parts + unattributed were 57-80% of the median
+    total). Passes of ~1.7 ms (batch 64) are mostly clean; the least disturbed of three profiles is cleaner still."""
+    return min((make() for _ in range(k)), key=lambda p: p.total)
+
+
 def test_profile_layers_top_bottleneck_and_parts_add_up():
-    p = profile_layers(planted(), torch.randn(256, 256), repeat=10)
+    p = least_disturbed(lambda: profile_layers(planted(), torch.randn(64, 256), repeat=10))
     assert p.top(1)[0][0] == "2.lin", p.top(3)
     assert p.names == ["0", "1", "2", "2.lin", "3"], "every module, with self times"
     assert p.timer == "perf_counter" and p.layer_times.shape == (10, 5)
     # the self times plus the unattributed remainder are the measured whole: within the stated tolerance
     assert p.within_tolerance and abs(p.unattributed_fraction) <= 0.10, p
-    assert p.per_layer.sum() + p.unattributed == pytest.approx(p.total, rel=0.05)
+    # the summary is over the same (kept) passes, so its parts add up exactly; both agree with the raw passes
+    assert p.per_layer.sum() + p.unattributed == pytest.approx(p.total, rel=1e-9)
+    k = p.totals <= np.median(p.totals)
+    assert p.total == pytest.approx(p.totals[k].mean()) and np.allclose(p.per_layer, p.layer_times[k].mean(axis=0))
     d = p.to_dict()
     assert d["within_tolerance"] and len(d["layers"]) == 5 and "unattributed" in p._repr_html_()
 
 
 def test_profile_layers_self_time_sees_work_in_a_parent_forward():
-    p = profile_layers(planted(dim=256, k=20), torch.randn(256, 256), repeat=5)
+    p = least_disturbed(lambda: profile_layers(planted(dim=256, k=20), torch.randn(64, 256), repeat=5))
     share = dict((n, s) for n, _, s in p.top(5))
     assert share["2"] > 0.05, "Repeat's own tanh calls are its self time, not lost"
 
@@ -184,17 +198,32 @@ def test_format_bytes():
 
 # --- resource monitor ------------------------------------------------------------------------
 
+def own_cpu_percent(c0, w0):
+    "This process's CPU time since (c0, w0) over the wall time since, percent: what a monitor should report."
+    return 100 * (time.process_time() - c0) / (time.perf_counter() - w0)
+
+
 def test_resource_monitor_busy_vs_idle_and_rss_growth():
+    """The monitor's CPU % agrees with the process's own CPU time over the same window, busy and idle.
+
+    How much CPU a busy loop gets depends on the neighbours, so the reference is measured in the same run (not a fixed
+    "> 50%"): with two CPU-bound processes alongside on 2 cores, the loop got 15-17% and the monitor read 15-23%;
+    quiet, 61-67% and 61-67% (within 1 point). 10 points covers the 10 ms accounting tick and the window's edges."""
     with ResourceMonitor(interval=0.05, gpu=False) as idle:
+        c0, w0 = time.process_time(), time.perf_counter()
         time.sleep(0.6)
+        idle_own = own_cpu_percent(c0, w0)
     with ResourceMonitor(interval=0.05, gpu=False) as busy:
+        c0, w0 = time.process_time(), time.perf_counter()
         t_end = time.perf_counter() + 0.6
         while time.perf_counter() < t_end:
             pass
+        busy_own = own_cpu_percent(c0, w0)
     i, b = idle.result.summary(), busy.result.summary()
-    assert b["process_cpu_percent"]["mean"] > 50, b
+    assert abs(b["process_cpu_percent"]["mean"] - busy_own) <= 10, (b, busy_own)
+    assert abs(i["process_cpu_percent"]["mean"] - idle_own) <= 10, (i, idle_own)
     assert i["process_cpu_percent"]["mean"] < 20, i
-    assert b["process_cpu_percent"]["mean"] > 3 * i["process_cpu_percent"]["mean"]
+    assert b["process_cpu_percent"]["mean"] > 3 * i["process_cpu_percent"]["mean"], (b, i)
     with ResourceMonitor(interval=0.02, gpu=False) as mon:
         time.sleep(0.1)
         held = torch.ones(2**25)  # 128 MiB

@@ -13,12 +13,16 @@ from tinybench.scenarios import (ArrayDataset, ProcessSUT, TestSettings, TorchSU
 
 
 class SleepSUT:
-    """Sleeps a known service time per call (fixed, or drawn from `draw`); records batch sizes."""
+    """Sleeps a known service time per call (fixed, or drawn from `draw`); records batch sizes and how long each
+    call took (`took`, seconds): a sleep overshoots by what the OS takes to wake the thread, which on a busy machine
+    is milliseconds (sleep(2 ms) overshot by 69 us at the median but 2.0 ms at p90 and 5.3 ms at p99 with two
+    CPU-bound processes alongside, load average 6 on 2 cores). Tests compare the harness with `took`, not the
+    nominal sleep."""
 
     def __init__(self, service=1e-3, draw=None, fail_every=None, stall_at=None, stall=0.0, interrupt_at=None):
         self.service, self.draw, self.fail_every = service, draw, fail_every
         self.stall_at, self.stall, self.interrupt_at = stall_at, stall, interrupt_at
-        self.calls, self.batches = 0, []
+        self.calls, self.batches, self.took = 0, [], []
         self.lock = threading.Lock()
 
     def __call__(self, batch):
@@ -28,7 +32,9 @@ class SleepSUT:
             self.batches.append(len(batch))
         if k == self.interrupt_at:
             raise KeyboardInterrupt
+        t = time.perf_counter()
         time.sleep(self.stall if k == self.stall_at else self.draw() if self.draw else self.service)
+        self.took.append(time.perf_counter() - t)
         if self.fail_every and k % self.fail_every == 0:
             raise RuntimeError(f"injected failure on call {k}")
         return [0] * len(batch)
@@ -59,9 +65,12 @@ def test_single_stream_loop_semantics():
 
 # ------------------------------------------------------------------ scenario semantics
 def test_single_stream_p90_matches_known_service_time():
-    r = run(SleepSUT(5e-3), DS, scenario="SingleStream", min_duration=0.6)
+    "The harness's p90 is the SUT's own p90 (what its calls took, overshoot included: see SleepSUT) within 10%."
+    sut = SleepSUT(5e-3)
+    r = run(sut, DS, scenario="SingleStream", min_duration=0.6)
     assert r.valid, r.reasons
-    assert abs(r.quantile(0.9) - 5e-3) / 5e-3 < 0.10, r
+    assert np.all(r.latencies >= 5e-3) and len(sut.took) == r.n_queries
+    assert abs(r.quantile(0.9) - np.quantile(sut.took, 0.9)) / np.quantile(sut.took, 0.9) < 0.10, r
     assert np.all(r.issued[1:] >= r.completed[:-1]), "closed loop: next query after the previous completes"
     assert r.metric[0].startswith("p90")
 
@@ -71,13 +80,36 @@ def arrival_rate(r):
     return (len(r.scheduled) - 1) / (r.scheduled[-1] - r.scheduled[0])
 
 
+def harness_queue(r):
+    """Like with like: the queue the SUT's single worker really saw, from the run's own records (workers=1, FIFO).
+
+    Latency runs from the schedule, so it holds the issuer's lateness (time.sleep overshoot: ~100 us at the median
+    quiet, milliseconds at p99 on a busy machine) and, per query, the hand-off to the worker thread (issue, or the
+    previous completion, to the start of service). The worker is busy for service + hand-off per query."""
+    service = r.completed - r.started
+    handoff = r.started - np.maximum(r.issued, np.concatenate([[-np.inf], r.completed[:-1]]))
+    return r.issued - r.scheduled, service + handoff
+
+
+def pk_mean_latency(r):
+    """Mean latency from the schedule predicted by Pollaczek–Khinchine (M/G/1) on the measured busy times, plus the
+    measured mean issue lateness; and the utilisation. With deterministic service this is M/D/1's formula; a sleep
+    is not deterministic on a busy machine (SleepSUT), so the measured second moment is used."""
+    late, busy = harness_queue(r)
+    lam = arrival_rate(r)
+    rho = lam * busy.mean()
+    return late.mean() + busy.mean() + lam * np.mean(busy**2) / (2 * (1 - rho)), rho
+
+
 def test_server_mean_latency_matches_md1():
+    """Server latency against M/D/1 (P–K with the measured service moments, see pk_mean_latency).
+
+    M/D/1 on the mean in-run service time left out the lateness, the hand-off and the service variance: measured over
+    predicted was 1.08 and 3.12 in two runs at load average ~6 where this model gave 0.95 and 1.30."""
     r = run(SleepSUT(2e-3), DS, scenario="Server", target_qps=250, min_duration=3.0, target_latency=0.05)
-    s = float(np.mean(r.completed - r.started))
-    rho = arrival_rate(r) * s
-    md1 = s + rho * s / (2 * (1 - rho))
-    assert 0.35 < rho < 0.65, rho
-    assert abs(r.latencies.mean() - md1) / md1 < 0.15, (r.latencies.mean(), md1)
+    pred, rho = pk_mean_latency(r)
+    assert 0.35 < rho < 0.8, rho  # nominal 0.5 (measured 0.52-0.55); the sleep's overshoot under load raises it
+    assert abs(r.latencies.mean() - pred) / pred < 0.15, (r.latencies.mean(), pred, rho)
     assert np.all(r.latencies >= r.completed - r.started - 1e-9), "latency runs from the scheduled arrival"
 
 
@@ -85,10 +117,8 @@ def test_server_mean_latency_matches_mm1():
     rng = np.random.default_rng(0)
     r = run(SleepSUT(draw=lambda: rng.exponential(2e-3)), DS, scenario="Server", target_qps=200, min_duration=6.0,
             target_latency=0.1)
-    s = float(np.mean(r.completed - r.started))
-    rho = arrival_rate(r) * s
-    mm1 = s / (1 - rho)
-    assert abs(r.latencies.mean() - mm1) / mm1 < 0.15, (r.latencies.mean(), mm1, rho)
+    pred, rho = pk_mean_latency(r)  # P–K with exponential service is M/M/1's s / (1 - rho)
+    assert abs(r.latencies.mean() - pred) / pred < 0.15, (r.latencies.mean(), pred, rho)
 
 
 def test_coordinated_omission_is_visible_from_the_schedule():
@@ -115,16 +145,35 @@ def test_offline_expected_qps_makes_min_duration():
 
 
 def test_multistream_query_latency_is_its_slowest_sample():
+    """A query's four samples sleep 1, 2, 3 and 4 units (5 ms). Checked per query against what the SUT's calls
+    recorded themselves: the samples overlapped (their span is shorter than their sum: run one after another it
+    would not be), and the query completed with its last sample (the harness's span covers the SUT's).
+
+    These replace a fixed bound, latency < slowest + 4 ms (1 ms units), that held quiet but not with two CPU-bound
+    processes alongside: waking the pool's threads and the sleeps' overshoot added up to 29 ms to one query (sleep
+    p99 overshoot 5-11 ms, load average 6-9 on 2 cores). That bound still holds for the median query."""
+    unit = 5e-3
+    calls = []
+
     class PerSample(SleepSUT):
         def __call__(self, batch):
-            time.sleep(1e-3 * (1 + batch[0] % 4))
+            t = time.perf_counter()
+            time.sleep(unit * (1 + batch[0] % 4))
+            calls.append((t, time.perf_counter()))
             return [0] * len(batch)
 
     r = run(PerSample(), ArrayDataset(np.arange(16)), scenario="MultiStream", samples_per_query=4, workers=4,
             min_duration=0.2, min_query_count=40)
-    for idx, lat in zip(r.sample_index, r.completed - r.issued):
-        slowest = 1e-3 * (1 + max(i % 4 for i in idx))
-        assert slowest <= lat < slowest + 4e-3, (idx, lat)
+    # closed loop: a query is issued after the previous one completes, so its four calls are the next four to start
+    spans = np.array(sorted(calls)).reshape(-1, 4, 2)
+    assert len(spans) == len(r.sample_index)
+    lat, slowest = r.completed - r.issued, [unit * (1 + max(i % 4 for i in idx)) for idx in r.sample_index]
+    for idx, q, s, harness_span, low in zip(r.sample_index, lat, spans, r.completed - r.started, slowest):
+        sut_span = s[:, 1].max() - s[:, 0].min()
+        assert q >= low, (idx, q)
+        assert sut_span < (s[:, 1] - s[:, 0]).sum(), ("the samples ran one after another", idx, s)
+        assert harness_span >= sut_span, ("the query completed before its slowest sample", idx, harness_span, sut_span)
+    assert np.median(lat - slowest) < 4 * unit, np.median(lat - slowest)
     assert all(len(ix) == 4 and all((b - a) % 16 in (1,) for a, b in zip(ix, ix[1:])) for ix in r.sample_index), \
         "contiguous samples per query"
 
@@ -144,7 +193,10 @@ def test_overload_is_invalid_with_a_reason():
 
 
 def test_find_peak_qps_brackets_the_capacity():
-    peak = find_peak_qps(SleepSUT(2e-3), DS, target_qps=100, min_duration=1.0, target_latency=0.05, tolerance=0.1)
+    """Latency bound 0.2 s: past 1.25x capacity the backlog passes it within the 1 s run. With a 50 ms bound, the
+    harness rule (p99 issue lateness under 10% of the bound, 5 ms) failed every rate on a 2-core machine at load
+    average 6-9, where the OS left the issuing thread unscheduled for 16-59 ms at p99, and the search halved down."""
+    peak = find_peak_qps(SleepSUT(2e-3), DS, target_qps=100, min_duration=1.0, target_latency=0.2, tolerance=0.1)
     capacity = 1 / 2e-3
     # a 1 s run can pass slightly above capacity: the queue has not built up yet (why min_duration exists)
     assert peak.peak_qps is not None and 0.4 * capacity < peak.peak_qps < 1.25 * capacity, peak.tried

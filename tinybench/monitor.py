@@ -107,7 +107,7 @@ class MonitorResult:
         return (f"<div><b>{self!r}</b><table><tr><th>series</th><th>mean</th><th>max</th></tr>{rows}</table>"
                 f"{img}</div>")
 
-# %% ../modules/monitor.ipynb #2e21b8ea
+# %% ../modules/monitor.ipynb #27b192bf
 class ResourceMonitor:
     """Samples process/system CPU %, RSS and (with NVML) GPU metrics every `interval` seconds in a thread.
 
@@ -154,7 +154,9 @@ class ResourceMonitor:
         next_tick = time.perf_counter() + self.interval
         while not self._stop.wait(max(0.0, next_tick - time.perf_counter())):
             self._sample()
-            next_tick += self.interval
+            # a late wake-up (the thread was descheduled) skips the missed ticks: catching up would take samples
+            # microseconds apart, whose CPU % is rounding (see __exit__)
+            next_tick = max(next_tick + self.interval, time.perf_counter() + self.interval / 2)
 
     def __exit__(self, *exc) -> None:
         self._stop.set()

@@ -249,7 +249,7 @@ class _LayerHooks:
             out[name] = out.get(name, 0.0) + incl[i] - children[i]
         return out
 
-# %% ../modules/03_profiling.ipynb #18e2cc64
+# %% ../modules/03_profiling.ipynb #e06fb4f1
 @dataclass(repr=False)
 class LayerProfile:
     """Per-module forward *self* times (seconds per pass: the module's forward minus its submodules') over
@@ -264,19 +264,26 @@ class LayerProfile:
     tolerance: float
 
     @property
+    def kept(self) -> np.ndarray:
+        """Mask of the passes the summary uses: the faster half by whole-pass time (at least one). A stall (the OS
+        running another process) inflates the pass it hits; the figures are means over the same passes, so the
+        parts add up to the whole exactly (per-column medians do not once most passes are hit)."""
+        return self.totals <= np.median(self.totals)
+
+    @property
     def per_layer(self) -> np.ndarray:
-        "Median self seconds per pass of each module."
-        return np.median(self.layer_times, axis=0)
+        "Self seconds per pass of each module (mean over the kept passes)."
+        return self.layer_times[self.kept].mean(axis=0)
 
     @property
     def total(self) -> float:
-        "Median seconds of a whole hooked pass."
-        return float(np.median(self.totals))
+        "Seconds of a whole hooked pass (mean over the kept passes)."
+        return float(self.totals[self.kept].mean())
 
     @property
     def unattributed(self) -> float:
-        "Median over passes of (whole pass minus the sum of its layers), seconds."
-        return float(np.median(self.totals - self.layer_times.sum(axis=1)))
+        "Whole pass minus the sum of its layers, seconds (mean over the kept passes)."
+        return float((self.totals - self.layer_times.sum(axis=1))[self.kept].mean())
 
     @property
     def unattributed_fraction(self) -> float:
@@ -289,8 +296,9 @@ class LayerProfile:
 
     @property
     def hook_overhead(self) -> float:
-        "Median hooked pass minus median bare pass, seconds (what the measurement itself costs)."
-        return self.total - float(np.median(self.bare_totals))
+        "Hooked pass minus bare pass (each the mean of its faster half), seconds: what the measurement itself costs."
+        bare = self.bare_totals
+        return self.total - float(bare[bare <= np.median(bare)].mean())
 
     def share(self) -> np.ndarray:
         return self.per_layer / self.total
@@ -323,10 +331,11 @@ class LayerProfile:
         return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>type</th><th>time/pass</th><th>share</th>"
                 f"<th></th></tr>{rows}</table></div>")
 
-# %% ../modules/03_profiling.ipynb #cec0722d
+# %% ../modules/03_profiling.ipynb #854d26f0
 def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: int = 20, warmup: int = 3,
                    tolerance: float = 0.10, nvtx: bool = False) -> LayerProfile:
-    """Forward self time of every submodule of `model` on `inputs` (a tensor or tuple), median over `repeat` passes.
+    """Forward self time of every submodule of `model` on `inputs` (a tensor or tuple), from `repeat` passes
+    (the summary uses the faster half: `LayerProfile.kept`).
 
     CPU: perf_counter in hooks. CUDA: events in hooks and one synchronize per pass. Hooked and bare
     passes alternate, so `hook_overhead` is measured under the same conditions. `nvtx=True` also
@@ -1014,7 +1023,7 @@ def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: 
     cp = measure(dst.copy_, src, device=str(dev), min_time=min_time)
     return DevicePeaks(str(dev), 2 * n**3 / float(np.min(mm.samples)), 2 * nbytes / float(np.min(cp.samples)), n, nbytes)
 
-# %% ../modules/03_profiling.ipynb #51276e4e
+# %% ../modules/03_profiling.ipynb #6e6404ac
 def tensor_bytes(obj: Any) -> int:
     "Bytes of the tensors in `obj` (a tensor, or lists and tuples of them); 0 for anything else."
     if isinstance(obj, torch.Tensor):
@@ -1091,7 +1100,7 @@ def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: De
              repeat: int = 20) -> Roofline:
     """Place every leaf layer of `model` on this device's measured roofline.
 
-    Per layer: counted FLOPs, bytes moved (inputs + outputs + parameters, a lower bound), median time from
+    Per layer: counted FLOPs, bytes moved (inputs + outputs + parameters, a lower bound), time per pass from
     `profile_layers`, achieved FLOP/s and bytes/s, intensity, efficiency against the attainable roof, and
     'compute' or 'memory' bound (intensity above or below the ridge)."""
     dev = _device_of(example_input, device)
