@@ -51,7 +51,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import check_quantile, environment, format_seconds, nvtx_range
+from tinybench.timing import (check_number, check_quantile, environment, finite_rows, format_seconds,
+                              nvtx_range)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -594,7 +595,7 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
     if r.interrupted:
         reasons.append("interrupted (Ctrl-C): the result is partial")
     if r.n_errors:
-        reasons.append(f"{r.n_errors} of {len(r.errors)} queries raised in the SUT (first: {next(e for e in r.errors if e)})")
+        reasons.append(f"{r.n_errors} of {len(r.errors)} queries failed in the SUT (first: {next(e for e in r.errors if e)})")
     if r.stopped_early:
         reasons.append(r.stopped_early)
     if r.timed_out:
@@ -670,18 +671,49 @@ class _Recorder:
         except Exception as e:  # a failing query is recorded with its error; the run goes on
             out, error = None, f"{type(e).__name__}: {e}"
         done = time.perf_counter() - t0
-        if out is not None and len(out) != len(idx):
-            self.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {len(idx)} samples: "
-                                    "it must return one output per sample")
-            return
+        bad = [error] * len(idx) if error is not None else output_errors(out, len(idx))
         with self.lock:
+            k = 0
             for q in qids:
-                self.started[q], self.completed[q], self.errors[q] = start, done, error
+                n = len(self.queries[q])
+                self.started[q], self.completed[q] = start, done
+                self.errors[q] = next((e for e in bad[k:k + n] if e is not None), None)
                 if self.target is not None and done - self.scheduled[q] > self.target:
                     self.n_over += 1
+                if self.errors[q] is None and self.labels is not None:
+                    self.correct.extend(_is_correct(out[j], self.labels[idx[j]]) for j in range(k, k + n))
+                k += n
             self.n_completed += len(qids)
-            if out is not None and self.labels is not None:
-                self.correct.extend(_is_correct(o, self.labels[i]) for o, i in zip(out, idx))
+
+
+NONFINITE_OUTPUT = "the SUT's output for this sample holds NaN or infinity"
+
+
+def batch_error(out: Any, n: int) -> str | None:
+    "Why `out` is not a sequence (list, array, tensor) of `n` outputs, one per sample of the batch; None when it is."
+    if out is None:
+        return f"the SUT returned None for a batch of {n} samples; it must return one output per sample"
+    try:
+        k = len(out)
+    except TypeError:
+        return f"the SUT returned a {type(out).__name__}, not a sequence of {n} outputs (one per sample)"
+    if isinstance(out, (str, bytes)) or k != n:
+        return f"the SUT returned {k} outputs for a batch of {n} samples; it must return one output per sample"
+    return None
+
+
+def output_errors(out: Any, n: int) -> list[str | None]:
+    """Per sample of a batch of `n`, why the SUT's output for it is not a usable output (None where it is).
+
+    A malformed batch (`batch_error`) is an error of every sample in it; an output with a NaN or an infinity is an
+    error of its sample, never a prediction (the argmax of NaNs is 0, a "correct" class-0 answer)."""
+    whole = batch_error(out, n)
+    if whole is not None:
+        return [whole] * n
+    finite = finite_rows(out)
+    if finite is None or finite.all():
+        return [None] * n
+    return [None if ok else NONFINITE_OUTPUT for ok in finite]
 
 
 def _is_correct(output: Any, label: Any) -> bool:
@@ -1067,15 +1099,12 @@ def _run_offline_arrays(sut, array, rec: _Recorder, s: TestSettings, t0: float) 
             except Exception as e:  # a failing query is recorded with its error; the run goes on
                 out, error = None, f"{type(e).__name__}: {e}"
             done = time.perf_counter() - t0
-            if out is not None and len(out) != b - a:
-                rec.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {b - a} samples: "
-                                       "it must return one output per sample")
-                return
+            error = error or batch_error(out, b - a)
             rec.started[a:b], rec.completed[a:b] = start, done
-            if error is not None:
-                for i in range(a, b):
-                    rec.errors[i] = error
-            elif labels is not None:
+            bad = [error] * (b - a) if error is not None else output_errors(out, b - a)
+            if any(e is not None for e in bad):
+                rec.errors[a:b] = bad
+            if error is None and labels is not None:  # rows that failed are dropped from accuracy at the end
                 correct[a:b] = _correct_batch(out, labels[order[a:b]])
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
