@@ -102,7 +102,7 @@ class TorchSUT:
     def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None, nvtx: bool = False):
         import torch
         self.model, self.device, self.nvtx = model, device, nvtx
-        self.collate = collate or torch.stack
+        self.collate = collate or stack_samples
         self._torch = torch
 
     def __call__(self, batch: list) -> Any:
@@ -121,9 +121,21 @@ class TorchSUT:
         return f"TorchSUT({type(self.model).__name__}, device={self.device!r})"
 
 
+def stack_samples(batch: Sequence) -> Any:
+    "TorchSUT's default collate: a list of tensors, numpy arrays or numbers as one tensor (first axis: samples)."
+    import torch
+    if all(isinstance(x, torch.Tensor) for x in batch):
+        return torch.stack(list(batch))
+    return torch.from_numpy(np.stack([x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in batch]))
+
+
 class ArrayDataset:
     "A QSL over arrays/tensors: `X[i]` is sample i, optional labels `y`."
     def __init__(self, X: Sequence, y: Sequence | None = None):
+        if not hasattr(X, "__len__") or not hasattr(X, "__getitem__") or isinstance(X, (str, bytes)):
+            raise TypeError(f"X must be a sequence of samples (an array, tensor or list), got {type(X).__name__}")
+        if y is not None and (not hasattr(y, "__len__") or isinstance(y, (str, bytes))):
+            raise TypeError(f"y must be a sequence of labels or None, got {type(y).__name__}")
         if len(X) == 0:
             raise ValueError("the dataset is empty: a benchmark needs at least one sample")
         if y is not None and len(y) != len(X):
@@ -191,6 +203,7 @@ class TestSettings:
     __test__ = False  # not a pytest test class
 
     def __post_init__(self):
+        self._check_numbers()
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
         if self.latency_quantile is None:
@@ -219,6 +232,25 @@ class TestSettings:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"{msg} (TestSettings for {self.scenario})")
+
+    def _check_numbers(self) -> None:
+        "Every numeric field is a finite number of the right kind (check_number); the ranges are checked after."
+        units = {"min_duration": "seconds", "max_duration": "seconds", "target_qps": "queries per second",
+                 "target_latency": "seconds", "max_wait": "seconds"}
+        for name, unit in units.items():
+            setattr(self, name, check_number(getattr(self, name), name, hint=unit))
+        for name in ("samples_per_query", "offline_batch_size", "workers", "max_batch", "burst_size",
+                     "schedule_seed", "sample_seed"):
+            setattr(self, name, check_number(getattr(self, name), name, integer=True))
+        for name in ("min_query_count", "performance_sample_count"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_number(getattr(self, name), name, integer=True, hint="or None"))
+        for name in ("expected_qps", "ramp_to_qps"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_number(getattr(self, name), name, hint="queries per second, or None"))
+        if not isinstance(self.scenario, str) or not isinstance(self.load_pattern, str):
+            raise TypeError(f"scenario and load_pattern must be strings, got {self.scenario!r} and "
+                            f"{self.load_pattern!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -1308,6 +1340,8 @@ class SoakResult:
 def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, interval: float = 0.1,
          windows: int = 20, **overrides) -> SoakResult:
     "Run Server for settings.min_duration while sampling process RSS every `interval` s; test latency and memory trends."
+    interval = check_number(interval, "interval", positive=True, hint="seconds between memory samples, e.g. 0.1")
+    windows = check_number(windows, "windows", integer=True, lo=1, hint="time windows for the latency trend")
     import psutil
     from scipy.stats import linregress
 
@@ -1408,10 +1442,10 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
     if base.scenario != "Server":
         base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_quantile": None,
                                "min_query_count": None})
-    if not 0 < tolerance < 1:
-        raise ValueError(f"tolerance must be a fraction in (0, 1), got {tolerance}")
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
+    tolerance = check_number(tolerance, "tolerance", positive=True, hi=0.999,
+                             hint="a fraction of the rate: 0.05 for 5%")
+    max_runs = check_number(max_runs, "max_runs", integer=True, lo=1)
+    retries = check_number(retries, "retries", integer=True, nonnegative=True)
     tried: list[dict[str, Any]] = []
 
     def attempt(qps: float) -> bool:
@@ -1591,8 +1625,8 @@ class ProcessSUT:
         import multiprocessing as mp
         import os
         import weakref
-        if processes < 1:
-            raise ValueError(f"processes must be >= 1, got {processes}")
+        processes = check_number(processes, "processes", integer=True, lo=1, hint="worker processes")
+        start_timeout = check_number(start_timeout, "start_timeout", positive=True, hint="seconds")
         if threads_per_process == "auto":
             threads_per_process = max(1, (os.cpu_count() or 1) // processes)
         self.threads_per_process = threads_per_process
@@ -1600,6 +1634,9 @@ class ProcessSUT:
         self.processes: list = []
         self._conns: list = []
         self._free: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker_of: dict[int, Any] = {}  # id(pipe end) -> its process
+        self._alive = processes  # workers still in the pool; a dead one is dropped from it
+        self._lock = threading.Lock()
         # stops the workers on close(), on garbage collection or at exit; the lists fill in place below
         self._finalizer = weakref.finalize(self, ProcessSUT._stop, self.processes, self._conns)
         for _ in range(processes):
@@ -1609,6 +1646,7 @@ class ProcessSUT:
             child.close()
             self.processes.append(proc)
             self._conns.append(parent)
+            self._worker_of[id(parent)] = proc
         for conn, proc in zip(self._conns, self.processes):
             try:
                 if not conn.poll(start_timeout):
@@ -1629,17 +1667,41 @@ class ProcessSUT:
             self._free.put(conn)
 
     def __call__(self, batch: list) -> Any:
-        conn = self._free.get()
+        conn = self._take()
         try:
             conn.send(_pack(batch))
             ok, payload = conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as e:
-            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__})") from e
-        finally:
-            self._free.put(conn)
+        except (EOFError, OSError) as e:  # the worker died with this query in flight: only this query fails
+            self._retire(conn)
+            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__}, exit code "
+                               f"{self._worker_of[id(conn)].exitcode}); {self._alive} worker(s) remain") from e
+        self._free.put(conn)
         if not ok:
             raise RuntimeError(payload)
         return _unpack(payload)
+
+    def _take(self) -> Any:
+        "A free pipe to a live worker; workers found dead are dropped from the pool. RuntimeError when none is left."
+        while True:
+            if self._alive == 0:
+                raise RuntimeError(f"every ProcessSUT worker process has died (exit codes "
+                                   f"{[p.exitcode for p in self.processes]}): no worker left to serve the query")
+            try:
+                conn = self._free.get(timeout=0.2)
+            except queue.Empty:  # all busy (or all dead): look again
+                continue
+            if self._worker_of[id(conn)].is_alive():
+                return conn
+            self._retire(conn)
+
+    def _retire(self, conn: Any) -> None:
+        "Drop a dead worker's pipe from the pool (it is never handed out again)."
+        with self._lock:
+            self._alive -= 1
+        try:
+            conn.close()
+        except OSError:
+            pass
 
     @staticmethod
     def _stop(processes: list, conns: list) -> None:

@@ -1,6 +1,7 @@
 """Tests of tinybench.scenarios: LoadGen semantics, queueing truth, faults. SUTs sleep a known service time."""
 import _thread
 import json
+import math
 import threading
 import time
 
@@ -372,8 +373,31 @@ def test_process_sut_returns_what_the_sut_returns_and_reports_its_errors():
         ProcessSUT(_raising_factory, processes=1)
     with pytest.raises(RuntimeError, match=r"exited while starting \(exit code 3\)"):
         ProcessSUT(_dying_factory, processes=1)
-    with pytest.raises(ValueError, match="processes must be >= 1"):
+    with pytest.raises(ValueError, match="processes must be an integer >= 1"):
         ProcessSUT(_FailsOnNegative, processes=0)
+
+
+def test_a_dead_process_sut_worker_leaves_the_pool():
+    "Issue 15: one of two workers killed mid-run; the other serves the rest (was: 65% of queries failed)."
+    import os
+    import signal
+    data = ArrayDataset([1.0, 2.0, 3.0, 4.0] * 50)
+    with ProcessSUT(_Double, processes=2) as p:
+        calls = []
+
+        def sut(batch):
+            calls.append(1)
+            if len(calls) == 20:  # deterministic: the kill lands after the 20th call started, not at a time
+                os.kill(p.processes[0].pid, signal.SIGKILL)
+            return p(batch)
+        r = run(sut, data, scenario="Offline", offline_batch_size=1, min_duration=0.0, workers=2)
+        assert r.n_errors <= 2 and r.n_queries >= 198, r.reasons
+        assert all("worker process died" in e for e in r.errors if e)
+        assert p([4.0]) == [8.0] and "1 alive" in repr(p)
+        os.kill(p.processes[1].pid, signal.SIGKILL)
+        p.processes[1].join(5)
+        with pytest.raises(RuntimeError, match="every ProcessSUT worker process has died"):
+            p([1.0])
 
 
 def test_process_sut_failing_queries_make_the_run_invalid_not_crash():
@@ -493,3 +517,32 @@ def test_a_server_run_within_capacity_is_not_stopped_early():
             min_query_count=2000)
     assert r.stopped_early is None and not any(x.startswith("overloaded") for x in r.reasons), r.reasons
     assert r.n_queries == r.scheduled.size
+
+
+# ------------------------------------------------------------------ issue 15: documented combinations, bad settings
+def test_torch_sut_runs_an_array_dataset_of_numpy_samples_on_the_list_path():
+    "ArrayDataset(numpy) + TorchSUT: every query failed with 'expected Tensor' (torch.stack on numpy samples)."
+    lin = torch.nn.Linear(4, 3)
+    ds = ArrayDataset(np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32), np.zeros(30, dtype=int))
+    for scenario in ("SingleStream", "MultiStream"):
+        r = run(TorchSUT(lin), ds, scenario=scenario, min_duration=0.0, min_query_count=5)
+        assert r.n_errors == 0, r.reasons
+
+
+def test_soak_refuses_a_negative_interval():
+    "soak(interval=-1) busy-looped and reported a false LEAK."
+    from tinybench.scenarios import soak
+    with pytest.raises(ValueError, match="interval must be a positive finite number"):
+        soak(SleepSUT(1e-3), DS, interval=-1, min_duration=0.2)
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(target_qps="100"), TypeError, "target_qps must be .* got '100'"),
+    (dict(min_duration=None), TypeError, "min_duration"),
+    (dict(max_duration=math.nan), ValueError, "max_duration .* got nan"),
+    (dict(target_latency=math.inf), ValueError, "target_latency .* got inf"),
+    (dict(workers=2.5), ValueError, "workers must be an integer"),
+    (dict(min_query_count="10"), TypeError, "min_query_count")])
+def test_test_settings_name_the_bad_field(kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        TestSettings(**kwargs)

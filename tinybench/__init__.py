@@ -229,6 +229,7 @@ _LAZY = {
     "smallest_passing": "stats",
     "soak": "scenarios",
     "srm_test": "abtest",
+    "stack_samples": "scenarios",
     "suite_findings": "report",
     "suite_limitations": "report",
     "suite_recommendations": "report",
