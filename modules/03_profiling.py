@@ -57,7 +57,8 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import BenchmarkError, check_quantile, environment, figure_img, format_bytes, format_seconds, measure
+from tinybench.timing import (BenchmarkError, check_number, check_quantile, environment, figure_img, format_bytes,
+                              format_seconds, measure)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -635,7 +636,7 @@ class OpProfile:
                        f"<td>{r.get('shapes') or ''}</td></tr>" for r in self.top(15))
         return (f"<div><b>{self!r}</b><table><tr><th>operator</th><th>calls</th><th>self CPU</th><th>CPU total</th>"
                 f"<th>self device</th><th>input shapes</th></tr>{rows}</table>"
-                f"<p>Chrome trace: <code>{self.trace_path}</code></p></div>")
+                + (f"<p>Chrome trace: <code>{self.trace_path}</code></p>" if self.trace_path else "") + "</div>")
 
 # %%
 #| export
@@ -643,11 +644,11 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
                 record_shapes: bool = False, trace_path: str | Path | None = None) -> OpProfile:
     """Run `fn(*args)` `repeat` times under torch.profiler (CPU, plus CUDA when `device` is cuda).
 
-    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path`
-    (default: a new temporary file). `record_shapes=True` splits operators by input shapes."""
+    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path` when one is
+    given (nothing is written otherwise). `record_shapes=True` splits operators by input shapes."""
     from torch.profiler import ProfilerActivity, profile
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     dev = _device_of(args, device)
     cuda = dev.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -666,9 +667,9 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
         with profile(activities=activities, record_shapes=record_shapes) as prof:
             for _ in range(repeat):
                 call()
-    path = Path(trace_path) if trace_path is not None else Path(tempfile.mkdtemp(prefix="tinybench-trace-")) / "trace.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prof.export_chrome_trace(str(path))
+    if trace_path is not None:
+        Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace_path))
     rows = []
     for e in prof.key_averages(group_by_input_shape=record_shapes):
         rows.append({"name": e.key, "calls": e.count / repeat,
@@ -676,10 +677,10 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
                      "self_device": getattr(e, "self_device_time_total", 0.0) / 1e6 / repeat,
                      "device_total": getattr(e, "device_time_total", 0.0) / 1e6 / repeat,
                      "shapes": [list(s) for s in e.input_shapes] if record_shapes else None})
-    return OpProfile(rows, repeat, str(dev), str(path))
+    return OpProfile(rows, repeat, str(dev), None if trace_path is None else str(trace_path))
 
 # %%
-ops = profile_ops(cnn, x64, record_shapes=True)
+ops = profile_ops(cnn, x64, record_shapes=True, trace_path=Path(tempfile.gettempdir()) / "tinybench-cnn-trace.json")
 print(ops.table(8))
 
 # %% [markdown]
@@ -772,17 +773,18 @@ class PythonProfile:
                        f"<td>{format_seconds(r['self'])}</td><td>{format_seconds(r['cumulative'])}</td></tr>"
                        for r in self.top(15))
         return (f"<div><b>{self!r}</b><table><tr><th>function</th><th>calls</th><th>self</th><th>cumulative</th>"
-                f"</tr>{rows}</table><p>flame graph (speedscope): <code>{self.speedscope_path}</code></p></div>")
+                f"</tr>{rows}</table>" + (f"<p>flame graph (speedscope): <code>{self.speedscope_path}</code></p>"
+                                          if self.speedscope_path else "") + "</div>")
 
 
 def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 1,
                    speedscope_path: str | Path | None = None, flame: bool = True, **kwargs: Any) -> PythonProfile:
     """cProfile `fn(*args, **kwargs)` over `repeat` calls after `warmup` unprofiled ones; times are per call, seconds.
 
-    With `flame=True`, a second, traced run writes a speedscope JSON flame graph to `speedscope_path`
-    (default: a temporary file)."""
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    With `flame=True` and a `speedscope_path`, a second, traced run writes a speedscope JSON flame graph there;
+    without a path nothing is written (no files are left in the temporary folder)."""
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     for _ in range(warmup):  # first calls pay one-off costs (lazy initialisation, caches) that are not overhead
         fn(*args, **kwargs)
     prof = cProfile.Profile()
@@ -798,9 +800,9 @@ def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup:
             for (file, line, func), (cc, nc, tt, ct, callers) in st.stats.items()]
     rows = [r for r in rows if "disable' of '_lsprof" not in r["function"]]
     path = None
-    if flame:
+    if flame and speedscope_path is not None:
         trace = _speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
-        out = Path(speedscope_path) if speedscope_path else Path(tempfile.mkdtemp(prefix="tinybench-py-")) / "profile.speedscope.json"
+        out = Path(speedscope_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(trace))
         path = str(out)
@@ -820,7 +822,8 @@ def classify_one(img):
     return {str(i): float(p) for i, p in enumerate(probs)}
 
 
-py = profile_python(classify_one, digits.X_test[0])
+py = profile_python(classify_one, digits.X_test[0],
+                    speedscope_path=Path(tempfile.gettempdir()) / "tinybench-classify.speedscope.json")
 py
 
 # %% [markdown]
@@ -1210,8 +1213,10 @@ def _is_oom(e: BaseException) -> bool:
     while e is not None:
         if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)):
             return True
-        if isinstance(e, RuntimeError) and "out of memory" in str(e).lower():
-            return True
+        text = str(e).lower()
+        if isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
+                                            or "cannot allocate memory" in text):
+            return True  # CUDA's message, and the CPU allocator's ("DefaultCPUAllocator: can't allocate memory")
         e = e.__cause__
     return False
 
