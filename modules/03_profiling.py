@@ -1294,12 +1294,18 @@ class BatchSweep:
 # %%
 #| export
 def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
-    sizes = sorted(set(batch_sizes))
-    if not sizes:
+    "The distinct batch sizes, ascending, after checking they are positive integers."
+    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
+        raise TypeError(f"batch_sizes must be a sequence of positive integers (e.g. [1, 8, 64]), got {batch_sizes!r}")
+    items = list(batch_sizes)
+    if not items:
         raise ValueError("batch_sizes is empty: give at least one batch size, e.g. [1, 8, 64]")
-    if any(not isinstance(b, (int, np.integer)) or b < 1 for b in sizes):
-        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    return [int(b) for b in sizes]
+    for b in items:
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, np.integer)):
+            raise TypeError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
+        if b < 1:
+            raise ValueError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
+    return sorted({int(b) for b in items})
 
 
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def test_batch_sweep_bad_input():
     m = nn.Linear(8, 2)
     with pytest.raises(ValueError, match="empty"):
         batch_sweep(m, lambda b: torch.randn(b, 8), [])
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="batch_sizes must hold positive integers"):
         batch_sweep(m, lambda b: torch.randn(b, 8), [0, 4])
     with pytest.raises(BenchmarkError, match="batch size 4 failed"):
         batch_sweep(m, lambda b: torch.randn(b, 3), [4])
