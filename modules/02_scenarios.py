@@ -978,11 +978,16 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook.
 
     `progress=True` prints a one-line progress report to stderr twice a second (queries done, elapsed time)."""
+    if settings is not None and not isinstance(settings, TestSettings):
+        raise TypeError(f"settings must be a TestSettings or None, got {type(settings).__name__}")
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
     if not callable(sut):
         raise TypeError(f"the SUT must be callable on a list of samples, got {type(sut).__name__}")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") or isinstance(dataset, (str, bytes)):
+        raise TypeError(f"dataset must support len() and indexing (an ArrayDataset, a list), got "
+                        f"{type(dataset).__name__}")
     n_total = len(dataset)
     if n_total == 0:
         raise ValueError("the dataset is empty: a benchmark needs at least one sample")

@@ -261,6 +261,29 @@ CASES += [("batch_sweep-empty", lambda: P().batch_sweep(_lin, lambda b: torch.ze
           ("batch_sweep-not-a-sequence", lambda: P().batch_sweep(_lin, lambda b: torch.zeros(b, 4), 8), TypeError,
            "batch_sizes")]
 
+CASES += numeric_variants("profile_layers", lambda v: P().profile_layers(_lin, torch.zeros(2, 4), repeat=v),
+                          "repeat", integer=True, zero=True)
+CASES += numeric_variants("profile_layers", lambda v: P().profile_layers(_lin, torch.zeros(2, 4), tolerance=v),
+                          "tolerance", zero=True)
+CASES += numeric_variants("pipeline_profile", lambda v: P().pipeline_profile({"f": abs}, [1.0, 2.0], n=v), "n",
+                          integer=True, zero=True, optional=True)
+CASES += [("pipeline_profile-dataset", lambda: P().pipeline_profile({"f": abs}, 3.0), TypeError, "dataset"),
+          ("pipeline_profile-empty", lambda: P().pipeline_profile({}, [1.0]), ValueError, "stages")]
+CASES += numeric_variants("largest_batch_within", lambda v: P().largest_batch_within(lambda b: 0.0, v, 8), "budget",
+                          zero=True)
+CASES += numeric_variants("largest_batch_within", lambda v: P().largest_batch_within(lambda b: 0.0, 1.0, v),
+                          "max_batch", integer=True, zero=True)
+CASES += numeric_variants("max_batch_under_latency",
+                          lambda v: P().max_batch_under_latency(_lin, lambda b: torch.zeros(b, 4), v), "latency_budget",
+                          zero=True)
+CASES += [("run-dataset-not-a-sequence", lambda: SC().run(_ok_sut, 3.0), TypeError, "dataset"),
+          ("run-settings-dict", lambda: SC().run(_ok_sut, _dataset(), {"scenario": "Offline"}), TypeError, "settings"),
+          ("latency_curve-negative-rate", lambda: C().latency_curve(_ok_sut, _dataset(), [10.0, -1.0]), ValueError,
+           "rates"),
+          ("latency_curve-nan-rate", lambda: C().latency_curve(_ok_sut, _dataset(), [NAN]), ValueError, "rates"),
+          ("latency_curve-string-rate", lambda: C().latency_curve(_ok_sut, _dataset(), ["10"]), TypeError, "rates"),
+          ("latency_curve-empty", lambda: C().latency_curve(_ok_sut, _dataset(), []), ValueError, "rates")]
+
 # ---------------------------------------------------------------------------------------------------- timing (measure)
 CASES += numeric_variants("measure", lambda v: __import__("tinybench.timing").timing.measure(abs, 1, max_time=v),
                           "max_time", zero=True)

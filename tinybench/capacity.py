@@ -297,7 +297,7 @@ def simulate_queue(arrival_rate: float, service_times: Any, servers: int = 1, n:
     wait = (start - arrivals)[k:]
     return QueueSimulation(arrival_rate, servers, rho, wait + service[k:], wait)
 
-# %% ../modules/05_capacity.ipynb #82022bc9
+# %% ../modules/05_capacity.ipynb #8459a28f
 @dataclass(repr=False)
 class LatencyCurve:
     "Measured Server-scenario latency (s) against offered rate (queries/s), and where the knee is."
@@ -345,8 +345,9 @@ def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[floa
                   settings: TestSettings | None = None, service_times: Any = None, **overrides) -> LatencyCurve:
     """Run the Server scenario at each offered rate (queries/s) and record the latency quantile (settings'
     latency_quantile), the completed rate and validity; with `service_times`, also the simulated prediction."""
-    if not len(rates) or any(not r > 0 for r in rates):
-        raise ValueError(f"rates must be a non-empty list of positive queries/s, got {list(rates)}")
+    if isinstance(rates, (str, bytes)) or not hasattr(rates, "__len__") or not len(rates):
+        raise ValueError(f"rates must be a non-empty list of positive queries/s, got {rates!r}")
+    rates = [check_number(r, "rates", positive=True, hint="each a rate in queries per second") for r in rates]
     base = settings if settings is not None else TestSettings(**{"scenario": "Server", "target_qps": rates[0],
                                                                   **overrides})
     rows = []

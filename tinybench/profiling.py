@@ -324,7 +324,7 @@ class LayerProfile:
         return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>type</th><th>time/pass</th><th>share</th>"
                 f"<th></th></tr>{rows}</table></div>")
 
-# %% ../modules/03_profiling.ipynb #cec0722d
+# %% ../modules/03_profiling.ipynb #20cc0333
 def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: int = 20, warmup: int = 3,
                    tolerance: float = 0.10, nvtx: bool = False) -> LayerProfile:
     """Forward self time of every submodule of `model` on `inputs` (a tensor or tuple), median over `repeat` passes.
@@ -332,8 +332,9 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
     CPU: perf_counter in hooks. CUDA: events in hooks and one synchronize per pass. Hooked and bare
     passes alternate, so `hook_overhead` is measured under the same conditions. `nvtx=True` also
     wraps each module's forward in an NVTX range."""
-    if repeat < 1 or warmup < 0:
-        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got repeat={repeat}, warmup={warmup}")
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="timed passes")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="untimed passes first")
+    tolerance = check_number(tolerance, "tolerance", positive=True, hint="a fraction: 0.10 for 10%")
     if next(model.children(), None) is None:
         raise ValueError(f"{type(model).__name__} has no submodules to profile: time it whole with tinybench.measure")
     dev = _device_of(inputs, device)
@@ -684,7 +685,7 @@ def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, pytho
         out.cuda_peak, out.cuda_reserved = torch.cuda.max_memory_allocated(dev), torch.cuda.memory_reserved(dev)
     return out
 
-# %% ../modules/03_profiling.ipynb #6969f31d
+# %% ../modules/03_profiling.ipynb #31c15dd2
 @dataclass(repr=False)
 class PipelineProfile:
     "Per-stage latency (seconds) of each sample through a pipeline of stages, and the stage that bounds it."
@@ -742,8 +743,13 @@ def pipeline_profile(stages: Mapping[str, Callable] | Sequence[tuple[str, Callab
     named = list(stages.items()) if isinstance(stages, Mapping) else list(stages)
     if not named:
         raise ValueError("stages is empty: give at least one (name, function)")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"dataset must support len() and indexing, got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ValueError("the dataset is empty: a profile needs at least one sample")
+    if n is not None:
+        n = check_number(n, "n", integer=True, lo=1, hint="samples to profile, or None for all")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True)
     n = len(dataset) if n is None else min(n, len(dataset))
     sync = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (lambda: None)
     times = np.empty((n, len(named)))
@@ -907,10 +913,8 @@ def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: 
 # %% ../modules/03_profiling.ipynb #largest-batch
 def largest_batch_within(latency_of: Callable[[int], float], budget: float, max_batch: int) -> int:
     "Largest b in [1, max_batch] with latency_of(b) <= budget (seconds), 0 if none; latency_of non-decreasing."
-    if not budget > 0:
-        raise ValueError(f"the latency budget must be a positive number of seconds, got {budget}")
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    budget = check_number(budget, "budget", positive=True, hint="the latency budget in seconds")
+    max_batch = check_number(max_batch, "max_batch", integer=True, lo=1)
     if latency_of(1) > budget:
         return 0
     good, bad = 1, 2
@@ -925,7 +929,7 @@ def largest_batch_within(latency_of: Callable[[int], float], budget: float, max_
             bad = mid
     return good
 
-# %% ../modules/03_profiling.ipynb #c69c6fe3
+# %% ../modules/03_profiling.ipynb #99e93ebd
 @dataclass(repr=False)
 class BatchLimit:
     "Largest batch with latency (at `quantile`, seconds) within `budget`, and every batch size measured."
@@ -955,8 +959,8 @@ def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], l
                             device: Any = None, quantile: float = 0.9, max_batch: int = 4096,
                             min_time: float = 0.1) -> BatchLimit:
     "Binary search (`largest_batch_within`) for the largest batch whose measured latency quantile fits the budget (s)."
-    if not latency_budget > 0:
-        raise ValueError(f"latency_budget must be a positive number of seconds, got {latency_budget}")
+    latency_budget = check_number(latency_budget, "latency_budget", positive=True, hint="seconds")
+    max_batch = check_number(max_batch, "max_batch", integer=True, lo=1)
     keys = {0.5: "p50", 0.9: "p90", 0.99: "p99"}
     if quantile not in keys:
         raise ValueError(f"quantile must be 0.5, 0.9 or 0.99 (a fraction: 0.9 for p90), got {quantile!r}")
