@@ -41,7 +41,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import special, stats as st
 
-from tinybench.timing import Measurement, Pitfall, check_drift, detect_warmup, format_seconds
+from tinybench.timing import (Measurement, Pitfall, check_drift, check_fraction, check_level, check_number,
+                              check_quantile, detect_warmup, format_seconds)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import time
@@ -130,8 +131,7 @@ print(f"skewness {st.skew(s):.1f} (0 for a symmetric distribution), excess kurto
 #| export
 def quantile(x: Any, q: float, method: str = "linear") -> float:
     "The `q`-quantile (0 < q < 1) of the samples; `method` as numpy's (default linear = Hyndman-Fan type 7)."
-    if not 0 < q < 1:
-        raise ValueError(f"q must be strictly between 0 and 1 (a fraction: 0.9 for p90), got {q}")
+    q = check_quantile(q, open_interval=True)
     return float(np.quantile(samples_of(x), q, method=method))
 
 # %%
@@ -167,8 +167,8 @@ print(f"shortcut sorted[int(0.9*n)] = {small[int(0.9 * len(small))]:.4f}")
 #| export
 def order_stat_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
     "0-based indices (lo, hi) into sorted samples of the distribution-free two-sided CI of the q-quantile."
-    if not 0 < q < 1 or not 0 < level < 1:
-        raise ValueError(f"q and level must be strictly between 0 and 1, got q={q}, level={level}")
+    n = check_number(n, "n", integer=True, lo=1, hint="the number of samples")
+    q, level = check_quantile(q, open_interval=True), check_level(level)
     ### BEGIN SOLUTION
     a = (1 - level) / 2
     binom = st.binom(n, q)
@@ -228,8 +228,7 @@ def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
 
 def quantile_ci(x: Any, q: float, level: float = 0.95) -> tuple[float, float]:
     "Distribution-free CI (seconds) for the q-quantile, by order statistics; coverage >= `level` exactly."
-    if not 0 < q < 1:
-        raise ValueError(f"q must be strictly between 0 and 1 (0.9 for p90), got {q}")
+    q, level = check_quantile(q, open_interval=True), check_level(level)
     xs = np.sort(samples_of(x))
     lo, hi = order_stat_indices(len(xs), q, level)
     if lo < 0 or hi >= len(xs):
@@ -271,8 +270,8 @@ def bootstrap_ci(data: Any, statistic: Callable[..., float] = np.median, level: 
     "Bootstrap CI of `statistic` over one sample or a tuple of independent samples (scipy.stats.bootstrap), seeded."
     if method not in ("bca", "percentile", "basic"):
         raise ValueError(f"method must be 'bca', 'percentile' or 'basic', got {method!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be strictly between 0 and 1, got {level}")
+    level = check_level(level)
+    n_resamples = check_number(n_resamples, "n_resamples", integer=True, lo=100)
     groups = data if isinstance(data, tuple) else (data,)
     arrays = tuple(samples_of(g, name=f"sample {i}", min_n=2) for i, g in enumerate(groups))
     if all(np.ptp(a) == 0 for a in arrays):
@@ -314,6 +313,8 @@ def bootstrap_ratio_ci(a: Any, b: Any, level: float = 0.95, n_resamples: int = 2
                        seed: int = 0) -> tuple[float, float]:
     "Percentile-bootstrap CI for median(b) / median(a), resampling each sample independently."
     a, b = samples_of(a, "a", min_n=2, positive=True), samples_of(b, "b", min_n=2, positive=True)
+    level = check_level(level)
+    n_resamples = check_number(n_resamples, "n_resamples", integer=True, lo=100)
     ### BEGIN SOLUTION
     rng = np.random.default_rng(seed)
     ra = np.median(rng.choice(a, (n_resamples, a.size)), axis=1)
@@ -487,8 +488,8 @@ def hodges_lehmann(a: Any, b: Any, level: float = 0.95, max_n: int = 2000,
 
 
 def _hl_shift(a: np.ndarray, b: np.ndarray, level: float, max_n: int, seed: int) -> tuple[float, float, float]:
-    if not 0 < level < 1:
-        raise ValueError(f"level must be strictly between 0 and 1, got {level}")
+    level = check_level(level)
+    max_n = check_number(max_n, "max_n", integer=True, lo=2, hint="the largest sample used before subsampling")
     rng = np.random.default_rng(seed)
     a, b = _subsample(a, max_n, rng), _subsample(b, max_n, rng)
     d = np.sort(np.subtract.outer(b, a).ravel())
@@ -511,6 +512,7 @@ def ratio_ci(a: Any, b: Any, level: float = 0.95, max_n: int = 2000, seed: int =
 
 def mean_ratio_ci(a: Any, b: Any, level: float = 0.95) -> tuple[float, float, float]:
     "Ratio of means mean(b)/mean(a) and its Fieller CI with Welch degrees of freedom: (ratio, lo, hi)."
+    level = check_level(level)
     a = samples_of(a, "a", min_n=2, positive=True)
     b = samples_of(b, "b", min_n=2, positive=True)
     ma, mb = a.mean(), b.mean()
@@ -644,10 +646,11 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
     The verdict is decided by the distribution-free CI of the time ratio b/a at `level`; with `margin`
     (e.g. 0.02 for ±2%), a (1 - 2(1 - level)) CI inside [1/(1+margin), 1+margin] is called equivalent (TOST).
     """
-    if not 0.5 < level < 1:
+    level = check_level(level)
+    if not level > 0.5:
         raise ValueError(f"level must be between 0.5 and 1 (0.95 for 95%), got {level}")
-    if margin is not None and not margin > 0:
-        raise ValueError(f"margin must be a positive fraction (0.02 for ±2%), got {margin}")
+    if margin is not None:
+        margin = check_number(margin, "margin", positive=True, hint="a fraction: 0.02 for ±2%, or None")
     la = label_a or (a.label if isinstance(a, Measurement) and a.label else "a")
     lb = label_b or (b.label if isinstance(b, Measurement) and b.label else "b")
     if la == lb:
@@ -795,16 +798,17 @@ def _t_power(n: float, d: float, alpha: float) -> float:
     return power if math.isfinite(power) else 1.0  # scipy's nct gives NaN far in the tail, where power is 1
 
 
-def _check_plan(cv: float, alpha: float, power: float) -> None:
-    if not cv > 0:
-        raise ValueError(f"cv (stdev / mean) must be positive, got {cv}")
-    if not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"alpha and power must be strictly between 0 and 1, got {alpha}, {power}")
+def _check_plan(cv: float, alpha: float, power: float) -> tuple[float, float, float]:
+    "cv, alpha, power after checking them (cv > 0, alpha and power fractions)."
+    return (check_number(cv, "cv", positive=True, hint="stdev / mean, e.g. 0.1"),
+            check_fraction(alpha, "alpha", hint="0.05 for a 5% false-positive rate"),
+            check_fraction(power, "power", hint="0.8 for 80% power"))
 
 
 def sample_size(relative_effect: float, cv: float, alpha: float = 0.05, power: float = 0.8) -> int:
     "Samples per side for a two-sided two-sample t-test to detect a relative change in the mean."
-    _check_plan(cv, alpha, power)
+    cv, alpha, power = _check_plan(cv, alpha, power)
+    relative_effect = check_number(relative_effect, "relative_effect", hint="0.05 for a 5% change")
     if relative_effect == 0:
         raise ValueError("relative_effect must be non-zero (0.05 for a 5% change)")
     d = abs(relative_effect) / cv
@@ -813,9 +817,8 @@ def sample_size(relative_effect: float, cv: float, alpha: float = 0.05, power: f
 
 def detectable_effect(n: int, cv: float, alpha: float = 0.05, power: float = 0.8) -> float:
     "Smallest relative change in the mean a two-sided t-test with n samples per side detects with `power`."
-    _check_plan(cv, alpha, power)
-    if n < 2:
-        raise ValueError(f"n must be at least 2 per side, got {n}")
+    cv, alpha, power = _check_plan(cv, alpha, power)
+    n = check_number(n, "n", integer=True, lo=2, hint="samples per side")
     from scipy.optimize import brentq
     hi = 0.1
     while _t_power(n, hi, alpha) < power:
@@ -839,8 +842,9 @@ print("with 30 samples per side and cv 10%, detectable change:", f"{detectable_e
 def mlperf_sample_size(quantile: float = 0.90, confidence: float = 0.99,
                        margin: float = 0.005) -> tuple[int, int]:
     "Queries to estimate a quantile within `margin` at `confidence`: (exact ceil, MLPerf's multiple of 8192)."
-    if not 0 < quantile < 1 or not 0 < confidence < 1 or not 0 < margin < 1:
-        raise ValueError("percentile, confidence and margin must all be strictly between 0 and 1")
+    quantile = check_quantile(quantile, "quantile", open_interval=True)
+    confidence = check_fraction(confidence, "confidence", hint="0.99 for 99%")
+    margin = check_fraction(margin, "margin", hint="0.005 for ±0.5 percentage points")
     z = st.norm.ppf((1 - confidence) / 2)
     n = math.ceil(z * z * quantile * (1 - quantile) / margin ** 2)
     return n, -(-n // 8192) * 8192
@@ -861,10 +865,9 @@ print(mlperf_sample_size(0.90, 0.99, 0.005), mlperf_sample_size(0.99, 0.99, 0.00
 #| export
 def early_stopping_min_passing(n_over: int, quantile: float, confidence: float = 0.99) -> int:
     "LoadGen's h: smallest number of within-bound queries such that P(Binomial(h+t, 1-p) <= t) < 1-c."
-    if n_over < 0:
-        raise ValueError(f"the number of overlatency queries cannot be negative, got {n_over}")
-    if not 0 < quantile < 1 or not 0 < confidence < 1:
-        raise ValueError("percentile and confidence must be strictly between 0 and 1")
+    n_over = check_number(n_over, "n_over", integer=True, nonnegative=True, hint="queries over the latency bound")
+    quantile = check_quantile(quantile, "quantile", open_interval=True)
+    confidence = check_fraction(confidence, "confidence", hint="0.99 for 99%")
 
     # special.betainc(h, t + 1, p) = P(Binomial(h + t, 1 - p) <= t)
     return smallest_passing(lambda h: special.betainc(h, n_over + 1, quantile) < 1 - confidence, 1)
@@ -899,7 +902,9 @@ def early_stopping(n_queries: int, n_over_latency: int, quantile: float, confide
     """LoadGen's early-stopping rule. With `latencies` (the run's per-query seconds), also the conservative
     quantile estimate LoadGen reports for SingleStream/MultiStream: the t-th largest latency, t the largest
     count with h(t) + t <= n_queries."""
-    if n_queries < 0 or not 0 <= n_over_latency <= n_queries:
+    n_queries = check_number(n_queries, "n_queries", integer=True, nonnegative=True)
+    n_over_latency = check_number(n_over_latency, "n_over_latency", integer=True, nonnegative=True)
+    if not n_over_latency <= n_queries:
         raise ValueError(f"need 0 <= n_over_latency <= n_queries, got {n_over_latency} and {n_queries}")
     need = early_stopping_min_passing(n_over_latency, quantile, confidence) + n_over_latency
     res = EarlyStopping(quantile, confidence, n_queries, n_over_latency, need, n_queries >= need)
@@ -942,6 +947,7 @@ early_stopping(1024, int(np.sum(lat > 2e-3)), 0.90, latencies=lat)
 def check_outliers(x: Any, k: float = 1.5) -> Pitfall | None:
     "Samples beyond Tukey's fences (k IQRs outside the quartiles), if more than 2% of them or any beyond 3 IQRs."
     s = samples_of(x, min_n=4)
+    k = check_number(k, "k", positive=True, hint="the fence in IQRs, 1.5 by Tukey's rule")
     q1, q3 = np.percentile(s, [25, 75])
     iqr = q3 - q1
     out = (s > q3 + k * iqr) | (s < q1 - k * iqr)
@@ -990,7 +996,8 @@ def check_bimodal(x: Any) -> Pitfall | None:
 
 def check_sample_count(x: Any, quantile: float, level: float = 0.95) -> Pitfall | None:
     "Too few samples for a distribution-free CI of `quantile` (a fraction: 0.99 for p99)."
-    n, need = samples_of(x).size, min_samples_for_quantile_ci(quantile, level)
+    n, need = samples_of(x).size, min_samples_for_quantile_ci(check_quantile(quantile, "quantile", open_interval=True),
+                                                              check_level(level))
     if n >= need:
         return None
     return Pitfall("too-few-samples", f"{n} samples cannot support a {level:.0%} CI for p{quantile * 100:g}: "

@@ -51,7 +51,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import check_quantile, environment, format_seconds, nvtx_range
+from tinybench.timing import (check_number, check_quantile, environment, finite_rows, format_seconds,
+                              nvtx_range)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -101,7 +102,7 @@ class TorchSUT:
     def __init__(self, model: Callable, device: str = "cpu", collate: Callable | None = None, nvtx: bool = False):
         import torch
         self.model, self.device, self.nvtx = model, device, nvtx
-        self.collate = collate or torch.stack
+        self.collate = collate or stack_samples
         self._torch = torch
 
     def __call__(self, batch: list) -> Any:
@@ -120,9 +121,21 @@ class TorchSUT:
         return f"TorchSUT({type(self.model).__name__}, device={self.device!r})"
 
 
+def stack_samples(batch: Sequence) -> Any:
+    "TorchSUT's default collate: a list of tensors, numpy arrays or numbers as one tensor (first axis: samples)."
+    import torch
+    if all(isinstance(x, torch.Tensor) for x in batch):
+        return torch.stack(list(batch))
+    return torch.from_numpy(np.stack([x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in batch]))
+
+
 class ArrayDataset:
     "A QSL over arrays/tensors: `X[i]` is sample i, optional labels `y`."
     def __init__(self, X: Sequence, y: Sequence | None = None):
+        if not hasattr(X, "__len__") or not hasattr(X, "__getitem__") or isinstance(X, (str, bytes)):
+            raise TypeError(f"X must be a sequence of samples (an array, tensor or list), got {type(X).__name__}")
+        if y is not None and (not hasattr(y, "__len__") or isinstance(y, (str, bytes))):
+            raise TypeError(f"y must be a sequence of labels or None, got {type(y).__name__}")
         if len(X) == 0:
             raise ValueError("the dataset is empty: a benchmark needs at least one sample")
         if y is not None and len(y) != len(X):
@@ -192,6 +205,7 @@ class TestSettings:
     __test__ = False  # not a pytest test class
 
     def __post_init__(self):
+        self._check_numbers()
         if self.scenario not in SCENARIOS:
             raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
         if self.latency_quantile is None:
@@ -221,6 +235,25 @@ class TestSettings:
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"{msg} (TestSettings for {self.scenario})")
+
+    def _check_numbers(self) -> None:
+        "Every numeric field is a finite number of the right kind (check_number); the ranges are checked after."
+        units = {"min_duration": "seconds", "max_duration": "seconds", "target_qps": "queries per second",
+                 "target_latency": "seconds", "max_wait": "seconds"}
+        for name, unit in units.items():
+            setattr(self, name, check_number(getattr(self, name), name, hint=unit))
+        for name in ("samples_per_query", "offline_batch_size", "workers", "max_batch", "burst_size",
+                     "schedule_seed", "sample_seed"):
+            setattr(self, name, check_number(getattr(self, name), name, integer=True))
+        for name in ("min_query_count", "performance_sample_count"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_number(getattr(self, name), name, integer=True, hint="or None"))
+        for name in ("expected_qps", "ramp_to_qps"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_number(getattr(self, name), name, hint="queries per second, or None"))
+        if not isinstance(self.scenario, str) or not isinstance(self.load_pattern, str):
+            raise TypeError(f"scenario and load_pattern must be strings, got {self.scenario!r} and "
+                            f"{self.load_pattern!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -598,7 +631,7 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
     if r.interrupted:
         reasons.append("interrupted (Ctrl-C): the result is partial")
     if r.n_errors:
-        reasons.append(f"{r.n_errors} of {len(r.errors)} queries raised in the SUT (first: {next(e for e in r.errors if e)})")
+        reasons.append(f"{r.n_errors} of {len(r.errors)} queries failed in the SUT (first: {next(e for e in r.errors if e)})")
     if r.stopped_early:
         reasons.append(r.stopped_early)
     if r.timed_out:
@@ -675,18 +708,49 @@ class _Recorder:
         except Exception as e:  # a failing query is recorded with its error; the run goes on
             out, error = None, f"{type(e).__name__}: {e}"
         done = time.perf_counter() - t0
-        if out is not None and len(out) != len(idx):
-            self.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {len(idx)} samples: "
-                                    "it must return one output per sample")
-            return
+        bad = [error] * len(idx) if error is not None else output_errors(out, len(idx))
         with self.lock:
+            k = 0
             for q in qids:
-                self.started[q], self.completed[q], self.errors[q] = start, done, error
+                n = len(self.queries[q])
+                self.started[q], self.completed[q] = start, done
+                self.errors[q] = next((e for e in bad[k:k + n] if e is not None), None)
                 if self.target is not None and done - self.scheduled[q] > self.target:
                     self.n_over += 1
+                if self.errors[q] is None and self.labels is not None:
+                    self.correct.extend(_is_correct(out[j], self.labels[idx[j]]) for j in range(k, k + n))
+                k += n
             self.n_completed += len(qids)
-            if out is not None and self.labels is not None:
-                self.correct.extend(_is_correct(o, self.labels[i]) for o, i in zip(out, idx))
+
+
+NONFINITE_OUTPUT = "the SUT's output for this sample holds NaN or infinity"
+
+
+def batch_error(out: Any, n: int) -> str | None:
+    "Why `out` is not a sequence (list, array, tensor) of `n` outputs, one per sample of the batch; None when it is."
+    if out is None:
+        return f"the SUT returned None for a batch of {n} samples; it must return one output per sample"
+    try:
+        k = len(out)
+    except TypeError:
+        return f"the SUT returned a {type(out).__name__}, not a sequence of {n} outputs (one per sample)"
+    if isinstance(out, (str, bytes)) or k != n:
+        return f"the SUT returned {k} outputs for a batch of {n} samples; it must return one output per sample"
+    return None
+
+
+def output_errors(out: Any, n: int) -> list[str | None]:
+    """Per sample of a batch of `n`, why the SUT's output for it is not a usable output (None where it is).
+
+    A malformed batch (`batch_error`) is an error of every sample in it; an output with a NaN or an infinity is an
+    error of its sample, never a prediction (the argmax of NaNs is 0, a "correct" class-0 answer)."""
+    whole = batch_error(out, n)
+    if whole is not None:
+        return [whole] * n
+    finite = finite_rows(out)
+    if finite is None or finite.all():
+        return [None] * n
+    return [None if ok else NONFINITE_OUTPUT for ok in finite]
 
 
 def _is_correct(output: Any, label: Any) -> bool:
@@ -957,11 +1021,16 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     """Run one scenario of `settings` (or TestSettings(**overrides)) against `sut` on `dataset`; see the notebook.
 
     `progress=True` prints a one-line progress report to stderr twice a second (queries done, elapsed time)."""
+    if settings is not None and not isinstance(settings, TestSettings):
+        raise TypeError(f"settings must be a TestSettings or None, got {type(settings).__name__}")
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
     if not callable(sut):
         raise TypeError(f"the SUT must be callable on a list of samples, got {type(sut).__name__}")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") or isinstance(dataset, (str, bytes)):
+        raise TypeError(f"dataset must support len() and indexing (an ArrayDataset, a list), got "
+                        f"{type(dataset).__name__}")
     n_total = len(dataset)
     if n_total == 0:
         raise ValueError("the dataset is empty: a benchmark needs at least one sample")
@@ -1111,15 +1180,12 @@ def _run_offline_arrays(sut, array, rec: _Recorder, s: TestSettings, t0: float) 
             except Exception as e:  # a failing query is recorded with its error; the run goes on
                 out, error = None, f"{type(e).__name__}: {e}"
             done = time.perf_counter() - t0
-            if out is not None and len(out) != b - a:
-                rec.fatal = ValueError(f"the SUT returned {len(out)} outputs for a batch of {b - a} samples: "
-                                       "it must return one output per sample")
-                return
+            error = error or batch_error(out, b - a)
             rec.started[a:b], rec.completed[a:b] = start, done
-            if error is not None:
-                for i in range(a, b):
-                    rec.errors[i] = error
-            elif labels is not None:
+            bad = [error] * (b - a) if error is not None else output_errors(out, b - a)
+            if any(e is not None for e in bad):
+                rec.errors[a:b] = bad
+            if error is None and labels is not None:  # rows that failed are dropped from accuracy at the end
                 correct[a:b] = _correct_batch(out, labels[order[a:b]])
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
@@ -1360,6 +1426,8 @@ class SoakResult:
 def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, interval: float = 0.1,
          windows: int = 20, **overrides) -> SoakResult:
     "Run Server for settings.min_duration while sampling process RSS every `interval` s; test latency and memory trends."
+    interval = check_number(interval, "interval", positive=True, hint="seconds between memory samples, e.g. 0.1")
+    windows = check_number(windows, "windows", integer=True, lo=1, hint="time windows for the latency trend")
     import psutil
     from scipy.stats import linregress
 
@@ -1460,10 +1528,10 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
     if base.scenario != "Server":
         base = TestSettings(**{**base.to_dict(), "scenario": "Server", "latency_quantile": None,
                                "min_query_count": None})
-    if not 0 < tolerance < 1:
-        raise ValueError(f"tolerance must be a fraction in (0, 1), got {tolerance}")
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
+    tolerance = check_number(tolerance, "tolerance", positive=True, hi=0.999,
+                             hint="a fraction of the rate: 0.05 for 5%")
+    max_runs = check_number(max_runs, "max_runs", integer=True, lo=1)
+    retries = check_number(retries, "retries", integer=True, nonnegative=True)
     tried: list[dict[str, Any]] = []
 
     def attempt(qps: float) -> bool:
@@ -1643,8 +1711,8 @@ class ProcessSUT:
         import multiprocessing as mp
         import os
         import weakref
-        if processes < 1:
-            raise ValueError(f"processes must be >= 1, got {processes}")
+        processes = check_number(processes, "processes", integer=True, lo=1, hint="worker processes")
+        start_timeout = check_number(start_timeout, "start_timeout", positive=True, hint="seconds")
         if threads_per_process == "auto":
             threads_per_process = max(1, (os.cpu_count() or 1) // processes)
         self.threads_per_process = threads_per_process
@@ -1652,6 +1720,9 @@ class ProcessSUT:
         self.processes: list = []
         self._conns: list = []
         self._free: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker_of: dict[int, Any] = {}  # id(pipe end) -> its process
+        self._alive = processes  # workers still in the pool; a dead one is dropped from it
+        self._lock = threading.Lock()
         # stops the workers on close(), on garbage collection or at exit; the lists fill in place below
         self._finalizer = weakref.finalize(self, ProcessSUT._stop, self.processes, self._conns)
         for _ in range(processes):
@@ -1661,6 +1732,7 @@ class ProcessSUT:
             child.close()
             self.processes.append(proc)
             self._conns.append(parent)
+            self._worker_of[id(parent)] = proc
         for conn, proc in zip(self._conns, self.processes):
             try:
                 if not conn.poll(start_timeout):
@@ -1681,17 +1753,41 @@ class ProcessSUT:
             self._free.put(conn)
 
     def __call__(self, batch: list) -> Any:
-        conn = self._free.get()
+        conn = self._take()
         try:
             conn.send(_pack(batch))
             ok, payload = conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as e:
-            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__})") from e
-        finally:
-            self._free.put(conn)
+        except (EOFError, OSError) as e:  # the worker died with this query in flight: only this query fails
+            self._retire(conn)
+            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__}, exit code "
+                               f"{self._worker_of[id(conn)].exitcode}); {self._alive} worker(s) remain") from e
+        self._free.put(conn)
         if not ok:
             raise RuntimeError(payload)
         return _unpack(payload)
+
+    def _take(self) -> Any:
+        "A free pipe to a live worker; workers found dead are dropped from the pool. RuntimeError when none is left."
+        while True:
+            if self._alive == 0:
+                raise RuntimeError(f"every ProcessSUT worker process has died (exit codes "
+                                   f"{[p.exitcode for p in self.processes]}): no worker left to serve the query")
+            try:
+                conn = self._free.get(timeout=0.2)
+            except queue.Empty:  # all busy (or all dead): look again
+                continue
+            if self._worker_of[id(conn)].is_alive():
+                return conn
+            self._retire(conn)
+
+    def _retire(self, conn: Any) -> None:
+        "Drop a dead worker's pipe from the pool (it is never handed out again)."
+        with self._lock:
+            self._alive -= 1
+        try:
+            conn.close()
+        except OSError:
+            pass
 
     @staticmethod
     def _stop(processes: list, conns: list) -> None:

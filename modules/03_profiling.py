@@ -57,7 +57,8 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import BenchmarkError, check_quantile, environment, figure_img, format_bytes, format_seconds, measure
+from tinybench.timing import (BenchmarkError, check_number, check_quantile, environment, figure_img, format_bytes,
+                              format_seconds, measure)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from tinybench.nbutils import reference_fallback
@@ -546,8 +547,9 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
     CPU: perf_counter in hooks. CUDA: events in hooks and one synchronize per pass. Hooked and bare
     passes alternate, so `hook_overhead` is measured under the same conditions. `nvtx=True` also
     wraps each module's forward in an NVTX range."""
-    if repeat < 1 or warmup < 0:
-        raise ValueError(f"repeat must be >= 1 and warmup >= 0, got repeat={repeat}, warmup={warmup}")
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="timed passes")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="untimed passes first")
+    tolerance = check_number(tolerance, "tolerance", positive=True, hint="a fraction: 0.10 for 10%")
     if next(model.children(), None) is None:
         raise ValueError(f"{type(model).__name__} has no submodules to profile: time it whole with tinybench.measure")
     dev = _device_of(inputs, device)
@@ -644,7 +646,7 @@ class OpProfile:
                        f"<td>{r.get('shapes') or ''}</td></tr>" for r in self.top(15))
         return (f"<div><b>{self!r}</b><table><tr><th>operator</th><th>calls</th><th>self CPU</th><th>CPU total</th>"
                 f"<th>self device</th><th>input shapes</th></tr>{rows}</table>"
-                f"<p>Chrome trace: <code>{self.trace_path}</code></p></div>")
+                + (f"<p>Chrome trace: <code>{self.trace_path}</code></p>" if self.trace_path else "") + "</div>")
 
 # %%
 #| export
@@ -652,11 +654,11 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
                 record_shapes: bool = False, trace_path: str | Path | None = None) -> OpProfile:
     """Run `fn(*args)` `repeat` times under torch.profiler (CPU, plus CUDA when `device` is cuda).
 
-    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path`
-    (default: a new temporary file). `record_shapes=True` splits operators by input shapes."""
+    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path` when one is
+    given (nothing is written otherwise). `record_shapes=True` splits operators by input shapes."""
     from torch.profiler import ProfilerActivity, profile
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     dev = _device_of(args, device)
     cuda = dev.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -675,9 +677,9 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
         with profile(activities=activities, record_shapes=record_shapes) as prof:
             for _ in range(repeat):
                 call()
-    path = Path(trace_path) if trace_path is not None else Path(tempfile.mkdtemp(prefix="tinybench-trace-")) / "trace.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prof.export_chrome_trace(str(path))
+    if trace_path is not None:
+        Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(trace_path))
     rows = []
     for e in prof.key_averages(group_by_input_shape=record_shapes):
         rows.append({"name": e.key, "calls": e.count / repeat,
@@ -685,10 +687,10 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
                      "self_device": getattr(e, "self_device_time_total", 0.0) / 1e6 / repeat,
                      "device_total": getattr(e, "device_time_total", 0.0) / 1e6 / repeat,
                      "shapes": [list(s) for s in e.input_shapes] if record_shapes else None})
-    return OpProfile(rows, repeat, str(dev), str(path))
+    return OpProfile(rows, repeat, str(dev), None if trace_path is None else str(trace_path))
 
 # %%
-ops = profile_ops(cnn, x64, record_shapes=True)
+ops = profile_ops(cnn, x64, record_shapes=True, trace_path=Path(tempfile.gettempdir()) / "tinybench-cnn-trace.json")
 print(ops.table(8))
 
 # %% [markdown]
@@ -781,17 +783,18 @@ class PythonProfile:
                        f"<td>{format_seconds(r['self'])}</td><td>{format_seconds(r['cumulative'])}</td></tr>"
                        for r in self.top(15))
         return (f"<div><b>{self!r}</b><table><tr><th>function</th><th>calls</th><th>self</th><th>cumulative</th>"
-                f"</tr>{rows}</table><p>flame graph (speedscope): <code>{self.speedscope_path}</code></p></div>")
+                f"</tr>{rows}</table>" + (f"<p>flame graph (speedscope): <code>{self.speedscope_path}</code></p>"
+                                          if self.speedscope_path else "") + "</div>")
 
 
 def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 1,
                    speedscope_path: str | Path | None = None, flame: bool = True, **kwargs: Any) -> PythonProfile:
     """cProfile `fn(*args, **kwargs)` over `repeat` calls after `warmup` unprofiled ones; times are per call, seconds.
 
-    With `flame=True`, a second, traced run writes a speedscope JSON flame graph to `speedscope_path`
-    (default: a temporary file)."""
-    if repeat < 1:
-        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    With `flame=True` and a `speedscope_path`, a second, traced run writes a speedscope JSON flame graph there;
+    without a path nothing is written (no files are left in the temporary folder)."""
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     for _ in range(warmup):  # first calls pay one-off costs (lazy initialisation, caches) that are not overhead
         fn(*args, **kwargs)
     prof = cProfile.Profile()
@@ -807,9 +810,9 @@ def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup:
             for (file, line, func), (cc, nc, tt, ct, callers) in st.stats.items()]
     rows = [r for r in rows if "disable' of '_lsprof" not in r["function"]]
     path = None
-    if flame:
+    if flame and speedscope_path is not None:
         trace = _speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
-        out = Path(speedscope_path) if speedscope_path else Path(tempfile.mkdtemp(prefix="tinybench-py-")) / "profile.speedscope.json"
+        out = Path(speedscope_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(trace))
         path = str(out)
@@ -829,7 +832,8 @@ def classify_one(img):
     return {str(i): float(p) for i, p in enumerate(probs)}
 
 
-py = profile_python(classify_one, digits.X_test[0])
+py = profile_python(classify_one, digits.X_test[0],
+                    speedscope_path=Path(tempfile.gettempdir()) / "tinybench-classify.speedscope.json")
 py
 
 # %% [markdown]
@@ -1159,8 +1163,13 @@ def pipeline_profile(stages: Mapping[str, Callable] | Sequence[tuple[str, Callab
     named = list(stages.items()) if isinstance(stages, Mapping) else list(stages)
     if not named:
         raise ValueError("stages is empty: give at least one (name, function)")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"dataset must support len() and indexing, got {type(dataset).__name__}")
     if len(dataset) == 0:
         raise ValueError("the dataset is empty: a profile needs at least one sample")
+    if n is not None:
+        n = check_number(n, "n", integer=True, lo=1, hint="samples to profile, or None for all")
+    warmup = check_number(warmup, "warmup", integer=True, nonnegative=True)
     n = len(dataset) if n is None else min(n, len(dataset))
     sync = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (lambda: None)
     times = np.empty((n, len(named)))
@@ -1224,8 +1233,10 @@ def _is_oom(e: BaseException) -> bool:
     while e is not None:
         if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)):
             return True
-        if isinstance(e, RuntimeError) and "out of memory" in str(e).lower():
-            return True
+        text = str(e).lower()
+        if isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
+                                            or "cannot allocate memory" in text):
+            return True  # CUDA's message, and the CPU allocator's ("DefaultCPUAllocator: can't allocate memory")
         e = e.__cause__
     return False
 
@@ -1303,12 +1314,18 @@ class BatchSweep:
 # %%
 #| export
 def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
-    sizes = sorted(set(batch_sizes))
-    if not sizes:
+    "The distinct batch sizes, ascending, after checking they are positive integers."
+    if isinstance(batch_sizes, (str, bytes)) or not hasattr(batch_sizes, "__iter__"):
+        raise TypeError(f"batch_sizes must be a sequence of positive integers (e.g. [1, 8, 64]), got {batch_sizes!r}")
+    items = list(batch_sizes)
+    if not items:
         raise ValueError("batch_sizes is empty: give at least one batch size, e.g. [1, 8, 64]")
-    if any(not isinstance(b, (int, np.integer)) or b < 1 for b in sizes):
-        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    return [int(b) for b in sizes]
+    for b in items:
+        if isinstance(b, (bool, np.bool_)) or not isinstance(b, (int, np.integer)):
+            raise TypeError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
+        if b < 1:
+            raise ValueError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
+    return sorted({int(b) for b in items})
 
 
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
@@ -1380,10 +1397,8 @@ sweep
 #| export
 def largest_batch_within(latency_of: Callable[[int], float], budget: float, max_batch: int) -> int:
     "Largest b in [1, max_batch] with latency_of(b) <= budget (seconds), 0 if none; latency_of non-decreasing."
-    if not budget > 0:
-        raise ValueError(f"the latency budget must be a positive number of seconds, got {budget}")
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    budget = check_number(budget, "budget", positive=True, hint="the latency budget in seconds")
+    max_batch = check_number(max_batch, "max_batch", integer=True, lo=1)
     ### BEGIN SOLUTION
     if latency_of(1) > budget:
         return 0
@@ -1462,8 +1477,8 @@ def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], l
                             device: Any = None, quantile: float = 0.9, max_batch: int = 4096,
                             min_time: float = 0.1) -> BatchLimit:
     "Binary search (`largest_batch_within`) for the largest batch whose measured latency quantile fits the budget (s)."
-    if not latency_budget > 0:
-        raise ValueError(f"latency_budget must be a positive number of seconds, got {latency_budget}")
+    latency_budget = check_number(latency_budget, "latency_budget", positive=True, hint="seconds")
+    max_batch = check_number(max_batch, "max_batch", integer=True, lo=1)
     keys = {0.5: "p50", 0.9: "p90", 0.99: "p99"}
     if quantile not in keys:
         raise ValueError(f"quantile must be 0.5, 0.9 or 0.99 (a fraction: 0.9 for p90), got {quantile!r}")

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import stats as st
 
 from tinybench.stats import compare, ratio_ci, samples_of, smallest_passing
-from tinybench.timing import Measurement, format_seconds, measure
+from tinybench.timing import Measurement, all_finite, check_fraction, check_level, check_number, format_seconds, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -78,8 +78,7 @@ digits = workload.data
 #| export
 def assign_arm(request_id: Any, split: float = 0.5, seed: int = 0) -> str:
     "'B' for a fraction `split` of request ids, 'A' otherwise: a seeded hash, the same arm on every call."
-    if not 0 < split < 1:
-        raise ValueError(f"split is the fraction of traffic for B and must be in (0, 1), got {split}")
+    split = check_fraction(split, "split", hint="the fraction of traffic for B: 0.5 for an even split")
     h = hashlib.blake2b(f"{seed}:{request_id}".encode(), digest_size=8).digest()
     return "B" if int.from_bytes(h, "big") / 2**64 < split else "A"
 
@@ -109,10 +108,11 @@ assert assign_arm(12345, 0.2, seed=1) == arms[12345], "deterministic per request
 #| export
 def srm_test(n_a: int, n_b: int, split: float = 0.5) -> tuple[float, float]:
     "Chi-square test of arm counts (n_a, n_b) against the intended split (fraction to B): (statistic, p-value)."
-    if not 0 < split < 1:
-        raise ValueError(f"split must be in (0, 1), got {split}")
-    if n_a < 0 or n_b < 0 or n_a + n_b == 0:
-        raise ValueError(f"counts must be >= 0 and not both 0, got n_a={n_a}, n_b={n_b}")
+    split = check_fraction(split, "split", hint="the fraction of traffic for B: 0.5 for an even split")
+    n_a = check_number(n_a, "n_a", integer=True, nonnegative=True, hint="requests counted in arm A")
+    n_b = check_number(n_b, "n_b", integer=True, nonnegative=True, hint="requests counted in arm B")
+    if n_a + n_b == 0:
+        raise ValueError("the counts n_a and n_b are both 0: a sample-ratio test needs at least one request")
     ### BEGIN SOLUTION
     n = n_a + n_b
     expected = np.array([n * (1 - split), n * split])
@@ -206,11 +206,16 @@ class ExperimentPlan:
 def plan_experiment(relative_effect: float, cv: float, alpha: float = 0.05, power: float = 0.8, split: float = 0.5,
                     requests_per_s: float | None = None) -> ExperimentPlan:
     "Requests per arm for a two-sided t-test to detect a relative change in a mean (B gets a fraction `split`)."
-    if not 0 < split < 1:
-        raise ValueError(f"split must be in (0, 1), got {split}")
-    if relative_effect == 0 or not cv > 0 or not 0 < alpha < 1 or not 0 < power < 1:
-        raise ValueError(f"need relative_effect != 0, cv > 0, alpha and power in (0, 1); got {relative_effect}, "
-                         f"{cv}, {alpha}, {power}")
+    split = check_fraction(split, "split", hint="the fraction of traffic for B: 0.5 for an even split")
+    relative_effect = check_number(relative_effect, "relative_effect", hint="0.05 for a 5% change")
+    if relative_effect == 0:
+        raise ValueError("relative_effect must be non-zero (0.05 for a 5% change), got 0")
+    cv = check_number(cv, "cv", positive=True, hint="the metric's stdev / mean, e.g. 0.3")
+    alpha = check_fraction(alpha, "alpha", hint="0.05 for a 5% false-positive rate")
+    power = check_fraction(power, "power", hint="0.8 for 80% power")
+    if requests_per_s is not None:
+        requests_per_s = check_number(requests_per_s, "requests_per_s", positive=True,
+                                      hint="traffic in requests per second, or None")
     ratio, d = split / (1 - split), abs(relative_effect) / cv
     n_a = smallest_passing(lambda n: _t_power_unequal(n, ratio, d, alpha) >= power, 2)
     return ExperimentPlan(relative_effect, cv, alpha, power, split, n_a, math.ceil(ratio * n_a), requests_per_s)
@@ -242,8 +247,10 @@ print(plan_experiment(0.05, cv=0.3, split=0.2, requests_per_s=50))
 def peeking_false_positive_rate(looks: int, n_per_look: int, n_sims: int = 4000, z_crit: float = 1.96,
                                 seed: int = 0) -> float:
     "Fraction of simulated A/A experiments called significant at any of `looks` equally spaced looks."
-    if looks < 1 or n_per_look < 1 or n_sims < 1:
-        raise ValueError(f"looks, n_per_look and n_sims must be >= 1, got {looks}, {n_per_look}, {n_sims}")
+    looks = check_number(looks, "looks", integer=True, lo=1)
+    n_per_look = check_number(n_per_look, "n_per_look", integer=True, lo=1)
+    n_sims = check_number(n_sims, "n_sims", integer=True, lo=1)
+    z_crit = check_number(z_crit, "z_crit", positive=True, hint="1.96 for a two-sided 5% test")
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n_sims, looks * n_per_look))
     b = rng.standard_normal((n_sims, looks * n_per_look))
@@ -293,8 +300,8 @@ def group_sequential_bounds(looks: int, alpha: float = 0.05, kind: str = "obrien
 
     kind 'pocock': one constant threshold; 'obrien-fleming': c·sqrt(looks/k) at look k."""
     from scipy.optimize import brentq
-    if looks < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need looks >= 1 and alpha in (0, 1), got {looks}, {alpha}")
+    looks = check_number(looks, "looks", integer=True, lo=1)
+    alpha = check_fraction(alpha, "alpha", hint="0.05 for a 5% false-positive rate")
     if kind not in ("pocock", "obrien-fleming"):
         raise ValueError(f"kind must be 'pocock' or 'obrien-fleming', got {kind!r}")
     k = np.arange(1, looks + 1)
@@ -369,10 +376,10 @@ class SequentialTest:
 
     `update(a, b)` adds observations and returns a `SequentialState`; once `decision` is not 'continue' it stays."""
     def __init__(self, alpha: float = 0.05, tau: float | None = None, min_samples: int = 10):
-        if not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-        if tau is not None and not tau > 0:
-            raise ValueError(f"tau (the prior scale of the difference) must be positive, got {tau}")
+        alpha = check_fraction(alpha, "alpha", hint="0.05 for a 5% false-positive rate")
+        if tau is not None:
+            tau = check_number(tau, "tau", positive=True, hint="the prior scale of the difference, or None")
+        min_samples = check_number(min_samples, "min_samples", integer=True, lo=0)
         self.alpha, self.tau, self.min_samples = alpha, tau, max(2, min_samples)
         self._sums = {"A": np.zeros(3), "B": np.zeros(3)}  # count, sum, sum of squares
         self._p, self._decision = 1.0, "continue"
@@ -449,8 +456,9 @@ print(f"10% effect: stopped in {power:.0%} of experiments, {right} on the right 
 #| export
 def wilson_ci(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
     "Wilson score interval for a proportion x/n."
-    if n <= 0 or not 0 <= x <= n:
-        raise ValueError(f"need 0 <= x <= n and n > 0, got x={x}, n={n}")
+    n = check_number(n, "n", integer=True, lo=1, hint="the number of trials")
+    x = check_number(x, "x", integer=True, lo=0, hi=n, hint="the number of successes, at most n")
+    level = check_level(level)
     z = st.norm.ppf(1 - (1 - level) / 2)
     p = x / n
     den = 1 + z * z / n
@@ -461,6 +469,9 @@ def wilson_ci(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 def proportion_diff_ci(x_b: int, n_b: int, x_a: int, n_a: int, level: float = 0.95) -> tuple[float, float, float]:
     "Difference of proportions x_b/n_b − x_a/n_a and its Newcombe hybrid score CI: (diff, lo, hi)."
+    n_b, n_a = check_number(n_b, "n_b", integer=True, lo=1), check_number(n_a, "n_a", integer=True, lo=1)
+    x_b = check_number(x_b, "x_b", integer=True, lo=0, hi=n_b, hint="successes in B, at most n_b")
+    x_a = check_number(x_a, "x_a", integer=True, lo=0, hi=n_a, hint="successes in A, at most n_a")
     pb, pa = x_b / n_b, x_a / n_a
     lb, ub = wilson_ci(x_b, n_b, level)
     la, ua = wilson_ci(x_a, n_a, level)
@@ -483,6 +494,8 @@ class GuardrailResult:
 
 def latency_guardrail(a: Any, b: Any, margin: float = 0.10, level: float = 0.95) -> GuardrailResult:
     "B's latency is not more than `margin` (fraction) above A's: the one-sided `level` upper bound of the ratio B/A."
+    margin = check_number(margin, "margin", nonnegative=True, hint="a fraction: 0.10 for 10% slower")
+    level = check_level(level)
     r, _, hi = ratio_ci(a, b, level=1 - 2 * (1 - level))
     ok = hi <= 1 + margin
     return GuardrailResult("latency", r, hi, margin, "ratio", ok,
@@ -493,6 +506,8 @@ def latency_guardrail(a: Any, b: Any, margin: float = 0.10, level: float = 0.95)
 def rate_guardrail(metric: str, x_a: int, n_a: int, x_b: int, n_b: int, margin: float, higher_is_better: bool,
                    level: float = 0.95) -> GuardrailResult:
     "B's rate (errors: lower is better; accuracy: higher) is not worse than A's by more than `margin` (absolute)."
+    margin = check_number(margin, "margin", nonnegative=True, hi=1, hint="an absolute rate: 0.01 for one point")
+    level = check_level(level)
     d, lo, hi = proportion_diff_ci(x_b, n_b, x_a, n_a, level=1 - 2 * (1 - level))
     ok = lo >= -margin if higher_is_better else hi <= margin
     bound = lo if higher_is_better else hi
@@ -592,8 +607,7 @@ class ABTest:
     """An online experiment: `model_a` (control) and `model_b` (candidate) behind a seeded router that sends a
     fraction `split` of requests to B. `serve` one request at a time or `run` a dataset; then `analyze()`."""
     def __init__(self, model_a: Callable, model_b: Callable, split: float = 0.5, seed: int = 0):
-        if not 0 < split < 1:
-            raise ValueError(f"split is the fraction of traffic for B and must be in (0, 1), got {split}")
+        split = check_fraction(split, "split", hint="the fraction of traffic for B: 0.5 for an even split")
         if not callable(model_a) or not callable(model_b):
             raise TypeError("model_a and model_b must be callables (a model, or a function of one request)")
         self.models = {"A": model_a, "B": model_b}
@@ -626,6 +640,9 @@ class ABTest:
         except Exception:  # an error of this arm: counted, and the experiment goes on
             arm.errors += 1
             return None
+        if not all_finite(out):  # NaN or infinity is an error, never a prediction (the argmax of NaNs is 0)
+            arm.errors += 1
+            return None
         arm.latencies.append(time.perf_counter() - t0)
         if label is not None:
             arm.labeled += 1
@@ -652,6 +669,7 @@ class ABTest:
         return self
 
     def srm_check(self, threshold: float = 0.001) -> SRMResult:
+        threshold = check_fraction(threshold, "threshold", hint="the p-value below which the split is wrong, 0.001")
         n_a, n_b = self.arms["A"].n, self.arms["B"].n
         stat, p = srm_test(n_a, n_b, self.split)
         return SRMResult(n_a, n_b, self.split, stat, p, threshold)
@@ -666,6 +684,7 @@ class ABTest:
                 alpha: float = 0.05) -> ABAnalysis:
         """SRM check, guardrails (metric → margin: 'latency' a fraction, 'error_rate' and 'accuracy' absolute),
         and the primary metric ('latency' or 'accuracy'; 'auto': accuracy when labels were given)."""
+        alpha = check_fraction(alpha, "alpha", hint="0.05 for a 5% false-positive rate")
         A, B = self.arms["A"], self.arms["B"]
         if min(len(A.latencies), len(B.latencies)) < 2:
             raise ValueError(f"each arm needs at least 2 successful requests, got A {len(A.latencies)}, "
@@ -805,6 +824,7 @@ class PairedComparison:
 def paired_ratio(block_a: Sequence[float], block_b: Sequence[float], level: float = 0.95,
                  label_a: str = "A", label_b: str = "B") -> PairedComparison:
     "Paired comparison of per-block times (seconds): geometric-mean ratio B/A with a t-interval on log ratios."
+    level = check_level(level)
     a = samples_of(block_a, "block_a", min_n=2, positive=True)
     b = samples_of(block_b, "block_b", min_n=2, positive=True)
     if a.size != b.size:
@@ -826,8 +846,9 @@ def paired_ratio(block_a: Sequence[float], block_b: Sequence[float], level: floa
 def interleaved_compare(fn_a: Callable, fn_b: Callable, *args: Any, blocks: int = 10, min_time: float = 0.05,
                         level: float = 0.95, label_a: str = "A", label_b: str = "B") -> PairedComparison:
     "Measure fn_a and fn_b in ABBA order `blocks` times (tinybench.measure each); paired analysis of the block medians."
-    if blocks < 2:
-        raise ValueError(f"blocks must be >= 2 for a paired test, got {blocks}")
+    blocks = check_number(blocks, "blocks", integer=True, lo=2, hint="ABBA blocks for a paired test")
+    min_time = check_number(min_time, "min_time", positive=True, hint="seconds per measurement")
+    level = check_level(level)
     per_a, per_b = [], []
     for _ in range(blocks):
         m = [measure(f, *args, min_time=min_time, min_samples=10).median for f in (fn_a, fn_b, fn_b, fn_a)]
@@ -903,10 +924,8 @@ def _log_ratio_cs_half_width(n: int, ss: float, alpha: float, rho: float) -> flo
 def ratio_sequence(block_a: Sequence[float], block_b: Sequence[float], level: float = 0.95,
                    rho: float = 1.0) -> RatioSequence:
     "Confidence sequence (valid under continuous monitoring) for the time ratio B/A of paired blocks (seconds)."
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.95, got {level!r}")
-    if not rho > 0:
-        raise ValueError(f"rho (the mixture's precision) must be > 0, got {rho!r}")
+    level = check_level(level)
+    rho = check_number(rho, "rho", positive=True, hint="the mixture's precision, 1.0 by default")
     a = samples_of(block_a, "block_a", min_n=2, positive=True)
     b = samples_of(block_b, "block_b", min_n=2, positive=True)
     if a.size != b.size:
@@ -930,7 +949,16 @@ def rounds_to_decide(block_a: Sequence[float], block_b: Sequence[float], margin:
 
     Decisive: the interval lies inside ±`margin`, or wholly outside it (outside 1 when `margin` is None).
     None when no number up to `limit` would do (the estimate sits on a boundary)."""
-    x = np.log(np.asarray(block_b, float) / np.asarray(block_a, float))
+    a = samples_of(block_a, "block_a", min_n=2, positive=True)
+    b = samples_of(block_b, "block_b", min_n=2, positive=True)
+    if a.size != b.size:
+        raise ValueError(f"paired data need equal lengths, got {a.size} blocks of A and {b.size} of B")
+    if margin is not None:
+        margin = check_number(margin, "margin", positive=True, hint="a fraction: 0.05 for 5%, or None")
+    level = check_level(level)
+    rho = check_number(rho, "rho", positive=True)
+    limit = check_number(limit, "limit", integer=True, lo=1)
+    x = np.log(b / a)
     n, mean, sd = x.size, float(x.mean()), float(x.std(ddof=1))
     edge = math.log1p(margin) if margin is not None else 0.0
 

@@ -42,7 +42,7 @@ from scipy import stats as st
 
 from tinybench.scenarios import ScenarioResult, TestSettings, run
 from tinybench.stats import samples_of
-from tinybench.timing import check_quantile, figure_img, format_seconds
+from tinybench.timing import check_level, check_number, check_quantile, figure_img, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from threadpoolctl import threadpool_limits
@@ -90,8 +90,7 @@ def mean_in_system(arrivals: Sequence[float], departures: Sequence[float], t_end
     a, d = np.asarray(arrivals, dtype=float), np.asarray(departures, dtype=float)
     if a.shape != d.shape:
         raise ValueError(f"arrivals and departures must have the same length, got {a.size} and {d.size}")
-    if not t_end > 0:
-        raise ValueError(f"t_end must be positive, got {t_end}")
+    t_end = check_number(t_end, "t_end", positive=True, hint="seconds")
     ### BEGIN SOLUTION
     inside = np.clip(np.minimum(d, t_end) - np.maximum(a, 0.0), 0.0, None)
     return float(inside.sum() / t_end)
@@ -129,8 +128,9 @@ def littles_law(L: float | None = None, lam: float | None = None, W: float | Non
     given = {k: v for k, v in (("L", L), ("lam", lam), ("W", W)) if v is not None}
     if len(given) != 2:
         raise ValueError(f"give exactly two of L, lam, W; got {sorted(given)}")
-    if any(v < 0 for v in given.values()):
-        raise ValueError(f"L, lam and W are non-negative, got {given}")
+    units = {"L": "requests in the system", "lam": "requests per second", "W": "seconds"}
+    given = {k: check_number(v, k, nonnegative=True, hint=units[k]) for k, v in given.items()}
+    L, lam, W = given.get("L"), given.get("lam"), given.get("W")
     if L is None:
         return lam * W
     if lam is None:
@@ -163,10 +163,10 @@ class UnstableQueue(ValueError):
 
 
 def _check_rates(lam: float, mu: float, c: int = 1) -> float:
-    if not lam > 0 or not mu > 0:
-        raise ValueError(f"arrival and service rates must be positive (per second), got λ={lam}, μ={mu}")
-    if c < 1 or int(c) != c:
-        raise ValueError(f"the number of servers must be a positive integer, got {c}")
+    "Utilisation ρ = λ / (c·μ) after checking λ, μ (positive finite rates per second) and c (servers, an integer >= 1)."
+    lam = check_number(lam, "lam", positive=True, hint="the arrival rate, requests per second")
+    mu = check_number(mu, "mu", positive=True, hint="the service rate of one server, requests per second")
+    c = check_number(c, "c", integer=True, lo=1, hint="the number of servers")
     return lam / (c * mu)
 
 
@@ -224,6 +224,7 @@ class MM1(_Queue):
 
     def response_quantile(self, q: float) -> float:
         "Percentile q of the time in system, seconds: exponential with rate μ − λ."
+        q = check_quantile(q, open_interval=True)  # q = 1 is an infinite time: no "p100" of an unbounded tail
         self._require_stable()
         return -math.log(1 - q) / (self.mu - self.lam)
 
@@ -272,8 +273,8 @@ print(MM1(1.2, 1.0))
 #| export
 def erlang_c(c: int, a: float) -> float:
     "Probability that an arrival waits in an M/M/c queue with offered load a = λ/μ (Erlang C)."
-    if c < 1 or int(c) != c:
-        raise ValueError(f"c must be a positive integer, got {c}")
+    c = check_number(c, "c", integer=True, lo=1, hint="the number of servers")
+    a = check_number(a, "a", positive=True, hint="the offered load λ/μ")
     if not 0 < a < c:
         raise UnstableQueue(f"offered load a = {a} must be in (0, c = {c}): at a >= c the queue is unstable")
     ### BEGIN SOLUTION
@@ -316,7 +317,7 @@ erlang_c = use_reference_if_open(erlang_c, 1, 0.5)
 class MMc(_Queue):
     "M/M/c: Poisson arrivals (λ/s), c servers with exponential service (μ/s each), one FIFO queue."
     def __init__(self, lam: float, mu: float, c: int):
-        super().__init__(lam, mu, int(c))
+        super().__init__(lam, mu, c)
 
     @property
     def p_wait(self) -> float:
@@ -342,6 +343,7 @@ class MMc(_Queue):
     def response_quantile(self, q: float) -> float:
         "Percentile q of the time in system, seconds (the tail above, inverted numerically)."
         from scipy.optimize import brentq
+        q = check_quantile(q, open_interval=True)  # q = 1 is an infinite time: no "p100" of an unbounded tail
         self._require_stable()
         hi = 1 / self.mu
         while self.response_tail(hi) > 1 - q:
@@ -370,6 +372,9 @@ print(q, f"P(wait) = {q.p_wait:.4f}, p99 response {q.response_quantile(0.99):.3f
 #| export
 def kingman(lam: float, mean_service: float, ca2: float = 1.0, cs2: float = 1.0) -> float:
     "Kingman's G/G/1 mean wait (s): ρ/(1 − ρ) · (c_a² + c_s²)/2 · E[S]. ca2, cs2: squared coefficients of variation."
+    mean_service = check_number(mean_service, "mean_service", positive=True, hint="seconds")
+    ca2 = check_number(ca2, "ca2", nonnegative=True, hint="squared coefficient of variation, 1 for Poisson")
+    cs2 = check_number(cs2, "cs2", nonnegative=True, hint="squared coefficient of variation, 1 for exponential")
     rho = _check_rates(lam, 1 / mean_service)
     if rho >= 1:
         raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1")
@@ -381,6 +386,9 @@ def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2
 
     An approximation: against simulation (M/G/c, lognormal service) within ~10% for c = 4 at ρ >= 0.7; up to ~30%
     off where waits are tiny (low ρ, many servers). For one server it is Kingman's (exact for M/G/1)."""
+    mean_service = check_number(mean_service, "mean_service", positive=True, hint="seconds")
+    ca2 = check_number(ca2, "ca2", nonnegative=True, hint="squared coefficient of variation, 1 for Poisson")
+    cs2 = check_number(cs2, "cs2", nonnegative=True, hint="squared coefficient of variation, 1 for exponential")
     return MMc(lam, 1 / mean_service, c).mean_wait * (ca2 + cs2) / 2
 
 # %% [markdown]
@@ -473,10 +481,10 @@ def simulate_queue(arrival_rate: float, service_times: Any, servers: int = 1, n:
     from `service_times` (measured samples, seconds, or a scipy frozen distribution). Drops the first `warmup`
     fraction of requests."""
     sample, mean_s = _service_sampler(service_times)
-    if not arrival_rate > 0:
-        raise ValueError(f"arrival_rate must be positive (requests/s), got {arrival_rate}")
-    if servers < 1 or n < 100:
-        raise ValueError(f"need servers >= 1 and n >= 100, got {servers}, {n}")
+    arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
+    servers = check_number(servers, "servers", integer=True, lo=1)
+    n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
+    warmup = check_number(warmup, "warmup", lo=0, hi=0.9, hint="the fraction of requests dropped, 0.05")
     rho = arrival_rate * mean_s / servers
     if rho >= 1:
         raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1 ({arrival_rate:g}/s against a capacity of "
@@ -581,8 +589,9 @@ def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[floa
                   settings: TestSettings | None = None, service_times: Any = None, **overrides) -> LatencyCurve:
     """Run the Server scenario at each offered rate (queries/s) and record the latency quantile (settings'
     latency_quantile), the completed rate and validity; with `service_times`, also the simulated prediction."""
-    if not len(rates) or any(not r > 0 for r in rates):
-        raise ValueError(f"rates must be a non-empty list of positive queries/s, got {list(rates)}")
+    if isinstance(rates, (str, bytes)) or not hasattr(rates, "__len__") or not len(rates):
+        raise ValueError(f"rates must be a non-empty list of positive queries/s, got {rates!r}")
+    rates = [check_number(r, "rates", positive=True, hint="each a rate in queries per second") for r in rates]
     base = settings if settings is not None else TestSettings(**{"scenario": "Server", "target_qps": rates[0],
                                                                   **overrides})
     rows = []
@@ -690,7 +699,8 @@ def _fit_usl_params(n: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def fit_usl(concurrency: Sequence[float], throughput: Sequence[float], level: float = 0.95) -> USLFit:
     """USL fit of throughput (/s) against concurrency (least squares on log throughput), t-intervals from the
     fit's standard errors, and an F-test of linear scaling (σ = κ = 0)."""
-    n, x = np.asarray(concurrency, dtype=float), np.asarray(throughput, dtype=float)
+    level = check_level(level)
+    n, x = samples_of(concurrency, "concurrency", min_n=4), samples_of(throughput, "throughput", min_n=4)
     if n.shape != x.shape or n.size < 4:
         raise ValueError(f"need at least 4 (concurrency, throughput) pairs of equal length, got {n.size} and {x.size}")
     if np.any(n < 1) or np.any(x <= 0) or not np.isfinite(x).all():
@@ -752,9 +762,11 @@ real_fit
 def replicas_needed(target_qps: float, service_rate: float, slo: float, quantile: float = 0.99,
                     max_replicas: int = 100_000) -> int:
     "Fewest M/M/1 replicas (each gets target_qps / r) whose quantile response time (s) meets the SLO (s)."
-    if not target_qps > 0 or not service_rate > 0 or not slo > 0 or not 0 < quantile < 1:
-        raise ValueError(f"need positive target_qps, service_rate, slo and quantile in (0, 1); got "
-                         f"{target_qps}, {service_rate}, {slo}, {quantile}")
+    target_qps = check_number(target_qps, "target_qps", positive=True, hint="queries per second")
+    service_rate = check_number(service_rate, "service_rate", positive=True, hint="queries per second per replica")
+    slo = check_number(slo, "slo", positive=True, hint="seconds")
+    quantile = check_quantile(quantile, "quantile", open_interval=True)
+    max_replicas = check_number(max_replicas, "max_replicas", integer=True, lo=1)
     ### BEGIN SOLUTION
     k = -math.log(1 - quantile)
     if k / service_rate > slo:
@@ -881,11 +893,18 @@ def plan_capacity(service: Any, target_qps: float, slo_latency: float, slo_quant
     simulated `slo_quantile` latency within `slo_latency` (s). `service`: measured service times (s), a
     Measurement or a ScenarioResult."""
     s = _service_times_of(service)
-    if not target_qps > 0:
-        raise ValueError(f"target_qps must be positive (queries/s), got {target_qps}")
-    if not 0 < slo_quantile < 1 or not 0 <= headroom < 1 or growth < 0:
-        raise ValueError(f"need slo_quantile in (0, 1), headroom in [0, 1) and growth >= 0; got "
-                         f"{slo_quantile}, {headroom}, {growth}")
+    target_qps = check_number(target_qps, "target_qps", positive=True, hint="queries per second")
+    slo_latency = check_number(slo_latency, "slo_latency", positive=True, hint="seconds")
+    slo_quantile = check_quantile(slo_quantile, "slo_quantile", open_interval=True)
+    growth = check_number(growth, "growth", nonnegative=True, hint="a fraction: 0.5 for 50% more traffic")
+    headroom = check_number(headroom, "headroom", lo=0, hint="a fraction below 1: 0.2 keeps 20% spare")
+    if not headroom < 1:
+        raise ValueError(f"headroom must be below 1 (0.2 keeps 20% spare), got {headroom!r}")
+    if cost_per_replica_hour is not None:
+        cost_per_replica_hour = check_number(cost_per_replica_hour, "cost_per_replica_hour", nonnegative=True,
+                                             hint="currency per replica-hour, or None")
+    workers_per_replica = check_number(workers_per_replica, "workers_per_replica", integer=True, lo=1)
+    n_sim = check_number(n_sim, "n_sim", integer=True, lo=100, hint="simulated requests")
     floor = float(np.quantile(s, slo_quantile))
     if not slo_latency > floor:
         raise ValueError(f"the SLO {format_seconds(slo_latency)} is not above the p{slo_quantile * 100:g} of the "

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import psutil
 
-from tinybench.timing import BenchmarkError, figure_img, format_bytes, format_seconds
+from tinybench.timing import BenchmarkError, check_number, figure_img, format_bytes, format_seconds
 
 # %%
 #| export
@@ -132,8 +132,8 @@ class ResourceMonitor:
     Use as a context manager; the timeseries is in `.result` (a `MonitorResult`) after the block. Each CPU %
     sample is quantized by the kernel's 10 ms accounting tick: ±10 points at interval=0.1, ±50 at 0.02."""
     def __init__(self, interval: float = 0.1, gpu: bool = True, device_index: int = 0):
-        if not interval > 0:
-            raise ValueError(f"interval must be a positive number of seconds, got {interval}")
+        interval = check_number(interval, "interval", positive=True, hint="seconds between samples, e.g. 0.1")
+        device_index = check_number(device_index, "device_index", integer=True, nonnegative=True)
         self.interval, self.gpu, self.device_index = interval, gpu, device_index
         self.result: MonitorResult | None = None
         self._stop = threading.Event()
@@ -235,9 +235,9 @@ def energy_per_inference(fn: Callable[..., Any], *args: Any, device_index: int =
     "Joules per call of `fn(*args)` on GPU `device_index` from NVML, idle baseline subtracted, with a 95% interval."
     import torch
     from scipy import stats as st
-    if blocks < 2 or not seconds > 0 or not idle_seconds > 0:
-        raise ValueError(f"need blocks >= 2 and positive durations, got blocks={blocks}, seconds={seconds}, "
-                         f"idle_seconds={idle_seconds}")
+    blocks = check_number(blocks, "blocks", integer=True, lo=2, hint="blocks for the interval")
+    seconds = check_number(seconds, "seconds", positive=True, hint="seconds of load per block")
+    idle_seconds = check_number(idle_seconds, "idle_seconds", positive=True, hint="seconds of idle baseline")
     nv, handle, reason = nvml_device(device_index)
     if nv is None or not torch.cuda.is_available():
         return EnergyResult(None, None, None, None, 0, 0.0, None, reason or "no CUDA device")

@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tinybench.timing import environment
+from tinybench.timing import check_number, environment
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x74696E62  # "tinb": marks the file as a tinybench store (PRAGMA application_id)
@@ -168,14 +168,27 @@ class ResultStore:
     def save(self, name: str, metrics: dict[str, float] | None = None, samples: dict[str, Sequence[float]] | None = None,
              settings: dict[str, Any] | None = None, env: dict[str, Any] | None = None,
              commit: str | None = None) -> int:
-        "Store one run atomically; returns its id. `env` defaults to `environment()`, `commit` to the git HEAD."
-        if not name:
-            raise ValueError("a run needs a non-empty name (the benchmark it belongs to)")
+        """Store one run atomically; returns its id. `env` defaults to `environment()`, `commit` to the git HEAD.
+
+        Metrics are finite numbers: a NaN or infinite metric is refused with a ValueError (SQLite would store NaN as
+        NULL, which loads back as None), so record a failed measurement as missing, not as NaN. Sample arrays are
+        stored bit for bit, NaN included."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a run needs a non-empty name (the benchmark it belongs to), got {name!r}")
+        for arg, value in (("metrics", metrics), ("samples", samples), ("settings", settings), ("env", env)):
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"{arg} must be a dict or None, got {type(value).__name__}")
         metrics, samples = dict(metrics or {}), dict(samples or {})
-        arrays = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in samples.items()}
-        bad = [k for k, v in metrics.items() if not isinstance(v, (int, float, np.number))]
+        bad = [k for k, v in metrics.items()
+               if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))]
         if bad:
             raise ValueError(f"metrics must be numbers; put arrays in samples=: {bad}")
+        metrics = {k: check_number(v, f"metric {k!r}", hint="store a failed measurement as missing, not NaN")
+                   for k, v in metrics.items()}
+        try:
+            arrays = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in samples.items()}
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"samples must map names to sequences of numbers ({e})") from e
         with self._transaction() as c:
             cur = c.execute("INSERT INTO runs (name, created, git_commit, environment, settings) VALUES (?, ?, ?, ?, ?)",
                             (name, time.time(), commit if commit is not None else git_commit(),

@@ -241,3 +241,18 @@ def test_detect_regression_accepts_measurements():
     m1 = measure(sum, range(100), min_time=0.02)
     m2 = measure(sum, range(400), min_time=0.02)
     assert detect_regression({"t": m2}, {"t": m1}).rows[0]["verdict"] == "regressed"
+
+
+def test_abtest_counts_nan_outputs_as_errors_not_correct_predictions():
+    "Issue 15: the argmax of a NaN row is 0, so a model answering NaN was 100% accurate on label 0."
+    def nan_model(x):
+        return np.full(3, np.nan)
+
+    def good_model(x):
+        return np.array([1.0, 0.0, 0.0])
+    exp = ABTest(good_model, nan_model, split=0.5, seed=0)
+    for i in range(200):
+        exp.serve(np.zeros(2), label=0)
+    a, b = exp.arms["A"], exp.arms["B"]
+    assert b.errors == b.n > 0 and b.labeled == b.correct == 0
+    assert a.errors == 0 and a.correct == a.labeled == a.n > 0

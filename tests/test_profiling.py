@@ -339,7 +339,7 @@ def test_batch_sweep_bad_input():
     m = nn.Linear(8, 2)
     with pytest.raises(ValueError, match="empty"):
         batch_sweep(m, lambda b: torch.randn(b, 8), [])
-    with pytest.raises(ValueError, match="positive integers"):
+    with pytest.raises(ValueError, match="batch_sizes must hold positive integers"):
         batch_sweep(m, lambda b: torch.randn(b, 8), [0, 4])
     with pytest.raises(BenchmarkError, match="batch size 4 failed"):
         batch_sweep(m, lambda b: torch.randn(b, 3), [4])
@@ -449,3 +449,25 @@ def test_nvtx_annotations_run_without_cuda():
     r = run(TorchSUT(nn.Linear(4, 2), nvtx=True), ArrayDataset(torch.randn(8, 4)), scenario="SingleStream",
             min_duration=0.05, min_query_count=5)
     assert r.n_queries >= 5 and not r.n_errors
+
+
+# ------------------------------------------------------------------ issue 15: CPU out-of-memory, temporary files
+def test_batch_sweep_recognises_a_real_cpu_out_of_memory_and_keeps_the_rows():
+    "The CPU allocator's RuntimeError ('DefaultCPUAllocator: can't allocate memory') is an OOM, not a failure."
+    def make_batch(b):
+        if b >= 64:
+            return torch.empty(2**50, dtype=torch.uint8)  # 1 PiB: the allocator refuses at once
+        return torch.randn(b, 8)
+    s = batch_sweep(nn.Linear(8, 2), make_batch, [1, 8, 64, 128], min_time=0.02)
+    assert [r["batch"] for r in s.rows] == [1, 8] and s.oom_batch == 64
+    assert "can't allocate memory" in s.oom_error
+
+
+def test_profilers_leave_no_files_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # tempfile's folder for this test only
+    m = nn.Linear(16, 4)
+    ops = profile_ops(m, torch.randn(8, 16), repeat=2)
+    py = profile_python(lambda: sum(range(1000)), repeat=2)
+    assert ops.trace_path is None and py.speedscope_path is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tinybench")] == []  # torch keeps its own cache

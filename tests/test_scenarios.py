@@ -1,6 +1,7 @@
 """Tests of tinybench.scenarios: LoadGen semantics, queueing truth, faults. SUTs sleep a known service time."""
 import _thread
 import json
+import math
 import threading
 import time
 
@@ -273,13 +274,49 @@ def test_sut_that_raises_on_some_queries():
     r = run(SleepSUT(1e-3, fail_every=100), DS, scenario="Server", target_qps=300, min_duration=1.5,
             target_latency=0.05, min_query_count=1)
     assert r.n_errors == len(r.errors) // 100 > 0
-    assert not r.valid and any("raised in the SUT" in x and "injected failure" in x for x in r.reasons)
+    assert not r.valid and any("failed in the SUT" in x and "injected failure" in x for x in r.reasons)
     assert r.n_queries == len(r.errors) - r.n_errors
 
 
-def test_wrong_number_of_outputs_is_a_clear_error():
-    with pytest.raises(ValueError, match="one output per sample"):
-        run(lambda batch: [0] * (len(batch) + 1), DS, scenario="SingleStream", min_duration=0.0)
+def test_wrong_number_of_outputs_is_an_error_of_each_query():
+    r = run(lambda batch: [0] * (len(batch) + 1), DS, scenario="SingleStream", min_duration=0.0)
+    assert not r.valid and r.n_errors == len(r.errors) > 0 and "one output per sample" in r.reasons[0]
+
+
+def _labelled(n: int = 40) -> ArrayDataset:
+    X = np.random.default_rng(0).standard_normal((n, 4)).astype(np.float32)
+    return ArrayDataset(X, np.zeros(n, dtype=int))
+
+
+BROKEN_OUTPUTS = {  # issue 15: each of these was a VALID run (NaN: accuracy 1.0) or killed the Server workers
+    "nan": (lambda b: np.full((len(b), 3), np.nan), "NaN or infinity"),
+    "inf": (lambda b: [np.array([np.inf, 0.0, 0.0])] * len(b), "NaN or infinity"),
+    "none": (lambda b: None, "returned None"),
+    "float": (lambda b: 1.0, "returned a float, not a sequence"),
+    "too-many": (lambda b: [0] * (len(b) + 1), "one output per sample"),
+}
+
+
+@pytest.mark.parametrize("scenario", ["SingleStream", "MultiStream", "Server", "Offline"])
+@pytest.mark.parametrize("kind", sorted(BROKEN_OUTPUTS))
+def test_broken_outputs_are_errors_of_their_queries(scenario, kind):
+    sut, reason = BROKEN_OUTPUTS[kind]
+    r = run(sut, _labelled(), scenario=scenario, min_duration=0.0, min_query_count=10, max_duration=5,
+            target_qps=500, target_latency=0.5)
+    assert r.n_errors == len(r.errors) > 0, r.reasons
+    assert not r.valid and reason in r.reasons[0]
+    assert r.correct is None or r.correct.size == 0  # no output of these counts as a prediction
+
+
+def test_some_nan_rows_fail_only_their_queries_on_the_offline_array_path():
+    def half_nan(batch):
+        out = np.zeros((len(batch), 3))
+        out[::2] = np.nan
+        return out
+    half_nan.accepts_arrays = True
+    r = run(half_nan, _labelled(40), scenario="Offline", offline_batch_size=8, min_duration=0.0)
+    assert r.n_errors == 20 and not r.valid and "NaN or infinity" in r.reasons[0]
+    assert r.correct.size == 20 and r.correct.all()  # the finite rows, argmax 0 = label 0
 
 
 @pytest.mark.parametrize("kwargs", [dict(target_qps=0), dict(target_qps=-5), dict(max_duration=0),
@@ -388,8 +425,31 @@ def test_process_sut_returns_what_the_sut_returns_and_reports_its_errors():
         ProcessSUT(_raising_factory, processes=1)
     with pytest.raises(RuntimeError, match=r"exited while starting \(exit code 3\)"):
         ProcessSUT(_dying_factory, processes=1)
-    with pytest.raises(ValueError, match="processes must be >= 1"):
+    with pytest.raises(ValueError, match="processes must be an integer >= 1"):
         ProcessSUT(_FailsOnNegative, processes=0)
+
+
+def test_a_dead_process_sut_worker_leaves_the_pool():
+    "Issue 15: one of two workers killed mid-run; the other serves the rest (was: 65% of queries failed)."
+    import os
+    import signal
+    data = ArrayDataset([1.0, 2.0, 3.0, 4.0] * 50)
+    with ProcessSUT(_Double, processes=2) as p:
+        calls = []
+
+        def sut(batch):
+            calls.append(1)
+            if len(calls) == 20:  # deterministic: the kill lands after the 20th call started, not at a time
+                os.kill(p.processes[0].pid, signal.SIGKILL)
+            return p(batch)
+        r = run(sut, data, scenario="Offline", offline_batch_size=1, min_duration=0.0, workers=2)
+        assert r.n_errors <= 2 and r.n_queries >= 198, r.reasons
+        assert all("worker process died" in e for e in r.errors if e)
+        assert p([4.0]) == [8.0] and "1 alive" in repr(p)
+        os.kill(p.processes[1].pid, signal.SIGKILL)
+        p.processes[1].join(5)
+        with pytest.raises(RuntimeError, match="every ProcessSUT worker process has died"):
+            p([1.0])
 
 
 def test_process_sut_failing_queries_make_the_run_invalid_not_crash():
@@ -469,8 +529,8 @@ def test_offline_array_path_counts_a_failing_batch_and_refuses_wrong_output_coun
     def short(batch):
         return batch[:-1]
     short.accepts_arrays = True
-    with pytest.raises(ValueError, match="one output per sample"):
-        run(short, ArrayDataset(np.zeros((20, 3))), scenario="Offline", offline_batch_size=8, min_duration=0.0)
+    r = run(short, ArrayDataset(np.zeros((20, 3))), scenario="Offline", offline_batch_size=8, min_duration=0.0)
+    assert not r.valid and r.n_errors == 20 and "one output per sample" in r.reasons[0]
 
 
 def test_torch_sut_takes_list_and_array_batches_alike():
@@ -552,3 +612,32 @@ def test_server_records_issue_mode_lateness_and_issuer_cpu():
     assert "(precise issuer)" in text and "Issuer CPU" in text
     with pytest.raises(ValueError, match="issue_mode must be one of"):
         TestSettings(scenario="Server", issue_mode="fast")
+
+
+# ------------------------------------------------------------------ issue 15: documented combinations, bad settings
+def test_torch_sut_runs_an_array_dataset_of_numpy_samples_on_the_list_path():
+    "ArrayDataset(numpy) + TorchSUT: every query failed with 'expected Tensor' (torch.stack on numpy samples)."
+    lin = torch.nn.Linear(4, 3)
+    ds = ArrayDataset(np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32), np.zeros(30, dtype=int))
+    for scenario in ("SingleStream", "MultiStream"):
+        r = run(TorchSUT(lin), ds, scenario=scenario, min_duration=0.0, min_query_count=5)
+        assert r.n_errors == 0, r.reasons
+
+
+def test_soak_refuses_a_negative_interval():
+    "soak(interval=-1) busy-looped and reported a false LEAK."
+    from tinybench.scenarios import soak
+    with pytest.raises(ValueError, match="interval must be a positive finite number"):
+        soak(SleepSUT(1e-3), DS, interval=-1, min_duration=0.2)
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(target_qps="100"), TypeError, "target_qps must be .* got '100'"),
+    (dict(min_duration=None), TypeError, "min_duration"),
+    (dict(max_duration=math.nan), ValueError, "max_duration .* got nan"),
+    (dict(target_latency=math.inf), ValueError, "target_latency .* got inf"),
+    (dict(workers=2.5), ValueError, "workers must be an integer"),
+    (dict(min_query_count="10"), TypeError, "min_query_count")])
+def test_test_settings_name_the_bad_field(kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        TestSettings(**kwargs)

@@ -122,3 +122,25 @@ def test_migration_from_schema_v1(tmp_path):
         s.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(ResultStoreError, match="newer"):
         ResultStore(path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
+def test_a_non_finite_metric_is_refused_not_stored_as_none(tmp_path, value):
+    "Issue 15: a NaN metric was saved and loaded back as None. It is refused, and nothing is written."
+    with ResultStore(tmp_path / "r.sqlite") as s:
+        with pytest.raises(ValueError, match="metric 'median' must be a finite number .* got"):
+            s.save("k", {"median": value, "p99": 1.0})
+        assert s.names() == []
+        rid = s.save("k", {"median": 1.0}, samples={"t": [1.0, float("nan")]})  # samples are kept bit for bit
+        assert np.isnan(s.load(rid).samples["t"][1])
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(name=None), ValueError, "non-empty name"), (dict(name=""), ValueError, "non-empty name"),
+    (dict(name="k", metrics=[1.0]), TypeError, "metrics must be a dict"),
+    (dict(name="k", metrics={"m": "fast"}), ValueError, "metrics must be numbers"),
+    (dict(name="k", metrics={"m": True}), ValueError, "metrics must be numbers"),
+    (dict(name="k", samples={"t": ["a"]}), ValueError, "samples must map names to sequences of numbers")])
+def test_save_bad_inputs(tmp_path, kwargs, exc, pattern):
+    with ResultStore(tmp_path / "r.sqlite") as s, pytest.raises(exc, match=pattern):
+        s.save(**kwargs)

@@ -314,3 +314,19 @@ def test_measurement_quantile_names_the_fix_for_a_percent_value():
         Measurement(np.arange(1.0, 11.0)).quantile(99)
     with pytest.raises(TypeError, match="must be a number"):
         Measurement(np.arange(1.0, 11.0)).quantile("0.5")
+
+
+# ------------------------------------------------------------------ max_time is a hard bound (issue 15, defect 9)
+def test_max_time_bounds_a_slow_function():
+    "0.3 s per call, max_time 0.5 s: the first call and calibration (one call each) use it up; no 10-sample round."
+    t0 = time.perf_counter()
+    m = measure(lambda: time.sleep(0.3), max_time=0.5)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 1.5, f"measure took {elapsed:.2f} s with max_time=0.5 (a 0.3 s function)"
+    assert m.n >= 1 and any(p.kind in ("max-time", "warm-up") for p in m.pitfalls)
+
+
+def test_a_first_call_longer_than_max_time_is_the_one_sample():
+    m = measure(lambda: time.sleep(0.4), max_time=0.2)
+    assert m.n == 1 and m.loops == 1 and m.samples[0] >= 0.4 and m.first_call == m.samples[0]
+    assert [p.kind for p in m.pitfalls] == ["max-time"] and "max_time (0.2 s)" in m.pitfalls[0].explanation

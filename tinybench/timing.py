@@ -22,10 +22,11 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['clock_resolution', 'timer_overhead', 'calibrate_loops', 'detect_warmup', 'gc_disabled', 'check_quantile',
-           'median_iqr', 'time_call', 'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall',
-           'check_dispersion', 'check_drift', 'check_resolution', 'check_sync', 'environment', 'format_seconds',
-           'figure_img', 'format_bytes', 'write_error_message', 'atomic_write_bytes', 'atomic_write_text',
-           'Measurement', 'BenchmarkError', 'resolve_device', 'Timer', 'diagnose', 'measure']
+           'check_number', 'check_fraction', 'check_level', 'finite_rows', 'all_finite', 'median_iqr', 'time_call',
+           'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift',
+           'check_resolution', 'check_sync', 'environment', 'format_seconds', 'figure_img', 'format_bytes',
+           'write_error_message', 'atomic_write_bytes', 'atomic_write_text', 'Measurement', 'BenchmarkError',
+           'resolve_device', 'Timer', 'diagnose', 'measure']
 
 # %% ../modules/00_timing.ipynb #bc2182ad
 def clock_resolution(clock: Callable[[], float] = time.perf_counter, reads: int = 20_000) -> float:
@@ -107,6 +108,93 @@ def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> f
         bounds = "strictly between 0 and 1" if open_interval else "in [0, 1]"
         raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
     return q
+
+# %% ../modules/00_timing.ipynb #467ac160
+def _kind(positive: bool, nonnegative: bool, integer: bool, finite: bool, lo: float | None,
+          hi: float | None) -> str:
+    "What `check_number` asks for, in words: 'a positive finite number', 'an integer >= 2', ..."
+    noun = "integer" if integer else "number"
+    sign = "positive " if positive else "non-negative " if nonnegative else ""
+    words = f"{sign}{'finite ' if finite and not integer else ''}{noun}"
+    words = ("an " if words[0] in "aeiou" else "a ") + words
+    if lo is not None and hi is not None:
+        return f"{words} in [{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"{words} >= {lo:g}"
+    return f"{words} <= {hi:g}" if hi is not None else words
+
+
+def check_number(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False,
+                 integer: bool = False, finite: bool = True, lo: float | None = None, hi: float | None = None,
+                 hint: str = "") -> Any:
+    """`value` as a float (an int with `integer=True`) if it is a real number meeting every condition, else an error.
+
+    TypeError when `value` is not a real number (a string, None, a bool); ValueError when it is NaN, infinite
+    (unless `finite=False`), not an integer with `integer=True` (3.7 servers), <= 0 with `positive`, < 0 with
+    `nonnegative`, or outside [`lo`, `hi`]. `hint` ("0.05 for 5%") is added to the message to say how to fix it."""
+    want = _kind(positive, nonnegative, integer, finite, lo, hi)
+    extra = f" ({hint})" if hint else ""
+    is_int = isinstance(value, numbers.Integral) or (isinstance(value, np.integer))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {want}{extra}, got {value!r:.60} of type {type(value).__name__}")
+    if integer and not is_int:
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
+    v = int(value) if integer else float(value)
+    bad = (math.isnan(v) or (finite and math.isinf(v)) or (positive and not v > 0) or (nonnegative and not v >= 0)
+           or (lo is not None and not v >= lo) or (hi is not None and not v <= hi))
+    if bad:
+        raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
+    return v
+
+
+def check_fraction(value: Any, name: str, *, hint: str = "") -> float:
+    "`value` as a float if it is strictly between 0 and 1 (a probability, a confidence level, a split), else an error."
+    v = check_number(value, name, hint=hint)
+    if not 0 < v < 1:
+        extra = f" ({hint})" if hint else ""
+        pct = f"; fractions, not percentages: for {v:g}% pass {v / 100:g}" if 1 < v <= 100 else ""
+        raise ValueError(f"{name} must be strictly between 0 and 1{extra}, got {value!r}{pct}")
+    return v
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    "A confidence level as a float strictly between 0 and 1 (0.95 for a 95% interval), else an error."
+    return check_fraction(level, name, hint="0.95 for a 95% interval")
+
+# %% ../modules/00_timing.ipynb #7702832b
+def finite_rows(out: Any) -> np.ndarray | None:
+    """Per output (first axis of `out`, a tensor, array or list of outputs): True when it holds no NaN or infinity.
+
+    None when `out` has no first axis (a scalar): nothing to check per row. Non-numeric outputs (text) count as finite."""
+    if hasattr(out, "detach") and hasattr(out, "isfinite"):  # a torch tensor: one vectorised check
+        if out.ndim == 0:
+            return None
+        if not (out.is_floating_point() or out.is_complex()):
+            return np.ones(len(out), dtype=bool)
+        return out.detach().reshape(len(out), -1).isfinite().all(dim=1).cpu().numpy()
+    if isinstance(out, np.ndarray):
+        if out.ndim == 0:
+            return None
+        if out.dtype.kind not in "fc":
+            return np.ones(len(out), dtype=bool)
+        return np.isfinite(out.reshape(len(out), -1)).all(axis=1)
+    if isinstance(out, (list, tuple)):
+        return np.array([all_finite(o) for o in out], dtype=bool)
+    return None
+
+
+def all_finite(o: Any) -> bool:
+    "True unless the output `o` (a number, array, tensor or list of numbers) holds a NaN or an infinity."
+    if hasattr(o, "detach") and hasattr(o, "isfinite"):
+        return bool(o.detach().isfinite().all()) if (o.is_floating_point() or o.is_complex()) else True
+    if isinstance(o, numbers.Number):
+        return math.isfinite(abs(o))
+    try:
+        arr = np.asarray(o)
+    except (TypeError, ValueError):  # ragged or exotic: not numbers we can check
+        return True
+    return bool(np.isfinite(arr).all()) if arr.dtype.kind in "fc" else True
 
 # %% ../modules/00_timing.ipynb #median-iqr
 def median_iqr(samples: Sequence[float]) -> tuple[float, float]:
@@ -520,7 +608,7 @@ def resolve_device(device: Any, args: tuple) -> str:
         return device
     raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
 
-# %% ../modules/00_timing.ipynb #05668d79
+# %% ../modules/00_timing.ipynb #790c2a1e
 class Timer:
     "What to time (`fn(*args)`) and how; `measure()` returns a `Measurement`. Options as in `measure`."
     def __init__(self, fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
@@ -529,12 +617,13 @@ class Timer:
         if not callable(fn):
             raise TypeError(f"measure() needs a callable, got {type(fn).__name__} {fn!r:.60}: pass the function "
                             "and its arguments, measure(f, x), not the result of calling it, measure(f(x))")
-        if min_samples < 1 or max_samples < min_samples:
-            raise ValueError(f"need 1 <= min_samples <= max_samples, got {min_samples} and {max_samples}")
-        if not (min_time >= 0 and max_time > 0):
-            raise ValueError(f"min_time must be >= 0 and max_time > 0 seconds, got {min_time} and {max_time}")
-        if loops is not None and loops < 1:
-            raise ValueError(f"loops must be a positive integer or None (calibrate), got {loops}")
+        min_samples = check_number(min_samples, "min_samples", integer=True, lo=1)
+        max_samples = check_number(max_samples, "max_samples", integer=True, lo=min_samples,
+                                   hint="at least min_samples")
+        min_time = check_number(min_time, "min_time", nonnegative=True, hint="seconds")
+        max_time = check_number(max_time, "max_time", positive=True, hint="seconds")
+        if loops is not None:
+            loops = check_number(loops, "loops", integer=True, lo=1, hint="or None to calibrate")
         self.fn, self.args = fn, args
         self.call = partial(fn, *args) if args else fn
         self.label = label if label is not None else getattr(fn, "__name__", type(fn).__name__)
@@ -553,15 +642,20 @@ class Timer:
         "Warm up, calibrate and sample `fn`; returns the steady-state `Measurement` (seconds per call)."
         cuda = self.device.startswith("cuda")
         sync_fn = self._cuda_sync() if cuda else None
+        deadline = time.perf_counter() + self.max_time  # max_time bounds the whole measurement
         with (gc_disabled() if self.disable_gc else contextlib.nullcontext()):
             try:
                 first = time_call(self.call, sync=sync_fn)
             except Exception as e:
                 raise self._fail("the first call", 1, e) from e
             resolution = clock_resolution(reads=2000)
+            if time.perf_counter() >= deadline:
+                return self._first_call_only(first, resolution)
             loops, calls = self._choose_loops(1000 * resolution, sync_fn)
             sampler = self._cuda_sampler(loops) if cuda else self._cpu_sampler(loops)
-            host, event, interrupted, timed_out = self._sample(sampler, calls, loops)
+            host, event, interrupted, timed_out = self._sample(sampler, calls, loops, deadline)
+        if not host:  # max_time ran out during calibration: the first call is all there is
+            return self._first_call_only(first, resolution)
         series = event if (cuda and self.sync) else host
         d = detect_warmup(series)
         m = Measurement(
@@ -571,6 +665,16 @@ class Timer:
             event_samples=np.array(event[d:]) / loops if cuda else None,
             cache="flushed" if self.flush_cache else "hot", interrupted=interrupted, env=environment())
         m.pitfalls = diagnose(m, warmup_cut=d, total=len(series), timed_out=timed_out, min_samples=self.min_samples)
+        return m
+
+    def _first_call_only(self, first: float, resolution: float) -> Measurement:
+        "The result when max_time ran out before sampling: the first call (seconds) as the one sample."
+        m = Measurement(samples=np.array([first]), loops=1, label=self.label, device=self.device, warmup_calls=0,
+                        first_call=first, resolution=resolution, cache="flushed" if self.flush_cache else "hot",
+                        env=environment())
+        m.pitfalls = [Pitfall("max-time", f"max_time ({self.max_time:g} s) ran out before sampling began (the first "
+                              f"call took {format_seconds(first)}); this one cold call is the only sample. "
+                              "Raise max_time to measure the steady state.")]
         return m
 
     def _cuda_sync(self) -> Callable[[], None]:
@@ -590,14 +694,19 @@ class Timer:
             raise self._fail("loop calibration", 2, e) from e
         return loops, 1 + 2 * loops - 1
 
-    def _sample(self, sampler: Callable[[], tuple[float, float | None]], calls: int, loops: int):
-        "Samples in growing rounds until the steady part (after MSER-5) is long enough, or a limit or Ctrl-C."
+    def _sample(self, sampler: Callable[[], tuple[float, float | None]], calls: int, loops: int,
+                deadline: float = math.inf):
+        """Samples in growing rounds until the steady part (after MSER-5) is long enough, or a limit or Ctrl-C.
+
+        `deadline` (a `time.perf_counter()` value) is checked before every sample: a hard bound on the time spent."""
         flusher = CacheFlusher(self.device) if self.flush_cache else None
         host, event, interrupted, timed_out = [], [], False, False
-        start = time.perf_counter()
         try:
-            while True:
+            while not timed_out:
                 for _ in range(max(10, len(host) // 4)):
+                    if time.perf_counter() >= deadline:
+                        timed_out = True
+                        break
                     if flusher is not None:
                         flusher()
                     try:
@@ -607,14 +716,13 @@ class Timer:
                     host.append(h)
                     if ev is not None:
                         event.append(ev)
+                if timed_out:
+                    break
                 series = event if event and self.sync else host
                 d = detect_warmup(series)
                 if len(series) - d >= self.min_samples and sum(series[d:]) >= self.min_time:
                     break
                 if len(series) >= self.max_samples + d:
-                    break
-                if time.perf_counter() - start > self.max_time:
-                    timed_out = True
                     break
         except KeyboardInterrupt:
             if len(host) < 2:
@@ -680,7 +788,7 @@ def diagnose(m: Measurement, warmup_cut: int = 0, total: int | None = None, time
                              "describe only what was measured."))
     return [p for p in found if p is not None]
 
-# %% ../modules/00_timing.ipynb #75c4c6fb
+# %% ../modules/00_timing.ipynb #0dc7b964
 def measure(fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
             min_samples: int = 20, max_samples: int = 100_000, min_time: float = 0.2, max_time: float = 10.0,
             loops: int | None = None, flush_cache: bool = False, sync: bool = True,
@@ -691,7 +799,9 @@ def measure(fn: Callable[..., Any], *args: Any, label: str | None = None, device
     with CUDA events and the host clock around `synchronize`; `sync=False` skips the final synchronize to
     demonstrate the classic mistake (the result then reports host times and flags `missing-sync`).
     Stops once the steady part has `min_samples` samples lasting `min_time` seconds in total, or at
-    `max_samples` / `max_time` seconds. `loops` fixes the calls per sample (default: calibrated).
+    `max_samples`, or when `max_time` seconds have passed since the first call began: a hard bound, checked
+    before every sample after the first call (a sample is one call of a slow function). A first call longer
+    than `max_time` comes back as the one sample, with a `max-time` pitfall. `loops` fixes the calls per sample (default: calibrated).
     `flush_cache` evicts the last-level cache before every sample (and sets loops to 1).
     Keyword arguments of `fn` go through `functools.partial`.
     """
