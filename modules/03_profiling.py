@@ -255,7 +255,16 @@ assert stats.flops == sum(v for k, v in stats.flops_by_module.items() if k.count
 #
 # PyTorch calls a module's *forward pre-hooks* just before its `forward` and its *forward hooks*
 # just after. A pair of hooks that read a clock therefore times each layer without touching the
-# model's code. Time only the **leaf** modules (those without children): a `Sequential` block's
+# model's code. The two APIs:
+#
+# - `handle = module.register_forward_pre_hook(hook)`, called as `hook(module, args)` before
+#   `forward` (`args`: the positional inputs, a tuple); return `None` to leave them unchanged;
+# - `handle = module.register_forward_hook(hook)`, called as `hook(module, args, output)` after
+#   `forward`; return `None` to leave the output unchanged;
+# - `handle.remove()` removes the hook again.
+#
+# A hook defined in a loop should bind the layer's name as a default argument
+# (`def pre(module, args, name=name): ...`), or every hook sees the loop's last name. Time only the **leaf** modules (those without children): a `Sequential` block's
 # time is the sum of its leaves plus its own small overhead.
 #
 # ### Exercise 2: `time_layers` (3 points)
