@@ -152,8 +152,10 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 def hidden_test_lines(assignment: str, min_chars: int = 12) -> set[str]:
     """The lines of the assignment's hidden tests (stripped, at least `min_chars` long, so that a bare `)` or `else:`
-    shared with visible code does not count), read from its nbgrader source notebook."""
+    does not count), read from its nbgrader source notebook, less any line that also appears outside the hidden
+    regions (a visible test may repeat a line such as `lo, hi = f(n, q, level)`: showing it leaks nothing)."""
     lines: set[str] = set()
+    visible: set[str] = set()
     for nb in (ROOT / "assignments" / assignment).glob("*.ipynb"):
         for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
             inside = False
@@ -161,9 +163,11 @@ def hidden_test_lines(assignment: str, min_chars: int = 12) -> set[str]:
                 if HIDDEN_BEGIN in line or HIDDEN_END in line:
                     inside = HIDDEN_BEGIN in line
                     continue
-                if inside and len(line.strip()) >= min_chars and not line.strip().startswith("#"):
+                if not inside:
+                    visible.add(line.strip())
+                elif len(line.strip()) >= min_chars and not line.strip().startswith("#"):
                     lines.add(line.strip())
-    return lines
+    return {line for line in lines if not any(line in v for v in visible)}
 
 
 def feedback_leaks(course: Path, assignment: str, student: str) -> list[str]:
