@@ -2,7 +2,11 @@
 import os
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
+                                    OverwriteCells, OverwriteKernelspec)
 
 c = get_config()  # noqa: F821  (injected by nbgrader)
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
@@ -28,6 +32,31 @@ class HideHiddenTestTracebacks(Preprocessor):
                     out["traceback"] = [f"{out.get('ename')}: {out.get('evalue')}"]
         return cell, resources
 
+
+class OverwriteReleasedCells(OverwriteCells):
+    """OverwriteCells without nbgrader's false alarm (jupyter/nbgrader#1961). The gradebook keeps a locked test cell's
+    source with its hidden tests, the release has them removed, so every released test cell differs from the
+    gradebook's and autograde warned "Attribute 'checksum' for cell test-... has changed!" for every test cell of
+    every student, untouched ones included, which drowned real tampering. A locked cell whose source is exactly the
+    released one (the gradebook's source with its hidden-test regions removed) gets the gradebook's source back here,
+    silently, as OverwriteCells would have done; any other change to a locked cell still warns and is overwritten."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and utils.is_locked(cell):
+            try:
+                source_cell = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source_cell = None
+            if source_cell is not None and source_cell.locked and cell.source != source_cell.source:
+                released = NotebookNode(cell_type=source_cell.cell_type, source=source_cell.source, metadata={})
+                if ClearHiddenTests()._remove_hidden_test_region(released) and cell.source == released.source:
+                    cell.source = source_cell.source
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteReleasedCells,
+                                      CheckCellMetadata]
 
 # nbgrader shows hidden tests in feedback by design (jupyter/nbgrader#917); this course does not: hide the
 # tracebacks first (while the hidden regions can still be seen), then remove the regions from the sources.

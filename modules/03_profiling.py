@@ -61,9 +61,17 @@ from tinybench.timing import (BenchmarkError, check_number, check_quantile, envi
                               format_seconds, measure)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import torch
+from threadpoolctl import threadpool_limits
+
 from tinybench.nbutils import reference_fallback
 from tinybench.workloads import load_digits, load_model
 
+# Thread pools, set explicitly: numpy's BLAS and torch each start one thread per core, and on a small or shared
+# machine the two pools compete for the same cores, so a measurement times the contention instead of the code.
+# One thread each keeps the experiments below comparable; the cells where threads are the lesson set their own.
+torch.set_num_threads(1)
+threadpool_limits(1)
 use_reference_if_open = reference_fallback("tinybench.profiling")
 torch.manual_seed(0)
 digits = load_digits()
@@ -117,12 +125,18 @@ def counted_flops(layer, x):
     return counter.get_total_flops()
 
 
-assert linear_flops(1, 3, 2) == 12, "one sample, 2 outputs of 3 multiply-adds each"
-assert linear_flops(4, 512, 64) == counted_flops(nn.Linear(512, 64), torch.randn(4, 512))
+got = linear_flops(1, 3, 2)
+assert got == 12, f"one sample, 2 outputs of 3 multiply-adds each = 6 multiply-adds: expected 12 FLOPs, got {got}"
+want, got = counted_flops(nn.Linear(512, 64), torch.randn(4, 512)), linear_flops(4, 512, 64)
+assert got == want, f"linear_flops(4, 512, 64): FlopCounterMode counts {want}, got {got}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(linear_flops, "tinybench.profiling")
 for b, i, o in [(1, 1, 1), (7, 33, 5), (64, 64, 10), (0, 8, 8)]:
-    assert linear_flops(b, i, o) == counted_flops(nn.Linear(i, o), torch.randn(b, i)), (b, i, o)
-assert linear_flops(3, 5, 7) == counted_flops(nn.Linear(5, 7, bias=False), torch.randn(3, 5)), "bias is not counted"
+    want, got = counted_flops(nn.Linear(i, o), torch.randn(b, i)), linear_flops(b, i, o)
+    assert got == want, f"linear_flops({b}, {i}, {o}): FlopCounterMode counts {want}, got {got}"
+want, got = counted_flops(nn.Linear(5, 7, bias=False), torch.randn(3, 5)), linear_flops(3, 5, 7)
+assert got == want, f"linear_flops(3, 5, 7) (bias is not counted): FlopCounterMode counts {want}, got {got}"
 ### END HIDDEN TESTS
 
 # %%
@@ -242,7 +256,16 @@ assert stats.flops == sum(v for k, v in stats.flops_by_module.items() if k.count
 #
 # PyTorch calls a module's *forward pre-hooks* just before its `forward` and its *forward hooks*
 # just after. A pair of hooks that read a clock therefore times each layer without touching the
-# model's code. Time only the **leaf** modules (those without children): a `Sequential` block's
+# model's code. The two APIs:
+#
+# - `handle = module.register_forward_pre_hook(hook)`, called as `hook(module, args)` before
+#   `forward` (`args`: the positional inputs, a tuple); return `None` to leave them unchanged;
+# - `handle = module.register_forward_hook(hook)`, called as `hook(module, args, output)` after
+#   `forward`; return `None` to leave the output unchanged;
+# - `handle.remove()` removes the hook again.
+#
+# A hook defined in a loop should bind the layer's name as a default argument
+# (`def pre(module, args, name=name): ...`), or every hook sees the loop's last name. Time only the **leaf** modules (those without children): a `Sequential` block's
 # time is the sum of its leaves plus its own small overhead.
 #
 # ### Exercise 2: `time_layers` (3 points)
@@ -311,22 +334,28 @@ t0 = time.perf_counter()
 times = time_layers(m, x)
 wall = time.perf_counter() - t0
 assert set(times) == {"0", "1", "2.lin", "3"}, f"one entry per leaf module, got {sorted(times)}"
-assert 0 < sum(times.values()) <= wall, "layer times are parts of the pass"
+assert 0 < sum(times.values()) <= wall, \
+    f"layer times are parts of the pass: expected a sum in (0, {wall:.4g} s], got {sum(times.values()):.4g} s"
 runs = [time_layers(m, x) for _ in range(3)]  # one pass is one noisy sample: take each layer's best of three
 best = {k: min(r[k] for r in runs) for k in runs[0]}
 assert max(best, key=best.get) == "2.lin", f"the planted layer should dominate: {best}"
-assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in m.modules()), "remove your hooks"
+_left = sum(len(mod._forward_hooks) + len(mod._forward_pre_hooks) for mod in m.modules())
+assert _left == 0, f"remove your hooks: expected 0 hooks left on the model after the pass, got {_left}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(time_layers, "tinybench.profiling")
 bad = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 5))
 try:
     time_layers(bad, torch.randn(2, 4))
-    raise AssertionError("a shape error must propagate")
+    raise AssertionError("a shape error must propagate: expected RuntimeError, got no error")
 except RuntimeError:
     pass
-assert all(not mod._forward_hooks and not mod._forward_pre_hooks for mod in bad.modules()), "remove hooks on error"
+_left = sum(len(mod._forward_hooks) + len(mod._forward_pre_hooks) for mod in bad.modules())
+assert _left == 0, f"remove hooks on error too: expected 0 hooks left after a failed pass, got {_left}"
 shared = nn.Linear(8, 8)
 twice = nn.Sequential(shared, nn.ReLU(), shared)
-assert set(time_layers(twice, torch.randn(2, 8))) == {"0", "1"}, "a module used twice has one entry"
+_keys = set(time_layers(twice, torch.randn(2, 8)))
+assert _keys == {"0", "1"}, f"a module used twice has one entry: expected {{'0', '1'}}, got {_keys}"
 ### END HIDDEN TESTS
 
 # %%
@@ -1424,19 +1453,28 @@ def linear_latency(b):  # 1 ms fixed + 0.1 ms per sample
     return 1e-3 + 1e-4 * b
 
 
-assert largest_batch_within(linear_latency, 5e-3, 1000) == 40, "1 ms + 40 × 0.1 ms = 5 ms"
-assert len(calls) <= 2 * math.ceil(math.log2(1000)) + 2, f"too many measurements: {len(calls)}"
-assert largest_batch_within(linear_latency, 0.5e-3, 1000) == 0, "nothing fits"
-assert largest_batch_within(linear_latency, 10.0, 300) == 300, "everything fits: stop at max_batch"
+got = largest_batch_within(linear_latency, 5e-3, 1000)
+assert got == 40, f"budget 5 ms: 1 ms + 40 × 0.1 ms = 5 ms, expected 40, got {got}"
+assert len(calls) <= 2 * math.ceil(math.log2(1000)) + 2, \
+    f"too many measurements: expected at most {2 * math.ceil(math.log2(1000)) + 2} calls of latency_of, made {len(calls)}"
+got = largest_batch_within(linear_latency, 0.5e-3, 1000)
+assert got == 0, f"budget 0.5 ms: nothing fits (batch 1 takes 1.1 ms), expected 0, got {got}"
+got = largest_batch_within(linear_latency, 10.0, 300)
+assert got == 300, f"budget 10 s: everything fits, so stop at max_batch: expected 300, got {got}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(largest_batch_within, "tinybench.profiling")
 for budget, limit in [(1.1e-3, 1), (1.15e-3, 1), (2.3e-3, 13), (3e-3, 20)]:
-    assert largest_batch_within(linear_latency, budget, 4096) == limit, (budget, limit)
+    got = largest_batch_within(linear_latency, budget, 4096)
+    assert got == limit, f"budget {budget * 1e3:g} ms: expected {limit}, got {got}"
 oom = lambda b: math.inf if b > 100 else 1e-3  # noqa: E731
-assert largest_batch_within(oom, 1.0, 10_000) == 100, "an out-of-memory batch (inf) breaks any budget"
-assert largest_batch_within(lambda b: 1e-3, 1.0, 1) == 1
+got = largest_batch_within(oom, 1.0, 10_000)
+assert got == 100, f"an out-of-memory batch (latency inf) breaks any budget: expected 100, got {got}"
+got = largest_batch_within(lambda b: 1e-3, 1.0, 1)
+assert got == 1, f"max_batch=1 and batch 1 fits: expected 1, got {got}"
 calls.clear()
 largest_batch_within(linear_latency, 5e-3, 2**20)
-assert len(calls) <= 2 * 20 + 2
+assert len(calls) <= 2 * 20 + 2, f"max_batch 2**20: expected at most 42 calls of latency_of, made {len(calls)}"
 ### END HIDDEN TESTS
 
 # %%

@@ -47,10 +47,16 @@ from tinybench.timing import Measurement, all_finite, check_fraction, check_leve
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
+from threadpoolctl import threadpool_limits
 
 from tinybench.nbutils import reference_fallback
 from tinybench.workloads import default_workload
 
+# Thread pools, set explicitly: numpy's BLAS and torch each start one thread per core, and on a small or shared
+# machine the two pools compete for the same cores, so a measurement times the contention instead of the code.
+# One thread each keeps the experiments below comparable; the cells where threads are the lesson set their own.
+torch.set_num_threads(1)
+threadpool_limits(1)
 use_reference_if_open = reference_fallback("tinybench.abtest")
 workload = default_workload()
 digits = workload.data
@@ -123,14 +129,22 @@ def srm_test(n_a: int, n_b: int, split: float = 0.5) -> tuple[float, float]:
 
 # %% nbgrader={"grade": true, "grade_id": "test-srm-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ref = st.chisquare([5050, 4950], [5000, 5000])
-assert np.allclose(srm_test(5050, 4950), (ref.statistic, ref.pvalue)), "match scipy.stats.chisquare"
-assert srm_test(5000, 5000) == (0.0, 1.0)
+got = srm_test(5050, 4950)
+assert np.allclose(got, (ref.statistic, ref.pvalue)), \
+    f"srm_test(5050, 4950): scipy.stats.chisquare gives (statistic, p) = {(ref.statistic, ref.pvalue)}, got {got}"
+got = srm_test(5000, 5000)
+assert got == (0.0, 1.0), f"srm_test(5000, 5000), a perfect split: expected (0.0, 1.0), got {got}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(srm_test, "tinybench.abtest")
 for n_a, n_b, split in [(8000, 2100, 0.2), (790, 210, 0.2), (1, 0, 0.5), (123, 456, 0.7)]:
     n = n_a + n_b
     ref = st.chisquare([n_a, n_b], [n * (1 - split), n * split])
-    assert np.allclose(srm_test(n_a, n_b, split), (ref.statistic, ref.pvalue)), (n_a, n_b, split)
-assert srm_test(10_300, 9_700)[1] < 0.001, "a 51.5/48.5 split of 20,000 is a mismatch"
+    got = srm_test(n_a, n_b, split)
+    assert np.allclose(got, (ref.statistic, ref.pvalue)), \
+        f"srm_test({n_a}, {n_b}, split={split}): scipy gives {(ref.statistic, ref.pvalue)}, got {got}"
+got = srm_test(10_300, 9_700)[1]
+assert got < 0.001, f"a 51.5/48.5 split of 20,000 is a mismatch: expected p < 0.001, got {got:.3g}"
 ### END HIDDEN TESTS
 
 # %%
@@ -268,13 +282,18 @@ assert abs(one - 0.05) < 0.012, f"one look is a plain 5% test, got {one:.3f}"
 five = peeking_false_positive_rate(5, 100)
 assert 0.12 < five < 0.165, f"five looks at 1.96 give about 14%, got {five:.3f}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(peeking_false_positive_rate, "tinybench.abtest")
 _rng = np.random.default_rng(3)
 _a, _b = _rng.standard_normal((4000, 30)), _rng.standard_normal((4000, 30))
 _n = 10 * np.arange(1, 4)
 _z = (np.cumsum(_b, 1)[:, _n - 1] / _n - np.cumsum(_a, 1)[:, _n - 1] / _n) / np.sqrt(2 / _n)
-assert peeking_false_positive_rate(3, 10, seed=3) == float(np.mean(np.any(np.abs(_z) > 1.96, axis=1)))
-assert peeking_false_positive_rate(10, 50, n_sims=2000) > peeking_false_positive_rate(2, 50, n_sims=2000)
-assert peeking_false_positive_rate(5, 20, z_crit=10.0, n_sims=500) == 0.0
+_want, _got = float(np.mean(np.any(np.abs(_z) > 1.96, axis=1))), peeking_false_positive_rate(3, 10, seed=3)
+assert _got == _want, f"3 looks of 10, seed 3: expected exactly {_want} (the same draws, z-tests at each look), got {_got}"
+_ten, _two = peeking_false_positive_rate(10, 50, n_sims=2000), peeking_false_positive_rate(2, 50, n_sims=2000)
+assert _ten > _two, f"more looks, more false positives: expected 10 looks > 2 looks, got {_ten} and {_two}"
+_got = peeking_false_positive_rate(5, 20, z_crit=10.0, n_sims=500)
+assert _got == 0.0, f"z_crit=10 is never crossed: expected 0.0, got {_got}"
 ### END HIDDEN TESTS
 
 # %%
@@ -1045,22 +1064,30 @@ def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) 
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test-regression-verdict", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert regression_verdict(1.10, (1.08, 1.12), 0.05) == "regressed"
-assert regression_verdict(1.01, (0.99, 1.03), 0.05) == "equivalent"
-assert regression_verdict(0.80, (0.78, 0.83), 0.05) == "improved"
-assert regression_verdict(1.00, (0.90, 1.10), 0.05) == "unchanged", "too noisy to say anything"
+def _verdict_case(ratio, ci, tolerance, want, why=""):
+    got = regression_verdict(ratio, ci, tolerance)
+    assert got == want, f"regression_verdict({ratio}, {ci}, {tolerance}){': ' + why if why else ''}: " \
+        f"expected {want!r}, got {got!r}"
+
+
+_verdict_case(1.10, (1.08, 1.12), 0.05, "regressed")
+_verdict_case(1.01, (0.99, 1.03), 0.05, "equivalent")
+_verdict_case(0.80, (0.78, 0.83), 0.05, "improved")
+_verdict_case(1.00, (0.90, 1.10), 0.05, "unchanged", "too noisy to say anything")
 ### BEGIN HIDDEN TESTS
-assert regression_verdict(1.03, (1.01, 1.06), 0.05) == "unchanged", "significant but below the tolerance"
-assert regression_verdict(1.06, (0.99, 1.13), 0.05) == "unchanged", "above the tolerance but not significant"
-assert regression_verdict(1.0, (1 / 1.05, 1.05), 0.05) == "equivalent", "the bounds are inclusive"
-assert regression_verdict(0.94, (0.92, 0.96), 0.05) == "improved"
-assert regression_verdict(0.96, (0.955, 0.97), 0.05) == "equivalent", "equivalence is checked first"
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(regression_verdict, "tinybench.abtest")
+_verdict_case(1.03, (1.01, 1.06), 0.05, "unchanged", "significant but below the tolerance")
+_verdict_case(1.06, (0.99, 1.13), 0.05, "unchanged", "above the tolerance but not significant")
+_verdict_case(1.0, (1 / 1.05, 1.05), 0.05, "equivalent", "the bounds are inclusive")
+_verdict_case(0.94, (0.92, 0.96), 0.05, "improved")
+_verdict_case(0.96, (0.955, 0.97), 0.05, "equivalent", "equivalence is checked first")
 for bad in (0.0, -0.1):
     try:
-        regression_verdict(1.0, (0.9, 1.1), bad)
-        raise AssertionError("a non-positive tolerance must raise ValueError")
+        got = regression_verdict(1.0, (0.9, 1.1), bad)
     except ValueError:
-        pass
+        continue
+    raise AssertionError(f"tolerance={bad}: a non-positive tolerance must raise ValueError, got {got!r}")
 ### END HIDDEN TESTS
 
 # %%

@@ -45,13 +45,18 @@ from tinybench.stats import samples_of
 from tinybench.timing import check_level, check_number, check_quantile, figure_img, format_seconds
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
+import torch
 from threadpoolctl import threadpool_limits
 
 from tinybench.nbutils import reference_fallback
 from tinybench.scenarios import ArrayDataset
 
+# Thread pools, set explicitly: numpy's BLAS and torch each start one thread per core, and on a small or shared
+# machine the two pools compete for the same cores, so a measurement times the contention instead of the code.
+# One thread each keeps the experiments below comparable; the cells where threads are the lesson set their own.
+torch.set_num_threads(1)
+threadpool_limits(1)
 use_reference_if_open = reference_fallback("tinybench.capacity")
-threadpool_limits(1)  # one BLAS thread: the SUT uses one core, the load generator the other
 M = np.random.default_rng(0).standard_normal((256, 256))
 
 
@@ -97,8 +102,10 @@ def mean_in_system(arrivals: Sequence[float], departures: Sequence[float], t_end
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test-mean-in-system", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert mean_in_system([0.0, 1.0], [2.0, 3.0], 4.0) == 1.0, "two requests of 2 s each in 4 s"
-assert mean_in_system([0.5], [10.0], 2.0) == 0.75, "clipped at the end of the window"
+got = mean_in_system([0.0, 1.0], [2.0, 3.0], 4.0)
+assert got == 1.0, f"two requests of 2 s each in a 4 s window: expected L = 1.0, got {got!r}"
+got = mean_in_system([0.5], [10.0], 2.0)
+assert got == 0.75, f"one request from 0.5 s, clipped at the end of the 2 s window: expected 1.5 / 2 = 0.75, got {got!r}"
 r = run(matmul_sut, dataset, scenario="Server", target_qps=400, min_duration=1.0, target_latency=0.5)
 ok = ~np.isnan(r.completed)
 T = float(r.completed[ok].max())
@@ -106,13 +113,18 @@ L = mean_in_system(r.scheduled[ok], r.completed[ok], T)
 lam, W = ok.sum() / T, float(np.mean(r.completed[ok] - r.scheduled[ok]))
 assert abs(L - lam * W) / (lam * W) < 0.02, f"Little's law: L = {L:.3f} but λW = {lam * W:.3f}"
 ### BEGIN HIDDEN TESTS
-assert mean_in_system([], [], 1.0) == 0.0
-assert mean_in_system([-1.0, 3.0], [0.5, 4.0], 2.0) == 0.25, "a request before the window counts from 0; one after not at all"
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(mean_in_system, "tinybench.capacity")
+got = mean_in_system([], [], 1.0)
+assert got == 0.0, f"no requests: expected 0.0, got {got!r}"
+got = mean_in_system([-1.0, 3.0], [0.5, 4.0], 2.0)
+assert got == 0.25, f"a request before the window counts from 0 (0.5 s), one after not at all: expected 0.5 / 2 = 0.25, got {got!r}"
 try:
-    mean_in_system([0.0], [1.0, 2.0], 1.0)
-    raise AssertionError("mismatched lengths must raise ValueError")
+    got = mean_in_system([0.0], [1.0, 2.0], 1.0)
 except ValueError:
     pass
+else:
+    raise AssertionError(f"mismatched lengths (1 arrival, 2 departures) must raise ValueError, got {got!r}")
 ### END HIDDEN TESTS
 
 # %%
@@ -302,11 +314,14 @@ def _erlang_c_in_logs(c, a):
 
 
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(erlang_c, "tinybench.capacity")
 assert abs(erlang_c(2, 1.0) - 1 / 3) < 1e-12, f"erlang_c(2, 1.0): expected 1/3, got {erlang_c(2, 1.0)!r}"
 for _c, _a in ((500, 450.0), (1000, 800.0), (2000, 1900.0), (50, 49.9), (3, 0.01)):
     _want, _got = _erlang_c_in_logs(_c, _a), erlang_c(_c, _a)
     assert abs(_got - _want) < 1e-9, f"erlang_c({_c}, {_a}): expected {_want!r} (computed in logs), got {_got!r}"
-assert erlang_c(20, 10.0) < erlang_c(20, 15.0) < erlang_c(20, 19.0)
+_p = [erlang_c(20, a) for a in (10.0, 15.0, 19.0)]
+assert _p[0] < _p[1] < _p[2], f"c=20: P(wait) must grow with the load a = 10, 15, 19, got {_p}"
 ### END HIDDEN TESTS
 
 # %%
@@ -781,23 +796,33 @@ def replicas_needed(target_qps: float, service_rate: float, slo: float, quantile
     ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "test-replicas-needed", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert replicas_needed(2000, 100, 0.05) == 254, "each replica may take μ − ln(100)/0.05 ≈ 7.9/s: 2000/7.9 → 254"
-assert replicas_needed(50, 100, 1.0) == 1
+got = replicas_needed(2000, 100, 0.05)
+assert got == 254, f"replicas_needed(2000, 100, 0.05): each replica may take μ − ln(100)/0.05 ≈ 7.9/s, " \
+    f"2000/7.9 → expected 254, got {got!r}"
+got = replicas_needed(50, 100, 1.0)
+assert got == 1, f"replicas_needed(50, 100, 1.0): one replica at ρ = 0.5 meets a 1 s p99 (92 ms): expected 1, got {got!r}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(replicas_needed, "tinybench.capacity")
 for lam, mu, slo, q in [(2000, 100, 0.05, 0.99), (500, 40, 0.3, 0.9), (10, 1, 20, 0.5), (1e5, 2000, 0.01, 0.999)]:
     r = replicas_needed(lam, mu, slo, q)
     ok = lambda n: lam / n < mu and -math.log(1 - q) / (mu - lam / n) <= slo  # noqa: E731
-    assert ok(r) and (r == 1 or not ok(r - 1)), (lam, mu, slo, q, r)
+    want = next(n for n in range(1, 10**6) if ok(n))
+    assert r == want, f"replicas_needed({lam}, {mu}, {slo}, {q}): the fewest replicas that meet the SLO is {want}, got {r!r}"
 try:
-    replicas_needed(10, 100, 0.01)  # p99 of service alone is 46 ms
-    raise AssertionError("an SLO below the service time's own quantile must raise ValueError")
+    got = replicas_needed(10, 100, 0.01)  # p99 of service alone is 46 ms
 except ValueError:
     pass
+else:
+    raise AssertionError(f"replicas_needed(10, 100, 0.01): an SLO (10 ms) below the service time's own p99 (46 ms) "
+                         f"must raise ValueError, got {got!r}")
 try:
-    replicas_needed(1e6, 100, 0.05, max_replicas=10)
-    raise AssertionError("too few max_replicas must raise ValueError")
+    got = replicas_needed(1e6, 100, 0.05, max_replicas=10)
 except ValueError:
     pass
+else:
+    raise AssertionError(f"replicas_needed(1e6, 100, 0.05, max_replicas=10) needs more than 10 replicas: "
+                         f"expected ValueError, got {got!r}")
 ### END HIDDEN TESTS
 
 # %%
@@ -941,7 +966,7 @@ def plan_capacity(service: Any, target_qps: float, slo_latency: float, slo_quant
 # %% [markdown]
 # The plan for the matmul SUT: 20,000 queries/s with 30% growth, 20% headroom, at $0.50 per
 # replica-hour, and a p99 SLO of five times the measured p99 service time (an SLO below the service
-# time alone cannot be met by any number of replicas; on a quiet machine this is about 5 ms).
+# time alone cannot be met by any number of replicas, so the SLO is derived from what this run measured).
 
 # %%
 slo = 5 * float(np.quantile(service, 0.99))
@@ -971,12 +996,12 @@ for name, times in (("the SingleStream run", service), ("this Server run", in_ru
           f"p99 {format_seconds(p.quantile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}]")
 
 # %% [markdown]
-# On a quiet machine the two agree within 10–20%. When the measured tail is far above the
+# On a quiet machine the two should agree closely. When the measured tail is far above the
 # prediction, the difference is time the model does not see: a service time that grew under
 # load (the load generator shares the machine), or stalls between queries (another process
-# taking the core, a garbage-collection pause) that delay everything queued behind them. On the
-# shared 2-core machines this course was built on, a single 3-second run agreed within 20% in
-# roughly half of the attempts and otherwise measured 2–5× the prediction. Both are findings: the
+# taking the core, a garbage-collection pause) that delay everything queued behind them. On a
+# small shared machine a single short run often lands well above the prediction: compare the two
+# lines above for this run, and run it again to see how much it moves. Both are findings: the
 # model is right about the queue, and the environment adds a tail of its own. Measure service
 # times under the conditions you will serve in, and validate every plan with a Server run.
 

@@ -48,10 +48,16 @@ from tinybench.timing import (atomic_write_bytes, atomic_write_text, figure_img,
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
+from threadpoolctl import threadpool_limits
 
 from tinybench.nbutils import reference_fallback
 from tinybench.workloads import default_workload
 
+# Thread pools, set explicitly: numpy's BLAS and torch each start one thread per core, and on a small or shared
+# machine the two pools compete for the same cores, so a measurement times the contention instead of the code.
+# One thread each keeps the experiments below comparable; the cells where threads are the lesson set their own.
+torch.set_num_threads(1)
+threadpool_limits(1)
 use_reference_if_open = reference_fallback("tinybench.report")
 workload = default_workload()
 X, y = workload.data.X_test, workload.data.y_test
@@ -135,25 +141,38 @@ from scipy.spatial.distance import cosine as _cosine_distance
 b = np.array([[1.0, 2.0, 3.0], [4.0, 0.5, 0.0]])
 c = np.array([[1.0, 2.5, 3.0], [0.0, 0.5, 4.0]])
 m = agreement_metrics(b, c)
-assert m["max_abs_error"] == 4.0 and m["max_rel_error"] == 1.0, m
-assert m["top1_agreement"] == 0.5, "sample 0 agrees (class 2), sample 1 does not"
-assert abs(m["cosine_min"] - (1 - _cosine_distance(b[1], c[1]))) < 1e-12
-assert abs(m["cosine_mean"] - np.mean([1 - _cosine_distance(b[i], c[i]) for i in range(2)])) < 1e-12
+def _check_metric(m, key, want, tol=1e-12, what=""):
+    assert key in m, f"{what}expected a key {key!r}, got the keys {sorted(m)}"
+    assert abs(m[key] - want) <= tol, f"{what}{key}: expected {want!r}, got {m[key]!r}"
+
+
+_check_metric(m, "max_abs_error", 4.0, 0.0, "largest |difference| is |4 − 0| = 4: ")
+_check_metric(m, "max_rel_error", 1.0, 0.0, "4 relative to the largest |base| 4: ")
+_check_metric(m, "top1_agreement", 0.5, 0.0, "sample 0 agrees (class 2), sample 1 does not: ")
+_check_metric(m, "cosine_min", 1 - _cosine_distance(b[1], c[1]), what="scipy's cosine similarity of sample 1: ")
+_check_metric(m, "cosine_mean", np.mean([1 - _cosine_distance(b[i], c[i]) for i in range(2)]),
+              what="mean of scipy's cosine similarities: ")
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(agreement_metrics, "tinybench.report")
 rng = np.random.default_rng(0)
 B = rng.standard_normal((200, 10))
 C = B + rng.normal(0, 0.01, B.shape)
 m = agreement_metrics(B, C)
-assert abs(m["max_abs_error"] - np.abs(B - C).max()) < 1e-15
-assert abs(m["max_rel_error"] - np.abs(B - C).max() / np.abs(B).max()) < 1e-15
-assert m["cosine_min"] > 0.99 and m["top1_agreement"] == float(np.mean(B.argmax(1) == C.argmax(1)))
-assert agreement_metrics(B, B)["max_abs_error"] == 0.0 and abs(agreement_metrics(B, B)["cosine_min"] - 1) < 1e-12
-assert all(isinstance(v, float) for v in m.values())
+_check_metric(m, "max_abs_error", np.abs(B - C).max(), 1e-15, "200 noisy samples: ")
+_check_metric(m, "max_rel_error", np.abs(B - C).max() / np.abs(B).max(), 1e-15, "200 noisy samples: ")
+_check_metric(m, "top1_agreement", float(np.mean(B.argmax(1) == C.argmax(1))), 0.0, "200 noisy samples: ")
+assert m["cosine_min"] > 0.99, f"200 samples with 1% noise: expected cosine_min > 0.99, got {m['cosine_min']!r}"
+_check_metric(agreement_metrics(B, B), "max_abs_error", 0.0, 0.0, "identical outputs: ")
+_check_metric(agreement_metrics(B, B), "cosine_min", 1.0, 1e-12, "identical outputs: ")
+_types = {k: type(v).__name__ for k, v in m.items() if not isinstance(v, float)}
+assert not _types, f"expected Python floats for every metric, got {_types}"
 try:
-    agreement_metrics(B, C[:, :5])
-    raise AssertionError("mismatched shapes must raise ValueError")
+    got = agreement_metrics(B, C[:, :5])
 except ValueError:
     pass
+else:
+    raise AssertionError(f"shapes (200, 10) and (200, 5): mismatched shapes must raise ValueError, got {got!r}")
 ### END HIDDEN TESTS
 
 # %%
@@ -341,18 +360,29 @@ rng = np.random.default_rng(0)
 base_t = rng.lognormal(np.log(2e-3), 0.05, 300)
 fast = compare(base_t, base_t / 2 * rng.lognormal(0, 0.05, 300), label_a="fp32", label_b="int8")
 text = latency_finding(fast)
-assert text.startswith("int8 is 2.0") and "faster than fp32" in text and "95% CI" in text, text
+assert text.startswith("int8 is 2.0") and "faster than fp32" in text and "95% CI" in text, \
+    f"a 2× speed-up: expected a sentence starting 'int8 is 2.0…× faster than fp32' with its '95% CI', got {text!r}"
 same = compare(base_t, rng.lognormal(np.log(2e-3), 0.05, 300), label_a="fp32", label_b="pruned")
-assert same.verdict == "no detectable difference" and "faster" not in latency_finding(same), latency_finding(same)
+assert same.verdict == "no detectable difference", f"(setup) expected no detectable difference, got {same.verdict!r}"
+assert "faster" not in latency_finding(same), \
+    f"no detectable difference: expected no 'faster' in the sentence, got {latency_finding(same)!r}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(latency_finding, "tinybench.report")
 lo, hi = fast.ratio_ci
-assert text == f"int8 is {1 / fast.ratio:.2f}× faster than fp32 (time ratio {fast.ratio:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
+_want = f"int8 is {1 / fast.ratio:.2f}× faster than fp32 (time ratio {fast.ratio:.3f}, 95% CI {lo:.3f}–{hi:.3f})."
+assert text == _want, f"expected {_want!r}, got {text!r}"
 slow = compare(base_t, base_t * 1.5, label_a="A", label_b="B")
-assert latency_finding(slow).startswith("B is 1.50× slower than A (time ratio 1.500")
+_got = latency_finding(slow)
+assert _got.startswith("B is 1.50× slower than A (time ratio 1.500"), \
+    f"expected a sentence starting 'B is 1.50× slower than A (time ratio 1.500', got {_got!r}"
 eq = compare(base_t, base_t * 1.001, margin=0.05, label_a="A", label_b="B")
-assert latency_finding(eq).startswith("B and A are equivalent within ±5% (time ratio"), latency_finding(eq)
-assert latency_finding(same).startswith("No significant difference between pruned and fp32") and \
-    latency_finding(same).endswith("includes 1).")
+_got = latency_finding(eq)
+assert _got.startswith("B and A are equivalent within ±5% (time ratio"), \
+    f"expected a sentence starting 'B and A are equivalent within ±5% (time ratio', got {_got!r}"
+_got = latency_finding(same)
+assert _got.startswith("No significant difference between pruned and fp32") and _got.endswith("includes 1)."), \
+    f"expected 'No significant difference between pruned and fp32 (… includes 1).', got {_got!r}"
 ### END HIDDEN TESTS
 
 # %%
@@ -422,19 +452,30 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
 fig = plot_latency_cdf({"a": [3e-3, 1e-3, 2e-3], "b": [4e-3, 5e-3]})
 ax = fig.axes[0]
 lines = ax.get_lines()
-assert len(lines) == 2 and [l.get_label() for l in lines] == ["a", "b"]
-assert np.allclose(lines[0].get_xdata(), [1, 2, 3]) and np.allclose(lines[0].get_ydata(), [1 / 3, 2 / 3, 1])
-assert ax.get_xlabel() == "latency (ms)" and ax.get_ylabel() == "fraction of calls" and ax.get_xscale() == "linear"
+_labels = [l.get_label() for l in lines]
+assert _labels == ["a", "b"], f"one line per model, labelled by name: expected ['a', 'b'], got {_labels}"
+assert np.allclose(lines[0].get_xdata(), [1, 2, 3]), \
+    f"x: sorted latencies in ms, expected [1, 2, 3], got {list(lines[0].get_xdata())}"
+assert np.allclose(lines[0].get_ydata(), [1 / 3, 2 / 3, 1]), \
+    f"y: the fraction of calls at or below each latency, expected [1/3, 2/3, 1], got {list(lines[0].get_ydata())}"
+_axes = (ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale())
+assert _axes == ("latency (ms)", "fraction of calls", "linear"), \
+    f"(x label, y label, x scale): expected ('latency (ms)', 'fraction of calls', 'linear'), got {_axes}"
 ### BEGIN HIDDEN TESTS
+from tinybench.nbutils import assert_own as _assert_own
+_assert_own(plot_latency_cdf, "tinybench.report")
 wide = plot_latency_cdf({"x": [1e-4, 1e-2]})
-assert wide.axes[0].get_xscale() == "log"
-assert wide.axes[0].get_legend() is not None
-assert type(wide).__module__.startswith("matplotlib.figure")
+assert wide.axes[0].get_xscale() == "log", \
+    f"latencies spanning 100×: expected a log x scale, got {wide.axes[0].get_xscale()!r}"
+assert wide.axes[0].get_legend() is not None, "expected a legend, got none"
+assert type(wide).__module__.startswith("matplotlib.figure"), \
+    f"expected a matplotlib Figure, got {type(wide).__module__}.{type(wide).__name__}"
 try:
-    plot_latency_cdf({})
-    raise AssertionError("an empty dict must raise ValueError")
+    got = plot_latency_cdf({})
 except ValueError:
     pass
+else:
+    raise AssertionError(f"an empty dict must raise ValueError, got {got!r}")
 ### END HIDDEN TESTS
 
 # %%

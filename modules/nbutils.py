@@ -79,6 +79,46 @@ def reference_fallback(module: str) -> Callable[..., Callable]:
     return use
 
 
+def assert_own(fn: Callable, module: str) -> None:
+    """AssertionError unless `fn` is the notebook's own code: not `module`'s (tinybench's) reference function, and not a
+    function that calls or imports it. Refused: `fn.__module__` a tinybench module; `tinybench` named in `fn`'s source
+    (an import, `tinybench.x.f(...)`); a global that `fn` uses (its own code, nested functions included) that is a
+    tinybench module or tinybench's function of the same name (`from tinybench.timing import f as ref`)."""
+    import inspect
+    import types
+    name = getattr(fn, "__name__", repr(fn))
+    why = None
+    if str(getattr(fn, "__module__", "")).split(".")[0] == "tinybench":
+        why = f"it is {fn.__module__}.{name} itself"
+    else:
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            source = ""
+        code = [line.split("#")[0] for line in source.splitlines()]
+        if any("tinybench" in line for line in code):
+            why = "its code names tinybench"
+        else:
+            names, todo = set(), [getattr(fn, "__code__", None)]
+            while todo:
+                co = todo.pop()
+                if co is not None:
+                    names.update(co.co_names)
+                    todo += [c for c in co.co_consts if isinstance(c, types.CodeType)]
+            glb = getattr(fn, "__globals__", {})
+            for n in sorted(names):
+                obj = glb.get(n)
+                if isinstance(obj, types.ModuleType) and obj.__name__.split(".")[0] == "tinybench":
+                    why = f"it uses the module {obj.__name__} (as `{n}`)"
+                elif (callable(obj) and getattr(obj, "__module__", None) == module
+                      and getattr(obj, "__name__", None) == name):
+                    why = f"it calls {module}.{name} (as `{n}`)"
+                if why:
+                    break
+    assert why is None, (f"`{name}` must be your own code, but {why}: write it without tinybench's reference "
+                         f"({module}.{name}); see the integrity policy")
+
+
 def _show(x: Any, limit: int = 80) -> str:
     "A short repr for a warning (`limit` characters at most)."
     text = repr(x)
@@ -114,3 +154,29 @@ def median_iqr(samples):  # right: kept
     return float(q2), float(q3 - q1)
 assert use(median_iqr, [1.0, 2.0, 4.0]) is median_iqr
 assert same_result((1.0, [2.0, float("nan")]), (1.0 + 1e-9, [2.0, float("nan")])) and not same_result("a", "b")
+
+# %% [markdown]
+# `assert_own(fn, module)` is the graded tests' integrity check: the installed package holds every reference
+# solution, so a notebook function that only calls it (or is it) earns nothing.
+
+# %%
+import tinybench.timing as _timing
+def median_iqr(samples):
+    return _timing.median_iqr(samples)
+def _refused(fn):
+    try:
+        assert_own(fn, "tinybench.timing")
+    except AssertionError as e:
+        return str(e)
+    return ""
+assert "uses the module tinybench.timing" in _refused(median_iqr)
+assert "tinybench.timing.median_iqr itself" in _refused(_timing.median_iqr)
+from tinybench.timing import median_iqr as _ref
+def median_iqr(samples):
+    return _ref(samples)
+assert "calls tinybench.timing.median_iqr" in _refused(median_iqr)
+def median_iqr(samples):  # own work (the source is not available here: the globals check still runs)
+    import numpy as np
+    q1, q2, q3 = np.percentile(samples, [25, 50, 75])
+    return float(q2), float(q3 - q1)
+assert _refused(median_iqr) == ""

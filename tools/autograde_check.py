@@ -12,6 +12,12 @@ to its nbgrader source (assignments/NN/NN.ipynb); the Makefile's `nbtest-uncover
 to a pool of workers, each with its own copy of the course and its own gradebook (SQLite does not take concurrent
 writers well), and each job is one `nbgrader autograde ASSIGNMENT --student S` call. Jobs start longest first
 (estimated from the notebook's size) so that the last one to finish is a short one.
+
+Wrong attempts: for an assignment with patch files under tools/wrong_attempts/ASSIGNMENT/, a third submission
+("wrong") is the reference with each patch applied to the solution cell it names (`# grade_id: ...`, then the
+reference lines after `--- reference` and the attempt's lines after `+++ attempt`). It must lose exactly the points of
+the patched exercises' test cells (`test-<grade_id>`) and no others, and its grading must finish within
+--attempt-timeout seconds. A patch that delegates to the installed package is one of them: it must lose its points.
 """
 from __future__ import annotations
 
@@ -33,6 +39,48 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = {"reference": ROOT / "assignments", "untouched": ROOT / "release"}
+ATTEMPTS = ROOT / "tools" / "wrong_attempts"
+WRONG = "wrong"
+
+
+@dataclass
+class Patch:
+    path: Path
+    grade_id: str
+    old: str
+    new: str
+
+
+def read_patch(path: Path) -> Patch:
+    """A wrong-attempt patch: `# grade_id: ID`, comment lines, `--- reference`, its lines, `+++ attempt`, its lines."""
+    text = path.read_text(encoding="utf-8")
+    m = re.match(r"(?s)(?:#[^\n]*\n)*?# grade_id: *(\S+)\n(?:#[^\n]*\n)*--- reference\n(.*?)\+\+\+ attempt\n(.*)\Z", text)
+    if not m:
+        raise ValueError(f"{path}: expected '# grade_id: ID', then '--- reference' lines, then '+++ attempt' lines")
+    return Patch(path, m.group(1), m.group(2), m.group(3))
+
+
+def attempt_patches(assignment: str) -> list[Patch]:
+    return [read_patch(p) for p in sorted((ATTEMPTS / assignment).glob("*.patch"))]
+
+
+def write_wrong_attempt(assignment: str, dest: Path) -> set[str]:
+    """The reference notebook with the assignment's patches applied, written into `dest`; returns the grade_ids of
+    the test cells that must lose their points (test-<grade_id> of each patched solution cell)."""
+    patches = attempt_patches(assignment)
+    for nb_path in (ROOT / "assignments" / assignment).glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for patch in patches:
+            cells = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == patch.grade_id]
+            if len(cells) != 1:
+                raise ValueError(f"{patch.path}: {len(cells)} cells with grade_id {patch.grade_id!r} in {nb_path.name}")
+            source = "".join(cells[0]["source"])
+            if source.count(patch.old) != 1:
+                raise ValueError(f"{patch.path}: the reference lines occur {source.count(patch.old)} times in cell "
+                                 f"{patch.grade_id!r} (expected once: update the patch to the current solution)")
+            cells[0]["source"] = source.replace(patch.old, patch.new).splitlines(keepends=True)
+        (dest / nb_path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {f"test-{p.grade_id}" for p in patches}
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -44,11 +92,19 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def nbgrader(course: Path, *args: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
-                          capture_output=True, text=True)
+def nbgrader(course: Path, *args: str, timeout: float | None = None) -> None:
+    """Run nbgrader in `course`; RuntimeError when it fails or runs past `timeout` seconds (then the whole process
+    group, kernel included, is killed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.communicate()
+        raise RuntimeError(f"nbgrader {' '.join(args)} ran past the time bound of {timeout:.0f} s") from None
     if proc.returncode != 0:
-        sys.stderr.write(proc.stdout + proc.stderr)
+        sys.stderr.write(out)
         raise RuntimeError(f"nbgrader {' '.join(args)} failed with exit code {proc.returncode}")
 
 
@@ -96,8 +152,10 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 def hidden_test_lines(assignment: str, min_chars: int = 12) -> set[str]:
     """The lines of the assignment's hidden tests (stripped, at least `min_chars` long, so that a bare `)` or `else:`
-    shared with visible code does not count), read from its nbgrader source notebook."""
+    does not count), read from its nbgrader source notebook, less any line that also appears outside the hidden
+    regions (a visible test may repeat a line such as `lo, hi = f(n, q, level)`: showing it leaks nothing)."""
     lines: set[str] = set()
+    visible: set[str] = set()
     for nb in (ROOT / "assignments" / assignment).glob("*.ipynb"):
         for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
             inside = False
@@ -105,9 +163,11 @@ def hidden_test_lines(assignment: str, min_chars: int = 12) -> set[str]:
                 if HIDDEN_BEGIN in line or HIDDEN_END in line:
                     inside = HIDDEN_BEGIN in line
                     continue
-                if inside and len(line.strip()) >= min_chars and not line.strip().startswith("#"):
+                if not inside:
+                    visible.add(line.strip())
+                elif len(line.strip()) >= min_chars and not line.strip().startswith("#"):
                     lines.add(line.strip())
-    return lines
+    return {line for line in lines if not any(line in v for v in visible)}
 
 
 def feedback_leaks(course: Path, assignment: str, student: str) -> list[str]:
@@ -133,14 +193,15 @@ class Job:
     def cost(self) -> int:
         """A rough estimate of the run time, to start the longest jobs first: the size of the notebook's code."""
         total = 0
-        for nb in (STUDENTS[self.student] / self.assignment).glob("*.ipynb"):
+        for nb in (STUDENTS.get(self.student, STUDENTS["reference"]) / self.assignment).glob("*.ipynb"):
             cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
             total += sum(len("".join(c["source"])) for c in cells if c["cell_type"] == "code")
         return total
 
 
-def make_course(dest: Path, assignments: list[str]) -> None:
-    """A course with the nbgrader source, the generated release and its gradebook, and every submission."""
+def make_course(dest: Path, assignments: list[str]) -> dict[str, set[str]]:
+    """A course with the nbgrader source, the generated release and its gradebook, and every submission; returns,
+    per assignment with wrong attempts, the test cells that its "wrong" submission must lose."""
     dest.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", dest)
     shutil.copytree(ROOT / "assignments", dest / "assignments")
@@ -151,9 +212,16 @@ def make_course(dest: Path, assignments: list[str]) -> None:
             sub.mkdir(parents=True)
             for nb in (origin / name).glob("*.ipynb"):
                 shutil.copy(nb, sub / nb.name)
+    must_lose = {}
+    for name in assignments:
+        if attempt_patches(name):
+            sub = dest / "submitted" / WRONG / name
+            sub.mkdir(parents=True)
+            must_lose[name] = write_wrong_attempt(name, sub)
+    return must_lose
 
 
-def grade(courses: list[Path], jobs: list[Job]) -> None:
+def grade(courses: list[Path], jobs: list[Job], attempt_timeout: float | None = None) -> None:
     """Run every job on one of the courses, one job per course at a time; a job's failure is kept in job.error."""
     todo: queue.Queue[Job] = queue.Queue()
     for job in sorted(jobs, key=lambda j: j.cost, reverse=True):
@@ -168,7 +236,8 @@ def grade(courses: list[Path], jobs: list[Job]) -> None:
             job.course = course
             t0 = time.perf_counter()
             try:
-                nbgrader(course, "autograde", job.assignment, "--student", job.student, "--force", "--create")
+                nbgrader(course, "autograde", job.assignment, "--student", job.student, "--force", "--create",
+                         timeout=attempt_timeout if job.student == WRONG else None)
                 nbgrader(course, "generate_feedback", job.assignment, "--student", job.student, "--force")
                 job.leaks = tuple(feedback_leaks(course, job.assignment, job.student))
             except RuntimeError as e:
@@ -186,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="notebooks graded at the same time, each in its own course copy (default: CPU count)")
+    parser.add_argument("--attempt-timeout", type=float, default=480.0,
+                        help="time bound in seconds for grading one wrong attempt (default: 480)")
+    parser.add_argument("--no-attempts", action="store_true", help="skip the wrong attempts (tools/wrong_attempts/)")
     parser.add_argument("assignments", nargs="*", help="assignments to check (default: all)")
     args = parser.parse_args(argv)
     assignments = args.assignments or sorted(p.name for p in (ROOT / "assignments").iterdir() if p.is_dir())
@@ -193,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print("autograde-check: no assignments", file=sys.stderr)
         return 1
     jobs = [Job(name, student) for name in assignments for student in STUDENTS]
+    if not args.no_attempts:
+        jobs += [Job(name, WRONG) for name in assignments if (ATTEMPTS / name).is_dir() and attempt_patches(name)]
     workers = max(1, min(args.workers, len(jobs)))
     got: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
     errors: dict[str, list[str]] = {}
@@ -201,8 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tinybench-course-") as tmp:
         first = Path(tmp) / "course0"
         try:
-            make_course(first, assignments)
-        except RuntimeError as e:
+            must_lose = make_course(first, assignments)
+            if args.no_attempts:
+                shutil.rmtree(first / "submitted" / WRONG, ignore_errors=True)
+                must_lose = {}
+        except (RuntimeError, ValueError) as e:
             print(f"autograde-check: {e}", file=sys.stderr)
             return 1
         courses = [first]
@@ -210,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             # A copy of the first course (release and gradebook included) instead of a second generate_assignment.
             courses.append(Path(tmp) / f"course{k}")
             shutil.copytree(first, courses[-1])
-        grade(courses, jobs)
+        grade(courses, jobs, args.attempt_timeout)
         graded = {course: scores(course) for course in courses}
         for job in jobs:
             if job.course is None:
@@ -242,6 +319,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: reference {ref:g}/{ref_max:g}, untouched release {blank:g}/{ref_max:g}"
               f" -> {'ok' if ok else 'FAIL'}{why}"
               f" [{took['reference']:.0f} s + {took['untouched']:.0f} s]")
+        if name in must_lose:
+            score, top, lost = got.get((name, WRONG), (float("nan"), 0.0, ["(not graded)"]))
+            ok = set(lost) == must_lose[name] and score < top
+            failed |= not ok
+            patches = ", ".join(p.path.stem for p in attempt_patches(name))
+            print(f"    wrong attempts ({patches}): {score:g}/{top:g}, lost {', '.join(lost) or 'nothing'}"
+                  f" (must lose exactly {', '.join(sorted(must_lose[name]))}) -> {'ok' if ok else 'FAIL'}"
+                  f" [{took.get(WRONG, float('nan')):.0f} s]")
         if slowest.get(name):
             print("    slowest reference cells: " + ", ".join(f"{cid} {sec:.1f} s" for sec, cid in slowest[name]))
     print(f"autograde-check: {len(jobs)} notebooks graded by {workers} workers in {time.perf_counter() - t0:.0f} s")
