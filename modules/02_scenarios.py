@@ -1151,6 +1151,18 @@ def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool
 
 # %%
 #| export
+def _run_pool(work: Callable[[], None], q: queue.SimpleQueue, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    "Run `work` on `s.workers` threads until they finish or max_duration runs out; Ctrl-C drops the queued work."
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
+    for th in threads:
+        th.start()
+    try:
+        _join(threads, t0, s.max_duration, rec)
+    except KeyboardInterrupt:
+        _drain(q, s.workers)
+        raise
+
+
 def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
     b = s.offline_batch_size
     n = len(rec.queries)
@@ -1169,14 +1181,7 @@ def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> No
                 return
             rec.serve(sut, samples, g, t0)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
-    for th in threads:
-        th.start()
-    try:
-        _join(threads, t0, s.max_duration, rec)
-    except KeyboardInterrupt:
-        _drain(q, s.workers)
-        raise
+    _run_pool(work, q, rec, s, t0)
 
 # %% [markdown]
 # When the dataset is one array (or tensor) and the SUT takes arrays (`TorchSUT` does), Offline does not
@@ -1232,14 +1237,8 @@ def _run_offline_arrays(sut, array, rec: _Recorder, s: TestSettings, t0: float) 
             if error is None and labels is not None:  # rows that failed are dropped from accuracy at the end
                 correct[a:b] = _correct_batch(out, labels[order[a:b]])
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
-    for th in threads:
-        th.start()
     try:
-        _join(threads, t0, s.max_duration, rec)
-    except KeyboardInterrupt:
-        _drain(q, s.workers)
-        raise
+        _run_pool(work, q, rec, s, t0)
     finally:
         done = np.isfinite(rec.completed) & np.array([e is None for e in rec.errors])
         rec.correct = correct[done].tolist() if labels is not None else []

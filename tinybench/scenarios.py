@@ -813,7 +813,19 @@ def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool
     r.reasons = validity_reasons(r)
     return r
 
-# %% ../modules/02_scenarios.ipynb #42f0a2ba
+# %% ../modules/02_scenarios.ipynb #9a1e6aa5
+def _run_pool(work: Callable[[], None], q: queue.SimpleQueue, rec: _Recorder, s: TestSettings, t0: float) -> None:
+    "Run `work` on `s.workers` threads until they finish or max_duration runs out; Ctrl-C drops the queued work."
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
+    for th in threads:
+        th.start()
+    try:
+        _join(threads, t0, s.max_duration, rec)
+    except KeyboardInterrupt:
+        _drain(q, s.workers)
+        raise
+
+
 def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
     b = s.offline_batch_size
     n = len(rec.queries)
@@ -832,16 +844,9 @@ def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> No
                 return
             rec.serve(sut, samples, g, t0)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
-    for th in threads:
-        th.start()
-    try:
-        _join(threads, t0, s.max_duration, rec)
-    except KeyboardInterrupt:
-        _drain(q, s.workers)
-        raise
+    _run_pool(work, q, rec, s, t0)
 
-# %% ../modules/02_scenarios.ipynb #cefaf718
+# %% ../modules/02_scenarios.ipynb #25826611
 def _offline_blocks(n: int, cycle: int, batch: int) -> list[tuple[int, int]]:
     "Query ranges [a, b) of at most `batch` queries; none crosses a multiple of `cycle` (where the sample order repeats)."
     return [(a, min(a + batch, c + cycle, n)) for c in range(0, n, cycle) for a in range(c, min(c + cycle, n), batch)]
@@ -886,14 +891,8 @@ def _run_offline_arrays(sut, array, rec: _Recorder, s: TestSettings, t0: float) 
             if error is None and labels is not None:  # rows that failed are dropped from accuracy at the end
                 correct[a:b] = _correct_batch(out, labels[order[a:b]])
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
-    for th in threads:
-        th.start()
     try:
-        _join(threads, t0, s.max_duration, rec)
-    except KeyboardInterrupt:
-        _drain(q, s.workers)
-        raise
+        _run_pool(work, q, rec, s, t0)
     finally:
         done = np.isfinite(rec.completed) & np.array([e is None for e in rec.errors])
         rec.correct = correct[done].tolist() if labels is not None else []
