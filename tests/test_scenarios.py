@@ -445,6 +445,7 @@ def test_a_dead_process_sut_worker_leaves_the_pool():
         r = run(sut, data, scenario="Offline", offline_batch_size=1, min_duration=0.0, workers=2)
         assert r.n_errors <= 2 and r.n_queries >= 198, r.reasons
         assert all("worker process died" in e for e in r.errors if e)
+        p.processes[0].join(5)  # SIGKILL is asynchronous: on a busy machine the process can outlive the run briefly
         assert p([4.0]) == [8.0] and "1 alive" in repr(p)
         os.kill(p.processes[1].pid, signal.SIGKILL)
         p.processes[1].join(5)
