@@ -561,6 +561,14 @@ class SuiteSettings:
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
+        from tinybench.timing import check_number
+        for name in ("batch_size", "rounds", "max_rounds"):
+            setattr(self, name, check_number(getattr(self, name), name, integer=True, positive=True))
+        for name in ("min_time", "time_budget", "scenario_duration", "sweep_min_time"):
+            setattr(self, name, check_number(getattr(self, name), name, positive=True, hint="seconds"))
+        for name in ("sequential", "memory"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"SuiteSettings: {name} must be True or False, got {getattr(self, name)!r}")
         self.scenarios = tuple(self.scenarios)
         self.batch_sizes = tuple(int(b) for b in self.batch_sizes)
         checks = [(self.batch_size >= 1, f"batch_size must be >= 1 sample, got {self.batch_size}"),

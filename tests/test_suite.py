@@ -428,3 +428,16 @@ def test_suite_measures_until_a_2x_difference_is_decided():
     from tinybench.report import Report
     from tinybench.report import methodology
     assert any("added rounds until every comparison was" in line for line in methodology(result))
+
+
+@pytest.mark.parametrize("kwargs, exc, pattern", [
+    (dict(rounds="3"), TypeError, "rounds must be a positive integer, got '3'"),
+    (dict(max_rounds=2.5), ValueError, "max_rounds must be a positive integer, got 2.5"),
+    (dict(rounds=30, max_rounds=10), ValueError, r"max_rounds must be >= rounds \(30\), got 10"),
+    (dict(time_budget=float("nan")), ValueError, "time_budget must be a positive finite number .* got nan"),
+    (dict(time_budget=-1), ValueError, "time_budget"),
+    (dict(sequential="yes"), TypeError, "sequential must be True or False, got 'yes'"),
+    (dict(batch_size=None), TypeError, "batch_size")])
+def test_suite_settings_name_the_bad_field(kwargs, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        SuiteSettings(**kwargs)

@@ -89,7 +89,7 @@ class ArrayDataset:
         "The samples as one array or tensor (first axis: samples), or None when X is a list."
         return self.X if hasattr(self.X, "shape") and hasattr(self.X, "__getitem__") and len(self.X.shape) >= 1 else None
 
-# %% ../modules/02_scenarios.ipynb #7e070e4f
+# %% ../modules/02_scenarios.ipynb #46e28de6
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 LOAD_PATTERNS = ("poisson", "burst", "ramp")
 ISSUE_MODES = ("sleep", "hybrid", "precise")
@@ -149,6 +149,8 @@ class TestSettings:
                   (self.max_batch >= 1 and self.max_wait >= 0, "max_batch must be >= 1 and max_wait >= 0"),
                   (self.load_pattern in LOAD_PATTERNS, f"load_pattern must be one of {LOAD_PATTERNS}"),
                   (self.issue_mode in ISSUE_MODES, f"issue_mode must be one of {ISSUE_MODES}, got {self.issue_mode!r}"),
+                  (isinstance(self.stop_when_invalid, bool), f"stop_when_invalid must be True or False, got "
+                                                             f"{self.stop_when_invalid!r}"),
                   (self.burst_size >= 1, "burst_size must be >= 1"),
                   (self.ramp_to_qps is None or self.ramp_to_qps > 0, "ramp_to_qps must be > 0 queries per second")]
         for ok, msg in checks:
