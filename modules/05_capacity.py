@@ -490,22 +490,41 @@ class QueueSimulation:
         return f"<pre>{self!r}</pre>"
 
 
-def simulate_queue(arrival_rate: float, service_times: Any, servers: int = 1, n: int = 200_000, seed: int = 0,
-                   warmup: float = 0.05) -> QueueSimulation:
+def simulate_queue(arrival_rate: float | None, service_times: Any, servers: int = 1, n: int = 200_000, seed: int = 0,
+                   warmup: float = 0.05, arrivals: Sequence[float] | None = None) -> QueueSimulation:
     """FIFO queue with Poisson arrivals at `arrival_rate` (/s) and `servers` servers whose service times are drawn
     from `service_times` (measured samples, seconds, or a scipy frozen distribution). Drops the first `warmup`
-    fraction of requests."""
+    fraction of requests.
+
+    `arrivals`: recorded arrival times (seconds, non-decreasing) to replay instead of Poisson arrivals: a
+    production trace, or the times a Server run really issued its queries (`ScenarioResult.issued`). Then pass
+    `arrival_rate=None`; the rate reported is the trace's mean rate, `n` is its length, and a trace that
+    overloads the servers for a while is simulated as it is (no steady state is needed)."""
     sample, mean_s = _service_sampler(service_times)
-    arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
     servers = check_number(servers, "servers", integer=True, lo=1)
-    n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
     warmup = check_number(warmup, "warmup", lo=0, hi=0.9, hint="the fraction of requests dropped, 0.05")
-    rho = arrival_rate * mean_s / servers
-    if rho >= 1:
-        raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1 ({arrival_rate:g}/s against a capacity of "
-                            f"{servers / mean_s:g}/s): no steady state to simulate")
+    if arrivals is not None:
+        if arrival_rate is not None:
+            raise ValueError(f"give arrival_rate or arrivals, not both (got arrival_rate={arrival_rate!r} and "
+                             f"{len(arrivals)} arrival times): pass arrival_rate=None to replay a trace")
+        trace = samples_of(arrivals, "arrivals", min_n=2, nonnegative=False)
+        if np.any(np.diff(trace) < 0):
+            raise ValueError("arrivals must be non-decreasing times in seconds (sort them first)")
+        if trace[-1] == trace[0]:
+            raise ValueError("arrivals all fall at one instant: a trace needs a duration to have a rate")
+        n, arrival_rate = trace.size, (trace.size - 1) / float(trace[-1] - trace[0])
+        rho = arrival_rate * mean_s / servers
+    else:
+        if arrival_rate is None:
+            raise ValueError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
+        arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
+        n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
+        rho = arrival_rate * mean_s / servers
+        if rho >= 1:
+            raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1 ({arrival_rate:g}/s against a capacity of "
+                                f"{servers / mean_s:g}/s): no steady state to simulate")
     rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1 / arrival_rate, n))
+    arrivals = np.cumsum(rng.exponential(1 / arrival_rate, n)) if arrivals is None else trace - trace[0]
     service = sample(rng, n)
     start = np.empty(n)
     if servers == 1:  # Lindley: start_i = max(arrival_i, finish_{i-1})
@@ -996,8 +1015,25 @@ for name, times in (("the SingleStream run", service), ("this Server run", in_ru
           f"p99 {format_seconds(p.quantile(0.99))} [{format_seconds(lo)}, {format_seconds(hi)}]")
 
 # %% [markdown]
-# On a quiet machine the two should agree closely. When the measured tail is far above the
-# prediction, the difference is time the model does not see: a service time that grew under
+# The simulation assumed Poisson arrivals. The load generator's schedule is Poisson, but each
+# query is issued when the issuer thread wakes up, a little late, and on a busy machine late in
+# bursts: one stall delays several queries, which then arrive together. `arrivals=` replays
+# recorded times instead (here the times this run issued its queries; in production, a trace),
+# and adding each query's issue lateness gives latency from the schedule, as the Server scenario
+# reports it:
+
+# %%
+ok = np.isfinite(in_run)
+replay = simulate_queue(None, in_run[ok], arrivals=measured.issued[ok], warmup=0)
+from_schedule = replay.response + measured.issue_lateness[ok]
+print(f"  replaying the issued times (issue lateness p50 {format_seconds(np.median(measured.issue_lateness))}, "
+      f"p99 {format_seconds(np.quantile(measured.issue_lateness, 0.99))}): "
+      f"p99 {format_seconds(np.quantile(from_schedule, 0.99))}")
+
+# %% [markdown]
+# On a quiet machine the predictions should agree closely with each other and with the
+# measurement. When the measured tail is far above the Poisson predictions but close to the
+# replay, the difference is the load generator's bursty lateness. When it is far above all of them, the difference is time the model does not see: a service time that grew under
 # load (the load generator shares the machine), or stalls between queries (another process
 # taking the core, a garbage-collection pause) that delay everything queued behind them. On a
 # small shared machine a single short run often lands well above the prediction: compare the two

@@ -2,6 +2,7 @@
 import _thread
 import json
 import math
+import signal
 import threading
 import time
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tinybench.capacity import simulate_queue
 from tinybench.scenarios import (ArrayDataset, ProcessSUT, TestSettings, TorchSUT, burst_schedule, fifo_latencies,
                                  find_peak_qps, poisson_schedule, ramp_schedule, run, single_stream, soak)
 
@@ -92,33 +94,42 @@ def harness_queue(r):
     return r.issued - r.scheduled, service + handoff
 
 
-def pk_mean_latency(r):
-    """Mean latency from the schedule predicted by Pollaczek–Khinchine (M/G/1) on the measured busy times, plus the
-    measured mean issue lateness; and the utilisation. With deterministic service this is M/D/1's formula; a sleep
-    is not deterministic on a busy machine (SleepSUT), so the measured second moment is used."""
+def replayed_mean_latency(r, seeds=10):
+    """Mean latency predicted like with like: the FIFO queue (`simulate_queue`) replaying the arrivals as the issuer
+    really made them, with service drawn i.i.d. from the measured busy times, plus the measured issue lateness.
+
+    Why not Pollaczek–Khinchine on the Poisson schedule: with two CPU-bound processes alongside (load average ~4
+    on 2 cores) the issuer is late in bursts (mean 1.1-1.4 ms, p99 5.2 ms): one stall delays several queries,
+    which then arrive together, and bursty arrivals wait longer than Poisson ones. Measured mean over P–K (with the
+    lateness added) was 1.18-1.25 in 8 of 8 such runs; over this replay, 0.99-1.01 (replaying the issued times
+    with the busy times shuffled gave the same mean as in their own order: service is independent of the load)."""
     late, busy = harness_queue(r)
-    lam = arrival_rate(r)
-    rho = lam * busy.mean()
-    return late.mean() + busy.mean() + lam * np.mean(busy**2) / (2 * (1 - rho)), rho
+    queue = [simulate_queue(None, busy, arrivals=r.issued, warmup=0, seed=k).response.mean() for k in range(seeds)]
+    return late.mean() + float(np.mean(queue)), arrival_rate(r) * busy.mean()
 
 
 def test_server_mean_latency_matches_md1():
-    """Server latency against M/D/1 (P–K with the measured service moments, see pk_mean_latency).
-
-    M/D/1 on the mean in-run service time left out the lateness, the hand-off and the service variance: measured over
-    predicted was 1.08 and 3.12 in two runs at load average ~6 where this model gave 0.95 and 1.30."""
+    """Server latency against a single FIFO server with deterministic service (a 2 ms sleep) on the arrivals the
+    issuer made (see replayed_mean_latency): M/D/1 when the issuer keeps to its Poisson schedule, as on a quiet
+    machine. A harness that timed latency from the issue, not the schedule, or served the queue with more than one
+    worker, would miss."""
     r = run(SleepSUT(2e-3), DS, scenario="Server", target_qps=250, min_duration=3.0, target_latency=0.05)
-    pred, rho = pk_mean_latency(r)
+    pred, rho = replayed_mean_latency(r)
     assert 0.35 < rho < 0.8, rho  # nominal 0.5 (measured 0.52-0.55); the sleep's overshoot under load raises it
-    assert abs(r.latencies.mean() - pred) / pred < 0.15, (r.latencies.mean(), pred, rho)
+    assert abs(r.latencies.mean() - pred) / pred < 0.10, (r.latencies.mean(), pred, rho)
     assert np.all(r.latencies >= r.completed - r.started - 1e-9), "latency runs from the scheduled arrival"
 
 
 def test_server_mean_latency_matches_mm1():
+    """As test_server_mean_latency_matches_md1, with exponential service (mean 2 ms): M/M/1 on a Poisson schedule.
+
+    The prediction is the expectation over service orders; one 6 s run is one sample path of a random queue, so it
+    scatters: measured/predicted 0.90-1.05 over 16 quiet runs (sd 0.04), hence 15% here against 10% for the
+    deterministic service of the M/D/1 test (0.985-1.002 over the same 16 runs)."""
     rng = np.random.default_rng(0)
     r = run(SleepSUT(draw=lambda: rng.exponential(2e-3)), DS, scenario="Server", target_qps=200, min_duration=6.0,
             target_latency=0.1)
-    pred, rho = pk_mean_latency(r)  # P–K with exponential service is M/M/1's s / (1 - rho)
+    pred, rho = replayed_mean_latency(r)
     assert abs(r.latencies.mean() - pred) / pred < 0.15, (r.latencies.mean(), pred, rho)
 
 
@@ -343,10 +354,17 @@ def test_ctrl_c_in_single_stream_keeps_what_was_measured():
 
 
 def test_ctrl_c_in_server_keeps_what_was_measured():
+    """`interrupt_main` raises KeyboardInterrupt only where Python handles SIGINT: a command started in the
+    background by a non-interactive shell (`make test &` in a script) inherits SIGINT ignored, and then nothing
+    happened and the run went its full 5 s. So the test installs Python's handler for its duration."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()
-    r = run(SleepSUT(1e-3), DS, scenario="Server", target_qps=200, min_duration=5, target_latency=0.05)
-    timer.cancel()
+    try:
+        r = run(SleepSUT(1e-3), DS, scenario="Server", target_qps=200, min_duration=5, target_latency=0.05)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, old)
     assert r.interrupted and 50 < r.n_queries < 200, r
 
 

@@ -203,7 +203,7 @@ def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2
     cs2 = check_number(cs2, "cs2", nonnegative=True, hint="squared coefficient of variation, 1 for exponential")
     return MMc(lam, 1 / mean_service, c).mean_wait * (ca2 + cs2) / 2
 
-# %% ../modules/05_capacity.ipynb #97ac20d1
+# %% ../modules/05_capacity.ipynb #1ac3d3db
 def _service_sampler(service_times: Any) -> tuple[Callable[[np.random.Generator, int], np.ndarray], float]:
     "A sampler rng, n -> service times (s) and the mean, from measured samples or a scipy frozen distribution."
     if hasattr(service_times, "rvs") and hasattr(service_times, "mean"):
@@ -260,22 +260,41 @@ class QueueSimulation:
         return f"<pre>{self!r}</pre>"
 
 
-def simulate_queue(arrival_rate: float, service_times: Any, servers: int = 1, n: int = 200_000, seed: int = 0,
-                   warmup: float = 0.05) -> QueueSimulation:
+def simulate_queue(arrival_rate: float | None, service_times: Any, servers: int = 1, n: int = 200_000, seed: int = 0,
+                   warmup: float = 0.05, arrivals: Sequence[float] | None = None) -> QueueSimulation:
     """FIFO queue with Poisson arrivals at `arrival_rate` (/s) and `servers` servers whose service times are drawn
     from `service_times` (measured samples, seconds, or a scipy frozen distribution). Drops the first `warmup`
-    fraction of requests."""
+    fraction of requests.
+
+    `arrivals`: recorded arrival times (seconds, non-decreasing) to replay instead of Poisson arrivals: a
+    production trace, or the times a Server run really issued its queries (`ScenarioResult.issued`). Then pass
+    `arrival_rate=None`; the rate reported is the trace's mean rate, `n` is its length, and a trace that
+    overloads the servers for a while is simulated as it is (no steady state is needed)."""
     sample, mean_s = _service_sampler(service_times)
-    arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
     servers = check_number(servers, "servers", integer=True, lo=1)
-    n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
     warmup = check_number(warmup, "warmup", lo=0, hi=0.9, hint="the fraction of requests dropped, 0.05")
-    rho = arrival_rate * mean_s / servers
-    if rho >= 1:
-        raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1 ({arrival_rate:g}/s against a capacity of "
-                            f"{servers / mean_s:g}/s): no steady state to simulate")
+    if arrivals is not None:
+        if arrival_rate is not None:
+            raise ValueError(f"give arrival_rate or arrivals, not both (got arrival_rate={arrival_rate!r} and "
+                             f"{len(arrivals)} arrival times): pass arrival_rate=None to replay a trace")
+        trace = samples_of(arrivals, "arrivals", min_n=2, nonnegative=False)
+        if np.any(np.diff(trace) < 0):
+            raise ValueError("arrivals must be non-decreasing times in seconds (sort them first)")
+        if trace[-1] == trace[0]:
+            raise ValueError("arrivals all fall at one instant: a trace needs a duration to have a rate")
+        n, arrival_rate = trace.size, (trace.size - 1) / float(trace[-1] - trace[0])
+        rho = arrival_rate * mean_s / servers
+    else:
+        if arrival_rate is None:
+            raise ValueError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
+        arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
+        n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
+        rho = arrival_rate * mean_s / servers
+        if rho >= 1:
+            raise UnstableQueue(f"unstable: ρ = {rho:.3f} >= 1 ({arrival_rate:g}/s against a capacity of "
+                                f"{servers / mean_s:g}/s): no steady state to simulate")
     rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1 / arrival_rate, n))
+    arrivals = np.cumsum(rng.exponential(1 / arrival_rate, n)) if arrivals is None else trace - trace[0]
     service = sample(rng, n)
     start = np.empty(n)
     if servers == 1:  # Lindley: start_i = max(arrival_i, finish_{i-1})
