@@ -5,8 +5,9 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor, Preprocessor
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput, DeduplicateIds, GetGrades,
-                                    OverwriteCells, OverwriteKernelspec)
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput, ClearSolutions,
+                                    ComputeChecksums, DeduplicateIds, GetGrades, IncludeHeaderFooter, InstantiateTests,
+                                    LockCells, OverwriteCells, OverwriteKernelspec, SaveCells)
 
 c = get_config()  # noqa: F821  (injected by nbgrader)
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +34,21 @@ class HideHiddenTestTracebacks(Preprocessor):
         return cell, resources
 
 
+class StripNbdevDirectives(Preprocessor):
+    """Release: remove nbdev's `#| export` (and every other `#| ...`) directive line from code cells. They tell nbdev
+    what goes into the package; to a student they are noise. This runs before the checksums and SaveCells, so the
+    gradebook keeps the stripped source of locked cells too, and autograde compares like with like."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.enabled = True
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and "#|" in cell.source:
+            cell.source = "\n".join(line for line in cell.source.split("\n") if not line.lstrip().startswith("#|"))
+        return cell, resources
+
+
 class OverwriteReleasedCells(OverwriteCells):
     """OverwriteCells without nbgrader's false alarm (jupyter/nbgrader#1961). The gradebook keeps a locked test cell's
     source with its hidden tests, the release has them removed, so every released test cell differs from the
@@ -54,6 +70,11 @@ class OverwriteReleasedCells(OverwriteCells):
                     cell.source = source_cell.source
         return super().preprocess_cell(cell, resources, cell_index)
 
+
+# nbgrader 0.9's default list, with StripNbdevDirectives before the first checksums
+c.GenerateAssignment.preprocessors = [IncludeHeaderFooter, StripNbdevDirectives, InstantiateTests, LockCells,
+                                      ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, SaveCells,
+                                      ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
 
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteReleasedCells,
                                       CheckCellMetadata]

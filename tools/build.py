@@ -172,7 +172,8 @@ REQUIRED_NBGRADER = ("grade", "grade_id", "locked", "schema_version", "solution"
 
 
 def lint() -> list[str]:
-    """Rules on nbgrader metadata in modules/ and on what may appear in release/."""
+    """Rules on nbgrader metadata in modules/ and on what may appear in release/ (no solutions, no nbdev
+    directives)."""
     import nbformat
 
     problems: list[str] = []
@@ -217,6 +218,9 @@ def lint() -> list[str]:
             for marker in SOLUTION_MARKERS:
                 if marker in cell.source:
                     problems.append(f"{nbpath.relative_to(ROOT)}: contains {marker!r}")
+            if cell.cell_type == "code" and re.search(r"^\s*#\|", cell.source, re.M):
+                problems.append(f"{nbpath.relative_to(ROOT)}: an nbdev directive ('#| ...') is left for students "
+                                "(nbgrader_config.py's StripNbdevDirectives removes them: run make release)")
     for stem in sorted(p.stem for p in MODULES.glob("*.py") if NUMBERED.match(p.name)):
         if not (RELEASE / stem / f"{stem}.ipynb").exists():
             problems.append(f"release/{stem}/{stem}.ipynb is missing: run make release")
