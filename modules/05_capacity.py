@@ -516,7 +516,7 @@ def simulate_queue(arrival_rate: float | None, service_times: Any, servers: int 
         rho = arrival_rate * mean_s / servers
     else:
         if arrival_rate is None:
-            raise ValueError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
+            raise TypeError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
         arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
         n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
         rho = arrival_rate * mean_s / servers

@@ -214,7 +214,7 @@ def test_simulate_queue_replays_a_trace():
         simulate_queue(None, [5e-3], arrivals=poisson[::-1])
     with pytest.raises(ValueError, match="one instant"):
         simulate_queue(None, [5e-3], arrivals=[1.0, 1.0, 1.0])
-    with pytest.raises(ValueError, match="arrival_rate"):
+    with pytest.raises(TypeError, match="arrival_rate"):
         simulate_queue(None, [5e-3])
 
 

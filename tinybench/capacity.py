@@ -203,7 +203,7 @@ def allen_cunneen(lam: float, mean_service: float, c: int, ca2: float = 1.0, cs2
     cs2 = check_number(cs2, "cs2", nonnegative=True, hint="squared coefficient of variation, 1 for exponential")
     return MMc(lam, 1 / mean_service, c).mean_wait * (ca2 + cs2) / 2
 
-# %% ../modules/05_capacity.ipynb #1ac3d3db
+# %% ../modules/05_capacity.ipynb #20a92133
 def _service_sampler(service_times: Any) -> tuple[Callable[[np.random.Generator, int], np.ndarray], float]:
     "A sampler rng, n -> service times (s) and the mean, from measured samples or a scipy frozen distribution."
     if hasattr(service_times, "rvs") and hasattr(service_times, "mean"):
@@ -286,7 +286,7 @@ def simulate_queue(arrival_rate: float | None, service_times: Any, servers: int 
         rho = arrival_rate * mean_s / servers
     else:
         if arrival_rate is None:
-            raise ValueError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
+            raise TypeError("arrival_rate is None: give a rate in requests/s, or arrivals= to replay a trace")
         arrival_rate = check_number(arrival_rate, "arrival_rate", positive=True, hint="requests per second")
         n = check_number(n, "n", integer=True, lo=100, hint="simulated requests")
         rho = arrival_rate * mean_s / servers
