@@ -13,11 +13,13 @@ to a pool of workers, each with its own copy of the course and its own gradebook
 writers well), and each job is one `nbgrader autograde ASSIGNMENT --student S` call. Jobs start longest first
 (estimated from the notebook's size) so that the last one to finish is a short one.
 
-Wrong attempts: for an assignment with patch files under tools/wrong_attempts/ASSIGNMENT/, a third submission
-("wrong") is the reference with each patch applied to the solution cell it names (`# grade_id: ...`, then the
-reference lines after `--- reference` and the attempt's lines after `+++ attempt`). It must lose exactly the points of
-the patched exercises' test cells (`test-<grade_id>`) and no others, and its grading must finish within
---attempt-timeout seconds. A patch that delegates to the installed package is one of them: it must lose its points.
+Wrong attempts: for an assignment with patch files under tools/wrong_attempts/ASSIGNMENT/ (one realistic mistake per
+exercise), the patches are split into two submissions ("wrong1": the first half in name order, "wrong2": the rest),
+each the reference with its patches applied to the solution cells they name (`# grade_id: ...`, then the reference
+lines after `--- reference` and the attempt's lines after `+++ attempt`). Each must lose exactly the points of its
+patched exercises' test cells (`test-<grade_id>`) and no others: the exercises left right in one submission show
+that a wrong one does not cascade into them. Grading must finish within --attempt-timeout seconds. A patch that
+delegates to the installed package is one of them: it must lose its points.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STUDENTS = {"reference": ROOT / "assignments", "untouched": ROOT / "release"}
 ATTEMPTS = ROOT / "tools" / "wrong_attempts"
-WRONG = "wrong"
+WRONG = ("wrong1", "wrong2")  # the wrong-attempt submissions (student ids)
 
 
 @dataclass
@@ -64,10 +66,16 @@ def attempt_patches(assignment: str) -> list[Patch]:
     return [read_patch(p) for p in sorted((ATTEMPTS / assignment).glob("*.patch"))]
 
 
-def write_wrong_attempt(assignment: str, dest: Path) -> set[str]:
-    """The reference notebook with the assignment's patches applied, written into `dest`; returns the grade_ids of
-    the test cells that must lose their points (test-<grade_id> of each patched solution cell)."""
+def attempt_groups(assignment: str) -> dict[str, list[Patch]]:
+    "The wrong-attempt submissions of an assignment: student id -> its patches (the first half, then the rest)."
     patches = attempt_patches(assignment)
+    half = (len(patches) + 1) // 2
+    return {student: group for student, group in zip(WRONG, (patches[:half], patches[half:])) if group}
+
+
+def write_wrong_attempt(assignment: str, dest: Path, patches: list[Patch]) -> set[str]:
+    """The reference notebook with `patches` applied, written into `dest`; returns the grade_ids of the test cells
+    that must lose their points (test-<grade_id> of each patched solution cell)."""
     for nb_path in (ROOT / "assignments" / assignment).glob("*.ipynb"):
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
         for patch in patches:
@@ -199,9 +207,9 @@ class Job:
         return total
 
 
-def make_course(dest: Path, assignments: list[str]) -> dict[str, set[str]]:
+def make_course(dest: Path, assignments: list[str]) -> dict[tuple[str, str], set[str]]:
     """A course with the nbgrader source, the generated release and its gradebook, and every submission; returns,
-    per assignment with wrong attempts, the test cells that its "wrong" submission must lose."""
+    per (assignment, wrong-attempt student), the test cells that the submission must lose."""
     dest.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", dest)
     shutil.copytree(ROOT / "assignments", dest / "assignments")
@@ -214,10 +222,10 @@ def make_course(dest: Path, assignments: list[str]) -> dict[str, set[str]]:
                 shutil.copy(nb, sub / nb.name)
     must_lose = {}
     for name in assignments:
-        if attempt_patches(name):
-            sub = dest / "submitted" / WRONG / name
+        for student, patches in attempt_groups(name).items():
+            sub = dest / "submitted" / student / name
             sub.mkdir(parents=True)
-            must_lose[name] = write_wrong_attempt(name, sub)
+            must_lose[(name, student)] = write_wrong_attempt(name, sub, patches)
     return must_lose
 
 
@@ -237,7 +245,7 @@ def grade(courses: list[Path], jobs: list[Job], attempt_timeout: float | None = 
             t0 = time.perf_counter()
             try:
                 nbgrader(course, "autograde", job.assignment, "--student", job.student, "--force", "--create",
-                         timeout=attempt_timeout if job.student == WRONG else None)
+                         timeout=attempt_timeout if job.student in WRONG else None)
                 nbgrader(course, "generate_feedback", job.assignment, "--student", job.student, "--force")
                 job.leaks = tuple(feedback_leaks(course, job.assignment, job.student))
             except RuntimeError as e:
@@ -266,9 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     jobs = [Job(name, student) for name in assignments for student in STUDENTS]
     if not args.no_attempts:
-        jobs += [Job(name, WRONG) for name in assignments if (ATTEMPTS / name).is_dir() and attempt_patches(name)]
+        jobs += [Job(name, student) for name in assignments if (ATTEMPTS / name).is_dir()
+                 for student in attempt_groups(name)]
     workers = max(1, min(args.workers, len(jobs)))
     got: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
+    must_lose: dict[tuple[str, str], set[str]] = {}
     errors: dict[str, list[str]] = {}
     slowest: dict[str, list[tuple[float, str]]] = {}
     t0 = time.perf_counter()
@@ -277,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             must_lose = make_course(first, assignments)
             if args.no_attempts:
-                shutil.rmtree(first / "submitted" / WRONG, ignore_errors=True)
+                for student in WRONG:
+                    shutil.rmtree(first / "submitted" / student, ignore_errors=True)
                 must_lose = {}
         except (RuntimeError, ValueError) as e:
             print(f"autograde-check: {e}", file=sys.stderr)
@@ -319,14 +330,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: reference {ref:g}/{ref_max:g}, untouched release {blank:g}/{ref_max:g}"
               f" -> {'ok' if ok else 'FAIL'}{why}"
               f" [{took['reference']:.0f} s + {took['untouched']:.0f} s]")
-        if name in must_lose:
-            score, top, lost = got.get((name, WRONG), (float("nan"), 0.0, ["(not graded)"]))
-            ok = set(lost) == must_lose[name] and score < top
+        for student, patches in (attempt_groups(name).items() if (name, WRONG[0]) in must_lose else ()):
+            score, top, lost = got.get((name, student), (float("nan"), 0.0, ["(not graded)"]))
+            ok = set(lost) == must_lose[(name, student)] and score < top
             failed |= not ok
-            patches = ", ".join(p.path.stem for p in attempt_patches(name))
-            print(f"    wrong attempts ({patches}): {score:g}/{top:g}, lost {', '.join(lost) or 'nothing'}"
-                  f" (must lose exactly {', '.join(sorted(must_lose[name]))}) -> {'ok' if ok else 'FAIL'}"
-                  f" [{took.get(WRONG, float('nan')):.0f} s]")
+            print(f"    {student} ({', '.join(p.path.stem for p in patches)}): {score:g}/{top:g}, lost "
+                  f"{', '.join(lost) or 'nothing'} (must lose exactly {', '.join(sorted(must_lose[(name, student)]))})"
+                  f" -> {'ok' if ok else 'FAIL'} [{took.get(student, float('nan')):.0f} s]")
         if slowest.get(name):
             print("    slowest reference cells: " + ", ".join(f"{cid} {sec:.1f} s" for sec, cid in slowest[name]))
     print(f"autograde-check: {len(jobs)} notebooks graded by {workers} workers in {time.perf_counter() - t0:.0f} s")
