@@ -366,7 +366,8 @@ assert same[0] <= 1.0 <= same[1], f"a sample against itself: expected an interva
 ### END HIDDEN TESTS
 
 # %%
-bootstrap_ratio_ci = use_reference_if_open(bootstrap_ratio_ci, [1.0, 2.0], [1.0, 2.0])
+bootstrap_ratio_ci = use_reference_if_open(bootstrap_ratio_ci, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+                                          [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 0.9)  # a level other than 0.95
 
 # %% [markdown]
 # ## 5. Comparing two systems

@@ -470,7 +470,7 @@ assert np.allclose(_got, ref), f"300 M/M/1 queries: expected Lindley's recursion
 ### END HIDDEN TESTS
 
 # %%
-fifo_latencies = use_reference_if_open(fifo_latencies, [0.0], [1.0])
+fifo_latencies = use_reference_if_open(fifo_latencies, [0.0, 0.5], [1.0, 1.0])  # the second query waits
 
 # %% [markdown]
 # A classic example of coordinated omission: 100 requests/s for 100 s, 1 ms service, one 100 s stall at the

@@ -148,7 +148,7 @@ assert got < 0.001, f"a 51.5/48.5 split of 20,000 is a mismatch: expected p < 0.
 ### END HIDDEN TESTS
 
 # %%
-srm_test = use_reference_if_open(srm_test, 1, 1)
+srm_test = use_reference_if_open(srm_test, 60, 40)
 
 # %% [markdown]
 # An experiment: B crashes on 3% of its requests and the logging pipeline only records completed
@@ -297,7 +297,7 @@ assert _got == 0.0, f"z_crit=10 is never crossed: expected 0.0, got {_got}"
 ### END HIDDEN TESTS
 
 # %%
-peeking_false_positive_rate = use_reference_if_open(peeking_false_positive_rate, 1, 1, 1)
+peeking_false_positive_rate = use_reference_if_open(peeking_false_positive_rate, 3, 10, 200)
 
 # %%
 for looks in (1, 2, 5, 10, 20):

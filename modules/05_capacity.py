@@ -128,7 +128,7 @@ else:
 ### END HIDDEN TESTS
 
 # %%
-mean_in_system = use_reference_if_open(mean_in_system, [0.0], [1.0], 1.0)
+mean_in_system = use_reference_if_open(mean_in_system, [0.0, 0.5], [1.0, 2.0], 1.0)  # one stays past t_end
 
 # %% [markdown]
 # `littles_law` solves for whichever of the three is missing (units: requests, requests/s, s).
@@ -325,7 +325,7 @@ assert _p[0] < _p[1] < _p[2], f"c=20: P(wait) must grow with the load a = 10, 15
 ### END HIDDEN TESTS
 
 # %%
-erlang_c = use_reference_if_open(erlang_c, 1, 0.5)
+erlang_c = use_reference_if_open(erlang_c, 500, 450.0)  # a fleet size that overflows a**c
 
 # %%
 #| export
@@ -867,7 +867,7 @@ else:
 ### END HIDDEN TESTS
 
 # %%
-replicas_needed = use_reference_if_open(replicas_needed, 1.0, 10.0, 1.0)
+replicas_needed = use_reference_if_open(replicas_needed, 100.0, 10.0, 1.0)  # the SLO, not capacity, decides
 
 # %%
 #| export

@@ -51,15 +51,28 @@ class Patch:
     grade_id: str
     old: str
     new: str
+    falls_back: str | None = None  # the function the notebook's later cells must replace with the reference
+
 
 
 def read_patch(path: Path) -> Patch:
-    """A wrong-attempt patch: `# grade_id: ID`, comment lines, `--- reference`, its lines, `+++ attempt`, its lines."""
+    """A wrong-attempt patch: `# grade_id: ID`, comment lines, `--- reference`, its lines, `+++ attempt`, its lines.
+
+    A comment line `# falls back: NAME` says that the notebook's fallback (`use_reference_if_open`) must catch this
+    mistake: the graded notebook must warn that the cells below use tinybench's NAME instead."""
     text = path.read_text(encoding="utf-8")
     m = re.match(r"(?s)(?:#[^\n]*\n)*?# grade_id: *(\S+)\n(?:#[^\n]*\n)*--- reference\n(.*?)\+\+\+ attempt\n(.*)\Z", text)
     if not m:
         raise ValueError(f"{path}: expected '# grade_id: ID', then '--- reference' lines, then '+++ attempt' lines")
-    return Patch(path, m.group(1), m.group(2), m.group(3))
+    fb = re.search(r"^# falls back: *(\w+) *$", text.split("--- reference")[0], re.M)
+    return Patch(path, m.group(1), m.group(2), m.group(3), fb.group(1) if fb else None)
+
+
+def fallback_warnings(notebook: Path) -> set[str]:
+    "Names of the functions an executed notebook's fallback cells replaced by tinybench's reference (from warnings)."
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    text = "".join("".join(out.get("text", "")) for cell in nb["cells"] for out in cell.get("outputs", []))
+    return set(re.findall(r"the cells below use tinybench\.\w+\.(\w+) instead", text))
 
 
 def attempt_patches(assignment: str) -> list[Patch]:
@@ -279,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = max(1, min(args.workers, len(jobs)))
     got: dict[tuple[str, str], tuple[float, float, list[str]]] = {}
     must_lose: dict[tuple[str, str], set[str]] = {}
+    fell_back: dict[tuple[str, str], set[str]] = {}
     errors: dict[str, list[str]] = {}
     slowest: dict[str, list[tuple[float, str]]] = {}
     t0 = time.perf_counter()
@@ -306,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
             key = (job.assignment, job.student)
             if key in graded[job.course]:
                 got[key] = graded[job.course][key]
+            if job.student in WRONG:
+                for nb in sorted((job.course / "autograded" / job.student / job.assignment).glob("*.ipynb")):
+                    fell_back.setdefault(key, set()).update(fallback_warnings(nb))
             if job.student == "reference":
                 for nb in sorted((job.course / "autograded" / job.student / job.assignment).glob("*.ipynb")):
                     errors.setdefault(job.assignment, []).extend(error_cells(nb))
@@ -333,10 +350,13 @@ def main(argv: list[str] | None = None) -> int:
         for student, patches in (attempt_groups(name).items() if (name, WRONG[0]) in must_lose else ()):
             score, top, lost = got.get((name, student), (float("nan"), 0.0, ["(not graded)"]))
             ok = set(lost) == must_lose[(name, student)] and score < top
+            missed = sorted({p.falls_back for p in patches if p.falls_back} - fell_back.get((name, student), set()))
+            ok &= not missed
             failed |= not ok
             print(f"    {student} ({', '.join(p.path.stem for p in patches)}): {score:g}/{top:g}, lost "
                   f"{', '.join(lost) or 'nothing'} (must lose exactly {', '.join(sorted(must_lose[(name, student)]))})"
-                  f" -> {'ok' if ok else 'FAIL'} [{took.get(student, float('nan')):.0f} s]")
+                  + (f"; later cells kept the wrong {', '.join(missed)} (no fallback warning)" if missed else "")
+                  + f" -> {'ok' if ok else 'FAIL'} [{took.get(student, float('nan')):.0f} s]")
         if slowest.get(name):
             print("    slowest reference cells: " + ", ".join(f"{cid} {sec:.1f} s" for sec, cid in slowest[name]))
     print(f"autograde-check: {len(jobs)} notebooks graded by {workers} workers in {time.perf_counter() - t0:.0f} s")
