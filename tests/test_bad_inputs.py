@@ -198,7 +198,11 @@ CASES += numeric_variants("kingman", lambda v: C().kingman(1.0, v), "mean_servic
 CASES += numeric_variants("kingman", lambda v: C().kingman(1.0, 0.1, ca2=v), "ca2")
 CASES += numeric_variants("allen_cunneen", lambda v: C().allen_cunneen(1.0, 0.1, v), "c", integer=True, zero=True)
 CASES += numeric_variants("mean_in_system", lambda v: C().mean_in_system([0.0], [1.0], v), "t_end", zero=True)
-CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(v, X, n=1000), "arrival_rate", zero=True)
+CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(v, X, n=1000), "arrival_rate", zero=True,
+                          optional=True)
+# None is a valid arrival_rate since traces can be replayed (arrivals=...); None without a trace is the error
+CASES += [("simulate_queue-arrival_rate-none-without-arrivals", lambda: C().simulate_queue(None, X, n=1000),
+           ValueError, r"\barrival_rate\b.*\barrivals\b")]
 CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(10.0, X, servers=v, n=1000), "servers",
                           integer=True, zero=True)
 CASES += numeric_variants("fit_usl", lambda v: C().fit_usl([1, 2, 4, 8], [10, 19, 35, 60], level=v), "level",
@@ -625,7 +629,8 @@ CASES += numeric_variants("usl", lambda v: C().usl([1, 2, 4], 100.0, 0.1, v), "k
 CASES += [("usl-n-strings", lambda: C().usl(["a"], 100.0, 0.1, 0.01), ValueError, r"\bn\b"),
           ("usl-n-nan", lambda: C().usl([1, NAN], 100.0, 0.1, 0.01), ValueError, r"\bn\b"),
           ("usl-n-negative", lambda: C().usl([1, -2], 100.0, 0.1, 0.01), ValueError, r"\bn\b")]
-CASES += sample_variants("simulate_queue", lambda v: C().simulate_queue(None, X, arrivals=v), "arrivals")
+CASES += [c for c in sample_variants("simulate_queue", lambda v: C().simulate_queue(None, X, arrivals=v), "arrivals")
+          if not c[0].endswith("-none")]  # arrivals=None means "not given": then arrival_rate=None is the error
 CASES += [("simulate_queue-arrivals-decreasing", lambda: C().simulate_queue(None, X, arrivals=[0.0, 2.0, 1.0]),
            ValueError, r"\barrivals\b"),
           ("simulate_queue-arrivals-one-instant", lambda: C().simulate_queue(None, X, arrivals=[1.0, 1.0, 1.0]),
