@@ -43,6 +43,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tinybench.stats import samples_of
 from tinybench.timing import (atomic_write_bytes, atomic_write_text, check_number, figure_img, format_bytes,
                               format_seconds, write_error_message)
 
@@ -340,8 +341,6 @@ def classification_quality(y_true: Sequence[int], y_pred: Sequence[int]) -> dict
 def regression_quality(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
     "R², RMSE and MAE of a regression (sklearn)."
     from sklearn import metrics as skm
-
-    from tinybench.stats import samples_of
     y_true = samples_of(y_true, "y_true", min_n=2, nonnegative=False)
     y_pred = samples_of(y_pred, "y_pred", min_n=2, nonnegative=False)
     if y_true.shape != y_pred.shape:
@@ -472,8 +471,6 @@ for name, m in variant_times.items():
 def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     "A matplotlib Figure with the ECDF of each model's latencies (seconds in, milliseconds on the axis)."
     from matplotlib.figure import Figure
-
-    from tinybench.stats import samples_of
     if not isinstance(samples, Mapping):
         raise TypeError(f"samples must be a dict of model name -> latencies (seconds), got {type(samples).__name__}")
     if not samples:
