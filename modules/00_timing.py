@@ -142,6 +142,68 @@ print(f"one call, timed alone: median {np.median(single) * 1e9:.0f} ns; "
       f"distinct values seen: {len(set(np.round(np.array(single) * 1e9)))}")
 
 # %% [markdown]
+# One piece of plumbing before the first exercise: every number a caller passes is checked.
+# `check_number` is the one validation helper of tinybench. Every public function (the ones below
+# included) checks its arguments with it at the boundary, so a wrong input gives
+# one kind of error everywhere: a `TypeError` for something that is not a number (a string, `None`), a
+# `ValueError` for a number outside its range (NaN, infinity, a negative rate, 3.7 servers). The message
+# names the argument, the value and how to fix it.
+
+# %%
+#| export
+def _kind(positive: bool, nonnegative: bool, integer: bool, finite: bool, lo: float | None,
+          hi: float | None) -> str:
+    "What `check_number` asks for, in words: 'a positive finite number', 'an integer >= 2', ..."
+    noun = "integer" if integer else "number"
+    sign = "positive " if positive else "non-negative " if nonnegative else ""
+    words = f"{sign}{'finite ' if finite and not integer else ''}{noun}"
+    words = ("an " if words[0] in "aeiou" else "a ") + words
+    if lo is not None and hi is not None:
+        return f"{words} in [{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"{words} >= {lo:g}"
+    return f"{words} <= {hi:g}" if hi is not None else words
+
+
+def check_number(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False,
+                 integer: bool = False, finite: bool = True, lo: float | None = None, hi: float | None = None,
+                 hint: str = "") -> Any:
+    """`value` as a float (an int with `integer=True`) if it is a real number meeting every condition, else an error.
+
+    TypeError when `value` is not a real number (a string, None, a bool); ValueError when it is NaN, infinite
+    (unless `finite=False`), not an integer with `integer=True` (3.7 servers), <= 0 with `positive`, < 0 with
+    `nonnegative`, or outside [`lo`, `hi`]. `hint` ("0.05 for 5%") is added to the message to say how to fix it."""
+    want = _kind(positive, nonnegative, integer, finite, lo, hi)
+    extra = f" ({hint})" if hint else ""
+    is_int = isinstance(value, numbers.Integral) or (isinstance(value, np.integer))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {want}{extra}, got {value!r:.60} of type {type(value).__name__}")
+    if integer and not is_int:
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
+    v = int(value) if integer else float(value)
+    bad = (math.isnan(v) or (finite and math.isinf(v)) or (positive and not v > 0) or (nonnegative and not v >= 0)
+           or (lo is not None and not v >= lo) or (hi is not None and not v <= hi))
+    if bad:
+        raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
+    return v
+
+
+def check_fraction(value: Any, name: str, *, hint: str = "") -> float:
+    "`value` as a float if it is strictly between 0 and 1 (a probability, a confidence level, a split), else an error."
+    v = check_number(value, name, hint=hint)
+    if not 0 < v < 1:
+        extra = f" ({hint})" if hint else ""
+        pct = f"; fractions, not percentages: for {v:g}% pass {v / 100:g}" if 1 < v <= 100 else ""
+        raise ValueError(f"{name} must be strictly between 0 and 1{extra}, got {value!r}{pct}")
+    return v
+
+
+def check_level(level: Any, name: str = "level") -> float:
+    "A confidence level as a float strictly between 0 and 1 (0.95 for a 95% interval), else an error."
+    return check_fraction(level, name, hint="0.95 for a 95% interval")
+
+# %% [markdown]
 # ## 2. Loop calibration
 #
 # The cure is to time many calls back to back and divide: one *sample* is `loops` calls. How
@@ -164,8 +226,10 @@ print(f"one call, timed alone: median {np.median(single) * 1e9:.0f} ns; "
 def calibrate_loops(fn: Callable[[], Any], target: float, clock: Callable[[], float] = time.perf_counter,
                     max_loops: int = 2**24) -> int:
     "Smallest power-of-two number of back-to-back calls of `fn` whose run lasts at least `target` seconds."
-    if not target > 0:
-        raise ValueError(f"target must be a positive number of seconds, got {target!r}")
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}")
+    target = check_number(target, "target", positive=True, hint="seconds")
+    max_loops = check_number(max_loops, "max_loops", integer=True, lo=1, hint="a power of two")
     ### BEGIN SOLUTION
     loops = 1
     while True:
@@ -257,7 +321,16 @@ print("first 5 calls (us):", [round(t * 1e6) for t in first[:5]], " median of th
 #| export
 def detect_warmup(samples: Sequence[float], batch: int = 5) -> int:
     "Number of leading samples to discard as warm-up, by the MSER-5 rule (searched over the first half)."
-    x = np.asarray(samples, dtype=float)
+    batch = check_number(batch, "batch", integer=True, lo=1, hint="samples averaged per batch, 5 for MSER-5")
+    try:
+        x = np.asarray(samples, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"samples must be a sequence of numbers (seconds), got {samples!r:.60} ({e})") from e
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"samples must be a non-empty 1-D sequence of times, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"samples contains NaN or infinite values (the first at index "
+                         f"{int(np.flatnonzero(~np.isfinite(x))[0])}): drop failed samples first")
     m = len(x) // batch
     if m < 4:
         return 0
@@ -366,67 +439,6 @@ def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> f
         bounds = "strictly between 0 and 1" if open_interval else "in [0, 1]"
         raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
     return q
-
-# %% [markdown]
-# The same care for every number a caller passes: `check_number` is the one validation helper of
-# tinybench. Every public function checks its arguments with it at the boundary, so a wrong input gives
-# one kind of error everywhere: a `TypeError` for something that is not a number (a string, `None`), a
-# `ValueError` for a number outside its range (NaN, infinity, a negative rate, 3.7 servers). The message
-# names the argument, the value and how to fix it.
-
-# %%
-#| export
-def _kind(positive: bool, nonnegative: bool, integer: bool, finite: bool, lo: float | None,
-          hi: float | None) -> str:
-    "What `check_number` asks for, in words: 'a positive finite number', 'an integer >= 2', ..."
-    noun = "integer" if integer else "number"
-    sign = "positive " if positive else "non-negative " if nonnegative else ""
-    words = f"{sign}{'finite ' if finite and not integer else ''}{noun}"
-    words = ("an " if words[0] in "aeiou" else "a ") + words
-    if lo is not None and hi is not None:
-        return f"{words} in [{lo:g}, {hi:g}]"
-    if lo is not None:
-        return f"{words} >= {lo:g}"
-    return f"{words} <= {hi:g}" if hi is not None else words
-
-
-def check_number(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False,
-                 integer: bool = False, finite: bool = True, lo: float | None = None, hi: float | None = None,
-                 hint: str = "") -> Any:
-    """`value` as a float (an int with `integer=True`) if it is a real number meeting every condition, else an error.
-
-    TypeError when `value` is not a real number (a string, None, a bool); ValueError when it is NaN, infinite
-    (unless `finite=False`), not an integer with `integer=True` (3.7 servers), <= 0 with `positive`, < 0 with
-    `nonnegative`, or outside [`lo`, `hi`]. `hint` ("0.05 for 5%") is added to the message to say how to fix it."""
-    want = _kind(positive, nonnegative, integer, finite, lo, hi)
-    extra = f" ({hint})" if hint else ""
-    is_int = isinstance(value, numbers.Integral) or (isinstance(value, np.integer))
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {want}{extra}, got {value!r:.60} of type {type(value).__name__}")
-    if integer and not is_int:
-        if not (math.isfinite(value) and float(value).is_integer()):
-            raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
-    v = int(value) if integer else float(value)
-    bad = (math.isnan(v) or (finite and math.isinf(v)) or (positive and not v > 0) or (nonnegative and not v >= 0)
-           or (lo is not None and not v >= lo) or (hi is not None and not v <= hi))
-    if bad:
-        raise ValueError(f"{name} must be {want}{extra}, got {value!r}")
-    return v
-
-
-def check_fraction(value: Any, name: str, *, hint: str = "") -> float:
-    "`value` as a float if it is strictly between 0 and 1 (a probability, a confidence level, a split), else an error."
-    v = check_number(value, name, hint=hint)
-    if not 0 < v < 1:
-        extra = f" ({hint})" if hint else ""
-        pct = f"; fractions, not percentages: for {v:g}% pass {v / 100:g}" if 1 < v <= 100 else ""
-        raise ValueError(f"{name} must be strictly between 0 and 1{extra}, got {value!r}{pct}")
-    return v
-
-
-def check_level(level: Any, name: str = "level") -> float:
-    "A confidence level as a float strictly between 0 and 1 (0.95 for a 95% interval), else an error."
-    return check_fraction(level, name, hint="0.95 for a 95% interval")
 
 # %% [markdown]
 # A model's outputs need the same care: the argmax of a row of NaNs is 0, so NaN outputs would count as
@@ -595,6 +607,12 @@ print(f"naive timing of 50 ms of queued work: {naive * 1e3:.3f} ms")
 def time_call(fn: Callable[..., Any], *args: Any, sync: Callable[[], Any] | None = None,
               clock: Callable[[], float] = time.perf_counter) -> float:
     "Seconds taken by one call `fn(*args)`; with `sync`, queued device work before and during the call is drained."
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}: pass the function and its "
+                        "arguments, time_call(f, x), not the result of calling it, time_call(f(x))")
+    if sync is not None and not callable(sync):
+        raise TypeError(f"sync must be callable or None (torch.cuda.synchronize), got {type(sync).__name__} "
+                        f"{sync!r:.60}")
     ### BEGIN SOLUTION
     if sync is not None:
         sync()
@@ -712,7 +730,7 @@ def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
 class CacheFlusher:
     "Evicts the device's last-level cache by writing a buffer twice its size; call it between samples."
     def __init__(self, device: str = "cpu"):
-        self.device = device
+        device = self.device = resolve_device(device, ())  # 'cpu' or 'cuda[:i]', else a ValueError naming device
         if device.startswith("cuda"):
             import torch
             l2 = torch.cuda.get_device_properties(torch.device(device)).L2_cache_size
@@ -1138,7 +1156,7 @@ class Timer:
                  min_samples: int = 20, max_samples: int = 100_000, min_time: float = 0.2, max_time: float = 10.0,
                  loops: int | None = None, flush_cache: bool = False, sync: bool = True, disable_gc: bool = True):
         if not callable(fn):
-            raise TypeError(f"measure() needs a callable, got {type(fn).__name__} {fn!r:.60}: pass the function "
+            raise TypeError(f"measure() needs a callable fn, got {type(fn).__name__} {fn!r:.60}: pass the function "
                             "and its arguments, measure(f, x), not the result of calling it, measure(f(x))")
         min_samples = check_number(min_samples, "min_samples", integer=True, lo=1)
         max_samples = check_number(max_samples, "max_samples", integer=True, lo=min_samples,

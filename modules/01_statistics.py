@@ -219,6 +219,9 @@ order_stat_indices = use_reference_if_open(order_stat_indices, 10, 0.5)
 #| export
 def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
     "Smallest integer n >= `start` with ok(n), for a monotone `ok` (False ... False True ...): double, then bisect."
+    if not callable(ok):
+        raise TypeError(f"ok must be a callable n -> bool, got {type(ok).__name__} {ok!r:.60}")
+    start = check_number(start, "start", integer=True, lo=1, hint="doubling from 0 or below never grows")
     hi = start
     while not ok(hi):
         hi *= 2
@@ -234,6 +237,7 @@ def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
 
 def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
     "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
+    q, level = check_quantile(q, open_interval=True), check_level(level)
     def ok(n: int) -> bool:
         lo, hi = order_stat_indices(n, q, level)
         return lo >= 0 and hi < n
@@ -996,6 +1000,8 @@ def check_outliers(x: Any, k: float = 1.5) -> Pitfall | None:
 
 def count_modes(x: Any, min_height: float = 0.1, max_dip: float = 0.6) -> int:
     "Modes of the log-time density (Gaussian KDE): peaks above `min_height` x the tallest, separated by deep dips."
+    min_height = check_number(min_height, "min_height", lo=0, hi=1, hint="a fraction of the tallest peak")
+    max_dip = check_number(max_dip, "max_dip", lo=0, hi=1, hint="a fraction of the lower peak")
     s = np.log(samples_of(x, min_n=2, positive=True))
     if np.ptp(s) == 0:
         return 1

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from tinybench.timing import (BenchmarkError, check_number, check_quantile, environment, figure_img, format_bytes,
-                              format_seconds, measure)
+                              format_seconds, measure, resolve_device)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -109,8 +109,8 @@ x64 = digits.X_test[:64]
 #| export
 def linear_flops(batch: int, in_features: int, out_features: int) -> int:
     "FLOPs of nn.Linear(in_features, out_features) on a (batch, in_features) input: 2 per multiply-add, bias not counted."
-    if min(batch, in_features, out_features) < 0:
-        raise ValueError(f"sizes must be >= 0, got batch={batch}, in={in_features}, out={out_features}")
+    batch, in_features, out_features = (check_number(v, name, integer=True, nonnegative=True) for v, name in
+                                        ((batch, "batch"), (in_features, "in_features"), (out_features, "out_features")))
     ### BEGIN SOLUTION
     return 2 * batch * in_features * out_features
     ### END SOLUTION
@@ -148,14 +148,23 @@ linear_flops = use_reference_if_open(linear_flops, 1, 1, 1)
 
 # %%
 #| export
-def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+def _pair(v: int | Sequence[int], name: str, lo: int = 0) -> tuple[int, int]:
+    "(h, w) from an integer (both) or a pair of integers, each >= `lo`; else an error naming `name`."
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+        v = check_number(v, name, integer=True, lo=lo)
+        return v, v
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an integer or a pair (h, w) of integers, got {v!r:.60}")
+    return check_number(v[0], name, integer=True, lo=lo), check_number(v[1], name, integer=True, lo=lo)
 
 
 def conv2d_flops(batch: int, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  out_size: int | Sequence[int], groups: int = 1) -> int:
     "FLOPs of nn.Conv2d producing (batch, out_channels, *out_size): 2 per multiply-add, bias not counted."
-    (kh, kw), (oh, ow) = _pair(kernel_size), _pair(out_size)
+    batch, in_channels, out_channels = (check_number(v, name, integer=True, nonnegative=True) for v, name in
+                                        ((batch, "batch"), (in_channels, "in_channels"), (out_channels, "out_channels")))
+    groups = check_number(groups, "groups", integer=True, lo=1)
+    (kh, kw), (oh, ow) = _pair(kernel_size, "kernel_size", lo=1), _pair(out_size, "out_size")
     if in_channels % groups:
         raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
     return 2 * batch * out_channels * oh * ow * (in_channels // groups) * kh * kw
@@ -186,6 +195,8 @@ def _forward_error(model: Any, inputs: Any, e: BaseException, what: str) -> Benc
 def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     "FLOPs of one call `model(*inputs)` (FlopCounterMode), total and per module (keys: 'Root.child.name')."
     from torch.utils.flop_counter import FlopCounterMode
+    if not callable(model):
+        raise TypeError(f"model must be callable on the inputs (an nn.Module), got {type(model).__name__} {model!r:.60}")
     counter = FlopCounterMode(display=False)
     try:
         with counter, torch.inference_mode():
@@ -227,8 +238,15 @@ class ModelStats:
         return f"<div><b>{self!r}</b><table><tr><th>module</th><th>MFLOP</th></tr>{rows}</table></div>"
 
 
+def _check_module(model: Any) -> None:
+    "TypeError unless `model` is a torch nn.Module (these functions hook or read its layers)."
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__} {model!r:.60}")
+
+
 def model_stats(model: nn.Module, example_input: Any) -> ModelStats:
     "Parameter count and bytes, buffer bytes, serialized size and counted FLOPs of `model(example_input)`."
+    _check_module(model)
     params, buffers = list(model.parameters()), list(model.buffers())
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
@@ -287,6 +305,7 @@ def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 #| export
 def time_layers(model: nn.Module, x: Any) -> dict[str, float]:
     "Seconds each leaf module's forward took in one pass `model(x)` (CPU clock via hooks; hooks removed after)."
+    _check_module(model)
     ### BEGIN SOLUTION
     times: dict[str, float] = {}
     starts: dict[str, float] = {}
@@ -413,8 +432,8 @@ class _CudaEventClock:
 
 
 def _device_of(inputs: Any, device: Any = None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
+    if device is not None:  # 'cpu' or an available 'cuda[:i]' (str or torch.device), else a ValueError naming device
+        return torch.device(resolve_device(device, ()))
     for a in _as_args(inputs):
         if isinstance(a, torch.Tensor):
             return a.device
@@ -989,6 +1008,9 @@ def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, pytho
     RSS peak from the kernel's high-water mark where it can be reset (Linux), else sampled every ms.
     `python_allocations` traces Python/numpy allocations with tracemalloc (slows the call down).
     CUDA figures when `device` (or a tensor argument) is on CUDA."""
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}: pass the function and its "
+                        "arguments, measure_memory(f, x), not the result of calling it")
     dev = _device_of(args, device)
     cuda = dev.type == "cuda"
     proc = psutil.Process()
@@ -1591,8 +1613,13 @@ class DevicePeaks:
 def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: int | None = None,
                   min_time: float = 0.2) -> DevicePeaks:
     "Peak float32 FLOP/s (best of a large matmul) and memory bandwidth (best of a large copy, read + write) of `device`."
-    dev = torch.device(device)
+    dev = torch.device(resolve_device(device, ()))
     cuda = dev.type == "cuda"
+    if matmul_n is not None:
+        matmul_n = check_number(matmul_n, "matmul_n", integer=True, lo=1, hint="matrix side, or None")
+    if copy_bytes is not None:
+        copy_bytes = check_number(copy_bytes, "copy_bytes", integer=True, lo=4, hint="bytes copied, or None")
+    min_time = check_number(min_time, "min_time", nonnegative=True, hint="seconds per measurement")
     n = matmul_n or (8192 if cuda else 1024)
     nbytes = copy_bytes or (2**30 if cuda else 2**27)
     a = torch.randn(n, n, device=dev)
@@ -1683,6 +1710,10 @@ def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: De
     Per layer: counted FLOPs, bytes moved (inputs + outputs + parameters, a lower bound), time per pass from
     `profile_layers`, achieved FLOP/s and bytes/s, intensity, efficiency against the attainable roof, and
     'compute' or 'memory' bound (intensity above or below the ridge)."""
+    _check_module(model)
+    if peaks is not None and not isinstance(peaks, DevicePeaks):
+        raise TypeError(f"peaks must be a DevicePeaks (measure_peaks(device)) or None, got {type(peaks).__name__}")
+    repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="timed passes")
     dev = _device_of(example_input, device)
     peaks = peaks or measure_peaks(dev)
     _, per_module = count_flops(model, example_input)

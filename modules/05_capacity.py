@@ -666,10 +666,24 @@ curve
 
 # %%
 #| export
-def usl(n: Any, lam: float, sigma: float, kappa: float) -> np.ndarray:
-    "Universal Scalability Law: throughput at concurrency n."
-    n = np.asarray(n, dtype=float)
+def _usl(n: np.ndarray, lam: float, sigma: float, kappa: float) -> np.ndarray:
+    "The USL formula, unchecked (what the least-squares fit evaluates thousands of times)."
     return lam * n / (1 + sigma * (n - 1) + kappa * n * (n - 1))
+
+
+def usl(n: Any, lam: float, sigma: float, kappa: float) -> np.ndarray:
+    """Universal Scalability Law: throughput (/s) at concurrency n, for the throughput `lam` (/s) of one client,
+    contention `sigma` >= 0 and coherency `kappa` >= 0."""
+    try:
+        n = np.asarray(n, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"n must be a concurrency or an array of them (numbers >= 0), got {n!r:.60} ({e})") from e
+    if not (np.isfinite(n).all() and (n >= 0).all()):
+        raise ValueError(f"n must hold finite concurrencies >= 0, got {n.ravel()[:5].tolist()}")
+    lam = check_number(lam, "lam", positive=True, hint="throughput of one client, per second")
+    sigma = check_number(sigma, "sigma", nonnegative=True, hint="contention, a fraction")
+    kappa = check_number(kappa, "kappa", nonnegative=True, hint="coherency delay")
+    return _usl(n, lam, sigma, kappa)
 
 
 @dataclass(repr=False)
@@ -726,7 +740,7 @@ def _fit_usl_params(n: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarra
     "Least squares on log throughput (measurement noise is relative): parameters and their covariance."
     from scipy.optimize import curve_fit
     lam0 = float(x[np.argmin(n)] / n.min())
-    return curve_fit(lambda n, lam, s, k: np.log(usl(n, lam, s, k)), n, np.log(x), p0=[lam0, 0.01, 0.0001],
+    return curve_fit(lambda n, lam, s, k: np.log(_usl(n, lam, s, k)), n, np.log(x), p0=[lam0, 0.01, 0.0001],
                      bounds=([1e-12, 0, 0], [np.inf, 1, 1]), maxfev=20_000)
 
 

@@ -43,8 +43,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.timing import (atomic_write_bytes, atomic_write_text, figure_img, format_bytes, format_seconds,
-                              write_error_message)
+from tinybench.stats import samples_of
+from tinybench.timing import (atomic_write_bytes, atomic_write_text, check_number, figure_img, format_bytes,
+                              format_seconds, write_error_message)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -120,11 +121,27 @@ env = environment()
 
 # %% nbgrader={"grade": false, "grade_id": "agreement-metrics", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
+def _output_array(a: Any, name: str) -> np.ndarray:
+    "`a` as a finite float64 (n_samples, n_outputs) array with at least one sample, else a ValueError naming `name`."
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be an array of numbers of shape (n_samples, n_outputs), got {a!r:.60} "
+                         f"({e})") from e
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (n_samples, n_outputs) array, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds {int((~np.isfinite(arr)).sum())} NaN or infinite values: drop those samples "
+                         "first (compare_outputs counts them and compares the rest)")
+    return arr
+
+
 def agreement_metrics(base: np.ndarray, cand: np.ndarray) -> dict[str, float]:
     "Max abs/rel error, mean/min per-sample cosine similarity and top-1 agreement of two (n, k) output arrays."
-    base, cand = np.asarray(base, dtype=np.float64), np.asarray(cand, dtype=np.float64)
-    if base.shape != cand.shape or base.ndim != 2 or base.shape[0] == 0:
-        raise ValueError(f"need two non-empty (n_samples, n_outputs) arrays of one shape, got {base.shape} and {cand.shape}")
+    base, cand = _output_array(base, "base"), _output_array(cand, "cand")
+    if base.shape != cand.shape:
+        raise ValueError(f"cand has shape {cand.shape} but base has {base.shape}: the two must be the outputs of "
+                         "the same inputs, of one shape")
     ### BEGIN SOLUTION
     diff = np.abs(base - cand)
     scale = np.abs(base).max()
@@ -244,8 +261,19 @@ def _outputs(model: Callable, X: Any, batch_size: int, scores: bool = False) -> 
 def compare_outputs(baseline: Callable, candidate: Callable, X: Any, labels: Sequence[int] | None = None,
                     batch_size: int = 256) -> OutputAgreement:
     "Run `baseline` and `candidate` on the same inputs `X` and measure how closely the candidate agrees."
-    if len(X) == 0:
-        raise ValueError("no inputs: output agreement needs at least one sample")
+    for name, model in (("baseline", baseline), ("candidate", candidate)):
+        if not callable(model):
+            raise TypeError(f"{name} must be a model callable on a batch, got {type(model).__name__} {model!r:.60}")
+    try:
+        n = len(X)
+    except TypeError as e:
+        raise TypeError(f"X must be a batch of inputs (a tensor or an array), got {type(X).__name__}") from e
+    if n == 0:
+        raise ValueError("X is empty (no inputs): output agreement needs at least one sample")
+    batch_size = check_number(batch_size, "batch_size", integer=True, lo=1, hint="samples per call")
+    if labels is not None and (np.ndim(labels) != 1 or len(labels) != n):
+        raise ValueError(f"labels must hold one label per input: X has {n} samples, labels has shape "
+                         f"{np.shape(labels)}")
     base, cand = _outputs(baseline, X, batch_size), _outputs(candidate, X, batch_size)
     if base.shape != cand.shape:
         raise ValueError(f"the models disagree on the output shape: {base.shape} vs {cand.shape}")
@@ -280,12 +308,25 @@ for name, v in workload.variants.items():
 
 # %%
 #| export
+def _class_labels(a: Any, name: str) -> np.ndarray:
+    "`a` as a non-empty 1-D int64 array of class labels (integers; floats only if whole), else a ValueError naming `name`."
+    arr = np.asarray(a)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of class labels, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and np.isfinite(arr).all() and (arr == np.round(arr)).all():
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iub":
+        raise ValueError(f"{name} must hold integer class labels (0, 1, ...), got {arr[:3].tolist()} "
+                         f"(dtype {arr.dtype})")
+    return arr.astype(np.int64)
+
+
 def classification_quality(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, Any]:
     "Accuracy, weighted and per-class precision/recall/F1 (with support) and the confusion matrix (sklearn)."
     from sklearn import metrics as skm
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.size == 0:
-        raise ValueError(f"need equal, non-empty label arrays, got {y_true.shape} and {y_pred.shape}")
+    y_true, y_pred = _class_labels(y_true, "y_true"), _class_labels(y_pred, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_pred has {y_pred.size} labels but y_true has {y_true.size}: one prediction per sample")
     classes = np.unique(np.concatenate([y_true, y_pred]))
     p, r, f, s = skm.precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     pw, rw, fw, _ = skm.precision_recall_fscore_support(y_true, y_pred, average="weighted", zero_division=0)
@@ -300,9 +341,10 @@ def classification_quality(y_true: Sequence[int], y_pred: Sequence[int]) -> dict
 def regression_quality(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
     "R², RMSE and MAE of a regression (sklearn)."
     from sklearn import metrics as skm
-    y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    if y_true.shape != y_pred.shape or y_true.size < 2:
-        raise ValueError(f"need equal label arrays of at least 2 values, got {y_true.shape} and {y_pred.shape}")
+    y_true = samples_of(y_true, "y_true", min_n=2, nonnegative=False)
+    y_pred = samples_of(y_pred, "y_pred", min_n=2, nonnegative=False)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_pred has {y_pred.size} values but y_true has {y_true.size}: one prediction per sample")
     return {"r2": float(skm.r2_score(y_true, y_pred)),
             "rmse": float(math.sqrt(skm.mean_squared_error(y_true, y_pred))),
             "mae": float(skm.mean_absolute_error(y_true, y_pred))}
@@ -429,8 +471,12 @@ for name, m in variant_times.items():
 def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     "A matplotlib Figure with the ECDF of each model's latencies (seconds in, milliseconds on the axis)."
     from matplotlib.figure import Figure
+    if not isinstance(samples, Mapping):
+        raise TypeError(f"samples must be a dict of model name -> latencies (seconds), got {type(samples).__name__}")
     if not samples:
-        raise ValueError("no latency samples to plot")
+        raise ValueError("samples is empty: no latency samples to plot")
+    for name, s in samples.items():
+        samples_of(s, f"samples[{name!r}]")  # finite, non-negative, 1-D, at least one: else a ValueError
     ### BEGIN SOLUTION
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
@@ -532,7 +578,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.timing import atomic_write_text, format_seconds
+from tinybench.timing import atomic_write_text, check_level, check_number, format_seconds
 
 SUITE_SCHEMA = "tinybench.suite/1"
 
@@ -741,12 +787,25 @@ class VariantComparison:
 
 # %%
 #| export suite
+def _correctness(x: Any, name: str) -> np.ndarray:
+    "`x` as a non-empty 1-D bool array (bools, or 0/1 numbers), else a ValueError naming `name`."
+    arr = np.asarray(x)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D sequence of True/False (one per sample), got shape "
+                         f"{arr.shape}")
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind not in "iuf" or not np.isin(arr, (0, 1)).all():
+        raise ValueError(f"{name} must hold True/False (or 0/1) per sample, got {arr[:3].tolist()} (dtype {arr.dtype})")
+    return arr.astype(bool)
+
+
 def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple[float, int, int]:
     "(two-sided exact p-value, b, c) of McNemar's test: b = a right and b wrong, c = a wrong and b right."
     from scipy.stats import binomtest
-    a, b_ = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
-    if a.shape != b_.shape or a.size == 0:
-        raise ValueError(f"need two equal, non-empty correctness arrays, got {a.shape} and {b_.shape}")
+    a, b_ = _correctness(correct_a, "correct_a"), _correctness(correct_b, "correct_b")
+    if a.shape != b_.shape:
+        raise ValueError(f"correct_b has {b_.size} values but correct_a has {a.size}: one per test sample, for both")
     b, c = int(np.sum(a & ~b_)), int(np.sum(~a & b_))
     return (1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)), b, c
 
@@ -961,7 +1020,13 @@ def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, t
 
     from tinybench.report import classification_quality, regression_quality
     from tinybench.timing import time_call
+    if not callable(fit):
+        raise TypeError(f"fit must be a callable (X_train, y_train) -> fitted model, got {type(fit).__name__}: "
+                        "pass the training function, not a model")
+    k, level = check_number(k, "k", integer=True, lo=2, hint="folds"), check_level(level)
     y_np = np.asarray(y.cpu() if hasattr(y, "cpu") else y)
+    if y_np.ndim != 1 or len(X) != len(y_np):
+        raise ValueError(f"X has {len(X)} samples but y has shape {y_np.shape}: one label per sample")
     task = task or _task_of(y_np)
     if task not in ("classification", "regression"):
         raise ValueError(f"cross-validation needs labels and a task (classification or regression), got {task!r}")
@@ -1107,6 +1172,18 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
     later rounds. On Ctrl-C the summaries of what was measured are attached to the KeyboardInterrupt
     (`.partial`) before it propagates."""
     from tinybench.timing import BenchmarkError, measure
+    if not isinstance(fns, Mapping):
+        raise TypeError(f"fns must be a dict of name -> function of no arguments, got {type(fns).__name__}")
+    for name, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"fns[{name!r}] must be a function of no arguments, got {type(fn).__name__} {fn!r:.60}")
+    batch = check_number(batch, "batch", integer=True, lo=1, hint="samples per call")
+    rounds = check_number(rounds, "rounds", integer=True, lo=1)
+    min_time = check_number(min_time, "min_time", positive=True, hint="seconds for all rounds")
+    if max_rounds is not None:
+        max_rounds = check_number(max_rounds, "max_rounds", integer=True, lo=1, hint="or None")
+    if time_budget is not None:
+        time_budget = check_number(time_budget, "time_budget", nonnegative=True, hint="seconds, or None")
     pooled: dict[str, list[float]] = {n: [] for n in fns}
     medians: dict[str, list[float]] = {n: [] for n in fns}
     pitfalls: dict[str, dict[str, str]] = {n: {} for n in fns}
@@ -1840,10 +1917,19 @@ def plot_text(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _as_path(path: Any, name: str) -> Path:
+    "`path` (a str or os.PathLike) as a Path, else a TypeError naming `name`."
+    if isinstance(path, bytes) or not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
+        raise TypeError(f"{name} must be a path (a str or pathlib.Path), got {type(path).__name__} {path!r:.60}")
+    return Path(path)
+
+
 def save_figure(fig: Any, path: str | Path) -> Path:
     "Write a matplotlib Figure as a PNG at `path` atomically (`atomic_write_bytes`), creating its folder; the path."
     import io
-    path = Path(path)
+    if not hasattr(fig, "savefig"):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__} {fig!r:.60}")
+    path = _as_path(path, "path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -2100,6 +2186,11 @@ class Report:
     result: Any
     title: str = "tinybench report"
 
+    def __post_init__(self):
+        if not all(hasattr(self.result, a) for a in ("models", "baseline", "comparisons", "to_dict", "save")):
+            raise TypeError(f"result must be a SuiteResult (BenchmarkSuite.run() or SuiteResult.load(path)), got "
+                            f"{type(self.result).__name__} {self.result!r:.60}")
+
     def findings(self) -> list[str]:
         return suite_findings(self.result)
 
@@ -2186,10 +2277,12 @@ class Report:
         results.json is written first, whatever `formats` says (it is the data the other two are made from), unless
         `results=False` (it is already there). Every file is written atomically (`atomic_write_bytes`): a failure
         leaves the files already written whole and no partial file; it raises an OSError naming the file and why."""
+        if isinstance(formats, str) or not all(isinstance(f, str) for f in formats):
+            raise TypeError(f"formats must be a list of format names, e.g. ['html'], got {formats!r:.60}")
         unknown = set(formats) - {"markdown", "html", "json"}
         if unknown:
             raise ValueError(f"unknown report format(s) {sorted(unknown)}: choose from markdown, html, json")
-        folder = Path(folder)
+        folder = _as_path(folder, "folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:

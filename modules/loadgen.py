@@ -21,6 +21,7 @@
 #| export
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import queue
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tinybench.scenarios import TestSettings, headline_metric
-from tinybench.timing import check_quantile, format_seconds
+from tinybench.timing import check_number, check_quantile, format_seconds
 
 # %%
 #| export
@@ -133,6 +134,10 @@ def parse_issue_delays(path: str | Path):
 
 def loadgen_settings(s: TestSettings, n_samples: int):
     "The mlperf_loadgen.TestSettings equivalent to a tinybench `TestSettings`."
+    if not isinstance(s, TestSettings):
+        raise TypeError(f"s must be a tinybench TestSettings, got {type(s).__name__} {s!r:.60}")
+    s = dataclasses.replace(s)  # checks the fields again: one may have been set to a bad value after construction
+    n_samples = check_number(n_samples, "n_samples", integer=True, lo=1, hint="samples LoadGen may load")
     import mlperf_loadgen as lg
     t = lg.TestSettings()
     t.scenario = getattr(lg.TestScenario, s.scenario)
@@ -168,10 +173,17 @@ def run_loadgen(sut: Callable[[list], Any], dataset: Any, settings: TestSettings
                 log_dir: str | Path | None = None, trace: bool = False, **overrides) -> LoadGenResult:
     """Run `sut` on `dataset` under MLPerf LoadGen with settings equivalent to `settings`; returns its
     parsed result. `trace=True` turns on LoadGen's trace and fills `issue_lateness` from it."""
-    import mlperf_loadgen as lg
+    if settings is not None and not isinstance(settings, TestSettings):
+        raise TypeError(f"settings must be a TestSettings or None, got {type(settings).__name__}")
     s = settings if settings is not None else TestSettings(**overrides)
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
+    if not callable(sut):
+        raise TypeError(f"the SUT must be callable on a list of samples, got {type(sut).__name__}")
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__") or isinstance(dataset, (str, bytes)):
+        raise TypeError(f"dataset must support len() and indexing (an ArrayDataset, a list), got "
+                        f"{type(dataset).__name__}")
+    import mlperf_loadgen as lg
     n = len(dataset)
     if n == 0:
         raise ValueError("the dataset is empty: a benchmark needs at least one sample")

@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinybench.timing import check_number, resolve_device
+
 # %% [markdown]
 # ## The data
 #
@@ -106,6 +108,12 @@ class DigitsCNN(nn.Module):
 def train_digits_cnn(data: Digits, seed: int = 0, epochs: int = 15, batch_size: int = 32,
                      lr: float = 3e-3) -> tuple[DigitsCNN, float]:
     "Train a `DigitsCNN` on the CPU with Adam; returns the model (eval mode) and the training time in seconds."
+    if not isinstance(data, Digits):
+        raise TypeError(f"data must be a Digits split (load_digits(seed)), got {type(data).__name__}")
+    seed = check_number(seed, "seed", integer=True, nonnegative=True)
+    epochs = check_number(epochs, "epochs", integer=True, lo=1, hint="passes over the training set")
+    batch_size = check_number(batch_size, "batch_size", integer=True, lo=1, hint="samples per step")
+    lr = check_number(lr, "lr", positive=True, hint="Adam's learning rate, 3e-3")
     torch.manual_seed(seed)
     model = DigitsCNN()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -183,6 +191,9 @@ _MODEL_VERSION = "v1"
 
 def load_model(seed: int = 0, retrain: bool = False, data: Digits | None = None) -> TrainedModel:
     "The default `DigitsCNN`, from the cache when possible; trained (and cached) otherwise."
+    seed = check_number(seed, "seed", integer=True, nonnegative=True)
+    if data is not None and not isinstance(data, Digits):
+        raise TypeError(f"data must be a Digits split (load_digits(seed)) or None, got {type(data).__name__}")
     path = cache_dir() / f"digits_cnn_{_MODEL_VERSION}_seed{seed}.pt"
     if path.exists() and not retrain:
         try:
@@ -245,9 +256,16 @@ class Variant:
         return f"Variant({self.name!r}, device={self.device!r}: {self.description})"
 
 
+def _check_module(model: nn.Module) -> None:
+    "TypeError unless `model` is a torch nn.Module."
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__} {model!r:.60}")
+
+
 def quantize_int8(model: nn.Module) -> nn.Module:
     "Dynamic INT8 quantization of the linear layers (CPU only)."
     from torch.ao.quantization import quantize_dynamic
+    _check_module(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao announces its move to torchao; the API still works
         return quantize_dynamic(copy.deepcopy(model).cpu().eval(), {nn.Linear}, dtype=torch.qint8)
@@ -256,8 +274,10 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 def prune_magnitude(model: nn.Module, amount: float = 0.5) -> nn.Module:
     "A copy of `model` with the smallest-|w| `amount` of each conv/linear weight set to zero (made permanent)."
     from torch.nn.utils import prune
-    if not 0 <= amount < 1:
-        raise ValueError(f"amount must be in [0, 1), got {amount}")
+    _check_module(model)
+    amount = check_number(amount, "amount", lo=0, hint="the fraction of weights set to zero")
+    if not amount < 1:
+        raise ValueError(f"amount must be in [0, 1), got {amount}: pruning every weight leaves no model")
     pruned = copy.deepcopy(model)
     for module in pruned.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
@@ -279,6 +299,8 @@ def reduced_precision_dtype(device: str) -> torch.dtype | None:
 
 def make_variants(model: nn.Module, device: str = "cpu") -> dict[str, Variant]:
     "The baseline and its optimised variants on `device` (INT8 stays on the CPU: it has no CUDA kernels)."
+    _check_module(model)
+    device = resolve_device(device, ())  # 'cpu' or an available 'cuda[:i]', else a ValueError naming device
     base = copy.deepcopy(model).eval()
     out = {"fp32": Variant("fp32", base.to(device), device, "float32 baseline")}
     out["int8-dynamic"] = Variant("int8-dynamic", quantize_int8(base), "cpu",
@@ -320,6 +342,8 @@ class Workload:
 
 def default_workload(device: str = "cpu", seed: int = 0) -> Workload:
     "Digits + the cached `DigitsCNN` + its variants on `device`."
+    device = resolve_device(device, ())  # checked before the model is loaded (or trained)
+    seed = check_number(seed, "seed", integer=True, nonnegative=True)
     data = load_digits(seed)
     trained = load_model(seed, data=data)
     return Workload(data, trained, make_variants(trained.model, device))

@@ -198,7 +198,11 @@ CASES += numeric_variants("kingman", lambda v: C().kingman(1.0, v), "mean_servic
 CASES += numeric_variants("kingman", lambda v: C().kingman(1.0, 0.1, ca2=v), "ca2")
 CASES += numeric_variants("allen_cunneen", lambda v: C().allen_cunneen(1.0, 0.1, v), "c", integer=True, zero=True)
 CASES += numeric_variants("mean_in_system", lambda v: C().mean_in_system([0.0], [1.0], v), "t_end", zero=True)
-CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(v, X, n=1000), "arrival_rate", zero=True)
+CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(v, X, n=1000), "arrival_rate", zero=True,
+                          optional=True)
+# None is a valid arrival_rate since traces can be replayed (arrivals=...); None without a trace is the error
+CASES += [("simulate_queue-arrival_rate-none-without-arrivals", lambda: C().simulate_queue(None, X, n=1000),
+           ValueError, r"\barrival_rate\b.*\barrivals\b")]
 CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(10.0, X, servers=v, n=1000), "servers",
                           integer=True, zero=True)
 CASES += numeric_variants("fit_usl", lambda v: C().fit_usl([1, 2, 4, 8], [10, 19, 35, 60], level=v), "level",
@@ -301,6 +305,338 @@ CASES += [("store-nan-metric", lambda: _store().save("k", {"median": NAN}), Valu
           ("store-none-name", lambda: _store().save(None, {"m": 1.0}), ValueError, "name"),
           ("store-metrics-list", lambda: _store().save("k", [1.0]), TypeError, "metrics"),
           ("store-bad-samples", lambda: _store().save("k", samples={"t": ["a"]}), ValueError, "samples")]
+
+# ---------------------------------------------------------------------------------------------------- stats (more)
+CASES += sample_variants("median_ci", lambda v: S().median_ci(v), "x")
+CASES += numeric_variants("median_ci", lambda v: S().median_ci(X, level=v), "level", fraction=True)
+CASES += numeric_variants("min_samples_for_quantile_ci", lambda v: S().min_samples_for_quantile_ci(v), "q",
+                          fraction=True)
+CASES += [("min_samples_for_quantile_ci-q-one", lambda: S().min_samples_for_quantile_ci(1.0), ValueError, r"\bq\b")]
+CASES += numeric_variants("min_samples_for_quantile_ci", lambda v: S().min_samples_for_quantile_ci(0.5, level=v),
+                          "level", fraction=True)
+CASES += sample_variants("count_modes", lambda v: S().count_modes(v), "x")
+CASES += numeric_variants("count_modes", lambda v: S().count_modes(X, min_height=v), "min_height", fraction=True)
+CASES += numeric_variants("count_modes", lambda v: S().count_modes(X, max_dip=v), "max_dip", fraction=True)
+CASES += sample_variants("check_bimodal", lambda v: S().check_bimodal(v), "x")
+CASES += [("smallest_passing-ok-not-callable", lambda: S().smallest_passing(True), TypeError, r"\bok\b")]
+CASES += numeric_variants("smallest_passing", lambda v: S().smallest_passing(lambda n: n >= 5, v), "start",
+                          integer=True, zero=True)
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def _rep():
+    import tinybench.report as m
+    return m
+
+
+def _suite():
+    import tinybench.suite as m
+    return m
+
+
+def _fig():
+    from matplotlib.figure import Figure
+    return Figure()
+
+
+def _result():
+    su = _suite()
+    return su.SuiteResult({}, "fp32", su.SuiteSettings(), "classification", 1)
+
+
+def _a_file():
+    import tempfile
+    fd, path = tempfile.mkstemp(prefix="tb-bad-inputs-")
+    return path
+
+
+R = _rep
+_OUT = np.eye(3)
+CASES += [("agreement_metrics-base-none", lambda: R().agreement_metrics(None, _OUT), ValueError, r"\bbase\b"),
+          ("agreement_metrics-base-strings", lambda: R().agreement_metrics([["a", "b"]], [[1.0, 2.0]]), ValueError,
+           r"\bbase\b"),
+          ("agreement_metrics-base-1d", lambda: R().agreement_metrics([1.0, 2.0], [1.0, 2.0]), ValueError,
+           r"\bbase\b"),
+          ("agreement_metrics-base-empty", lambda: R().agreement_metrics(np.zeros((0, 3)), np.zeros((0, 3))),
+           ValueError, r"\bbase\b"),
+          ("agreement_metrics-base-nan-inside", lambda: R().agreement_metrics([[1.0, NAN]], [[1.0, 2.0]]),
+           ValueError, r"\bbase\b"),
+          ("agreement_metrics-cand-inf-inside", lambda: R().agreement_metrics([[1.0, 2.0]], [[1.0, INF]]),
+           ValueError, r"\bcand\b"),
+          ("agreement_metrics-cand-mismatched", lambda: R().agreement_metrics(_OUT, np.eye(2)), ValueError,
+           r"\bcand\b")]
+_X4 = torch.zeros(4, 4)
+CASES += [("compare_outputs-baseline-not-callable", lambda: R().compare_outputs(1.0, _lin, _X4), TypeError,
+           r"\bbaseline\b"),
+          ("compare_outputs-candidate-not-callable", lambda: R().compare_outputs(_lin, _lin(_X4), _X4), TypeError,
+           r"\bcandidate\b"),
+          ("compare_outputs-X-empty", lambda: R().compare_outputs(_lin, _lin, torch.zeros(0, 4)), ValueError,
+           r"\bX\b"),
+          ("compare_outputs-X-not-a-sequence", lambda: R().compare_outputs(_lin, _lin, 3.0), TypeError, r"\bX\b"),
+          ("compare_outputs-labels-mismatched", lambda: R().compare_outputs(_lin, _lin, _X4, labels=[0, 1]),
+           ValueError, r"\blabels\b")]
+CASES += numeric_variants("compare_outputs", lambda v: R().compare_outputs(_lin, _lin, _X4, batch_size=v),
+                          "batch_size", integer=True, zero=True)
+CASES += [("classification_quality-y_true-empty", lambda: R().classification_quality([], []), ValueError,
+           r"\by_true\b"),
+          ("classification_quality-y_true-none", lambda: R().classification_quality(None, [0, 1]), ValueError,
+           r"\by_true\b"),
+          ("classification_quality-y_true-2d", lambda: R().classification_quality([[0, 1]], [[0, 1]]), ValueError,
+           r"\by_true\b"),
+          ("classification_quality-y_true-strings", lambda: R().classification_quality(["a", "b"], [0, 1]),
+           ValueError, r"\by_true\b"),
+          ("classification_quality-y_pred-nan", lambda: R().classification_quality([0, 1], [0, NAN]), ValueError,
+           r"\by_pred\b"),
+          ("classification_quality-y_pred-non-integer", lambda: R().classification_quality([0, 1], [0, 0.5]),
+           ValueError, r"\by_pred\b"),
+          ("classification_quality-y_pred-mismatched", lambda: R().classification_quality([0, 1, 1], [0, 1]),
+           ValueError, r"\by_pred\b")]
+CASES += sample_variants("regression_quality", lambda v: R().regression_quality(v, v), "y_true")
+CASES += [("regression_quality-y_pred-nan-inside", lambda: R().regression_quality(X, [*X[:-1], NAN]), ValueError,
+           r"\by_pred\b"),
+          ("regression_quality-y_pred-mismatched", lambda: R().regression_quality(X, X[:-1]), ValueError,
+           r"\by_pred\b")]
+CASES += sample_variants("plot_latency_cdf", lambda v: R().plot_latency_cdf({"m": v}), "samples")
+CASES += [("plot_latency_cdf-empty-dict", lambda: R().plot_latency_cdf({}), ValueError, r"\bsamples\b"),
+          ("plot_latency_cdf-not-a-dict", lambda: R().plot_latency_cdf(X), TypeError, r"\bsamples\b"),
+          ("plot_latency_cdf-negative", lambda: R().plot_latency_cdf({"m": [-1.0, 1.0]}), ValueError,
+           r"\bsamples\b")]
+CASES += [("Report-result-not-a-result", lambda: R().Report({"models": {}}), TypeError, r"\bresult\b"),
+          ("Report-result-none", lambda: R().Report(None), TypeError, r"\bresult\b"),
+          ("Report.save-folder-none", lambda: R().Report(_result()).save(None), TypeError, r"\bfolder\b"),
+          ("Report.save-folder-is-a-file", lambda: R().Report(_result()).save(_a_file()), OSError, r"cannot write"),
+          ("Report.save-formats-string", lambda: R().Report(_result()).save("/tmp", formats="html"), TypeError,
+           r"\bformats\b"),
+          ("Report.save-formats-unknown", lambda: R().Report(_result()).save("/tmp", formats=["pdf"]), ValueError,
+           r"\bformats?\b"),
+          ("save_figure-path-none", lambda: R().save_figure(_fig(), None), TypeError, r"\bpath\b"),
+          ("save_figure-path-under-a-file", lambda: R().save_figure(_fig(), _a_file() + "/f.png"), OSError,
+           r"cannot write"),
+          ("save_figure-fig-not-a-figure", lambda: R().save_figure(3.0, "/tmp/tb-bad-inputs-f.png"), TypeError,
+           r"\bfig\b")]
+
+
+# ---------------------------------------------------------------------------------------------------- workloads
+def _wl():
+    import tinybench.workloads as m
+    return m
+
+
+def _digits():
+    z = torch.zeros(4, 1, 8, 8)
+    return _wl().Digits(z, torch.zeros(4, dtype=torch.long), z, torch.zeros(4, dtype=torch.long))
+
+
+W = _wl
+CASES += [("make_variants-model-not-a-module", lambda: W().make_variants(abs), TypeError, r"\bmodel\b"),
+          ("make_variants-device-unknown", lambda: W().make_variants(_lin, device="gpu"), ValueError, r"\bdevice\b"),
+          ("make_variants-device-number", lambda: W().make_variants(_lin, device=0), ValueError, r"\bdevice\b"),
+          ("quantize_int8-model-not-a-module", lambda: W().quantize_int8(None), TypeError, r"\bmodel\b"),
+          ("prune_magnitude-model-not-a-module", lambda: W().prune_magnitude(abs), TypeError, r"\bmodel\b"),
+          ("prune_magnitude-amount-one", lambda: W().prune_magnitude(_lin, 1.0), ValueError, r"\bamount\b"),
+          ("default_workload-device-unknown", lambda: W().default_workload(device="gpu"), ValueError, r"\bdevice\b"),
+          ("default_workload-seed-str", lambda: W().default_workload(seed="0"), TypeError, r"\bseed\b"),
+          ("load_model-data-not-digits", lambda: W().load_model(data=(1, 2)), TypeError, r"\bdata\b"),
+          ("train_digits_cnn-data-not-digits", lambda: W().train_digits_cnn((1, 2), epochs=1), TypeError,
+           r"\bdata\b")]
+CASES += numeric_variants("prune_magnitude", lambda v: W().prune_magnitude(_lin, v), "amount", fraction=True)
+CASES += numeric_variants("load_model", lambda v: W().load_model(v), "seed", integer=True)
+CASES += numeric_variants("train_digits_cnn", lambda v: W().train_digits_cnn(_digits(), epochs=v), "epochs",
+                          integer=True, zero=True)
+CASES += numeric_variants("train_digits_cnn", lambda v: W().train_digits_cnn(_digits(), epochs=1, batch_size=v),
+                          "batch_size", integer=True, zero=True)
+CASES += numeric_variants("train_digits_cnn", lambda v: W().train_digits_cnn(_digits(), epochs=1, lr=v), "lr",
+                          zero=True)
+
+
+# ---------------------------------------------------------------------------------------------------- loadgen
+def _lg():
+    import tinybench.loadgen as m
+    return m
+
+
+def _mutated_settings(**fields):
+    s = SC().TestSettings(scenario="Server")
+    for k, v in fields.items():
+        setattr(s, k, v)
+    return s
+
+
+LG = _lg
+CASES += [("loadgen_settings-not-settings", lambda: LG().loadgen_settings({"scenario": "Server"}, 8), TypeError,
+           r"\bs\b"),
+          ("loadgen_settings-scenario", lambda: LG().loadgen_settings(_mutated_settings(scenario="Batch"), 8),
+           ValueError, r"\bscenario\b"),
+          ("loadgen_settings-target_qps", lambda: LG().loadgen_settings(_mutated_settings(target_qps=-5.0), 8),
+           ValueError, r"\btarget_qps\b"),
+          ("run_loadgen-sut-not-callable", lambda: LG().run_loadgen(1.0, _dataset()), TypeError, "SUT"),
+          ("run_loadgen-empty-dataset", lambda: LG().run_loadgen(_ok_sut, []), ValueError, "empty"),
+          ("run_loadgen-dataset-not-a-sequence", lambda: LG().run_loadgen(_ok_sut, 3.0), TypeError, r"\bdataset\b"),
+          ("run_loadgen-settings-dict", lambda: LG().run_loadgen(_ok_sut, _dataset(), {"scenario": "Offline"}),
+           TypeError, r"\bsettings\b"),
+          ("run_loadgen-bad-setting", lambda: LG().run_loadgen(_ok_sut, _dataset(), target_qps="fast"), TypeError,
+           r"\btarget_qps\b")]
+CASES += numeric_variants("loadgen_settings", lambda v: LG().loadgen_settings(SC().TestSettings(), v), "n_samples",
+                          integer=True, zero=True)
+
+# ---------------------------------------------------------------------------------------------------- profiling (more)
+
+
+def _peaks():
+    return P().DevicePeaks("cpu", 1e10, 1e10, 8, 1024)
+
+
+CASES += [("count_flops-model-not-callable", lambda: P().count_flops(1.0, torch.zeros(2, 4)), TypeError,
+           r"\bmodel\b"),
+          ("model_stats-model-not-a-module", lambda: P().model_stats(abs, torch.zeros(2, 4)), TypeError,
+           r"\bmodel\b"),
+          ("time_layers-model-not-a-module", lambda: P().time_layers(abs, torch.zeros(2, 4)), TypeError,
+           r"\bmodel\b"),
+          ("measure_memory-fn-not-callable", lambda: P().measure_memory(1.0), TypeError, r"\bfn\b"),
+          ("measure_memory-device-unknown", lambda: P().measure_memory(abs, 1, device="gpu"), ValueError,
+           r"\bdevice\b"),
+          ("roofline-model-not-a-module", lambda: P().roofline(abs, torch.zeros(2, 4), peaks=_peaks()), TypeError,
+           r"\bmodel\b"),
+          ("roofline-peaks-wrong-type", lambda: P().roofline(_lin, torch.zeros(2, 4), peaks={"flops": 1e9}),
+           TypeError, r"\bpeaks\b"),
+          ("roofline-repeat-zero", lambda: P().roofline(_lin, torch.zeros(2, 4), peaks=_peaks(), repeat=0),
+           ValueError, r"\brepeat\b"),
+          ("roofline-device-unknown", lambda: P().roofline(_lin, torch.zeros(2, 4), device="gpu", peaks=_peaks()),
+           ValueError, r"\bdevice\b"),
+          ("measure_peaks-device-unknown", lambda: P().measure_peaks("gpu", 8, 1024, 0.01), ValueError,
+           r"\bdevice\b")]
+CASES += numeric_variants("measure_peaks", lambda v: P().measure_peaks(matmul_n=v, copy_bytes=1024, min_time=0.01),
+                          "matmul_n", integer=True, zero=True, optional=True)
+CASES += numeric_variants("measure_peaks", lambda v: P().measure_peaks(matmul_n=8, copy_bytes=v, min_time=0.01),
+                          "copy_bytes", integer=True, zero=True, optional=True)
+CASES += numeric_variants("measure_peaks", lambda v: P().measure_peaks(matmul_n=8, copy_bytes=1024, min_time=v),
+                          "min_time")
+for _i, _arg in enumerate(["batch", "in_features", "out_features"]):
+    CASES += numeric_variants("linear_flops", lambda v, i=_i: P().linear_flops(*[v if j == i else 4 for j in range(3)]),
+                              _arg, integer=True)
+for _i, _arg in enumerate(["batch", "in_channels", "out_channels", "kernel_size", "out_size"]):
+    CASES += numeric_variants("conv2d_flops", lambda v, i=_i: P().conv2d_flops(*[v if j == i else 4 for j in range(5)]),
+                              _arg, integer=True)
+CASES += numeric_variants("conv2d_flops", lambda v: P().conv2d_flops(1, 4, 4, 3, 8, groups=v), "groups",
+                          integer=True, zero=True)
+CASES += [("conv2d_flops-kernel_size-pair-negative", lambda: P().conv2d_flops(1, 4, 4, (3, -3), 8), ValueError,
+           r"\bkernel_size\b"),
+          ("conv2d_flops-out_size-triple", lambda: P().conv2d_flops(1, 4, 4, 3, (8, 8, 8)), ValueError,
+           r"\bout_size\b")]
+
+
+# ---------------------------------------------------------------------------------------------------- suite
+class _Const:
+    "A fitted model that predicts class 0."
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+
+
+_CV_X, _CV_Y = np.zeros((10, 2)), np.array([0, 1] * 5)
+SU = _suite
+CASES += [("mcnemar_exact-correct_a-empty", lambda: SU().mcnemar_exact([], []), ValueError, r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_a-none", lambda: SU().mcnemar_exact(None, [True]), ValueError, r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_a-strings", lambda: SU().mcnemar_exact(["a", "b"], [True, False]), ValueError,
+           r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_a-nan", lambda: SU().mcnemar_exact([True, NAN], [True, False]), ValueError,
+           r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_a-counts", lambda: SU().mcnemar_exact([0, 2], [1, 1]), ValueError,
+           r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_a-2d", lambda: SU().mcnemar_exact([[True, False]], [[True, False]]), ValueError,
+           r"\bcorrect_a\b"),
+          ("mcnemar_exact-correct_b-mismatched", lambda: SU().mcnemar_exact([True, False], [True]), ValueError,
+           r"\bcorrect_b\b"),
+          ("cross_validate-fit-not-callable", lambda: SU().cross_validate(_Const(), _CV_X, _CV_Y), TypeError,
+           r"\bfit\b"),
+          ("cross_validate-X-mismatched", lambda: SU().cross_validate(lambda X, y: _Const(), _CV_X[:5], _CV_Y),
+           ValueError, r"\bX\b"),
+          ("cross_validate-task", lambda: SU().cross_validate(lambda X, y: _Const(), _CV_X, _CV_Y, task="ranking"),
+           ValueError, r"\btask\b")]
+CASES += numeric_variants("cross_validate", lambda v: SU().cross_validate(lambda X, y: _Const(), _CV_X, _CV_Y, k=v),
+                          "k", integer=True, zero=True, huge=11)
+CASES += numeric_variants("cross_validate",
+                          lambda v: SU().cross_validate(lambda X, y: _Const(), _CV_X, _CV_Y, level=v), "level",
+                          fraction=True)
+_TI = dict(fns={"f": lambda: None}, batch=1, rounds=1, min_time=0.001)
+CASES += [("time_interleaved-fns-list", lambda: SU().time_interleaved(**{**_TI, "fns": [abs]}), TypeError,
+           r"\bfns\b"),
+          ("time_interleaved-fn-not-callable", lambda: SU().time_interleaved(**{**_TI, "fns": {"f": 1.0}}),
+           TypeError, r"\bfns\b")]
+for _arg, _kw in [("batch", dict(integer=True, zero=True)), ("rounds", dict(integer=True, zero=True)),
+                  ("min_time", dict(zero=True)), ("max_rounds", dict(integer=True, zero=True, optional=True)),
+                  ("time_budget", dict(optional=True))]:
+    CASES += numeric_variants("time_interleaved", lambda v, a=_arg: SU().time_interleaved(**{**_TI, a: v}), _arg,
+                              **_kw)
+
+# ---------------------------------------------------------------------------------------------------- timing (more)
+def _t():
+    import tinybench.timing as m
+    return m
+
+
+T = _t
+CASES += [("time_call-fn-not-callable", lambda: T().time_call(abs(-1)), TypeError, r"\bfn\b"),
+          ("time_call-sync-not-callable", lambda: T().time_call(abs, 1, sync=True), TypeError, r"\bsync\b"),
+          ("calibrate_loops-fn-not-callable", lambda: T().calibrate_loops(1.0, 0.001), TypeError, r"\bfn\b"),
+          ("Timer-fn-not-callable", lambda: T().Timer(abs(-1)), TypeError, r"needs a callable\b.*\bfn\b"),
+          ("Timer-device-unknown", lambda: T().Timer(abs, 1, device="gpu"), ValueError, r"\bdevice\b"),
+          ("CacheFlusher-device-unknown", lambda: T().CacheFlusher("gpu"), ValueError, r"\bdevice\b"),
+          ("CacheFlusher-device-number", lambda: T().CacheFlusher(3), ValueError, r"\bdevice\b")]
+CASES += numeric_variants("calibrate_loops", lambda v: T().calibrate_loops(abs, v), "target", zero=True)
+CASES += numeric_variants("calibrate_loops", lambda v: T().calibrate_loops(abs, 0.001, max_loops=v), "max_loops",
+                          integer=True, zero=True)
+CASES += sample_variants("detect_warmup", lambda v: T().detect_warmup(v), "samples")
+CASES += numeric_variants("detect_warmup", lambda v: T().detect_warmup(X, batch=v), "batch", integer=True,
+                          zero=True)
+CASES += numeric_variants("Timer", lambda v: T().Timer(abs, 1, max_samples=v), "max_samples", integer=True,
+                          zero=True)
+CASES += numeric_variants("Timer", lambda v: T().Timer(abs, 1, min_time=v), "min_time")
+CASES += numeric_variants("Timer", lambda v: T().Timer(abs, 1, loops=v), "loops", integer=True, zero=True,
+                          optional=True)
+
+# ---------------------------------------------------------------------------------------------------- abtest (more)
+_CUR, _BASE = {"median": X}, {"median": Y}
+CASES += numeric_variants("detect_regression", lambda v: A().detect_regression(_CUR, _BASE, tolerance=v),
+                          "tolerance", zero=True)
+CASES += numeric_variants("detect_regression", lambda v: A().detect_regression(_CUR, _BASE, level=v), "level",
+                          fraction=True)
+CASES += [("detect_regression-current-list", lambda: A().detect_regression(X, _BASE), TypeError, r"\bcurrent\b"),
+          ("detect_regression-baseline-none", lambda: A().detect_regression(_CUR, None), TypeError,
+           r"\bbaseline\b"),
+          ("detect_regression-current-strings", lambda: A().detect_regression({"median": ["a"]}, _BASE), ValueError,
+           r"\bcurrent\b"),
+          ("detect_regression-baseline-nan", lambda: A().detect_regression(_CUR, {"median": [*Y[:-1], NAN]}),
+           ValueError, r"\bbaseline\b"),
+          ("detect_regression-current-empty", lambda: A().detect_regression({"median": []}, _BASE), ValueError,
+           r"\bcurrent\b")]
+CASES += numeric_variants("regression_verdict", lambda v: A().regression_verdict(1.0, (0.9, 1.1), v), "tolerance",
+                          zero=True)
+CASES += numeric_variants("regression_verdict", lambda v: A().regression_verdict(v, (0.9, 1.1), 0.05), "ratio")
+CASES += [("regression_verdict-ci-not-a-pair", lambda: A().regression_verdict(1.0, 1.0, 0.05), TypeError, r"\bci\b"),
+          ("regression_verdict-ci-nan", lambda: A().regression_verdict(1.0, (NAN, 1.1), 0.05), ValueError,
+           r"\bci\b"),
+          ("regression_verdict-ci-strings", lambda: A().regression_verdict(1.0, ("0.9", "1.1"), 0.05), TypeError,
+           r"\bci\b"),
+          ("regression_verdict-ratio-outside-ci", lambda: A().regression_verdict(2.0, (0.9, 1.1), 0.05), ValueError,
+           r"\bratio\b")]
+CASES += numeric_variants("check_tolerance", lambda v: A().check_tolerance(v), "tolerance", zero=True)
+CASES += numeric_variants("check_tolerance", lambda v: A().check_tolerance(v, "margin"), "margin", zero=True)
+
+# ---------------------------------------------------------------------------------------------------- capacity (more)
+CASES += numeric_variants("usl", lambda v: C().usl([1, 2, 4], v, 0.1, 0.01), "lam", zero=True)
+CASES += numeric_variants("usl", lambda v: C().usl([1, 2, 4], 100.0, v, 0.01), "sigma")
+CASES += numeric_variants("usl", lambda v: C().usl([1, 2, 4], 100.0, 0.1, v), "kappa")
+CASES += [("usl-n-strings", lambda: C().usl(["a"], 100.0, 0.1, 0.01), ValueError, r"\bn\b"),
+          ("usl-n-nan", lambda: C().usl([1, NAN], 100.0, 0.1, 0.01), ValueError, r"\bn\b"),
+          ("usl-n-negative", lambda: C().usl([1, -2], 100.0, 0.1, 0.01), ValueError, r"\bn\b")]
+CASES += [c for c in sample_variants("simulate_queue", lambda v: C().simulate_queue(None, X, arrivals=v), "arrivals")
+          if not c[0].endswith("-none")]  # arrivals=None means "not given": then arrival_rate=None is the error
+CASES += [("simulate_queue-arrivals-decreasing", lambda: C().simulate_queue(None, X, arrivals=[0.0, 2.0, 1.0]),
+           ValueError, r"\barrivals\b"),
+          ("simulate_queue-arrivals-one-instant", lambda: C().simulate_queue(None, X, arrivals=[1.0, 1.0, 1.0]),
+           ValueError, r"\barrivals\b"),
+          ("simulate_queue-arrivals-and-rate", lambda: C().simulate_queue(10.0, X, arrivals=[0.0, 1.0]),
+           ValueError, r"\barrivals\b")]
 
 IDS = [c[0] for c in CASES]
 assert len(set(IDS)) == len(IDS), [i for i in IDS if IDS.count(i) > 1]

@@ -654,13 +654,14 @@ def rounds_to_decide(block_a: Sequence[float], block_b: Sequence[float], margin:
 # %% ../modules/04_ab_testing.ipynb #regression-verdict
 def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) -> str:
     "'equivalent', 'regressed', 'improved' or 'unchanged' for a lower-is-better ratio current/baseline and its CI."
-    if not (tolerance > 0 and math.isfinite(tolerance)):
-        raise ValueError(f"tolerance must be a positive, finite fraction (0.05 for 5%), got {tolerance}")
-    lo, hi = ci
-    if any(math.isnan(v) for v in (ratio, lo, hi)):
-        raise ValueError(f"the ratio {ratio} and its interval {ci} must be numbers, not NaN")
+    tolerance = check_number(tolerance, "tolerance", positive=True, hint="a fraction: 0.05 for 5%")
+    ratio = check_number(ratio, "ratio", nonnegative=True, hint="current / baseline")
+    if isinstance(ci, (str, bytes)) or not hasattr(ci, "__len__") or len(ci) != 2:
+        raise TypeError(f"ci must be a pair (lo, hi) of numbers, got {ci!r:.60}")
+    lo, hi = (check_number(v, "ci", nonnegative=True, finite=False, hint="the bounds (lo, hi) of the ratio's interval")
+              for v in ci)
     if not lo <= ratio <= hi:
-        raise ValueError(f"the ratio {ratio} must lie inside its interval {ci}")
+        raise ValueError(f"the ratio {ratio} must lie inside its interval ci={tuple(ci)}")
     if 1 / (1 + tolerance) <= lo and hi <= 1 + tolerance:
         return "equivalent"
     if lo > 1 and ratio > 1 + tolerance:
@@ -669,7 +670,7 @@ def regression_verdict(ratio: float, ci: tuple[float, float], tolerance: float) 
         return "improved"
     return "unchanged"
 
-# %% ../modules/04_ab_testing.ipynb #1aa13022
+# %% ../modules/04_ab_testing.ipynb #a0b7855e
 _HIGHER_IS_BETTER = ("throughput", "samples_per_s", "qps", "accuracy", "per_second", "flops")
 
 
@@ -712,11 +713,12 @@ class RegressionReport:
                 f"{rows}</table></div>")
 
 
-def _metric_values(side: Any) -> dict[str, Any]:
+def _metric_values(side: Any, name: str = "current") -> dict[str, Any]:
+    "The metrics of one side (`name`: current or baseline): a dict, or a StoredRun's metrics and samples."
     if hasattr(side, "samples") and hasattr(side, "metrics") and not isinstance(side, Mapping):  # a StoredRun
         return {**side.metrics, **side.samples}
     if not isinstance(side, Mapping):
-        raise TypeError(f"expected a dict of metric -> samples or a StoredRun, got {type(side).__name__}")
+        raise TypeError(f"{name} must be a dict of metric -> samples or a StoredRun, got {type(side).__name__}")
     return dict(side)
 
 
@@ -732,7 +734,11 @@ def check_tolerance(tolerance: Any, name: str = "tolerance") -> float:
 
 def _metric_array(values: Any, side: str, metric: str) -> np.ndarray:
     "One side's samples of `metric` as a float array; ValueError when it is empty or holds NaN/inf."
-    a = values.samples if isinstance(values, Measurement) else np.atleast_1d(np.asarray(values, dtype=float))
+    try:
+        a = values.samples if isinstance(values, Measurement) else np.atleast_1d(np.asarray(values, dtype=float))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the {side} metric {metric!r} must be a number or a sequence of numbers, got "
+                         f"{values!r:.60} ({e})") from e
     if a.size == 0:
         raise ValueError(f"the {side} metric {metric!r} has no values: there is nothing to compare")
     if not np.isfinite(a).all():
@@ -753,9 +759,8 @@ def detect_regression(current: Any, baseline: Any, tolerance: float = 0.05, leve
     """Compare every metric present in both `current` and `baseline` (dicts or StoredRuns) with
     `regression_verdict`: ratio current/baseline (inverted for higher-is-better metrics) and its `level` CI."""
     check_tolerance(tolerance)
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ValueError(f"level must be a fraction between 0 and 1 (0.90 for a 90% interval), got {level!r}")
-    cur, base = _metric_values(current), _metric_values(baseline)
+    level = check_level(level)
+    cur, base = _metric_values(current, "current"), _metric_values(baseline, "baseline")
     common = [k for k in cur if k in base]
     if not common:
         raise ValueError(f"no metric in common: current has {sorted(cur)}, baseline has {sorted(base)}")

@@ -66,9 +66,12 @@ def order_stat_indices(n: int, q: float, level: float = 0.95) -> tuple[int, int]
     binom = st.binom(n, q)
     return int(binom.ppf(a)) - 1, int(binom.isf(a))
 
-# %% ../modules/01_statistics.ipynb #7b72039e
+# %% ../modules/01_statistics.ipynb #639a038d
 def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
     "Smallest integer n >= `start` with ok(n), for a monotone `ok` (False ... False True ...): double, then bisect."
+    if not callable(ok):
+        raise TypeError(f"ok must be a callable n -> bool, got {type(ok).__name__} {ok!r:.60}")
+    start = check_number(start, "start", integer=True, lo=1, hint="doubling from 0 or below never grows")
     hi = start
     while not ok(hi):
         hi *= 2
@@ -84,6 +87,7 @@ def smallest_passing(ok: Callable[[int], bool], start: int = 1) -> int:
 
 def min_samples_for_quantile_ci(q: float, level: float = 0.95) -> int:
     "Smallest n for which the order-statistic CI of the q-quantile at `level` has both bounds."
+    q, level = check_quantile(q, open_interval=True), check_level(level)
     def ok(n: int) -> bool:
         lo, hi = order_stat_indices(n, q, level)
         return lo >= 0 and hi < n
@@ -493,7 +497,7 @@ def early_stopping(n_queries: int, n_over_latency: int, quantile: float, confide
             res.estimate_rank, res.estimate = lo, float(lat[n_queries - lo])
     return res
 
-# %% ../modules/01_statistics.ipynb #378e1879
+# %% ../modules/01_statistics.ipynb #f0a66bec
 def check_outliers(x: Any, k: float = 1.5) -> Pitfall | None:
     "Samples beyond Tukey's fences (k IQRs outside the quartiles), if more than 2% of them or any beyond 3 IQRs."
     s = samples_of(x, min_n=4)
@@ -512,6 +516,8 @@ def check_outliers(x: Any, k: float = 1.5) -> Pitfall | None:
 
 def count_modes(x: Any, min_height: float = 0.1, max_dip: float = 0.6) -> int:
     "Modes of the log-time density (Gaussian KDE): peaks above `min_height` x the tallest, separated by deep dips."
+    min_height = check_number(min_height, "min_height", lo=0, hi=1, hint="a fraction of the tallest peak")
+    max_dip = check_number(max_dip, "max_dip", lo=0, hi=1, hint="a fraction of the lower peak")
     s = np.log(samples_of(x, min_n=2, positive=True))
     if np.ptp(s) == 0:
         return 1

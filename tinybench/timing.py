@@ -21,8 +21,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['clock_resolution', 'timer_overhead', 'calibrate_loops', 'detect_warmup', 'gc_disabled', 'check_quantile',
-           'check_number', 'check_fraction', 'check_level', 'finite_rows', 'all_finite', 'median_iqr', 'time_call',
+__all__ = ['clock_resolution', 'timer_overhead', 'check_number', 'check_fraction', 'check_level', 'calibrate_loops',
+           'detect_warmup', 'gc_disabled', 'check_quantile', 'finite_rows', 'all_finite', 'median_iqr', 'time_call',
            'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift',
            'check_resolution', 'check_sync', 'environment', 'format_seconds', 'figure_img', 'format_bytes',
            'write_error_message', 'atomic_write_bytes', 'atomic_write_text', 'Measurement', 'BenchmarkError',
@@ -50,64 +50,6 @@ def timer_overhead(clock: Callable[[], float] = time.perf_counter, reads: int = 
         b = clock()
         diffs[i] = b - a
     return float(np.median(diffs))
-
-# %% ../modules/00_timing.ipynb #calibrate-loops
-def calibrate_loops(fn: Callable[[], Any], target: float, clock: Callable[[], float] = time.perf_counter,
-                    max_loops: int = 2**24) -> int:
-    "Smallest power-of-two number of back-to-back calls of `fn` whose run lasts at least `target` seconds."
-    if not target > 0:
-        raise ValueError(f"target must be a positive number of seconds, got {target!r}")
-    loops = 1
-    while True:
-        t0 = clock()
-        for _ in itertools.repeat(None, loops):
-            fn()
-        if clock() - t0 >= target or loops >= max_loops:
-            return loops
-        loops *= 2
-
-# %% ../modules/00_timing.ipynb #3a63cfc7
-def detect_warmup(samples: Sequence[float], batch: int = 5) -> int:
-    "Number of leading samples to discard as warm-up, by the MSER-5 rule (searched over the first half)."
-    x = np.asarray(samples, dtype=float)
-    m = len(x) // batch
-    if m < 4:
-        return 0
-    z = x[: m * batch].reshape(m, batch).mean(axis=1)
-    # suffix sums give mean and sum of squared deviations of z[d:] for every d in O(m)
-    s1 = np.cumsum(z[::-1])[::-1]
-    s2 = np.cumsum((z * z)[::-1])[::-1]
-    k = np.arange(m, 0, -1, dtype=float)
-    sse = s2 - s1 * s1 / k
-    mser = sse / (k * k)
-    d = int(np.argmin(mser[: m // 2 + 1]))
-    return d * batch
-
-# %% ../modules/00_timing.ipynb #9fb23521
-class gc_disabled:
-    "Context manager: switch off the cyclic garbage collector, restore its previous state on exit."
-    def __enter__(self):
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-        return self
-
-    def __exit__(self, *exc):
-        if self.was_enabled:
-            gc.enable()
-        return False
-
-# %% ../modules/00_timing.ipynb #8c0dec28
-def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> float:
-    "`q` as a float if it is a quantile fraction in [0, 1] ((0, 1) with `open_interval`), else a clear error."
-    if isinstance(q, bool) or not isinstance(q, numbers.Real):
-        raise TypeError(f"{name} must be a number (a fraction: 0.99 for p99), got {q!r} of type {type(q).__name__}")
-    q = float(q)
-    inside = (0 < q < 1) if open_interval else (0 <= q <= 1)
-    if not inside:
-        hint = f"; quantiles are fractions: for p{q:g} pass {q / 100:g}" if 1 < q <= 100 else ""
-        bounds = "strictly between 0 and 1" if open_interval else "in [0, 1]"
-        raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
-    return q
 
 # %% ../modules/00_timing.ipynb #467ac160
 def _kind(positive: bool, nonnegative: bool, integer: bool, finite: bool, lo: float | None,
@@ -162,6 +104,75 @@ def check_level(level: Any, name: str = "level") -> float:
     "A confidence level as a float strictly between 0 and 1 (0.95 for a 95% interval), else an error."
     return check_fraction(level, name, hint="0.95 for a 95% interval")
 
+# %% ../modules/00_timing.ipynb #calibrate-loops
+def calibrate_loops(fn: Callable[[], Any], target: float, clock: Callable[[], float] = time.perf_counter,
+                    max_loops: int = 2**24) -> int:
+    "Smallest power-of-two number of back-to-back calls of `fn` whose run lasts at least `target` seconds."
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}")
+    target = check_number(target, "target", positive=True, hint="seconds")
+    max_loops = check_number(max_loops, "max_loops", integer=True, lo=1, hint="a power of two")
+    loops = 1
+    while True:
+        t0 = clock()
+        for _ in itertools.repeat(None, loops):
+            fn()
+        if clock() - t0 >= target or loops >= max_loops:
+            return loops
+        loops *= 2
+
+# %% ../modules/00_timing.ipynb #e9c7a3ef
+def detect_warmup(samples: Sequence[float], batch: int = 5) -> int:
+    "Number of leading samples to discard as warm-up, by the MSER-5 rule (searched over the first half)."
+    batch = check_number(batch, "batch", integer=True, lo=1, hint="samples averaged per batch, 5 for MSER-5")
+    try:
+        x = np.asarray(samples, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"samples must be a sequence of numbers (seconds), got {samples!r:.60} ({e})") from e
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"samples must be a non-empty 1-D sequence of times, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"samples contains NaN or infinite values (the first at index "
+                         f"{int(np.flatnonzero(~np.isfinite(x))[0])}): drop failed samples first")
+    m = len(x) // batch
+    if m < 4:
+        return 0
+    z = x[: m * batch].reshape(m, batch).mean(axis=1)
+    # suffix sums give mean and sum of squared deviations of z[d:] for every d in O(m)
+    s1 = np.cumsum(z[::-1])[::-1]
+    s2 = np.cumsum((z * z)[::-1])[::-1]
+    k = np.arange(m, 0, -1, dtype=float)
+    sse = s2 - s1 * s1 / k
+    mser = sse / (k * k)
+    d = int(np.argmin(mser[: m // 2 + 1]))
+    return d * batch
+
+# %% ../modules/00_timing.ipynb #9fb23521
+class gc_disabled:
+    "Context manager: switch off the cyclic garbage collector, restore its previous state on exit."
+    def __enter__(self):
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc):
+        if self.was_enabled:
+            gc.enable()
+        return False
+
+# %% ../modules/00_timing.ipynb #8c0dec28
+def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> float:
+    "`q` as a float if it is a quantile fraction in [0, 1] ((0, 1) with `open_interval`), else a clear error."
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        raise TypeError(f"{name} must be a number (a fraction: 0.99 for p99), got {q!r} of type {type(q).__name__}")
+    q = float(q)
+    inside = (0 < q < 1) if open_interval else (0 <= q <= 1)
+    if not inside:
+        hint = f"; quantiles are fractions: for p{q:g} pass {q / 100:g}" if 1 < q <= 100 else ""
+        bounds = "strictly between 0 and 1" if open_interval else "in [0, 1]"
+        raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
+    return q
+
 # %% ../modules/00_timing.ipynb #7702832b
 def finite_rows(out: Any) -> np.ndarray | None:
     """Per output (first axis of `out`, a tensor, array or list of outputs): True when it holds no NaN or infinity.
@@ -209,6 +220,12 @@ def median_iqr(samples: Sequence[float]) -> tuple[float, float]:
 def time_call(fn: Callable[..., Any], *args: Any, sync: Callable[[], Any] | None = None,
               clock: Callable[[], float] = time.perf_counter) -> float:
     "Seconds taken by one call `fn(*args)`; with `sync`, queued device work before and during the call is drained."
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}: pass the function and its "
+                        "arguments, time_call(f, x), not the result of calling it, time_call(f(x))")
+    if sync is not None and not callable(sync):
+        raise TypeError(f"sync must be callable or None (torch.cuda.synchronize), got {type(sync).__name__} "
+                        f"{sync!r:.60}")
     if sync is not None:
         sync()
     t0 = clock()
@@ -231,7 +248,7 @@ def nvtx_range(name: str):
     finally:
         torch.cuda.nvtx.range_pop()
 
-# %% ../modules/00_timing.ipynb #60bbc153
+# %% ../modules/00_timing.ipynb #3e7690e5
 def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
     "Size in bytes of the CPU's largest cache, read from Linux sysfs; `default` when it cannot be read."
     best_level, best_size = -1, 0
@@ -256,7 +273,7 @@ def last_level_cache_bytes(default: int = 32 * 2**20) -> int:
 class CacheFlusher:
     "Evicts the device's last-level cache by writing a buffer twice its size; call it between samples."
     def __init__(self, device: str = "cpu"):
-        self.device = device
+        device = self.device = resolve_device(device, ())  # 'cpu' or 'cuda[:i]', else a ValueError naming device
         if device.startswith("cuda"):
             import torch
             l2 = torch.cuda.get_device_properties(torch.device(device)).L2_cache_size
@@ -608,14 +625,14 @@ def resolve_device(device: Any, args: tuple) -> str:
         return device
     raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {device!r}")
 
-# %% ../modules/00_timing.ipynb #790c2a1e
+# %% ../modules/00_timing.ipynb #431803c9
 class Timer:
     "What to time (`fn(*args)`) and how; `measure()` returns a `Measurement`. Options as in `measure`."
     def __init__(self, fn: Callable[..., Any], *args: Any, label: str | None = None, device: Any = None,
                  min_samples: int = 20, max_samples: int = 100_000, min_time: float = 0.2, max_time: float = 10.0,
                  loops: int | None = None, flush_cache: bool = False, sync: bool = True, disable_gc: bool = True):
         if not callable(fn):
-            raise TypeError(f"measure() needs a callable, got {type(fn).__name__} {fn!r:.60}: pass the function "
+            raise TypeError(f"measure() needs a callable fn, got {type(fn).__name__} {fn!r:.60}: pass the function "
                             "and its arguments, measure(f, x), not the result of calling it, measure(f(x))")
         min_samples = check_number(min_samples, "min_samples", integer=True, lo=1)
         max_samples = check_number(max_samples, "max_samples", integer=True, lo=min_samples,
