@@ -200,9 +200,9 @@ CASES += numeric_variants("allen_cunneen", lambda v: C().allen_cunneen(1.0, 0.1,
 CASES += numeric_variants("mean_in_system", lambda v: C().mean_in_system([0.0], [1.0], v), "t_end", zero=True)
 CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(v, X, n=1000), "arrival_rate", zero=True,
                           optional=True)
-# None is a valid arrival_rate since traces can be replayed (arrivals=...); None without a trace is the error
+# None is a valid arrival_rate when a trace is replayed (arrivals=...); None without a trace is the wrong type
 CASES += [("simulate_queue-arrival_rate-none-without-arrivals", lambda: C().simulate_queue(None, X, n=1000),
-           ValueError, r"\barrival_rate\b.*\barrivals\b")]
+           TypeError, r"\barrival_rate\b.*\barrivals\b")]
 CASES += numeric_variants("simulate_queue", lambda v: C().simulate_queue(10.0, X, servers=v, n=1000), "servers",
                           integer=True, zero=True)
 CASES += numeric_variants("fit_usl", lambda v: C().fit_usl([1, 2, 4, 8], [10, 19, 35, 60], level=v), "level",
