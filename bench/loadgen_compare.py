@@ -80,6 +80,17 @@ def main():
         rows.append(("MLPerf LoadGen", run_loadgen(sut, ds, server, target_qps=common, trace=True).issue_lateness))
         print(f"{'':8s} issue lateness p50 / p99 at {common:,.0f} queries/s: "
               + ";  ".join(f"{g} {lateness(late)}" for g, late in rows), flush=True)
+    print("\nissue lateness p50 / p99 on the no-op SUT at the issue's rates, three 2 s runs each, interleaved:")
+    for rate in (1000, 20000):
+        late = {g: [] for g in ("tinybench hybrid (default)", "tinybench precise", "MLPerf LoadGen")}
+        at = TestSettings(scenario="Server", target_qps=rate, target_latency=0.01, min_duration=2.0)
+        for _ in range(3):
+            late["tinybench hybrid (default)"].append(run(noop_sut, ds, at, issue_mode="hybrid").issue_lateness)
+            late["tinybench precise"].append(run(noop_sut, ds, at, issue_mode="precise").issue_lateness)
+            late["MLPerf LoadGen"].append(run_loadgen(noop_sut, ds, at, trace=True).issue_lateness)
+        print(f"  {rate:>6,} queries/s: " + ";  ".join(
+            f"{g} p99 " + ", ".join(tb.format_seconds(np.quantile(x, 0.99)) for x in runs) for g, runs in late.items()),
+            flush=True)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
 
 

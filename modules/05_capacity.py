@@ -106,7 +106,7 @@ got = mean_in_system([0.0, 1.0], [2.0, 3.0], 4.0)
 assert got == 1.0, f"two requests of 2 s each in a 4 s window: expected L = 1.0, got {got!r}"
 got = mean_in_system([0.5], [10.0], 2.0)
 assert got == 0.75, f"one request from 0.5 s, clipped at the end of the 2 s window: expected 1.5 / 2 = 0.75, got {got!r}"
-r = run(matmul_sut, dataset, scenario="Server", target_qps=400, min_duration=1.0, target_latency=0.5)
+r = run(matmul_sut, dataset, scenario="Server", target_qps=400, min_duration=1.0, target_latency=0.5, max_duration=10)
 ok = ~np.isnan(r.completed)
 T = float(r.completed[ok].max())
 L = mean_in_system(r.scheduled[ok], r.completed[ok], T)
@@ -644,7 +644,7 @@ def latency_curve(sut: Callable[[list], Any], dataset: Any, rates: Sequence[floa
 
 # %%
 curve = latency_curve(matmul_sut, dataset, [f * capacity for f in (0.2, 0.4, 0.6, 0.8, 0.9)],
-                      min_duration=1.0, target_latency=0.5, service_times=service)
+                      min_duration=1.0, target_latency=0.5, service_times=service, max_duration=10)
 curve
 
 # %% [markdown]
@@ -1037,7 +1037,8 @@ plan
 
 # %%
 rate = 0.6 * capacity
-measured = run(matmul_sut, dataset, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=0.5)
+measured = run(matmul_sut, dataset, scenario="Server", target_qps=rate, min_duration=3.0, target_latency=0.5,
+               max_duration=10)
 in_run = measured.completed - measured.started
 print(f"at {rate:,.0f} queries/s: measured p99 {format_seconds(measured.quantile(0.99))}")
 for name, times in (("the SingleStream run", service), ("this Server run", in_run)):
