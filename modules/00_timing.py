@@ -456,7 +456,10 @@ def finite_rows(out: Any) -> np.ndarray | None:
             return None
         if not (out.is_floating_point() or out.is_complex()):
             return np.ones(len(out), dtype=bool)
-        return out.detach().reshape(len(out), -1).isfinite().all(dim=1).cpu().numpy()
+        flat = out.detach().reshape(len(out), -1)
+        if bool(flat.isfinite().all()):  # the usual case in one reduction: no per-row vector to build and copy
+            return np.ones(len(out), dtype=bool)
+        return flat.isfinite().all(dim=1).cpu().numpy()
     if isinstance(out, np.ndarray):
         if out.ndim == 0:
             return None

@@ -173,7 +173,7 @@ def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> f
         raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
     return q
 
-# %% ../modules/00_timing.ipynb #7702832b
+# %% ../modules/00_timing.ipynb #cc0305b8
 def finite_rows(out: Any) -> np.ndarray | None:
     """Per output (first axis of `out`, a tensor, array or list of outputs): True when it holds no NaN or infinity.
 
@@ -183,7 +183,10 @@ def finite_rows(out: Any) -> np.ndarray | None:
             return None
         if not (out.is_floating_point() or out.is_complex()):
             return np.ones(len(out), dtype=bool)
-        return out.detach().reshape(len(out), -1).isfinite().all(dim=1).cpu().numpy()
+        flat = out.detach().reshape(len(out), -1)
+        if bool(flat.isfinite().all()):  # the usual case in one reduction: no per-row vector to build and copy
+            return np.ones(len(out), dtype=bool)
+        return flat.isfinite().all(dim=1).cpu().numpy()
     if isinstance(out, np.ndarray):
         if out.ndim == 0:
             return None
