@@ -1634,7 +1634,7 @@ def find_peak_qps(sut: Callable[[list], Any], dataset: Any, settings: TestSettin
 
 # %%
 peak = find_peak_qps(SleepSUT(2e-3), ds, target_qps=100, min_duration=1.0, target_latency=0.05, tolerance=0.1,
-                     max_duration=5, max_runs=12)  # a bound on the cell: at most 12 runs of at most 5 s
+                     max_duration=15, max_runs=12)  # a bound on the cell: at most 12 runs of at most 15 s
 peak
 
 # %% [markdown]
