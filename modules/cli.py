@@ -152,12 +152,23 @@ def check_writable(folder: str | Path) -> Path:
 
 # %%
 #| export
+def ignore_ctrl_c() -> None:
+    """Ignore SIGINT from now on (main thread only). Used once a Ctrl-C has stopped the command: while Python exits
+    it puts back the OS default for SIGINT, so a second Ctrl-C landing then would kill the process without its exit
+    status (130) or its last lines. Ignored signals stay ignored through interpreter shutdown."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# %%
+#| export
 class InterruptGuard:
     """The SIGINT policy of `tinybench run` (a context manager; main thread only).
 
     While `measuring`: the first Ctrl-C raises KeyboardInterrupt (the suite stops at its next safe point); later ones
     are counted, not raised. After `hold()` (computing and writing results.json) every Ctrl-C is counted, not raised.
-    After `release()` (figures and report) a Ctrl-C raises KeyboardInterrupt again. `count`: Ctrl-Cs received."""
+    After `release()` (figures and report) a Ctrl-C raises KeyboardInterrupt again. `count`: Ctrl-Cs received.
+    On exit, if any Ctrl-C came, SIGINT stays ignored (`ignore_ctrl_c`): the command is ending anyway."""
     def __init__(self) -> None:
         self.count, self.raising, self._old = 0, True, None
 
@@ -167,8 +178,11 @@ class InterruptGuard:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        if self._old is not None:  # after a Ctrl-C the command is ending: ignore later ones (see `ignore_ctrl_c`)
+            if self.count:
+                ignore_ctrl_c()
+            else:
+                signal.signal(signal.SIGINT, self._old)
             self._old = None
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -595,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:  # before measuring (loading, startup) or while writing the report
+        ignore_ctrl_c()
         print("tinybench: interrupted", file=sys.stderr)
         return 130
 

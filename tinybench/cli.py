@@ -16,9 +16,9 @@ from typing import Any, Callable, Mapping, Sequence
 from .timing import format_seconds, resolve_device, write_error_message
 
 # %% auto #0
-__all__ = ['parse_model_specs', 'load_model_file', 'load_data_file', 'check_writable', 'InterruptGuard', 'save_results', 'run',
-           'record_in_store', 'service_times_for_plan', 'compare_runs', 'report_files', 'plan_command', 'build_parser',
-           'settings_from_args', 'run_command', 'error_line', 'main']
+__all__ = ['parse_model_specs', 'load_model_file', 'load_data_file', 'check_writable', 'ignore_ctrl_c', 'InterruptGuard',
+           'save_results', 'run', 'record_in_store', 'service_times_for_plan', 'compare_runs', 'report_files',
+           'plan_command', 'build_parser', 'settings_from_args', 'run_command', 'error_line', 'main']
 
 # %% ../modules/cli.ipynb #e932106b
 def parse_model_specs(spec: str) -> dict[str, Path]:
@@ -106,13 +106,22 @@ def check_writable(folder: str | Path) -> Path:
         raise ValueError(f"cannot write to {folder}: {e.strerror or e}") from e
     return folder
 
-# %% ../modules/cli.ipynb #0acf3c9e
+# %% ../modules/cli.ipynb #2734bbb1
+def ignore_ctrl_c() -> None:
+    """Ignore SIGINT from now on (main thread only). Used once a Ctrl-C has stopped the command: while Python exits
+    it puts back the OS default for SIGINT, so a second Ctrl-C landing then would kill the process without its exit
+    status (130) or its last lines. Ignored signals stay ignored through interpreter shutdown."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+# %% ../modules/cli.ipynb #2a3370c8
 class InterruptGuard:
     """The SIGINT policy of `tinybench run` (a context manager; main thread only).
 
     While `measuring`: the first Ctrl-C raises KeyboardInterrupt (the suite stops at its next safe point); later ones
     are counted, not raised. After `hold()` (computing and writing results.json) every Ctrl-C is counted, not raised.
-    After `release()` (figures and report) a Ctrl-C raises KeyboardInterrupt again. `count`: Ctrl-Cs received."""
+    After `release()` (figures and report) a Ctrl-C raises KeyboardInterrupt again. `count`: Ctrl-Cs received.
+    On exit, if any Ctrl-C came, SIGINT stays ignored (`ignore_ctrl_c`): the command is ending anyway."""
     def __init__(self) -> None:
         self.count, self.raising, self._old = 0, True, None
 
@@ -122,8 +131,11 @@ class InterruptGuard:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        if self._old is not None:  # after a Ctrl-C the command is ending: ignore later ones (see `ignore_ctrl_c`)
+            if self.count:
+                ignore_ctrl_c()
+            else:
+                signal.signal(signal.SIGINT, self._old)
             self._old = None
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -373,7 +385,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #8acd7d6a
+# %% ../modules/cli.ipynb #53570023
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -520,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:  # before measuring (loading, startup) or while writing the report
+        ignore_ctrl_c()
         print("tinybench: interrupted", file=sys.stderr)
         return 130
 
