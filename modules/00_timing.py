@@ -447,6 +447,10 @@ def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> f
 
 # %%
 #| export
+NUMPY_DTYPES = frozenset({"torch.float16", "torch.float32", "torch.float64", "torch.complex64", "torch.complex128"})
+"The floating torch dtypes (as `str(dtype)`) that numpy has too: `.numpy()` shares their memory."
+
+
 def finite_rows(out: Any) -> np.ndarray | None:
     """Per output (first axis of `out`, a tensor, array or list of outputs): True when it holds no NaN or infinity.
 
@@ -456,6 +460,8 @@ def finite_rows(out: Any) -> np.ndarray | None:
             return None
         if not (out.is_floating_point() or out.is_complex()):
             return np.ones(len(out), dtype=bool)
+        if out.device.type == "cpu" and str(out.dtype) in NUMPY_DTYPES:  # numpy on the same memory: no torch op
+            return finite_rows(out.detach().resolve_conj().resolve_neg().numpy())
         flat = out.detach().reshape(len(out), -1)
         if bool(flat.isfinite().all()):  # the usual case in one reduction: no per-row vector to build and copy
             return np.ones(len(out), dtype=bool)

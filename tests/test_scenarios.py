@@ -538,6 +538,62 @@ def test_offline_array_path_maps_outputs_back_when_the_order_repeats():
     assert all(len(b) <= 4 for b in sut.batches) and sum(len(b) for b in sut.batches) == 25
 
 
+class _ReusedOutput:
+    """A SUT that writes every batch's outputs into one output array it returns each time (as a CUDA-graph or
+    preallocated-buffer SUT does): one-hot rows of each sample's label, so every answer is right when it is read
+    before the next call overwrites it."""
+    accepts_arrays = True
+
+    def __init__(self, n_classes=5, batch=4, kind="numpy"):
+        self.out = np.zeros((batch, n_classes), dtype=np.float32)
+        self.kind = kind
+
+    def __call__(self, batch):
+        self.out[:] = 0.0
+        self.out[np.arange(len(batch)), np.asarray(batch, dtype=int) % self.out.shape[1]] = 1.0
+        view = self.out[:len(batch)]
+        return torch.from_numpy(view) if self.kind == "torch" else view
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_offline_checks_outputs_after_the_run_from_a_copy(kind):
+    "Outputs are checked after the timed run; a SUT that overwrites one output buffer still gets each batch judged."
+    X = np.arange(30, dtype=np.float32)
+    r = run(_ReusedOutput(kind=kind), ArrayDataset(X, [i % 5 for i in range(30)]), scenario="Offline",
+            offline_batch_size=4, min_duration=0.0, min_query_count=60)
+    assert r.n_samples == 60 and r.n_errors == 0 and r.accuracy == 1.0
+
+
+@pytest.mark.parametrize("max_bytes", [64 << 20, 0])  # the deferred buffer, and the check at once (buffer too big)
+def test_offline_nan_rows_are_errors_of_their_samples_on_both_check_paths(monkeypatch, max_bytes):
+    import tinybench.scenarios as sc
+    monkeypatch.setattr(sc._DeferredChecks, "max_bytes", max_bytes)
+
+    def nan_for_odd(batch):
+        out = torch.nn.functional.one_hot(torch.as_tensor(batch).long() % 3, 3).float()
+        out[torch.as_tensor(batch).long() % 2 == 1] = float("nan")
+        return out
+    nan_for_odd.accepts_arrays = True
+    X = torch.arange(20, dtype=torch.float32)
+    r = run(nan_for_odd, ArrayDataset(X, [i % 3 for i in range(20)]), scenario="Offline", offline_batch_size=8,
+            min_duration=0.0)
+    assert r.n_errors == 10 and not r.valid and "NaN" in " ".join(r.reasons)
+    assert r.accuracy == 1.0  # the 10 finite rows are right; NaN rows are errors, never class-0 answers
+    bad = {int(ix[0]) for ix, e in zip(r.sample_index, r.errors) if e is not None}
+    assert bad == set(range(1, 20, 2))
+
+
+def test_offline_outputs_of_changing_shape_or_bfloat16_are_still_checked():
+    def varying(batch):
+        k = 3 if int(batch[0]) % 2 == 0 else 4  # the row shape changes between calls: checked at once
+        return torch.nn.functional.one_hot(torch.as_tensor(batch).long() % 3, k).to(torch.bfloat16)
+    varying.accepts_arrays = True
+    X = np.arange(16, dtype=np.float32)
+    r = run(varying, ArrayDataset(X, [i % 3 for i in range(16)]), scenario="Offline", offline_batch_size=1,
+            min_duration=0.0)
+    assert r.n_samples == 16 and r.n_errors == 0 and r.accuracy == 1.0
+
+
 def test_offline_array_path_counts_a_failing_batch_and_refuses_wrong_output_counts():
     def broken(batch):
         raise RuntimeError("boom")

@@ -46,6 +46,7 @@ _LAZY = {
     "ModelStats": "profiling",
     "MonitorResult": "monitor",
     "NONFINITE_OUTPUT": "scenarios",
+    "NUMPY_DTYPES": "timing",
     "OpProfile": "profiling",
     "OutputAgreement": "report",
     "Pacer": "scenarios",

@@ -21,12 +21,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['clock_resolution', 'timer_overhead', 'check_number', 'check_fraction', 'check_level', 'calibrate_loops',
-           'detect_warmup', 'gc_disabled', 'check_quantile', 'finite_rows', 'all_finite', 'median_iqr', 'time_call',
-           'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall', 'check_dispersion', 'check_drift',
-           'check_resolution', 'check_sync', 'environment', 'format_seconds', 'figure_img', 'format_bytes',
-           'write_error_message', 'atomic_write_bytes', 'atomic_write_text', 'Measurement', 'BenchmarkError',
-           'resolve_device', 'Timer', 'diagnose', 'measure']
+__all__ = ['NUMPY_DTYPES', 'clock_resolution', 'timer_overhead', 'check_number', 'check_fraction', 'check_level',
+           'calibrate_loops', 'detect_warmup', 'gc_disabled', 'check_quantile', 'finite_rows', 'all_finite',
+           'median_iqr', 'time_call', 'nvtx_range', 'last_level_cache_bytes', 'CacheFlusher', 'Pitfall',
+           'check_dispersion', 'check_drift', 'check_resolution', 'check_sync', 'environment', 'format_seconds',
+           'figure_img', 'format_bytes', 'write_error_message', 'atomic_write_bytes', 'atomic_write_text',
+           'Measurement', 'BenchmarkError', 'resolve_device', 'Timer', 'diagnose', 'measure']
 
 # %% ../modules/00_timing.ipynb #bc2182ad
 def clock_resolution(clock: Callable[[], float] = time.perf_counter, reads: int = 20_000) -> float:
@@ -173,7 +173,11 @@ def check_quantile(q: Any, name: str = "q", *, open_interval: bool = False) -> f
         raise ValueError(f"{name} must be {bounds}, got {q!r}{hint}")
     return q
 
-# %% ../modules/00_timing.ipynb #cc0305b8
+# %% ../modules/00_timing.ipynb #262da047
+NUMPY_DTYPES = frozenset({"torch.float16", "torch.float32", "torch.float64", "torch.complex64", "torch.complex128"})
+"The floating torch dtypes (as `str(dtype)`) that numpy has too: `.numpy()` shares their memory."
+
+
 def finite_rows(out: Any) -> np.ndarray | None:
     """Per output (first axis of `out`, a tensor, array or list of outputs): True when it holds no NaN or infinity.
 
@@ -183,6 +187,8 @@ def finite_rows(out: Any) -> np.ndarray | None:
             return None
         if not (out.is_floating_point() or out.is_complex()):
             return np.ones(len(out), dtype=bool)
+        if out.device.type == "cpu" and str(out.dtype) in NUMPY_DTYPES:  # numpy on the same memory: no torch op
+            return finite_rows(out.detach().resolve_conj().resolve_neg().numpy())
         flat = out.detach().reshape(len(out), -1)
         if bool(flat.isfinite().all()):  # the usual case in one reduction: no per-row vector to build and copy
             return np.ones(len(out), dtype=bool)
