@@ -679,6 +679,33 @@ def test_pacer_never_returns_before_its_deadline(mode):
     assert min(early) >= 0
 
 
+@pytest.mark.parametrize("busy, loaded, spins, straight", [
+    (False, False, True, False),   # idle SUT: sleep to the margin, spin the rest
+    (True, False, False, False),   # a query outstanding at the margin: sleep on (no spin)
+    (False, True, False, True),    # SUT busy most of the time: one sleep straight to the deadline
+])
+def test_hybrid_pacer_spins_only_for_an_idle_lightly_loaded_sut(monkeypatch, busy, loaded, spins, straight):
+    """Which path the hybrid issuer takes, read from what it asks the OS for (not from timing): the first sleep is
+    for the whole 200 ms (straight to the deadline) or for 200 ms less the 100 ms margin (a margin no OS stall on a
+    loaded machine has reached: p99 issue lateness was 16-59 ms at load 6-9)."""
+    import tinybench.scenarios as sc
+    asked, yields = [], []
+    real_sleep = time.sleep
+
+    def sleep(d):
+        asked.append(d)
+        real_sleep(d)
+    monkeypatch.setattr(sc.time, "sleep", sleep)
+    monkeypatch.setattr(sc.os, "sched_yield", lambda: yields.append(1))
+    pacer = sc.Pacer("hybrid")
+    pacer.margin = 0.1
+    target = time.perf_counter() + 0.2
+    pacer.wait_until(target, busy=lambda: busy, loaded=lambda: loaded)
+    assert time.perf_counter() >= target
+    assert bool(yields) == spins, (asked, len(yields))
+    assert (asked[0] > 0.15) == straight and (len(asked) == 1 if straight else asked[0] <= 0.1), asked
+
+
 def test_server_records_issue_mode_lateness_and_issuer_cpu():
     r = run(SleepSUT(1e-4), DS, scenario="Server", target_qps=500, target_latency=0.5, min_duration=0.5,
             issue_mode="precise")
