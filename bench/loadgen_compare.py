@@ -5,7 +5,8 @@ SUTs: a no-op, and a numpy matmul of ~100 us. For each SUT and each load generat
     peak search, and the same validity rules: LoadGen's own checks AND tinybench's harness rule, p99 issue lateness
     under 10% of the latency bound, read for LoadGen from its trace);
   - issue lateness (actual minus scheduled issue time) p50 / p99 at a common rate (half the lower of the two peaks);
-  - the SingleStream p90 each reports.
+  - the SingleStream p90 each reports;
+  - at 10, 25 and 50% of the SUT's capacity, how many of three runs each tinybench's own lateness invalidated.
 tinybench runs with its default issuer (`issue_mode="hybrid"`) and, for the lateness, also `"precise"`.
 Goals (issue "The load generator at the limits"): tinybench's peak >= LoadGen's on both SUTs, and its default p99
 lateness <= LoadGen's at the common rate. Finishes in a few minutes: tinybench stops overloaded runs early.
@@ -53,6 +54,18 @@ def lateness(late) -> str:
     return f"{tb.format_seconds(np.quantile(late, 0.5))} / {tb.format_seconds(np.quantile(late, 0.99))}"
 
 
+def below_half(sut, ds, server: TestSettings, peak: float) -> str:
+    """Default issuer, 10%, 25% and 50% of the SUT's capacity (tinybench's peak), three runs each: how many the
+    harness's own lateness invalidated (goal: none)."""
+    invalid, runs = 0, 0
+    for share in (0.1, 0.25, 0.5):
+        for _ in range(3):
+            r = run(sut, ds, server, target_qps=share * peak)
+            runs += 1
+            invalid += any("fell behind its schedule" in why for why in r.reasons)
+    return f"runs at 10/25/50% of capacity invalidated by the harness's lateness: {invalid} of {runs}"
+
+
 def main():
     t_start = time.perf_counter()
     ds = ArrayDataset(np.arange(256))
@@ -80,6 +93,8 @@ def main():
         rows.append(("MLPerf LoadGen", run_loadgen(sut, ds, server, target_qps=common, trace=True).issue_lateness))
         print(f"{'':8s} issue lateness p50 / p99 at {common:,.0f} queries/s: "
               + ";  ".join(f"{g} {lateness(late)}" for g, late in rows), flush=True)
+        if peaks["tinybench"]:
+            print(f"{'':8s} " + below_half(sut, ds, server, peaks["tinybench"]), flush=True)
     print("\nissue lateness p50 / p99 on the no-op SUT at the issue's rates, three 2 s runs each, interleaved:")
     for rate in (1000, 20000):
         late = {g: [] for g in ("tinybench hybrid (default)", "tinybench precise", "MLPerf LoadGen")}
