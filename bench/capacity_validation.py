@@ -13,7 +13,8 @@ from threadpoolctl import threadpool_limits
 
 from tinybench.capacity import simulate_queue
 from tinybench.scenarios import ArrayDataset, run
-from tinybench.timing import environment, format_seconds
+from tinybench.display import format_seconds
+from tinybench.env import environment
 
 M = np.random.default_rng(0).standard_normal((256, 256))
 DS = ArrayDataset(np.arange(64))

@@ -14,7 +14,9 @@ import sys
 import torch
 
 from tinybench.scenarios import ArrayDataset, TestSettings, TorchSUT, run
-from tinybench.timing import environment, format_seconds, measure
+from tinybench.display import format_seconds
+from tinybench.env import environment
+from tinybench.timing import measure
 from tinybench.workloads import default_workload
 
 

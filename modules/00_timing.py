@@ -40,16 +40,16 @@ import itertools
 import math
 import numbers
 import os
-import platform
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from tinybench.display import ecdf_png, format_seconds
+from tinybench.env import environment
 
 # %% [markdown]
 # The notebook itself uses a few more imports for its experiments (they are not part of the library).
@@ -842,159 +842,8 @@ assert check_sync(1e-5, 1e-2).kind == "missing-sync" and check_sync(1e-2, 1e-2) 
 #
 # Following `torch.utils.benchmark`, we separate the raw result (`Measurement`) from how it
 # was obtained (`Timer`) and from display (`__repr__` and `_repr_html_`). Results record where
-# they came from: a few facts about the environment go in every `Measurement`.
-
-# %%
-#| export
-def _cpu_model() -> str | None:
-    "The CPU's model name (from /proc/cpuinfo on Linux, else platform.processor())."
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _git_commit() -> str | None:
-    "HEAD of the git checkout in the working directory, or None (not a checkout, or no git)."
-    import subprocess
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-_STATIC_ENV: dict[str, Any] = {}
-
-
-def environment() -> dict[str, Any]:
-    """Facts that change timings: Python, numpy, torch and tinybench versions, platform, CPU model, cores and
-    memory (bytes), thread settings, GPU, driver and CUDA version if any, and the git commit when available."""
-    if not _STATIC_ENV:  # what cannot change within a process is read once
-        try:
-            from importlib.metadata import PackageNotFoundError, version
-            tb_version = version("tinybench")
-        except PackageNotFoundError:
-            tb_version = None
-        try:
-            import psutil
-            memory = psutil.virtual_memory().total
-        except ImportError:
-            memory = None
-        _STATIC_ENV.update({
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "processor": platform.processor() or None,
-            "cpu_model": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "memory_bytes": memory,
-            "numpy": np.__version__,
-            "tinybench": tb_version,
-            "timer": "time.perf_counter (" + time.get_clock_info("perf_counter").implementation + ")",
-            "git_commit": _git_commit(),
-        })
-    env = dict(_STATIC_ENV)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        env["torch"] = torch.__version__
-        env["torch_threads"] = torch.get_num_threads()
-        env["torch_interop_threads"] = torch.get_num_interop_threads()
-        if torch.cuda.is_available():
-            env["cuda"] = torch.version.cuda
-            env["gpu"] = torch.cuda.get_device_name()
-            env["gpu_count"] = torch.cuda.device_count()
-            env["gpu_driver"] = _gpu_driver()
-    return env
-
-
-def _gpu_driver() -> str | None:
-    "The NVIDIA driver version from NVML, or None without it."
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        v = pynvml.nvmlSystemGetDriverVersion()
-    except pynvml.NVMLError:
-        return None
-    return v.decode() if isinstance(v, bytes) else v
-
-
-def format_seconds(s: float) -> str:
-    "A duration in seconds rendered with a readable unit (ns, us, ms, s)."
-    if not math.isfinite(s):
-        return str(s)
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s * 1e9:.4g} ns"
-
-
-def figure_img(fig: Any) -> str:
-    "An <img> tag with a matplotlib Figure inlined as a base64 PNG: plots inside `_repr_html_` and reports."
-    import base64
-    import io
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return f"<img src='data:image/png;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}'/>"
-
-
-def format_bytes(n: float | None) -> str:
-    "A size in bytes rendered with a binary prefix (B, KiB, MiB, GiB); 'n/a' for None or NaN."
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "n/a"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
-
-
-def write_error_message(path: str | os.PathLike, e: OSError) -> str:
-    "One line saying which file could not be written, why (the OS's reason) and what to do about it."
-    import errno
-    fix = {errno.ENOSPC: "the disk is full: free some space or write somewhere else",
-           errno.EDQUOT: "the disk quota is used up: free some space or write somewhere else",
-           errno.EROFS: "the file system is read-only: write somewhere else",
-           errno.EACCES: "no permission to write there: write somewhere else",
-           errno.EPERM: "no permission to write there: write somewhere else"}.get(e.errno, "check the folder")
-    return f"cannot write {path}: {e.strerror or e} ({fix})"
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically: a temporary file in the same folder, flushed to disk, then renamed over
-    `path`; the temporary file is removed on any failure (Ctrl-C included), so `path` holds either its old content
-    or all of `data`, never a part. Returns `path` as a Path; an OSError says which file and why (disk full, ...)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise OSError(e.errno, write_error_message(path, e)) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:  # Ctrl-C too: remove the temporary file, then let the exception go on
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise OSError(e.errno, write_error_message(path, e)) from e
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
-    "`atomic_write_bytes` of `text` encoded with `encoding` (UTF-8)."
-    return atomic_write_bytes(path, text.encode(encoding))
+# they came from: a few facts about the environment go in every `Measurement` (`environment()`,
+# from the support notebook `env`; units and figures are shown with the helpers of `display`).
 
 # %% [markdown]
 # A `Measurement` holds the per-call samples in seconds (each sample is the mean of `loops`
@@ -1075,34 +924,12 @@ class Measurement:
         facts = (f"n={self.n} samples x {self.loops} loops, warm-up {self.warmup_calls} calls, "
                  f"first call {format_seconds(self.first_call)}, cache {self.cache}, device {self.device}")
         warn = "".join(f"<li><b>{p.kind}</b>: {p.explanation}</li>" for p in self.pitfalls)
-        plot = _ecdf_png(self.samples)
+        plot = ecdf_png(self.samples)
         img = f"<img src='data:image/png;base64,{plot}' style='max-width:360px'/>" if plot else ""
         return (f"<div><b>{self.label or 'Measurement'}</b><br><small>{facts}</small>"
                 f"<div style='display:flex;gap:1em;align-items:flex-start'><table>{cells}</table>{img}</div>"
                 + (f"<ul style='color:#a33'>{warn}</ul>" if warn else "") + "</div>")
 
-
-def _ecdf_png(samples: np.ndarray) -> str | None:
-    "Base64 PNG of the empirical CDF of `samples` (log time axis), or None without matplotlib."
-    try:
-        import matplotlib
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    import base64
-    import io
-    x = np.sort(samples)
-    fig = Figure(figsize=(3.6, 2.2), dpi=100)
-    ax = fig.add_subplot()
-    ax.step(x * 1e3, np.arange(1, x.size + 1) / x.size, where="post")
-    ax.set_xlabel("ms per call")
-    ax.set_ylabel("fraction of samples")
-    if x[0] > 0 and x[-1] / x[0] > 20:
-        ax.set_xscale("log")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 # %% [markdown]
 # Errors are part of the interface. A function that raises during a benchmark must not turn

@@ -41,8 +41,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy import special, stats as st
 
+from tinybench.display import format_seconds
 from tinybench.timing import (Measurement, Pitfall, check_drift, check_fraction, check_level, check_number,
-                              check_quantile, detect_warmup, format_seconds)
+                              check_quantile, detect_warmup)
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import time
@@ -644,10 +645,17 @@ class Comparison:
 
 # %%
 #| export
-def _verdict(ratio: float, ci: tuple[float, float], eq_ci: tuple[float, float] | None,
-             margin: float | None) -> str:
-    if margin is not None and eq_ci is not None and 1 / (1 + margin) <= eq_ci[0] and eq_ci[1] <= 1 + margin:
+def verdict(ci: tuple[float, float], equivalence_ci: tuple[float, float] | None = None, margin: float | None = None,
+            p_adjusted: float | None = None, alpha: float = 0.05) -> str:
+    """The verdict on a time ratio (candidate / baseline) from its confidence interval `ci`: "equivalent" when the
+    (1 − 2α) interval `equivalence_ci` lies within ±`margin` (TOST); "slower" or "faster" when `ci` lies above or
+    below 1 (and, given `p_adjusted`, a multiple-comparison-adjusted p-value, only when it is below `alpha`); else
+    "no detectable difference"."""
+    if margin is not None and equivalence_ci is not None and (
+            1 / (1 + margin) <= equivalence_ci[0] and equivalence_ci[1] <= 1 + margin):
         return "equivalent"
+    if p_adjusted is not None and not p_adjusted < alpha:
+        return "no detectable difference"
     if ci[0] > 1:
         return "slower"
     if ci[1] < 1:
@@ -703,7 +711,7 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
     c = Comparison(la, lb, int(xa.size), int(xb.size), float(np.median(xa)), float(np.median(xb)),
                    float(xa.mean()), float(xb.mean()), ratio, (r_lo, r_hi), float(m_ratio), (float(m_lo), float(m_hi)),
                    float(diff), d_ci, float(p_welch), p_mw, shift, (s_lo, s_hi), level, margin, eq,
-                   _verdict(ratio, (r_lo, r_hi), eq, margin), "")
+                   verdict((r_lo, r_hi), eq, margin), "")
     c.explanation = _explain(c)
     if isinstance(a, Measurement) and isinstance(b, Measurement):
         c.caveats.append("each side is one run: its samples are iterations, not independent replications, so a "

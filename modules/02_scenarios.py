@@ -52,8 +52,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import (NUMPY_DTYPES, check_number, check_quantile, environment, finite_rows,
-                              format_seconds, nvtx_range)
+from tinybench.display import format_seconds
+from tinybench.env import environment
+from tinybench.timing import NUMPY_DTYPES, check_number, check_quantile, finite_rows, nvtx_range
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -1473,9 +1474,9 @@ def _result_repr(r: ScenarioResult) -> str:
 
 
 def _result_html(r: ScenarioResult) -> str:
-    from tinybench.timing import _ecdf_png
+    from tinybench.display import ecdf_png
     lat = r.latencies
-    img = _ecdf_png(lat) if lat.size and (lat > 0).all() else None
+    img = ecdf_png(lat) if lat.size and (lat > 0).all() else None
     pre = summary(r).replace("&", "&amp;").replace("<", "&lt;")
     pic = f"<img src='data:image/png;base64,{img}' style='max-width:360px'/>" if img else ""
     return f"<div style='display:flex;gap:1em'><pre>{pre}</pre>{pic}</div>"

@@ -57,8 +57,9 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.timing import (BenchmarkError, check_number, check_quantile, environment, figure_img, format_bytes,
-                              format_seconds, measure, resolve_device)
+from tinybench.display import figure_img, format_bytes, format_seconds
+from tinybench.env import environment
+from tinybench.timing import BenchmarkError, check_number, check_quantile, measure, resolve_device
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch

@@ -43,7 +43,8 @@ import numpy as np
 from scipy import stats as st
 
 from tinybench.stats import compare, ratio_ci, samples_of, smallest_passing
-from tinybench.timing import Measurement, all_finite, check_fraction, check_level, check_number, format_seconds, measure
+from tinybench.display import format_seconds
+from tinybench.timing import Measurement, all_finite, check_fraction, check_level, check_number, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch

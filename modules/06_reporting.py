@@ -37,15 +37,34 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from tinybench.display import Table, figure_img, format_bytes, format_percent, format_seconds, markdown_text
+from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_message
+from tinybench.stats import samples_of
+from tinybench.suite import (comparisons_table, environment_table, per_class_table, regression_blocks, results_table,
+                             scenarios_table, sweep_table)
+
+# %%
+#| export quality
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from tinybench.stats import samples_of
-from tinybench.timing import (atomic_write_bytes, atomic_write_text, check_number, figure_img, format_bytes,
-                              format_seconds, write_error_message)
+from tinybench.timing import check_number
+
+# %% [markdown]
+# §3–4 (output agreement, quality metrics) are exported to `tinybench.quality`, the layer the
+# suite builds on; §5–6 and §10 to `tinybench.report`, which reads the suite's results.
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -60,6 +79,7 @@ from tinybench.workloads import default_workload
 torch.set_num_threads(1)
 threadpool_limits(1)
 use_reference_if_open = reference_fallback("tinybench.report")
+use_quality_reference_if_open = reference_fallback("tinybench.quality")
 workload = default_workload()
 X, y = workload.data.X_test, workload.data.y_test
 
@@ -89,7 +109,7 @@ X, y = workload.data.X_test, workload.data.y_test
 # Every `Measurement`, every `tinybench run`, every stored run carries it.
 
 # %%
-from tinybench.timing import environment
+from tinybench.env import environment
 
 env = environment()
 {k: env[k] for k in ("python", "torch", "tinybench", "cpu_model", "cpu_count", "memory_bytes", "torch_threads",
@@ -120,7 +140,7 @@ env = environment()
 # compares with `scipy.spatial.distance.cosine` and plain numpy.
 
 # %% nbgrader={"grade": false, "grade_id": "agreement-metrics", "locked": false, "schema_version": 3, "solution": true, "task": false}
-#| export
+#| export quality
 def _output_array(a: Any, name: str) -> np.ndarray:
     "`a` as a finite float64 (n_samples, n_outputs) array with at least one sample, else a ValueError naming `name`."
     try:
@@ -171,7 +191,7 @@ _check_metric(m, "cosine_mean", np.mean([1 - _cosine_distance(b[i], c[i]) for i 
               what="mean of scipy's cosine similarities: ")
 ### BEGIN HIDDEN TESTS
 from tinybench.nbutils import assert_own as _assert_own
-_assert_own(agreement_metrics, "tinybench.report")
+_assert_own(agreement_metrics, "tinybench.quality")
 rng = np.random.default_rng(0)
 B = rng.standard_normal((200, 10))
 C = B + rng.normal(0, 0.01, B.shape)
@@ -193,7 +213,7 @@ else:
 ### END HIDDEN TESTS
 
 # %%
-agreement_metrics = use_reference_if_open(agreement_metrics, np.array([[1.0, 0.0]]), np.array([[1.0, 0.5]]))
+agreement_metrics = use_quality_reference_if_open(agreement_metrics, np.array([[1.0, 0.0]]), np.array([[1.0, 0.5]]))
 
 # %% [markdown]
 # `compare_outputs` runs both models on the same data (in batches, under `inference_mode`),
@@ -202,7 +222,7 @@ agreement_metrics = use_reference_if_open(agreement_metrics, np.array([[1.0, 0.0
 # overall accuracy while hurting one class.
 
 # %%
-#| export
+#| export quality
 @dataclass(repr=False)
 class OutputAgreement:
     "How closely a candidate's outputs match the baseline's on the same inputs (see `agreement_metrics`)."
@@ -237,7 +257,7 @@ class OutputAgreement:
         return f"<div><b>{self!r}</b><table>{rows}</table></div>"
 
 
-def _outputs(model: Callable, X: Any, batch_size: int, scores: bool = False) -> np.ndarray:
+def model_outputs(model: Callable, X: Any, batch_size: int, scores: bool = False) -> np.ndarray:
     """The model's outputs on X, batch by batch, as a (samples, values) array. ValueError naming the shape when a
     batch's outputs do not have one row per input, or, with `scores` (a classifier), are not (batch, classes)."""
     import torch
@@ -274,7 +294,7 @@ def compare_outputs(baseline: Callable, candidate: Callable, X: Any, labels: Seq
     if labels is not None and (np.ndim(labels) != 1 or len(labels) != n):
         raise ValueError(f"labels must hold one label per input: X has {n} samples, labels has shape "
                          f"{np.shape(labels)}")
-    base, cand = _outputs(baseline, X, batch_size), _outputs(candidate, X, batch_size)
+    base, cand = model_outputs(baseline, X, batch_size), model_outputs(candidate, X, batch_size)
     if base.shape != cand.shape:
         raise ValueError(f"the models disagree on the output shape: {base.shape} vs {cand.shape}")
     bad_b, bad_c = int((~np.isfinite(base)).sum()), int((~np.isfinite(cand)).sum())
@@ -307,7 +327,7 @@ for name, v in workload.variants.items():
 # them again.
 
 # %%
-#| export
+#| export quality
 def _class_labels(a: Any, name: str) -> np.ndarray:
     "`a` as a non-empty 1-D int64 array of class labels (integers; floats only if whole), else a ValueError naming `name`."
     arr = np.asarray(a)
@@ -578,7 +598,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.timing import atomic_write_text, check_level, check_number, format_seconds
+from tinybench.display import Table, format_bytes, format_percent, format_seconds, format_value
+from tinybench.files import atomic_write_text
+from tinybench.stats import verdict
+from tinybench.timing import check_level, check_number
 
 SUITE_SCHEMA = "tinybench.suite/1"
 
@@ -925,8 +948,7 @@ class SuiteResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from tinybench.report import suite_table_html
-        return f"<div><b>{html_escape(repr(self).splitlines()[0])}</b>{suite_table_html(self)}</div>"
+        return f"<div><b>{html_escape(repr(self).splitlines()[0])}</b>{results_table(self).html()}</div>"
 
 # %% [markdown]
 # ## 8. Cross-validation and training time
@@ -1005,8 +1027,8 @@ def predict_labels(model: Any, X: Any, task: str, batch_size: int = 256) -> np.n
     "Predictions of `model` on `X`: `.predict` when it has one (sklearn), else argmax (classification) of outputs."
     if hasattr(model, "predict"):
         return np.asarray(model.predict(X))
-    from tinybench.report import _outputs
-    out = _outputs(model, X, batch_size)
+    from tinybench.quality import model_outputs
+    out = model_outputs(model, X, batch_size)
     return out.argmax(axis=1) if task == "classification" else out[:, 0]
 
 
@@ -1018,7 +1040,7 @@ def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, t
     `predict_labels`; quality from `classification_quality` / `regression_quality`."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    from tinybench.report import classification_quality, regression_quality
+    from tinybench.quality import classification_quality, regression_quality
     from tinybench.timing import time_call
     if not callable(fit):
         raise TypeError(f"fit must be a callable (X_train, y_train) -> fitted model, got {type(fit).__name__}: "
@@ -1225,14 +1247,6 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
 
 # %%
 #| export suite
-def _verdict_of(ci: tuple[float, float], eq_ci: tuple[float, float] | None, p_adj: float, alpha: float,
-                margin: float | None) -> str:
-    "Module 01's verdict rules for an interval, with 'faster'/'slower' kept only when the adjusted p < alpha."
-    from tinybench.stats import _verdict
-    verdict = _verdict(1.0, ci, eq_ci, margin)
-    return verdict if verdict == "equivalent" or p_adj < alpha else "no detectable difference"
-
-
 def sequential_verdict(ci: tuple[float, float], margin: float | None) -> str:
     """Verdict of an always-valid interval of a time ratio: 'slower'/'faster' when it lies wholly beyond the margin
     (beyond 1 without one), 'equivalent' when wholly inside ±margin, else 'undecided'."""
@@ -1309,7 +1323,7 @@ def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, 
         return []
     adjusted = holm([r[3] for r in raw])
     return [VariantComparison(baseline, n, float(ratio), (float(ci[0]), float(ci[1])), float(p), float(p_adj),
-                              len(raw), _verdict_of(ci, eq, p_adj, 1 - level, margin), level, margin, method,
+                              len(raw), verdict(ci, eq, margin, p_adj, 1 - level), level, margin, method,
                               desc.to_dict() if desc is not None else {})
             for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
 
@@ -1377,7 +1391,7 @@ class BenchmarkSuite:
     def measure_all(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
         """Every measuring step for every model, without the comparisons; the first Ctrl-C stops at the next safe
         point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far."""
-        from tinybench.timing import environment
+        from tinybench.env import environment
         say = progress or (lambda msg: None)
         t0 = time.perf_counter()
         result = SuiteResult({n: ModelResult(n, desc, dev) for n, (_, dev, desc) in self.models.items()},
@@ -1418,13 +1432,13 @@ class BenchmarkSuite:
 #| export suite
 def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
     "Outputs of every model on the whole dataset: errors, NaN/Inf counts, quality, agreement with the baseline."
-    from tinybench.report import _outputs, agreement_metrics, classification_quality, regression_quality
+    from tinybench.quality import agreement_metrics, classification_quality, model_outputs, regression_quality
     outs: dict[str, np.ndarray] = {}
     for name, (model, dev, _) in suite.models.items():
         say(f"{name}: outputs and quality on {len(suite.X)} samples")
         m = result.models[name]
         try:
-            out = _outputs(model, suite.X.to(dev), suite.settings.batch_size,
+            out = model_outputs(model, suite.X.to(dev), suite.settings.batch_size,
                            scores=suite.y is not None and suite.task == "classification")
         except Exception as e:  # broken, a wrong shape, out of memory: record it and go on with the others
             m.errors["forward"] = _error(e)
@@ -1677,10 +1691,6 @@ result
 
 # %%
 #| export
-def _pct(level: float) -> str:
-    return f"{level:.0%}"
-
-
 def undecided_finding(vc: Any) -> str:
     "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
     lo, hi = vc.ratio_ci
@@ -1819,7 +1829,7 @@ def suite_findings(result: Any) -> list[str]:
 #| export
 def suite_recommendations(result: Any) -> list[str]:
     "Recommendations that follow from the suite's verdicts; each cites its numbers."
-    alpha, lvl, base = 1 - result.settings.level, _pct(result.settings.level), result.baseline
+    alpha, lvl, base = 1 - result.settings.level, format_percent(result.settings.level), result.baseline
     batch = result.settings.batch_size
     usable = [vc for vc in result.comparisons if result.models[vc.candidate].ok]
     faster = [vc for vc in usable if vc.verdict == "faster"]
@@ -1986,7 +1996,7 @@ def figure_accuracy_vs_speedup(result: Any):
         ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3)
         ax.annotate(plot_text(vc.candidate), (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.axvline(1.0, color="grey", linestyle=":")
-    ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({_pct(result.settings.level)} CI)")
+    ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({format_percent(result.settings.level)} CI)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("accuracy against speedup", fontsize=9)
     fig.tight_layout()
@@ -2024,48 +2034,18 @@ FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_thro
 # strings) and rendered twice, as Markdown and as HTML, so the two cannot disagree.
 
 # %%
-#| export
-def markdown_text(text: Any) -> str:
-    """`text` safe inside Markdown: HTML specials escaped (`<` `>` `&` as entities, so a model named `<script>` shows
-    as written and runs nothing) and line breaks joined, so that user text cannot start a heading, list or table."""
-    return " ".join(html.escape(str(text), quote=False).splitlines())
-
-
-@dataclass
-class Table:
-    "A table of strings: a header row and body rows."
-    header: list[str]
-    rows: list[list[str]]
-
-    def markdown(self) -> str:
-        cell = lambda s: markdown_text(s).replace("|", "\\|")
-        return "\n".join(["| " + " | ".join(map(cell, self.header)) + " |", "|" + "---|" * len(self.header),
-                          *("| " + " | ".join(map(cell, r)) + " |" for r in self.rows)])
-
-    def html(self) -> str:
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in self.rows)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(v: Any, kind: str = "") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return {"s": format_seconds, "b": format_bytes, "%": lambda x: f"{x:.2%}", "x": lambda x: f"{x:.3f}",
-            "n": lambda x: f"{x:,.0f}", "p": lambda x: f"{x:.2g}"}.get(kind, str)(v)
-
-
+#| export suite
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows = []
     for r in result.rows():
         sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
-              if r["speedup_ci_low"] is not None else _fmt(r["speedup"], "x"))
-        rows.append([r["model"], _fmt(r["accuracy"], "%"), _fmt(r["median_s"], "s"), _fmt(r["p99_s"], "s"), sp,
-                     r["verdict"] or "–", _fmt(r["best_samples_per_s"], "n") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     _fmt(r["params"], "n"), _fmt(r["memory_peak_bytes"], "b"), r["errors"] or ""])
+              if r["speedup_ci_low"] is not None else format_value(r["speedup"], "ratio"))
+        rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"), format_value(r["p99_s"], "seconds"), sp,
+                     r["verdict"] or "–", format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
+                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"), r["errors"] or ""])
     b = result.settings.batch_size
-    return Table(["model", "accuracy", f"median / batch of {b}", "p99", f"speedup ({_pct(result.settings.level)} CI)",
+    return Table(["model", "accuracy", f"median / batch of {b}", "p99", f"speedup ({format_percent(result.settings.level)} CI)",
                   "verdict", "best samples/s @ batch", "params", "peak RSS +", "errors"], rows)
 
 
@@ -2074,11 +2054,11 @@ def comparisons_table(result: Any) -> Table:
     def pooled(vc: Any) -> str:
         c = vc.pooled
         return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
-    rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", _fmt(vc.p_value, "p"),
-             _fmt(vc.p_holm, "p"), vc.verdict, pooled(vc),
+    rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", format_value(vc.p_value, "p_value"),
+             format_value(vc.p_holm, "p_value"), vc.verdict, pooled(vc),
              "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
-             _fmt(vc.mcnemar_p, "p"), _fmt(vc.top1_agreement, "%")] for vc in result.comparisons]
-    return Table(["candidate", f"time ratio vs {result.baseline} ({_pct(result.settings.level)} CI)", "p", "Holm p",
+             format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent")] for vc in result.comparisons]
+    return Table(["candidate", f"time ratio vs {result.baseline} ({format_percent(result.settings.level)} CI)", "p", "Holm p",
                   "verdict", "pooled iterations: ratio (CI), descriptive only", "accuracy change", "McNemar p",
                   "top-1 agreement"], rows)
 
@@ -2089,14 +2069,14 @@ def per_class_table(result: Any) -> Table | None:
     if not quality:
         return None
     classes = sorted({int(c) for q in quality.values() for c in q["per_class"]})
-    rows = [[n, *(_fmt(q["per_class"].get(c, q["per_class"].get(str(c), {})).get("f1"), "x") for c in classes)]
+    rows = [[n, *(format_value(q["per_class"].get(c, q["per_class"].get(str(c), {})).get("f1"), "ratio") for c in classes)]
             for n, q in quality.items()]
     return Table(["model (F1)", *(f"class {c}" for c in classes)], rows)
 
 
 def scenarios_table(result: Any) -> Table:
-    rows = [[n, sc, r["metric"], _fmt(r["value"], "n" if "per second" in r["metric"] else "s"), _fmt(r["p50"], "s"),
-             _fmt(r["p99"], "s"), str(r["n_queries"]), "VALID" if r["valid"] else "INVALID"]
+    rows = [[n, sc, r["metric"], format_value(r["value"], "count" if "per second" in r["metric"] else "seconds"), format_value(r["p50"], "seconds"),
+             format_value(r["p99"], "seconds"), str(r["n_queries"]), "VALID" if r["valid"] else "INVALID"]
             for n, m in result.models.items() for sc, r in m.scenarios.items()]
     return Table(["model", "scenario", "metric", "value", "p50", "p99", "queries", "result"], rows)
 
@@ -2106,7 +2086,7 @@ def sweep_table(result: Any) -> Table:
     rows = []
     for n, m in result.models.items():
         by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep or {}).get("rows", [])}
-        rows.append([n, *(_fmt(by.get(b), "n") for b in sizes)])
+        rows.append([n, *(format_value(by.get(b), "count") for b in sizes)])
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
 
 
@@ -2130,10 +2110,6 @@ def regression_blocks(regressions: Mapping[str, Any]) -> list[Any]:
             Table(["benchmark", "metric", "verdict", "evidence"], rows)]
 
 
-def suite_table_html(result: Any) -> str:
-    "The results table as HTML (for `SuiteResult._repr_html_`)."
-    return results_table(result).html()
-
 # %%
 #| export
 def _rounds_run(result: Any) -> int:
@@ -2146,7 +2122,7 @@ def methodology(result: Any) -> list[str]:
     s = result.settings
     if s.sequential:
         compare_text = (f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of "
-                        f"the per-round ratios of medians, with an always-valid {_pct(s.level)} confidence sequence on "
+                        f"the per-round ratios of medians, with an always-valid {format_percent(s.level)} confidence sequence on "
                         f"their logs (paired by round; Bonferroni over the candidates), so the suite could look after "
                         f"every round: it ran at least {s.rounds} rounds and added rounds until every comparison was "
                         f"decisive, up to {s.max_rounds} rounds or {s.time_budget:g} s of timing ({_rounds_run(result)} ran). "
@@ -2160,7 +2136,7 @@ def methodology(result: Any) -> list[str]:
            f"under `torch.inference_mode()`, round-robin over the models in {_rounds_run(result)} round"
            f"{'s' if _rounds_run(result) != 1 else ''} of {s.min_time / s.rounds:g} s of steady samples per model.",
            compare_text if s.sequential else f"Comparisons: the rounds are the replications. Time ratio candidate/baseline = geometric mean of the "
-           f"per-round ratios of medians, with a {_pct(s.level)} t-interval on their logs (paired by round); "
+           f"per-round ratios of medians, with a {format_percent(s.level)} t-interval on their logs (paired by round); "
            f"'faster'/'slower' needs the interval to exclude 1 and the Holm-adjusted p to be below {1 - s.level:.2g}"
            + (f"; 'equivalent' means the {1 - 2 * (1 - s.level):.0%} interval lies within ±{s.margin:.0%} (TOST)."
               if s.margin else "; no equivalence margin was set.")

@@ -38,7 +38,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tinybench.timing import format_seconds, resolve_device, write_error_message
+from tinybench.display import format_seconds
+from tinybench.files import write_error_message
+from tinybench.timing import resolve_device
 
 # %% [markdown]
 # ## Models and data from the command line
@@ -397,8 +399,8 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
     from types import SimpleNamespace
 
     from tinybench.report import latency_finding
-    from tinybench.stats import compare
-    from tinybench.suite import SuiteResult, _verdict_of
+    from tinybench.stats import compare, verdict
+    from tinybench.suite import SuiteResult
     a, b = SuiteResult.load(old), SuiteResult.load(new)
     lines = [f"# tinybench compare: {a.started} → {b.started}", "",
              f"| model | batch | old median | new median | time ratio new/old ({level:.0%} CI, rounds) | verdict | "
@@ -411,7 +413,7 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
         ratio, ci, p = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], level)
         eq = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], 1 - 2 * (1 - level))[1]
         c = SimpleNamespace(label_a=f"{name} (old)", label_b=f"{name} (new)", ratio=ratio, ratio_ci=ci, level=level,
-                            margin=margin, verdict=_verdict_of(ci, eq, p, 1 - level, margin))
+                            margin=margin, verdict=verdict(ci, eq, margin, p, 1 - level))
         pooled = compare(m_old.timing["samples"], m_new.timing["samples"], level=level)
         acc = lambda m: "–" if m.accuracy is None else f"{m.accuracy:.3f}"
         lines.append(f"| {name} | {m_new.timing['batch']} | {format_seconds(m_old.timing['median'])} | "

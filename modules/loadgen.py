@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tinybench.scenarios import TestSettings, headline_metric
-from tinybench.timing import check_number, check_quantile, format_seconds
+from tinybench.display import format_seconds
+from tinybench.timing import check_number, check_quantile
 
 # %%
 #| export

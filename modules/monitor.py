@@ -30,7 +30,8 @@ from typing import Any, Callable
 import numpy as np
 import psutil
 
-from tinybench.timing import BenchmarkError, check_number, figure_img, format_bytes, format_seconds
+from tinybench.display import figure_img, format_bytes, format_seconds
+from tinybench.timing import BenchmarkError, check_number
 
 # %%
 #| export

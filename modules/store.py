@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tinybench.timing import check_number, environment
+from tinybench.env import environment, git_commit
+from tinybench.timing import check_number
 
 SCHEMA_VERSION = 2
 APPLICATION_ID = 0x74696E62  # "tinb": marks the file as a tinybench store (PRAGMA application_id)
@@ -62,15 +62,6 @@ _SCHEMA = [
 ]
 # version n -> n+1; version 1 had no baselines table
 _MIGRATIONS = {1: ["CREATE TABLE baselines (name TEXT PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id))"]}
-
-
-def git_commit(path: str | Path = ".") -> str | None:
-    "The git commit of the working tree at `path`, or None outside a git checkout (or without git)."
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 # %%
 #| export

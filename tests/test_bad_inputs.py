@@ -329,6 +329,11 @@ def _rep():
     return m
 
 
+def Q():
+    import tinybench.quality as m
+    return m
+
+
 def _suite():
     import tinybench.suite as m
     return m
@@ -352,49 +357,49 @@ def _a_file():
 
 R = _rep
 _OUT = np.eye(3)
-CASES += [("agreement_metrics-base-none", lambda: R().agreement_metrics(None, _OUT), ValueError, r"\bbase\b"),
-          ("agreement_metrics-base-strings", lambda: R().agreement_metrics([["a", "b"]], [[1.0, 2.0]]), ValueError,
+CASES += [("agreement_metrics-base-none", lambda: Q().agreement_metrics(None, _OUT), ValueError, r"\bbase\b"),
+          ("agreement_metrics-base-strings", lambda: Q().agreement_metrics([["a", "b"]], [[1.0, 2.0]]), ValueError,
            r"\bbase\b"),
-          ("agreement_metrics-base-1d", lambda: R().agreement_metrics([1.0, 2.0], [1.0, 2.0]), ValueError,
+          ("agreement_metrics-base-1d", lambda: Q().agreement_metrics([1.0, 2.0], [1.0, 2.0]), ValueError,
            r"\bbase\b"),
-          ("agreement_metrics-base-empty", lambda: R().agreement_metrics(np.zeros((0, 3)), np.zeros((0, 3))),
+          ("agreement_metrics-base-empty", lambda: Q().agreement_metrics(np.zeros((0, 3)), np.zeros((0, 3))),
            ValueError, r"\bbase\b"),
-          ("agreement_metrics-base-nan-inside", lambda: R().agreement_metrics([[1.0, NAN]], [[1.0, 2.0]]),
+          ("agreement_metrics-base-nan-inside", lambda: Q().agreement_metrics([[1.0, NAN]], [[1.0, 2.0]]),
            ValueError, r"\bbase\b"),
-          ("agreement_metrics-cand-inf-inside", lambda: R().agreement_metrics([[1.0, 2.0]], [[1.0, INF]]),
+          ("agreement_metrics-cand-inf-inside", lambda: Q().agreement_metrics([[1.0, 2.0]], [[1.0, INF]]),
            ValueError, r"\bcand\b"),
-          ("agreement_metrics-cand-mismatched", lambda: R().agreement_metrics(_OUT, np.eye(2)), ValueError,
+          ("agreement_metrics-cand-mismatched", lambda: Q().agreement_metrics(_OUT, np.eye(2)), ValueError,
            r"\bcand\b")]
 _X4 = torch.zeros(4, 4)
-CASES += [("compare_outputs-baseline-not-callable", lambda: R().compare_outputs(1.0, _lin, _X4), TypeError,
+CASES += [("compare_outputs-baseline-not-callable", lambda: Q().compare_outputs(1.0, _lin, _X4), TypeError,
            r"\bbaseline\b"),
-          ("compare_outputs-candidate-not-callable", lambda: R().compare_outputs(_lin, _lin(_X4), _X4), TypeError,
+          ("compare_outputs-candidate-not-callable", lambda: Q().compare_outputs(_lin, _lin(_X4), _X4), TypeError,
            r"\bcandidate\b"),
-          ("compare_outputs-X-empty", lambda: R().compare_outputs(_lin, _lin, torch.zeros(0, 4)), ValueError,
+          ("compare_outputs-X-empty", lambda: Q().compare_outputs(_lin, _lin, torch.zeros(0, 4)), ValueError,
            r"\bX\b"),
-          ("compare_outputs-X-not-a-sequence", lambda: R().compare_outputs(_lin, _lin, 3.0), TypeError, r"\bX\b"),
-          ("compare_outputs-labels-mismatched", lambda: R().compare_outputs(_lin, _lin, _X4, labels=[0, 1]),
+          ("compare_outputs-X-not-a-sequence", lambda: Q().compare_outputs(_lin, _lin, 3.0), TypeError, r"\bX\b"),
+          ("compare_outputs-labels-mismatched", lambda: Q().compare_outputs(_lin, _lin, _X4, labels=[0, 1]),
            ValueError, r"\blabels\b")]
-CASES += numeric_variants("compare_outputs", lambda v: R().compare_outputs(_lin, _lin, _X4, batch_size=v),
+CASES += numeric_variants("compare_outputs", lambda v: Q().compare_outputs(_lin, _lin, _X4, batch_size=v),
                           "batch_size", integer=True, zero=True)
-CASES += [("classification_quality-y_true-empty", lambda: R().classification_quality([], []), ValueError,
+CASES += [("classification_quality-y_true-empty", lambda: Q().classification_quality([], []), ValueError,
            r"\by_true\b"),
-          ("classification_quality-y_true-none", lambda: R().classification_quality(None, [0, 1]), ValueError,
+          ("classification_quality-y_true-none", lambda: Q().classification_quality(None, [0, 1]), ValueError,
            r"\by_true\b"),
-          ("classification_quality-y_true-2d", lambda: R().classification_quality([[0, 1]], [[0, 1]]), ValueError,
+          ("classification_quality-y_true-2d", lambda: Q().classification_quality([[0, 1]], [[0, 1]]), ValueError,
            r"\by_true\b"),
-          ("classification_quality-y_true-strings", lambda: R().classification_quality(["a", "b"], [0, 1]),
+          ("classification_quality-y_true-strings", lambda: Q().classification_quality(["a", "b"], [0, 1]),
            ValueError, r"\by_true\b"),
-          ("classification_quality-y_pred-nan", lambda: R().classification_quality([0, 1], [0, NAN]), ValueError,
+          ("classification_quality-y_pred-nan", lambda: Q().classification_quality([0, 1], [0, NAN]), ValueError,
            r"\by_pred\b"),
-          ("classification_quality-y_pred-non-integer", lambda: R().classification_quality([0, 1], [0, 0.5]),
+          ("classification_quality-y_pred-non-integer", lambda: Q().classification_quality([0, 1], [0, 0.5]),
            ValueError, r"\by_pred\b"),
-          ("classification_quality-y_pred-mismatched", lambda: R().classification_quality([0, 1, 1], [0, 1]),
+          ("classification_quality-y_pred-mismatched", lambda: Q().classification_quality([0, 1, 1], [0, 1]),
            ValueError, r"\by_pred\b")]
-CASES += sample_variants("regression_quality", lambda v: R().regression_quality(v, v), "y_true")
-CASES += [("regression_quality-y_pred-nan-inside", lambda: R().regression_quality(X, [*X[:-1], NAN]), ValueError,
+CASES += sample_variants("regression_quality", lambda v: Q().regression_quality(v, v), "y_true")
+CASES += [("regression_quality-y_pred-nan-inside", lambda: Q().regression_quality(X, [*X[:-1], NAN]), ValueError,
            r"\by_pred\b"),
-          ("regression_quality-y_pred-mismatched", lambda: R().regression_quality(X, X[:-1]), ValueError,
+          ("regression_quality-y_pred-mismatched", lambda: Q().regression_quality(X, X[:-1]), ValueError,
            r"\by_pred\b")]
 CASES += sample_variants("plot_latency_cdf", lambda v: R().plot_latency_cdf({"m": v}), "samples")
 CASES += [("plot_latency_cdf-empty-dict", lambda: R().plot_latency_cdf({}), ValueError, r"\bsamples\b"),

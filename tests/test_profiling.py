@@ -17,7 +17,8 @@ from tinybench.profiling import (_speedscope_trace,
                                  largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
                                  measure_memory, measure_peaks, model_stats, pipeline_profile,
                                  profile_layers, profile_ops, profile_python, roofline, time_layers)
-from tinybench.timing import BenchmarkError, format_bytes
+from tinybench.display import format_bytes
+from tinybench.timing import BenchmarkError
 
 
 class Repeat(nn.Module):

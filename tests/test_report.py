@@ -1,12 +1,12 @@
-"""tinybench.report (first part of module 06): output agreement, quality metrics, the environment record."""
+"""Module 06: tinybench.quality (output agreement, quality metrics), the environment record, and tinybench.report."""
 import numpy as np
 import pytest
 import torch
 from scipy.spatial.distance import cosine
 from torch import nn
 
-from tinybench.report import agreement_metrics, classification_quality, compare_outputs, regression_quality
-from tinybench.timing import environment
+from tinybench.quality import agreement_metrics, classification_quality, compare_outputs, regression_quality
+from tinybench.env import environment
 
 
 def test_agreement_metrics_against_scipy_and_numpy():

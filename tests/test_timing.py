@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from tinybench.display import format_seconds
 from tinybench.timing import (BenchmarkError, Measurement, Pitfall, Timer, calibrate_loops, check_dispersion,
                               check_drift, check_resolution, check_sync, clock_resolution, detect_warmup,
-                              format_seconds, last_level_cache_bytes, measure, median_iqr, resolve_device, time_call,
-                              timer_overhead)
+                              last_level_cache_bytes, measure, median_iqr, resolve_device, time_call, timer_overhead)
 
 
 def spin(seconds: float) -> None:

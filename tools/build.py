@@ -229,6 +229,74 @@ def lint() -> list[str]:
         for marker in SOLUTION_MARKERS:
             if marker in text:
                 problems.append(f"{py.relative_to(ROOT)}: contains {marker!r}")
+    problems += import_problems()
+    return problems
+
+
+# The layers of tinybench/ (DESIGN.md, "Target layering"): a module imports only modules of a lower layer, so the
+# package has no import cycle, lazy imports included; the teaching order follows the same direction.
+LAYERS = {
+    "nbutils": 0, "display": 0, "env": 0, "files": 0,
+    "timing": 1,
+    "stats": 2,
+    "scenarios": 3, "profiling": 3, "abtest": 3, "monitor": 3, "store": 3, "workloads": 3,
+    "capacity": 4, "loadgen": 4,
+    "quality": 5,
+    "suite": 6,
+    "report": 7,
+    "cli": 8,
+}
+
+
+def imported_modules(tree: ast.AST) -> list[tuple[int, str, list[str]]]:
+    "(line, tinybench module, names) of every import of a tinybench module in `tree`, at any depth."
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level == 1:
+                target = mod.split(".")[0] if mod else None
+                if target is None:  # from . import x, y: each name is a module
+                    found += [(node.lineno, a.name, []) for a in node.names]
+                    continue
+            elif mod == "tinybench" or mod.startswith("tinybench."):
+                target = mod.split(".")[1] if "." in mod else None
+                if target is None:
+                    found += [(node.lineno, a.name, []) for a in node.names]
+                    continue
+            else:
+                continue
+            found.append((node.lineno, target, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name.split(".")[1], []) for a in node.names
+                      if a.name.startswith("tinybench.")]
+    return found
+
+
+def import_problems(lib: Path = LIB) -> list[str]:
+    """Imports in `lib` (tinybench/) that break the layering (LAYERS) or take another module's private (`_name`)
+    object."""
+    problems = []
+    for py in sorted(lib.glob("*.py")):
+        me = py.stem
+        if me == "__init__":
+            continue
+        if me not in LAYERS:
+            problems.append(f"{py.name}: module {me!r} has no layer: add it to LAYERS in tools/build.py")
+            continue
+        for line, other, names in imported_modules(ast.parse(py.read_text(encoding="utf-8"))):
+            if other == me:
+                continue
+            where = f"{py.name}:{line}"
+            if other not in LAYERS:
+                problems.append(f"{where}: imports tinybench.{other}, which has no layer in LAYERS")
+            elif LAYERS[other] >= LAYERS[me]:
+                problems.append(f"{where}: {me} (layer {LAYERS[me]}) imports {other} (layer {LAYERS[other]}): a module "
+                                "imports only lower layers; move the shared code down (display, env, files, quality)")
+            private = [n for n in names if n.startswith("_")]
+            if private:
+                problems.append(f"{where}: imports {other}'s private {', '.join(private)}: make it public in its "
+                                "module (a name and a docstring), or move it to the module that uses it")
     return problems
 
 
