@@ -24,13 +24,15 @@
 #
 # 1. The four components, and the protocols tinybench uses for them.
 # 2. SingleStream (**exercise 1**).
-# 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**).
-# 4. The runner: Server with worker threads, MultiStream, Offline with real batches.
-# 5. Validity: min duration, min queries, early stopping, the latency bound, errors.
-# 6. Finding the peak rate; checking ourselves against MLPerf LoadGen.
-#
-# Also: load patterns beyond Poisson (bursts, a ramp) and a soak run that tests latency and memory
-# for trends.
+# 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**);
+#    load patterns beyond Poisson (bursts, a ramp).
+# 4. The runner: Server with worker threads, MultiStream, Offline with real batches; validity: min
+#    duration, min queries, early stopping, the latency bound, errors.
+# 5. Reading a result, on SUTs of known service time; a soak run that tests latency and memory for trends.
+# 6. Finding the peak rate.
+# 7. Checking ourselves against MLPerf LoadGen.
+# 8. Batching: throughput against latency.
+# 9. Threads or processes: a SUT that holds the GIL.
 
 # %%
 #| default_exp scenarios
@@ -163,7 +165,7 @@ class ArrayDataset:
         return self.X if hasattr(self.X, "shape") and hasattr(self.X, "__getitem__") and len(self.X.shape) >= 1 else None
 
 # %% [markdown]
-# ## Settings
+# ### Settings
 #
 # `TestSettings` mirrors LoadGen's, with defaults sized for a laptop (seconds, not ten
 # minutes). Percentiles follow LoadGen: SingleStream reports p90, MultiStream and Server p99.
@@ -1536,7 +1538,7 @@ r_off = run(sut, digits, scenario="Offline", offline_batch_size=64, min_duration
 print(r_off.summary())
 
 # %% [markdown]
-# ## Load patterns in action
+# ### Load patterns in action
 #
 # The burst and ramp schedules of section 3b on the same 1–2 ms SUT:
 
@@ -1738,7 +1740,7 @@ peak = find_peak_qps(SleepSUT(2e-3), ds, target_qps=100, min_duration=1.0, targe
 peak
 
 # %% [markdown]
-# ## 6. Checking ourselves against MLPerf LoadGen
+# ## 7. Checking ourselves against MLPerf LoadGen
 #
 # tinybench's runner is a teaching implementation; LoadGen is the reference. `tinybench.loadgen`
 # (optional: `pip install mlcommons-loadgen`) runs the *same* SUT and dataset under the real
@@ -1766,7 +1768,7 @@ except ImportError:
     print("mlcommons-loadgen is not installed: pip install mlcommons-loadgen")
 
 # %% [markdown]
-# ## Batching: throughput against latency
+# ## 8. Batching: throughput against latency
 #
 # Batching amortises per-call overhead (Python, the dispatcher, kernel launches) and uses wider
 # kernels, so samples per second rise with batch size, until compute saturates. But every sample
@@ -1781,7 +1783,7 @@ for b in (1, 8, 64, 256):
           f"accuracy {r_b.accuracy:.3f}")
 
 # %% [markdown]
-# ## Threads or processes: a SUT that holds the GIL
+# ## 9. Threads or processes: a SUT that holds the GIL
 #
 # The Server and Offline workers are threads. That is right for a SUT that spends its time in
 # code that releases the GIL (torch kernels, numpy, I/O): the threads run in parallel. It is
