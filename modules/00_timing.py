@@ -1512,7 +1512,7 @@ assert same and not other
 # %% [markdown]
 # ## 12. Why the median and the spread, not one mean
 #
-# Put it together on real data: the same matmul measured twice in this session. The
+# Put it together on real data: the same matmul measured twice, one run after the other. The
 # medians agree closely; the means are pulled by the tail, and the max is noise. Report
 # `median [IQR]` with `n`, and keep the samples for the statistics of module 01.
 
