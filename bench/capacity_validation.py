@@ -3,7 +3,7 @@
 SUT: a 256x256 numpy matmul per query on one BLAS thread, one worker. For each utilisation, `repeats` times:
 measure the Server scenario's p99 at that rate, and predict it by simulation (tinybench.capacity.simulate_queue)
 from (a) the service times of a SingleStream run and (b) the service times of the Server run itself.
-Prints measured/predicted ratios; the closing note of issue #7 quotes them.
+Prints measured/predicted ratios.
 Run: `.venv/bin/python bench/capacity_validation.py [repeats]`.
 """
 import sys

@@ -22,7 +22,10 @@
 # 6. asynchronous devices: why CUDA needs `synchronize` and events (**exercise 3**);
 # 7. cache effects: hot versus flushed caches;
 # 8. noise on shared machines, and a harness that warns about itself;
-# 9. inference versus a training step; reproducibility.
+# 9. the harness assembled: `Measurement`, `Timer`, `measure`;
+# 10. inference versus a training step;
+# 11. reproducibility;
+# 12. why the median and the spread, not one mean.
 #
 # Exercises are marked **Exercise**. Implement the body between the markers, run the test
 # cell below it, and read its message if it fails. Hidden tests check a few more cases.
@@ -1336,7 +1339,7 @@ assert same and not other
 # %% [markdown]
 # ## 12. Why the median and the spread, not one mean
 #
-# Put it together on real data: the same matmul measured twice in this session. The
+# Put it together on real data: the same matmul measured twice, one run after the other. The
 # medians agree closely; the means are pulled by the tail, and the max is noise. Report
 # `median [IQR]` with `n`, and keep the samples for the statistics of module 01.
 

@@ -438,8 +438,8 @@ assert all(isinstance(v, float) for v in got), f"expected three Python floats, g
 welch_ttest = use_reference_if_open(welch_ttest, [1.0, 2.0], [1.0, 3.0])
 
 # %% [markdown]
-# The old module's formula, next to the real one. On ordinary data it gives a "p-value" above 1,
-# and it does not depend on the t distribution at all.
+# The shortcut "p-value" from the introduction, next to the real one. On ordinary data it comes out
+# above 1, and it does not depend on the t distribution at all.
 
 # %%
 def old_module_pvalue(a, b):

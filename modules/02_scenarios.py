@@ -24,13 +24,15 @@
 #
 # 1. The four components, and the protocols tinybench uses for them.
 # 2. SingleStream (**exercise 1**).
-# 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**).
-# 4. The runner: Server with worker threads, MultiStream, Offline with real batches.
-# 5. Validity: min duration, min queries, early stopping, the latency bound, errors.
-# 6. Finding the peak rate; checking ourselves against MLPerf LoadGen.
-#
-# Also: load patterns beyond Poisson (bursts, a ramp) and a soak run that tests latency and memory
-# for trends.
+# 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**);
+#    load patterns beyond Poisson (bursts, a ramp).
+# 4. The runner: Server with worker threads, MultiStream, Offline with real batches; validity: min
+#    duration, min queries, early stopping, the latency bound, errors.
+# 5. Reading a result, on SUTs of known service time; a soak run that tests latency and memory for trends.
+# 6. Finding the peak rate.
+# 7. Checking ourselves against MLPerf LoadGen.
+# 8. Batching: throughput against latency.
+# 9. Threads or processes: a SUT that holds the GIL.
 
 # %%
 #| default_exp scenarios
@@ -164,7 +166,7 @@ class ArrayDataset:
         return self.X if hasattr(self.X, "shape") and hasattr(self.X, "__getitem__") and len(self.X.shape) >= 1 else None
 
 # %% [markdown]
-# ## Settings
+# ### Settings
 #
 # `TestSettings` mirrors LoadGen's, with defaults sized for a laptop (seconds, not ten
 # minutes). Percentiles follow LoadGen: SingleStream reports p90, MultiStream and Server p99.
@@ -894,13 +896,14 @@ class Pacer:
     less than half the time: `loaded()`), `precise` (spin
     for the last 1.5 × p99.9 of them, at least 300 µs, always: at low rates nearly every deadline is met, at the
     cost of CPU; at high rates the spinning issuer competes with the workers for the GIL, and `hybrid` does better:
-    with a ~90 µs numpy SUT at 3,625 queries/s, precise's p99 lateness was 0.2-0.5 ms, and once 22 ms, against
+    with a ~90 µs numpy SUT at 3,625 queries/s, precise's p99 lateness measures 0.2-0.5 ms (once 22 ms), against
     hybrid's 0.14-0.19 ms. Use `precise` for light SUTs at low rates).
 
-    A spinning Python thread holds the GIL, and a worker that needs it waits for the switch interval: a pure spin
-    at 20,000 queries/s raised a no-op SUT's p99 latency from ~0.15 to ~4 ms. So the spin yields the CPU and the
-    GIL on every turn (`os.sched_yield`), and `hybrid` spins only while the workers are idle (`busy()` is false):
-    when queries are outstanding a new one waits in the queue anyway, so a late issue costs it little."""
+    A spinning Python thread holds the GIL, and a worker that needs it waits for the switch interval: with a pure
+    spin at 20,000 queries/s a no-op SUT's p99 latency is ~4 ms, against ~0.15 ms without it. So the spin yields
+    the CPU and the GIL on every turn (`os.sched_yield`), and `hybrid` spins only while the workers are idle
+    (`busy()` is false): when queries are outstanding a new one waits in the queue anyway, so a late issue costs it
+    little."""
     def __init__(self, mode: str = "hybrid", window: int = 256):
         if mode not in ISSUE_MODES:
             raise ValueError(f"mode must be one of {ISSUE_MODES}, got {mode!r}")
@@ -932,7 +935,7 @@ class Pacer:
             if self.k % 32 == 0:  # re-learn the margin now and then: a quantile per call would cost more than it saves
                 learned = self.safety * float(np.quantile(self.overshoot, self.quantile))
                 self.margin = min(2e-3, max(self.floor, learned))
-        if self.mode == "hybrid" and busy is not None and busy():  # a busy worker needs the GIL more than the issue
+        if self.mode == "hybrid" and busy is not None and busy():  # a busy worker needs the GIL more than the issuer
             delay = target - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -1011,7 +1014,7 @@ def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> Non
     check_every = 64
     # hybrid spins only while the SUT is busy less than half the time; past that it sleeps once, straight to the
     # deadline, as `sleep` does: a late issue then costs the query little (it would queue anyway), and sleeping to
-    # the margin and then again to the deadline added two overshoots (a numpy matmul on 2 BLAS threads at 7,000
+    # the margin and then again to the deadline adds two overshoots (a numpy matmul on 2 BLAS threads at 7,000
     # queries/s, 2-core Xeon VM: p99 lateness 1.3-1.4 ms, INVALID, against `sleep`'s 0.34 ms, VALID)
     busy_share = 0.5 * s.workers
     try:
@@ -1537,7 +1540,7 @@ r_off = run(sut, digits, scenario="Offline", offline_batch_size=64, min_duration
 print(r_off.summary())
 
 # %% [markdown]
-# ## Load patterns in action
+# ### Load patterns in action
 #
 # The burst and ramp schedules of section 3b on the same 1–2 ms SUT:
 
@@ -1739,7 +1742,7 @@ peak = find_peak_qps(SleepSUT(2e-3), ds, target_qps=100, min_duration=1.0, targe
 peak
 
 # %% [markdown]
-# ## 6. Checking ourselves against MLPerf LoadGen
+# ## 7. Checking ourselves against MLPerf LoadGen
 #
 # tinybench's runner is a teaching implementation; LoadGen is the reference. `tinybench.loadgen`
 # (optional: `pip install mlcommons-loadgen`) runs the *same* SUT and dataset under the real
@@ -1767,7 +1770,7 @@ except ImportError:
     print("mlcommons-loadgen is not installed: pip install mlcommons-loadgen")
 
 # %% [markdown]
-# ## Batching: throughput against latency
+# ## 8. Batching: throughput against latency
 #
 # Batching amortises per-call overhead (Python, the dispatcher, kernel launches) and uses wider
 # kernels, so samples per second rise with batch size, until compute saturates. But every sample
@@ -1782,7 +1785,7 @@ for b in (1, 8, 64, 256):
           f"accuracy {r_b.accuracy:.3f}")
 
 # %% [markdown]
-# ## Threads or processes: a SUT that holds the GIL
+# ## 9. Threads or processes: a SUT that holds the GIL
 #
 # The Server and Offline workers are threads. That is right for a SUT that spends its time in
 # code that releases the GIL (torch kernels, numpy, I/O): the threads run in parallel. It is

@@ -80,7 +80,7 @@ cnn = load_model(data=digits).model.eval()
 x64 = digits.X_test[:64]
 
 # %% [markdown]
-# The setup cell loads the digits CNN from module 00's workload (trained on this CPU in a couple
+# The setup cell loads the digits CNN from `tinybench.workloads` (trained on this CPU in a couple
 # of seconds, then cached) and a batch of 64 test images. If you read the student version with an
 # exercise still open, the cell after each exercise's test swaps in tinybench's reference
 # implementation so that the rest of the notebook still runs.

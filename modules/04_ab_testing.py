@@ -768,7 +768,7 @@ class ABTest:
 
 # %% [markdown]
 # An experiment with the real models: the control is the fp32 digits CNN, the candidate its
-# int8 dynamically quantized version (module 00's variants), each request one test image with
+# int8 dynamically quantized version (from `tinybench.workloads`), each request one test image with
 # its label; 30% of the traffic goes to the candidate. Accuracy is the primary metric; latency
 # and errors are guardrails.
 
@@ -795,11 +795,11 @@ result
 # gives one paired observation, the ratio of B's to A's block medians, and the comparison is a
 # paired test on those ratios (a t-interval on their logarithms, and the Wilcoxon signed-rank
 # test). A simulation shows the effect: two identical versions, a machine that slows down by 10%
-# over the session, and 1% noise.
+# from the first measurement to the last, and 1% noise.
 
 # %%
 def drifting_session(seq, drift=0.10, seed=0):
-    "Times of two identical versions measured in the order `seq` on a machine slowing down by `drift` over the session."
+    "Times of two identical versions measured in the order `seq` on a machine slowing down by `drift` over the run."
     rng = np.random.default_rng(seed)
     t = (1 + drift * np.arange(len(seq)) / len(seq)) * rng.lognormal(0, 0.01, len(seq))
     return {v: t[np.array(seq) == v] for v in "AB"}

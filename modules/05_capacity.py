@@ -380,9 +380,9 @@ print(q, f"P(wait) = {q.p_wait:.4f}, p99 response {q.response_quantile(0.99):.3f
 # service, `(c_a² + c_s²)/2` (coefficients of variation squared); Allen and Cunneen apply the same
 # factor to the M/M/c wait. Both are approximations, best at high load; the simulation of
 # section 5 is the check. Checked against it (Poisson arrivals, lognormal service, 4 seeds × 200k
-# requests), Allen–Cunneen was within 8% at 4 servers and ρ ≥ 0.7, low for low-variability service
+# requests), Allen–Cunneen is within 8% at 4 servers and ρ ≥ 0.7, low for low-variability service
 # (c_s² = 0.25: −3 to −8%) and high for high variability (c_s² = 2: +2 to +8%); with short waits
-# (ρ = 0.5, 16 servers) it was off by up to 28%, on waits of a thousandth of a service time.
+# (ρ = 0.5, 16 servers) it is off by up to 28%, on waits of a thousandth of a service time.
 
 # %%
 #| export
@@ -660,8 +660,8 @@ curve
 #
 # peaks at `N* = sqrt((1 − σ)/κ)`. `fit_usl` fits σ, κ and λ (throughput of one worker) by
 # least squares on log throughput (measurement noise is relative), gives each a t-interval from
-# the fit's standard errors (a residual bootstrap was tried first: its percentile intervals
-# covered only about 90% for a nominal 95% in a seeded simulation; these cover 95%), and tests
+# the fit's standard errors (not a residual bootstrap: in a seeded simulation its percentile
+# intervals cover only about 90% for a nominal 95%; these cover 95%), and tests
 # whether scaling is linear
 # (σ = κ = 0) with an F-test of the nested models.
 

@@ -244,7 +244,7 @@ def test_detect_regression_accepts_measurements():
 
 
 def test_abtest_counts_nan_outputs_as_errors_not_correct_predictions():
-    "Issue 15: the argmax of a NaN row is 0, so a model answering NaN was 100% accurate on label 0."
+    "The argmax of a NaN row is 0: counted as predictions, NaN outputs would be 100% accurate on label 0."
     def nan_model(x):
         return np.full(3, np.nan)
 

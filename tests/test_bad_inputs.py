@@ -1,4 +1,4 @@
-"""Bad inputs at every public entry point of stats, scenarios, profiling, abtest, capacity, monitor and store (issue 15).
+"""Bad inputs at every public entry point of stats, scenarios, profiling, abtest, capacity, monitor and store.
 
 Table-driven: each case is (id, call, exception type, regex). The call must raise that type with a message matching
 the regex, which names the argument (and usually the bad value). Kinds of bad input: empty, NaN, inf, wrong type

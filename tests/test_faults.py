@@ -126,8 +126,8 @@ def test_ctrl_c_while_measuring_keeps_everything_and_writes_the_report(interrupt
 
 
 def test_two_ctrl_c_0_3_s_apart_still_leave_a_valid_results_json(interrupted_runs):
-    """Where the second Ctrl-C lands depends on the machine: on 2026-12-05's CI machine the whole ending (results.json,
-    figures, report) took 0.2 s, so it came while Python was exiting, and killed it (exit -2) before `ignore_ctrl_c`.
+    """Where the second Ctrl-C lands depends on the machine: on a CI machine where the whole ending (results.json,
+    figures, report) takes 0.2 s, it comes while Python is exiting, and kills it (exit -2) without `ignore_ctrl_c`.
     Each place it can land has its own outcome; all of them keep results.json and exit 130 without a traceback."""
     code, err, out = interrupted_runs["twice"]
     assert code == 130 and "Traceback" not in err, err

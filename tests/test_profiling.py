@@ -316,7 +316,7 @@ class OOMAbove(nn.Module):
 
 
 def test_batch_sweep_rows_are_the_quantiles_of_their_own_samples():
-    """Each row's figures recomputed with numpy from the raw samples it keeps (p50 was once the 0.5th percentile)."""
+    """Each row's figures recomputed with numpy from the raw samples it keeps (a "p50" at the 0.5th percentile fails)."""
     m = torch.nn.Linear(64, 64)
     s = batch_sweep(m, lambda b: torch.randn(b, 64), [1, 16], min_time=0.05)
     for row in s.rows:
@@ -452,7 +452,7 @@ def test_nvtx_annotations_run_without_cuda():
     assert r.n_queries >= 5 and not r.n_errors
 
 
-# ------------------------------------------------------------------ issue 15: CPU out-of-memory, temporary files
+# ------------------------------------------------------------------ CPU out-of-memory, temporary files
 def test_batch_sweep_recognises_a_real_cpu_out_of_memory_and_keeps_the_rows():
     "The CPU allocator's RuntimeError ('DefaultCPUAllocator: can't allocate memory') is an OOM, not a failure."
     def make_batch(b):

@@ -299,7 +299,7 @@ def _labelled(n: int = 40) -> ArrayDataset:
     return ArrayDataset(X, np.zeros(n, dtype=int))
 
 
-BROKEN_OUTPUTS = {  # issue 15: each of these was a VALID run (NaN: accuracy 1.0) or killed the Server workers
+BROKEN_OUTPUTS = {  # each must fail its queries, not pass as VALID (NaN: accuracy 1.0) nor kill the Server workers
     "nan": (lambda b: np.full((len(b), 3), np.nan), "NaN or infinity"),
     "inf": (lambda b: [np.array([np.inf, 0.0, 0.0])] * len(b), "NaN or infinity"),
     "none": (lambda b: None, "returned None"),
@@ -448,7 +448,7 @@ def test_process_sut_returns_what_the_sut_returns_and_reports_its_errors():
 
 
 def test_a_dead_process_sut_worker_leaves_the_pool():
-    "Issue 15: one of two workers killed mid-run; the other serves the rest (was: 65% of queries failed)."
+    "One of two workers killed mid-run: only the queries sent to it fail; the other serves the rest."
     import os
     import signal
     data = ArrayDataset([1.0, 2.0, 3.0, 4.0] * 50)
@@ -720,9 +720,9 @@ def test_server_records_issue_mode_lateness_and_issuer_cpu():
         TestSettings(scenario="Server", issue_mode="fast")
 
 
-# ------------------------------------------------------------------ issue 15: documented combinations, bad settings
+# ------------------------------------------------------------------ documented combinations, bad settings
 def test_torch_sut_runs_an_array_dataset_of_numpy_samples_on_the_list_path():
-    "ArrayDataset(numpy) + TorchSUT: every query failed with 'expected Tensor' (torch.stack on numpy samples)."
+    "ArrayDataset(numpy) + TorchSUT: the queries succeed (torch.stack on numpy samples would fail: 'expected Tensor')."
     lin = torch.nn.Linear(4, 3)
     ds = ArrayDataset(np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32), np.zeros(30, dtype=int))
     for scenario in ("SingleStream", "MultiStream"):

@@ -126,7 +126,7 @@ def test_migration_from_schema_v1(tmp_path):
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), np.float32("nan")])
 def test_a_non_finite_metric_is_refused_not_stored_as_none(tmp_path, value):
-    "Issue 15: a NaN metric was saved and loaded back as None. It is refused, and nothing is written."
+    "A NaN metric would load back as None (SQLite stores NaN as NULL). It is refused, and nothing is written."
     with ResultStore(tmp_path / "r.sqlite") as s:
         with pytest.raises(ValueError, match="metric 'median' must be a finite number .* got"):
             s.save("k", {"median": value, "p99": 1.0})

@@ -320,7 +320,7 @@ def test_measurement_quantile_names_the_fix_for_a_percent_value():
         Measurement(np.arange(1.0, 11.0)).quantile("0.5")
 
 
-# ------------------------------------------------------------------ max_time is a hard bound (issue 15, defect 9)
+# ------------------------------------------------------------------ max_time is a hard bound
 def test_max_time_bounds_a_slow_function():
     "0.3 s per call, max_time 0.5 s: the first call and calibration (one call each) use it up; no 10-sample round."
     t0 = time.perf_counter()

@@ -555,7 +555,7 @@ class _ThreadPool:
     def close(self) -> None:
         self._ex.shutdown(wait=True)
 
-# %% ../modules/02_scenarios.ipynb #759b799f
+# %% ../modules/02_scenarios.ipynb #5542de12
 class Pacer:
     """Waits until a `perf_counter()` deadline: sleeps to within a learned margin of it, then spins.
 
@@ -565,13 +565,14 @@ class Pacer:
     less than half the time: `loaded()`), `precise` (spin
     for the last 1.5 × p99.9 of them, at least 300 µs, always: at low rates nearly every deadline is met, at the
     cost of CPU; at high rates the spinning issuer competes with the workers for the GIL, and `hybrid` does better:
-    with a ~90 µs numpy SUT at 3,625 queries/s, precise's p99 lateness was 0.2-0.5 ms, and once 22 ms, against
+    with a ~90 µs numpy SUT at 3,625 queries/s, precise's p99 lateness measures 0.2-0.5 ms (once 22 ms), against
     hybrid's 0.14-0.19 ms. Use `precise` for light SUTs at low rates).
 
-    A spinning Python thread holds the GIL, and a worker that needs it waits for the switch interval: a pure spin
-    at 20,000 queries/s raised a no-op SUT's p99 latency from ~0.15 to ~4 ms. So the spin yields the CPU and the
-    GIL on every turn (`os.sched_yield`), and `hybrid` spins only while the workers are idle (`busy()` is false):
-    when queries are outstanding a new one waits in the queue anyway, so a late issue costs it little."""
+    A spinning Python thread holds the GIL, and a worker that needs it waits for the switch interval: with a pure
+    spin at 20,000 queries/s a no-op SUT's p99 latency is ~4 ms, against ~0.15 ms without it. So the spin yields
+    the CPU and the GIL on every turn (`os.sched_yield`), and `hybrid` spins only while the workers are idle
+    (`busy()` is false): when queries are outstanding a new one waits in the queue anyway, so a late issue costs it
+    little."""
     def __init__(self, mode: str = "hybrid", window: int = 256):
         if mode not in ISSUE_MODES:
             raise ValueError(f"mode must be one of {ISSUE_MODES}, got {mode!r}")
@@ -603,7 +604,7 @@ class Pacer:
             if self.k % 32 == 0:  # re-learn the margin now and then: a quantile per call would cost more than it saves
                 learned = self.safety * float(np.quantile(self.overshoot, self.quantile))
                 self.margin = min(2e-3, max(self.floor, learned))
-        if self.mode == "hybrid" and busy is not None and busy():  # a busy worker needs the GIL more than the issue
+        if self.mode == "hybrid" and busy is not None and busy():  # a busy worker needs the GIL more than the issuer
             delay = target - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -682,7 +683,7 @@ def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> Non
     check_every = 64
     # hybrid spins only while the SUT is busy less than half the time; past that it sleeps once, straight to the
     # deadline, as `sleep` does: a late issue then costs the query little (it would queue anyway), and sleeping to
-    # the margin and then again to the deadline added two overshoots (a numpy matmul on 2 BLAS threads at 7,000
+    # the margin and then again to the deadline adds two overshoots (a numpy matmul on 2 BLAS threads at 7,000
     # queries/s, 2-core Xeon VM: p99 lateness 1.3-1.4 ms, INVALID, against `sleep`'s 0.34 ms, VALID)
     busy_share = 0.5 * s.workers
     try:

@@ -4,7 +4,7 @@ Usage (from the repository root, inside the dev venv):
     python tools/build.py notebooks    # modules/*.py -> modules/*.ipynb (deterministic cell ids)
     python tools/build.py export       # notebooks -> tinybench/*.py (solution markers stripped) + __init__.py
     python tools/build.py assignments  # numbered modules -> assignments/NN_topic/NN_topic.ipynb
-    python tools/build.py lint         # nbgrader metadata rules and no solution text in release/
+    python tools/build.py lint         # nbgrader metadata, no solution text in release/, student text that teaches
 
 This is authoring tooling: the installed package never imports it (nor nbdev, jupytext or fastcore).
 """
@@ -170,17 +170,81 @@ def build_assignments() -> None:
 # ---------------------------------------------------------------- lint (used by make check)
 REQUIRED_NBGRADER = ("grade", "grade_id", "locked", "schema_version", "solution", "task")
 
+# Student-visible text (markdown cells, comments in code cells) teaches the subject, not the project's history:
+# no issue numbers, sessions, testers, dates, "the old module" or "still to come". Each pattern is precise enough
+# that today's teaching vocabulary ("the issue time", "issue lateness", "issue 64 queries") does not trip it.
+HISTORY_PATTERNS = [
+    (r"\bissues? #?\d+\b(?! (?:quer|sampl|request|batch))", "an issue number"),
+    (r"\bthe issue's\b|\bthe issue\b(?![ -](?:time|lateness|delay|mode|rate|thread|side|order|schedule|loop|path))",
+     "'the issue' (a ticket, or vague: name the problem itself)"),
+    (r"\bstill to come\b", "'still to come' (a plan, not a lesson)"),
+    (r"\bold (?:course|module|notebook|version|implementation)\b", "'the old module/course/version'"),
+    (r"(?<!user )(?<!user-)\bsessions?\b", "'session' (whose? name the run or the measurement)"),
+    (r"\b(?:the|a|our) (?:testers?|reviewers?)\b", "a tester or reviewer"),
+    (r"\bwe (?:found|noticed|discovered)\b", "'we found' (state the fact and the measurement that shows it)"),
+    (r"\bour (?:\(?shared\)? |own |small )?(?:\d+-core |virtual )?(?:machines?|vms?|box|laptops?|servers?|runners?)\b",
+     "'our machine' (describe the machine: 'on a 2-core virtual machine')"),
+    (r"\b(?:after|before|since) (?:the|this|that) (?:change|commit|rewrite|refactor(?:ing)?|fix)\b",
+     "a change in the code's history"),
+    (r"\b20\d\d-[01]\d-[0-3]\d\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]* 20\d\d\b", "a date"),
+]
+HISTORY_HELP = ("write present-tense teaching text instead: state the fact, and any measurement with the machine it "
+                "came from in neutral terms ('On a 2-core virtual machine, X takes Y'), or delete the sentence")
+
+
+def student_text(cell) -> list[tuple[int, str]]:
+    """(line number within the cell, text) of what a student reads in a cell: every line of a markdown cell, and
+    the comments of a code cell (nbdev directives and nbgrader markers excluded)."""
+    import io
+    import tokenize
+
+    if cell.cell_type == "markdown":
+        return list(enumerate(cell.source.splitlines(), 1))
+    if cell.cell_type != "code":
+        return []
+    try:
+        comments = [(tok.start[0], tok.string) for tok in tokenize.generate_tokens(io.StringIO(cell.source).readline)
+                    if tok.type == tokenize.COMMENT]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        comments = [(i, ln[ln.index("#"):]) for i, ln in enumerate(cell.source.splitlines(), 1)
+                    if ln.lstrip().startswith("#")]
+    return [(i, c) for i, c in comments if not c.startswith("#|") and c.strip() not in SOLUTION_MARKERS]
+
+
+def history_problems(name: str, nb) -> list[str]:
+    """Lines of student-visible text that narrate the project's history or point at issues instead of teaching."""
+    problems = []
+    for k, cell in enumerate(nb.cells, 1):
+        for i, text in student_text(cell):
+            for pattern, what in HISTORY_PATTERNS:
+                m = re.search(pattern, text, re.I)
+                if m:
+                    problems.append(f"{name}: cell {k}, line {i}: {what} in {text.strip()[:90]!r}; {HISTORY_HELP}")
+    return problems
+
+
+def section_problems(name: str, nb) -> list[str]:
+    """Numbered sections (`## N. Title` in markdown) must run 1, 2, 3, ... without gaps or duplicates."""
+    numbers = [int(m.group(1)) for cell in nb.cells if cell.cell_type == "markdown"
+               for m in re.finditer(r"^## (\d+)\. ", cell.source, re.M)]
+    if numbers != list(range(1, len(numbers) + 1)):
+        return [f"{name}: numbered sections run {numbers}, not 1..{len(numbers)}: renumber them (and update "
+                "'section N' cross-references and the outline at the top)"]
+    return []
+
 
 def lint() -> list[str]:
-    """Rules on nbgrader metadata in modules/ and on what may appear in release/ (no solutions, no nbdev
-    directives)."""
+    """Rules on nbgrader metadata in modules/, on what may appear in release/ (no solutions, no nbdev directives),
+    and on the text of every notebook (no project history or issue references; sections numbered 1, 2, 3, ...)."""
     import nbformat
 
     problems: list[str] = []
     for src in module_sources():
+        nb = read_module(src)
+        problems += history_problems(src.name, nb)
+        problems += section_problems(src.name, nb)
         if not NUMBERED.match(src.name):
             continue
-        nb = read_module(src)
         ids: set[str] = set()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader")
