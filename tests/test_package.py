@@ -45,6 +45,19 @@ def test_public_api_and_version():
         tinybench.no_such_thing
 
 
+def test_the_top_level_is_a_curated_set_of_entry_points():
+    "About 25 entry points; every other public name is reached through its module, and `tb.x` says which one."
+    public = [n for n in tinybench.__all__ if n != "__version__"]
+    assert 20 <= len(public) <= 30, len(public)
+    assert {"measure", "Timer", "compare", "run", "TestSettings", "BenchmarkSuite", "Report"} <= set(public)
+    assert tinybench.stats.holm is importlib.import_module("tinybench.stats").holm
+    with pytest.raises(AttributeError, match=r"not a top-level entry point: use tinybench\.stats\.holm"):
+        tinybench.holm
+    for name in public:  # each resolves to the object its module defines
+        obj = getattr(tinybench, name)
+        assert getattr(importlib.import_module(obj.__module__), name) is obj
+
+
 def test_torch_requirement_admits_2_13():
     from packaging.requirements import Requirement
     cfg = configparser.ConfigParser(delimiters=["="])
