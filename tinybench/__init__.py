@@ -39,7 +39,7 @@ _LAZY = {
     "default_workload": "workloads",
 }
 
-_MODULES = ["abtest", "capacity", "cli", "display", "env", "files", "loadgen", "monitor", "nbutils", "profiling", "quality", "report", "scenarios", "stats", "store", "suite", "timing", "workloads"]
+_MODULES = ["abtest", "capacity", "checks", "cli", "display", "env", "files", "loadgen", "monitor", "nbutils", "profiling", "quality", "report", "scenarios", "stats", "store", "suite", "timing", "workloads"]
 
 # public names that are not entry points, for the AttributeError's hint
 _ELSEWHERE = {
@@ -75,7 +75,7 @@ _ELSEWHERE = {
     "ModelStats": "profiling",
     "MonitorResult": "monitor",
     "NONFINITE_OUTPUT": "scenarios",
-    "NUMPY_DTYPES": "timing",
+    "NUMPY_DTYPES": "checks",
     "OpProfile": "profiling",
     "OutputAgreement": "quality",
     "Pacer": "scenarios",
@@ -109,7 +109,7 @@ _ELSEWHERE = {
     "accuracy": "workloads",
     "accuracy_finding": "report",
     "agreement_metrics": "quality",
-    "all_finite": "timing",
+    "all_finite": "checks",
     "allen_cunneen": "capacity",
     "assign_arm": "abtest",
     "atomic_write_bytes": "files",
@@ -124,11 +124,11 @@ _ELSEWHERE = {
     "check_bimodal": "stats",
     "check_dispersion": "timing",
     "check_drift": "timing",
-    "check_fraction": "timing",
-    "check_level": "timing",
-    "check_number": "timing",
+    "check_fraction": "checks",
+    "check_level": "checks",
+    "check_number": "checks",
     "check_outliers": "stats",
-    "check_quantile": "timing",
+    "check_quantile": "checks",
     "check_resolution": "timing",
     "check_sample_count": "stats",
     "check_sync": "timing",
@@ -160,7 +160,7 @@ _ELSEWHERE = {
     "figure_latency_cdf": "report",
     "figure_memory": "report",
     "figure_throughput": "report",
-    "finite_rows": "timing",
+    "finite_rows": "checks",
     "fit_usl": "capacity",
     "format_bytes": "display",
     "format_percent": "display",

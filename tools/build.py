@@ -334,7 +334,7 @@ def lint() -> list[str]:
 # The layers of tinybench/ (DESIGN.md, "Target layering"): a module imports only modules of a lower layer, so the
 # package has no import cycle, lazy imports included; the teaching order follows the same direction.
 LAYERS = {
-    "nbutils": 0, "display": 0, "env": 0, "files": 0,
+    "nbutils": 0, "checks": 0, "display": 0, "env": 0, "files": 0,
     "timing": 1,
     "stats": 2,
     "scenarios": 3, "profiling": 3, "abtest": 3, "monitor": 3, "store": 3, "workloads": 3,
