@@ -441,3 +441,76 @@ def test_suite_measures_until_a_2x_difference_is_decided():
 def test_suite_settings_name_the_bad_field(kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         SuiteSettings(**kwargs)
+
+
+# --- extension points: scikit-learn estimators ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def estimator_run():
+    "One suite run: a seeded linear torch model and logistic regression (fitted on the flattened images) on digits."
+    import dataclasses
+
+    from sklearn.linear_model import LogisticRegression
+
+    from tinybench.workloads import load_digits
+    data = load_digits()
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    flat = data.X_train.reshape(len(data.X_train), -1).numpy()
+    logreg = LogisticRegression(max_iter=1000).fit(flat, data.y_train.numpy())
+    s = dataclasses.replace(FAST, scenarios=("Offline",), scenario_duration=0.2)
+    suite = BenchmarkSuite({"linear": linear, "logreg": logreg}, data, s)
+    return data, linear, logreg, suite, suite.run()
+
+
+def test_an_estimator_is_measured_like_a_torch_model(estimator_run):
+    from sklearn.metrics import accuracy_score
+    data, linear, logreg, suite, result = estimator_run
+    x = suite.input_for("logreg")
+    assert isinstance(x, np.ndarray) and x.shape == (32, 64), "the timed batch is numpy before the clock starts"
+    assert isinstance(suite.input_for("linear"), torch.Tensor)
+    lr, lin = result.models["logreg"], result.models["linear"]
+    X_flat, y = data.X_test.reshape(len(data.X_test), -1).numpy(), data.y_test.numpy()
+    # quality from its scores, as for the torch model; timing, sweep, memory and a scenario
+    assert lr.accuracy == accuracy_score(y, logreg.predict(X_flat))
+    assert lr.quality["confusion_matrix"] and lr.stats is None and lr.description == "LogisticRegression (predict_proba)"
+    assert lr.timing["n"] >= 2 and [r["batch"] for r in lr.batch_sweep["rows"]] == [1, 8] and lr.memory is not None
+    assert lr.scenarios["Offline"]["accuracy"] == pytest.approx(lr.accuracy, abs=0.02)
+    with torch.no_grad():
+        linear_pred = linear(data.X_test).argmax(1).numpy()
+    assert lr.agreement["top1_agreement"] == pytest.approx(np.mean(linear_pred == logreg.predict(X_flat)))
+    (vc,) = result.comparisons
+    assert vc.candidate == "logreg" and vc.accuracy_change == pytest.approx(lr.accuracy - lin.accuracy)
+
+
+def test_as_batch_callable_wraps_estimators_and_names_what_it_cannot_use():
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.svm import LinearSVC
+
+    from tinybench.suite import EstimatorModel, as_batch_callable
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    labels = np.array([1, 3, 5])[np.argmax(X[:, :3], axis=1)]  # labels 1, 3, 5: columns 0, 2, 4 stay empty
+    lr = LogisticRegression(max_iter=500).fit(X, labels)
+    wrapped = as_batch_callable(lr)
+    assert isinstance(wrapped, EstimatorModel) and wrapped.method == "predict_proba"
+    scores = wrapped(torch.from_numpy(X))
+    assert scores.shape == (90, 6) and np.allclose(scores[:, [1, 3, 5]], lr.predict_proba(X))
+    assert (scores[:, [0, 2, 4]] == 0).all() and (scores.argmax(1) == lr.predict(X)).all()
+    images = torch.from_numpy(X.reshape(90, 1, 2, 2))  # samples first, flattened to (samples, features)
+    assert np.array_equal(wrapped(images), scores) and wrapped.prepare(images).shape == (90, 4)
+    svc = LinearSVC().fit(X, labels)  # no predict_proba: one-hot rows of predict's labels
+    one_hot = as_batch_callable(svc)(X)
+    assert one_hot.shape == (90, 6) and (one_hot.sum(1) == 1).all() and (one_hot.argmax(1) == svc.predict(X)).all()
+    ridge = Ridge().fit(X, X[:, 0] * 2.0)  # a regressor: one column of values
+    assert np.allclose(as_batch_callable(ridge)(X)[:, 0], ridge.predict(X))
+    f = lambda x: x  # noqa: E731
+    assert as_batch_callable(f) is f and as_batch_callable(lr).estimator is lr
+    with pytest.raises(TypeError, match="callable on a batch .* or have predict_proba or predict .* got object"):
+        as_batch_callable(object())
+    with pytest.raises(TypeError, match="callable on a batch .* got object"):
+        BenchmarkSuite({"a": object()}, _data())
+    with pytest.raises(ValueError, match=r"LogisticRegression has predict_proba but no classes_: fit it first"):
+        as_batch_callable(LogisticRegression())
+    with pytest.raises(ValueError, match=r"classes_ is \['a', 'b'\].*LabelEncoder"):
+        as_batch_callable(LogisticRegression().fit(X[:10], ["a", "b"] * 5))

@@ -80,7 +80,7 @@ class SuiteSettings:
 # %% auto #0
 __all__ = ['SUITE_SCHEMA', 'SuiteSettings', 'ModelResult', 'VariantComparison', 'mcnemar_exact', 'SuiteResult', 'CrossValidation',
            'predict_labels', 'cross_validate', 'largest_layer_bytes', 'time_interleaved', 'sequential_verdict',
-           'compare_with_baseline', 'BenchmarkSuite']
+           'compare_with_baseline', 'BenchmarkSuite', 'EstimatorModel', 'as_batch_callable']
 
 # %% ../modules/06_reporting.ipynb #0ed033e4
 @dataclass(repr=False)
@@ -433,12 +433,12 @@ def cross_validate(fit: Callable[[Any, Any], Any], X: Any, y: Any, k: int = 5, t
         folds.append(q)
     return CrossValidation(k, task, "accuracy" if task == "classification" else "r2", scores, seconds, folds, level)
 
-# %% ../modules/06_reporting.ipynb #38991cdf
+# %% ../modules/06_reporting.ipynb #9f35dfb2
 def _unwrap(obj: Any, default_device: str) -> tuple[Callable, str, str]:
-    "(callable, device, description) of a model, a workloads.Variant or a scenarios.TorchSUT."
-    model = getattr(obj, "model", obj)
-    if not callable(model):
-        raise TypeError(f"a model must be callable on a batch, got {type(model).__name__}")
+    "(callable, device, description) of a model, a workloads.Variant, a scenarios.TorchSUT or an estimator."
+    model = as_batch_callable(getattr(obj, "model", obj))
+    if isinstance(model, EstimatorModel):  # scikit-learn predicts on the CPU, whatever the suite's device
+        return model, "cpu", getattr(obj, "description", "") or model.description
     return model, getattr(obj, "device", None) or default_device, getattr(obj, "description", "") or type(model).__name__
 
 
@@ -654,12 +654,13 @@ def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, 
                               desc.to_dict() if desc is not None else {})
             for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
 
-# %% ../modules/06_reporting.ipynb #5f3a9579
+# %% ../modules/06_reporting.ipynb #23be5ef6
 class BenchmarkSuite:
     """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
 
-    `models`: name → model / Variant / TorchSUT (the first is the baseline unless `baseline` is given).
-    `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`: name → fit(X, y) for cross-validation."""
+    `models`: name → model / Variant / TorchSUT / fitted scikit-learn estimator (`as_batch_callable`; the first is
+    the baseline unless `baseline` is given). `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`:
+    name → fit(X, y) for cross-validation."""
 
     def __init__(self, models: Mapping[str, Any], dataset: Any, settings: SuiteSettings | None = None,
                  baseline: str | None = None, trainers: Mapping[str, Callable] | None = None, cv_folds: int = 5,
@@ -724,9 +725,11 @@ class BenchmarkSuite:
         return result
 
     def input_for(self, name: str, b: int | None = None) -> Any:
-        "A batch of `b` samples (default: the suite's batch size) on model `name`'s device."
-        _, dev, _ = self.models[name]
-        return _batch_of(self.X, b or self.settings.batch_size).to(dev)
+        """A batch of `b` samples (default: the suite's batch size) on model `name`'s device; for an estimator, the
+        2-D numpy array it predicts on (`EstimatorModel.prepare`), made before any clock starts."""
+        model, dev, _ = self.models[name]
+        x = _batch_of(self.X, b or self.settings.batch_size)
+        return model.prepare(x) if isinstance(model, EstimatorModel) else x.to(dev)
 
 # %% ../modules/06_reporting.ipynb #be45e994
 def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
@@ -930,3 +933,68 @@ def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[Varian
             vc.accuracy_change, vc.n_discordant = float(b.mean() - a.mean()), n_b + n_c
         vc.top1_agreement = (result.models[vc.candidate].agreement or {}).get("top1_agreement")
     return out
+
+# %% ../modules/06_reporting.ipynb #7d70bd84
+class EstimatorModel:
+    """A fitted scikit-learn-style estimator as a model callable on a batch: numpy in, numpy out.
+
+    `prepare(batch)`: a numpy array or torch tensor (samples first) as the 2-D numpy array the estimator reads, one
+    row of features per sample (a CPU tensor is not copied). Calling it returns `predict_proba`'s class
+    probabilities when the estimator has that method (column k holds label k: labels must be integers >= 0), else
+    `predict`'s output: one-hot rows for a classifier (an estimator with `classes_`), one column for a regressor."""
+
+    def __init__(self, estimator: Any):
+        name = type(estimator).__name__
+        self.estimator, self.method = estimator, ("predict_proba" if hasattr(estimator, "predict_proba") else
+                                                  "predict" if hasattr(estimator, "predict") else None)
+        if self.method is None:
+            raise TypeError(f"{name} has neither predict_proba nor predict: pass a fitted scikit-learn estimator, "
+                            "or a model callable on a batch")
+        classes = getattr(estimator, "classes_", None)
+        if classes is None and self.method == "predict_proba":
+            raise ValueError(f"{name} has predict_proba but no classes_: fit it first (estimator.fit(X, y))")
+        self.classes = None if classes is None else np.asarray(classes)
+        if self.classes is not None and (self.classes.dtype.kind not in "iu" or self.classes.min() < 0):
+            raise ValueError(f"{name}.classes_ is {self.classes[:5].tolist()}: the suite compares the argmax of the "
+                             "scores with integer labels, so fit it on labels 0, 1, 2, ... "
+                             "(sklearn.preprocessing.LabelEncoder)")
+        self.n_columns = None if self.classes is None else int(self.classes.max()) + 1
+        self._same = self.classes is not None and np.array_equal(self.classes, np.arange(self.n_columns))
+        self._predict = getattr(estimator, self.method)
+
+    @property
+    def description(self) -> str:
+        return f"{type(self.estimator).__name__} ({self.method})"
+
+    def prepare(self, batch: Any) -> np.ndarray:
+        "The batch as a 2-D numpy array (samples, features); images are flattened, a CPU tensor is not copied."
+        x = batch.detach().cpu().numpy() if hasattr(batch, "detach") else np.asarray(batch)
+        return x if x.ndim == 2 else x.reshape(len(x), -1)
+
+    def __call__(self, batch: Any) -> np.ndarray:
+        "Scores of shape (samples, columns): see the class docstring."
+        out = np.asarray(self._predict(self.prepare(batch)))
+        if self.classes is None:  # a regressor: its values, one column per output
+            return out.reshape(len(out), -1)
+        if self.method == "predict_proba" and self._same:  # labels 0..k-1: the columns are already the labels
+            return out
+        scores = np.zeros((len(out), self.n_columns), dtype=out.dtype if self.method == "predict_proba" else np.float32)
+        if self.method == "predict_proba":
+            scores[:, self.classes] = out
+        else:
+            scores[np.arange(len(out)), out.astype(np.int64)] = 1
+        return scores
+
+    def __repr__(self) -> str:
+        return f"EstimatorModel({self.description})"
+
+
+def as_batch_callable(model: Any) -> Callable:
+    """`model` as something the suite calls on a batch: a callable (a torch module, a function) as it is; an object
+    with `predict_proba` or `predict` (a fitted scikit-learn estimator or pipeline) as an `EstimatorModel`."""
+    if callable(model):
+        return model
+    if hasattr(model, "predict_proba") or hasattr(model, "predict"):
+        return EstimatorModel(model)
+    raise TypeError(f"a model must be callable on a batch (a torch module, a function) or have predict_proba or "
+                    f"predict (a fitted scikit-learn estimator), got {type(model).__name__} {model!r:.60}")
