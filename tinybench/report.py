@@ -19,11 +19,11 @@ from .timing import (atomic_write_bytes, atomic_write_text, check_number, figure
 # %% auto #0
 __all__ = ['FIGURES', 'agreement_metrics', 'OutputAgreement', 'compare_outputs', 'classification_quality', 'regression_quality',
            'latency_finding', 'plot_latency_cdf', 'undecided_finding', 'comparison_finding', 'accuracy_finding',
-           'throughput_finding', 'size_finding', 'scenario_finding', 'offline_vs_sweep', 'suite_findings',
-           'suite_recommendations', 'suite_limitations', 'plot_text', 'save_figure', 'figure_latency_cdf',
-           'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory', 'markdown_text', 'Table',
-           'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table', 'sweep_table',
-           'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
+           'throughput_finding', 'size_finding', 'metric_text', 'metric_finding', 'scenario_finding',
+           'offline_vs_sweep', 'suite_findings', 'suite_recommendations', 'suite_limitations', 'plot_text',
+           'save_figure', 'figure_latency_cdf', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory',
+           'markdown_text', 'Table', 'results_table', 'comparisons_table', 'per_class_table', 'scenarios_table',
+           'sweep_table', 'environment_table', 'regression_blocks', 'suite_table_html', 'methodology', 'Report']
 
 # %% ../modules/06_reporting.ipynb #agreement-metrics
 def _output_array(a: Any, name: str) -> np.ndarray:
@@ -223,7 +223,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #139d1c4c
+# %% ../modules/06_reporting.ipynb #4489cb56
 def _pct(level: float) -> str:
     return f"{level:.0%}"
 
@@ -301,6 +301,34 @@ def size_finding(m: Any) -> str | None:
     return s + "."
 
 
+def metric_text(value: float, unit: str = "") -> str:
+    "A user metric's value with its unit: seconds and bytes scaled (`format_seconds`, `format_bytes`)."
+    if unit in ("s", "seconds"):
+        return format_seconds(value)
+    if unit in ("B", "bytes"):
+        return format_bytes(value)
+    return f"{value:,.4g}" + (f" {unit}" if unit else "")
+
+
+def metric_finding(result: Any, column: str) -> str | None:
+    "A user metric's values for every model, with its unit; the best model when the metric has a direction."
+    info = result.metric_info(column)
+    values = {n: m.metrics[column] for n, m in result.models.items() if column in m.metrics}
+    if not values:
+        return None
+    about = "; ".join(x for x in (info.description, {True: "higher is better", False: "lower is better"}
+                                  .get(info.higher_is_better, "")) if x)
+    s = f"{column}{f' ({about})' if about else ''}: " + ", ".join(f"{n} {metric_text(v, info.unit)}"
+                                                                 for n, v in values.items())
+    if info.higher_is_better is not None and len(values) > 1:
+        best = (max if info.higher_is_better else min)(values.values())
+        s += f"; best: {', '.join(n for n, v in values.items() if v == best)}"
+    missing = [n for n, m in result.models.items() if f"metric {info.name}" in m.errors]
+    if missing:
+        s += f"; not measured for {', '.join(missing)} (the metric failed: see the limitations)"
+    return s + "."
+
+
 def scenario_finding(result: Any, scenario: str) -> str | None:
     "One sentence per scenario: each model's headline metric and whether the run was valid."
     runs = [(n, m.scenarios[scenario]) for n, m in result.models.items() if scenario in m.scenarios]
@@ -331,7 +359,7 @@ def offline_vs_sweep(result: Any) -> str:
             f"stalls included); the batch sweep times the model alone (batch / median time per batch). Offline as a "
             f"share of the sweep at batch {b}: {', '.join(parts)}; the sweep's best batch size is higher still.")
 
-# %% ../modules/06_reporting.ipynb #9e327249
+# %% ../modules/06_reporting.ipynb #a5bdf7c5
 def suite_findings(result: Any) -> list[str]:
     "Every finding of a suite, each generated from the numbers it cites."
     out = []
@@ -348,6 +376,7 @@ def suite_findings(result: Any) -> list[str]:
     out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
     out += [s for s in (size_finding(m) for m in result.models.values()) if s]
     out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    out += [s for s in (metric_finding(result, c) for c in result.metric_columns()) if s]
     for name, m in result.models.items():
         if m.cross_validation:
             cv = m.cross_validation
@@ -408,7 +437,7 @@ def suite_recommendations(result: Any) -> list[str]:
                    "samples/s, its highest measured rate (one measurement per batch size, without an interval).")
     return out
 
-# %% ../modules/06_reporting.ipynb #1222f96f
+# %% ../modules/06_reporting.ipynb #bd72fd7b
 def suite_limitations(result: Any) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
@@ -443,6 +472,9 @@ def suite_limitations(result: Any) -> list[str]:
                    "fit in memory the process already had). The counted layer bytes do not depend on the order.")
     if any(m.cross_validation for m in result.models.values()):
         out.append("Cross-validation intervals are optimistic: folds share training data.")
+    if result.metrics:
+        out.append(f"The user metrics ({', '.join(i.name for i in result.metrics)}) are what their functions computed: "
+                   "tinybench checked only that each returned a finite number, not what it measures.")
     return out
 
 # %% ../modules/06_reporting.ipynb #0fbc18d9
@@ -553,7 +585,7 @@ def figure_memory(result: Any):
 FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_throughput,
            "accuracy_vs_speedup": figure_accuracy_vs_speedup, "memory": figure_memory}
 
-# %% ../modules/06_reporting.ipynb #eda7bd51
+# %% ../modules/06_reporting.ipynb #003780e0
 def markdown_text(text: Any) -> str:
     """`text` safe inside Markdown: HTML specials escaped (`<` `>` `&` as entities, so a model named `<script>` shows
     as written and runs nothing) and line breaks joined, so that user text cannot start a heading, list or table."""
@@ -586,16 +618,18 @@ def _fmt(v: Any, kind: str = "") -> str:
 
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
-    rows = []
+    rows, metrics = [], result.metric_columns()
     for r in result.rows():
         sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
               if r["speedup_ci_low"] is not None else _fmt(r["speedup"], "x"))
         rows.append([r["model"], _fmt(r["accuracy"], "%"), _fmt(r["median_s"], "s"), _fmt(r["p99_s"], "s"), sp,
                      r["verdict"] or "–", _fmt(r["best_samples_per_s"], "n") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     _fmt(r["params"], "n"), _fmt(r["memory_peak_bytes"], "b"), r["errors"] or ""])
+                     _fmt(r["params"], "n"), _fmt(r["memory_peak_bytes"], "b"),
+                     *("–" if r[c] is None else metric_text(r[c], result.metric_info(c).unit) for c in metrics),
+                     r["errors"] or ""])
     b = result.settings.batch_size
     return Table(["model", "accuracy", f"median / batch of {b}", "p99", f"speedup ({_pct(result.settings.level)} CI)",
-                  "verdict", "best samples/s @ batch", "params", "peak RSS +", "errors"], rows)
+                  "verdict", "best samples/s @ batch", "params", "peak RSS +", *metrics, "errors"], rows)
 
 
 def comparisons_table(result: Any) -> Table:
@@ -663,7 +697,7 @@ def suite_table_html(result: Any) -> str:
     "The results table as HTML (for `SuiteResult._repr_html_`)."
     return results_table(result).html()
 
-# %% ../modules/06_reporting.ipynb #55bd968c
+# %% ../modules/06_reporting.ipynb #99f2e53f
 def _rounds_run(result: Any) -> int:
     "The most timing rounds any model ran (the suite's minimum `rounds` if none ran)."
     return max((len(m.timing["round_medians"]) for m in result.models.values() if m.timing), default=result.settings.rounds)
@@ -705,6 +739,10 @@ def methodology(result: Any) -> list[str]:
         out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
                    "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
                    f"{s.batch_size}.")
+    if result.metrics:
+        out.append("User metrics (functions passed to the suite, run once per model after the other steps): "
+                   + "; ".join(i.name + (f" ({i.unit})" if i.unit else "") + (f": {i.description}" if i.description
+                                                                              else "") for i in result.metrics) + ".")
     return out
 
 

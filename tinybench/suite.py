@@ -80,9 +80,10 @@ class SuiteSettings:
 # %% auto #0
 __all__ = ['SUITE_SCHEMA', 'SuiteSettings', 'ModelResult', 'VariantComparison', 'mcnemar_exact', 'SuiteResult', 'CrossValidation',
            'predict_labels', 'cross_validate', 'largest_layer_bytes', 'time_interleaved', 'sequential_verdict',
-           'compare_with_baseline', 'BenchmarkSuite', 'EstimatorModel', 'as_batch_callable']
+           'compare_with_baseline', 'BenchmarkSuite', 'EstimatorModel', 'as_batch_callable', 'MetricInfo', 'Metric',
+           'builtin_columns', 'as_metrics']
 
-# %% ../modules/06_reporting.ipynb #0ed033e4
+# %% ../modules/06_reporting.ipynb #749299b6
 @dataclass(repr=False)
 class ModelResult:
     """Everything the suite measured for one model. Times in seconds, memory in bytes, throughput in samples/s.
@@ -91,7 +92,8 @@ class ModelResult:
     `quality`: task metrics (`classification_quality`/`regression_quality`); `agreement`: `OutputAgreement.to_dict()`
     against the baseline; `stats`: `ModelStats.to_dict()`; `memory`: `MemoryProfile.to_dict()` of one batch;
     `batch_sweep`: `BatchSweep.to_dict()`; `scenarios`: per scenario, its metrics and latencies;
-    `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `errors`: step → message."""
+    `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `metrics`: the user metrics' values
+    (column → number, see `Metric`); `errors`: step → message."""
     name: str
     description: str = ""
     device: str = "cpu"
@@ -105,12 +107,13 @@ class ModelResult:
     batch_sweep: dict[str, Any] | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_validation: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        "No step failed and every output was finite."
-        return not self.errors and not self.nonfinite_outputs
+        "No step failed and every output was finite (a user metric that failed is the metric's fault, not the model's)."
+        return not any(not step.startswith("metric ") for step in self.errors) and not self.nonfinite_outputs
 
     @property
     def accuracy(self) -> float | None:
@@ -228,12 +231,13 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple
     b, c = int(np.sum(a & ~b_)), int(np.sum(~a & b_))
     return (1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)), b, c
 
-# %% ../modules/06_reporting.ipynb #5304d72a
+# %% ../modules/06_reporting.ipynb #ca9ea5d3
 @dataclass(repr=False)
 class SuiteResult:
     """A suite's per-model results, the comparisons with the baseline, its settings and environment (see ModelResult).
 
-    `regressions`: when the run was checked against a ResultStore baseline, name → RegressionReport dict (or None)."""
+    `regressions`: when the run was checked against a ResultStore baseline, name → RegressionReport dict (or None);
+    `metrics`: the user metrics' `MetricInfo` (their values are in each `ModelResult.metrics`)."""
     models: dict[str, ModelResult]
     baseline: str
     settings: SuiteSettings
@@ -245,14 +249,26 @@ class SuiteResult:
     duration: float = 0.0
     interrupted: bool = False
     regressions: dict[str, Any] | None = None
+    metrics: list[MetricInfo] = field(default_factory=list)
     schema: str = SUITE_SCHEMA
 
     def comparison(self, candidate: str) -> VariantComparison | None:
         return next((c for c in self.comparisons if c.candidate == candidate), None)
 
+    def metric_columns(self) -> list[str]:
+        "The user metrics' columns that hold a value for some model, in the order the metrics were given."
+        order = {info.name: i for i, info in enumerate(self.metrics)}
+        cols = dict.fromkeys(c for m in self.models.values() for c in m.metrics)
+        return sorted(cols, key=lambda c: order.get(c.split(".")[0], len(order)))
+
+    def metric_info(self, column: str) -> MetricInfo:
+        "The `MetricInfo` of a user metric's column (`name` or `name.key`); a bare one if the result lacks it."
+        name = column.split(".")[0]
+        return next((i for i in self.metrics if i.name == name), MetricInfo(name))
+
     def rows(self) -> list[dict[str, Any]]:
         "One summary row per model: accuracy, median and p99 per batch, speedup with CI, verdict, size, memory."
-        out = []
+        out, metric_columns = [], self.metric_columns()
         for name, m in self.models.items():
             c, best = self.comparison(name), m.best_throughput
             t = m.timing or {}
@@ -269,6 +285,7 @@ class SuiteResult:
                         "param_bytes": (m.stats or {}).get("param_bytes"),
                         "memory_peak_bytes": (m.memory or {}).get("rss_increase"),
                         "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
+            out[-1].update({c: m.metrics.get(c) for c in metric_columns})
         return out
 
     def to_pandas(self):
@@ -284,7 +301,8 @@ class SuiteResult:
                 "interrupted": self.interrupted, "baseline": self.baseline, "task": self.task,
                 "n_samples": self.n_samples, "settings": self.settings.to_dict(), "environment": self.environment,
                 "models": {k: m.to_dict() for k, m in self.models.items()},
-                "comparisons": [c.to_dict() for c in self.comparisons], "regressions": self.regressions}
+                "comparisons": [c.to_dict() for c in self.comparisons], "regressions": self.regressions,
+                "metrics": [i.to_dict() for i in self.metrics]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SuiteResult":
@@ -295,7 +313,8 @@ class SuiteResult:
                    settings=SuiteSettings.from_dict(d["settings"]), task=d["task"], n_samples=d["n_samples"],
                    comparisons=[VariantComparison.from_dict(c) for c in d["comparisons"]],
                    environment=d["environment"], started=d["started"], duration=d["duration"],
-                   interrupted=d["interrupted"], regressions=d.get("regressions"), schema=schema)
+                   interrupted=d["interrupted"], regressions=d.get("regressions"),
+                   metrics=[MetricInfo.from_dict(i) for i in d.get("metrics") or []], schema=schema)
 
     def save(self, path: str | Path) -> Path:
         "Write the result as JSON (atomically: a temporary file, then a rename) and return the path."
@@ -654,17 +673,18 @@ def compare_with_baseline(rounds: Mapping[str, Sequence[float]], baseline: str, 
                               desc.to_dict() if desc is not None else {})
             for (n, ratio, ci, p, eq, method, desc), p_adj in zip(raw, adjusted)]
 
-# %% ../modules/06_reporting.ipynb #23be5ef6
+# %% ../modules/06_reporting.ipynb #48cf438b
 class BenchmarkSuite:
     """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
 
     `models`: name → model / Variant / TorchSUT / fitted scikit-learn estimator (`as_batch_callable`; the first is
     the baseline unless `baseline` is given). `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`:
-    name → fit(X, y) for cross-validation."""
+    name → fit(X, y) for cross-validation. `metrics`: your own measurements, `Metric`s or functions (`as_metrics`),
+    one column each."""
 
     def __init__(self, models: Mapping[str, Any], dataset: Any, settings: SuiteSettings | None = None,
                  baseline: str | None = None, trainers: Mapping[str, Callable] | None = None, cv_folds: int = 5,
-                 task: str | None = None):
+                 task: str | None = None, metrics: Sequence[Metric | Callable] | Mapping[str, Any] | None = None):
         if not models:
             raise ValueError("no models to benchmark: pass at least one, e.g. {'fp32': model}")
         self.settings = settings or SuiteSettings()
@@ -678,6 +698,7 @@ class BenchmarkSuite:
         unknown = set(self.trainers) - set(self.models)
         if unknown:
             raise ValueError(f"trainers for unknown models {sorted(unknown)}")
+        self.metrics = as_metrics(metrics)
 
     def __repr__(self) -> str:
         return (f"BenchmarkSuite({list(self.models)}, baseline={self.baseline!r}, {len(self.X)} samples, "
@@ -702,12 +723,14 @@ class BenchmarkSuite:
         t0 = time.perf_counter()
         result = SuiteResult({n: ModelResult(n, desc, dev) for n, (_, dev, desc) in self.models.items()},
                              self.baseline, self.settings, self.task, len(self.X), environment=environment(),
-                             started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+                             started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                             metrics=[mt.info for mt in self.metrics])
         self.correct: dict[str, np.ndarray] = {}  # per model: which samples it got right (for McNemar)
         try:
             _step_quality(self, result, say)
             _step_timing(self, result, say)
-            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation):
+            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation,
+                         _step_metrics):
                 for name, m in result.models.items():
                     if "forward" not in m.errors:
                         step(self, name, m, say)
@@ -998,3 +1021,135 @@ def as_batch_callable(model: Any) -> Callable:
         return EstimatorModel(model)
     raise TypeError(f"a model must be callable on a batch (a torch module, a function) or have predict_proba or "
                     f"predict (a fitted scikit-learn estimator), got {type(model).__name__} {model!r:.60}")
+
+# %% ../modules/06_reporting.ipynb #8fd2ee17
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to read a user metric (what a `SuiteResult` keeps of a `Metric`, without its function): `unit` ('s' and
+    'bytes' are scaled for display, any other unit follows the number, '' for none), `higher_is_better` (True,
+    False, or None: no direction) and a one-line `description`."""
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MetricInfo":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measurement of your own, taken by `BenchmarkSuite` once per model after its built-in steps.
+
+    `fn(model, data, result)` returns a number, or a mapping key → number (one column each, named `name.key`).
+    `model`: the model object (a Variant's or TorchSUT's `.model`; an estimator itself, not its EstimatorModel);
+    `data`: the suite's `(X, y)`: X a CPU torch tensor, samples first, y a numpy array or None; `result`: the
+    model's `ModelResult` so far (e.g. `result.timing["samples"]`: seconds per batch). See `MetricInfo` for the rest."""
+    name: str
+    fn: Callable[[Any, Any, ModelResult], Any]
+    unit: str = ""
+    higher_is_better: bool | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"Metric: name must be a string, got {type(self.name).__name__} {self.name!r:.60}")
+        if not self.name.strip() or "." in self.name:
+            raise ValueError(f"Metric: name must be non-empty and without '.' (it joins a metric's name to the keys "
+                             f"of the mapping it returns), got {self.name!r}")
+        if not callable(self.fn):
+            raise TypeError(f"Metric {self.name!r}: fn must be a function (model, data, result) -> number, got "
+                            f"{type(self.fn).__name__} {self.fn!r:.60}")
+        for field_name in ("unit", "description"):
+            if not isinstance(getattr(self, field_name), str):
+                raise TypeError(f"Metric {self.name!r}: {field_name} must be a string, got "
+                                f"{getattr(self, field_name)!r:.60}")
+        if not (self.higher_is_better is None or isinstance(self.higher_is_better, bool)):
+            raise TypeError(f"Metric {self.name!r}: higher_is_better must be True, False or None, got "
+                            f"{self.higher_is_better!r:.60}")
+
+    @property
+    def info(self) -> MetricInfo:
+        return MetricInfo(self.name, self.unit, self.higher_is_better, self.description)
+
+# %% ../modules/06_reporting.ipynb #915d4f2b
+def builtin_columns() -> tuple[str, ...]:
+    "The columns of `SuiteResult.rows()` without user metrics: names a metric may not take."
+    empty = SuiteResult({"m": ModelResult("m")}, "m", SuiteSettings(scenarios=(), batch_sizes=()), "none", 1)
+    return tuple(empty.rows()[0])
+
+
+def as_metrics(metrics: Any) -> list[Metric]:
+    """BenchmarkSuite's `metrics` as a list of `Metric`: None; a Metric or function; a list of them (a function is
+    named by its `__name__`); or a dict name → function or Metric. TypeError/ValueError naming the bad entry."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, Metric) or callable(metrics):
+        metrics = [metrics]
+    if isinstance(metrics, Mapping):
+        entries = [(f"metrics[{k!r}]", k, v) for k, v in metrics.items()]
+    elif isinstance(metrics, (list, tuple)):
+        entries = [(f"metrics[{i}]", None, v) for i, v in enumerate(metrics)]
+    else:
+        raise TypeError(f"metrics must be a list of Metric objects or functions (model, data, result) -> number, or a "
+                        f"dict name -> function, got {type(metrics).__name__} {metrics!r:.60}")
+    out = []
+    for where, key, v in entries:
+        if isinstance(v, Metric):
+            if key is not None and key != v.name:
+                raise ValueError(f"{where} is Metric {v.name!r}: the key and the Metric's name must agree (or pass a "
+                                 "list of Metrics)")
+            out.append(v)
+        elif callable(v):
+            name = key if key is not None else getattr(v, "__name__", None)
+            if name is None or name == "<lambda>":
+                raise ValueError(f"{where} is a function without a name ({v!r:.60}): wrap it as "
+                                 "Metric('p95_latency', fn, unit='s'), or pass a dict name -> function")
+            out.append(Metric(name, v))
+        else:
+            raise TypeError(f"{where} must be a Metric or a function (model, data, result) -> number, got "
+                            f"{type(v).__name__} {v!r:.60}")
+    builtin, seen = builtin_columns(), set()
+    for mt in out:
+        if mt.name in builtin:
+            raise ValueError(f"metrics: {mt.name!r} is a built-in column ({', '.join(builtin)}): rename the metric, "
+                             f"e.g. 'my_{mt.name}'")
+        if mt.name in seen:
+            raise ValueError(f"metrics: two metrics are named {mt.name!r}: give each its own name")
+        seen.add(mt.name)
+    return out
+
+# %% ../modules/06_reporting.ipynb #a2fcb517
+def _metric_values(name: str, value: Any) -> dict[str, float]:
+    "A metric's return value as {column: finite float}; TypeError/ValueError saying what it returned instead."
+    from numbers import Real
+    if isinstance(value, Mapping) and not value:
+        raise ValueError("returned an empty mapping: return a number, or a mapping key -> number")
+    out = {}
+    for key, v in (value.items() if isinstance(value, Mapping) else [(None, value)]):
+        where = "" if key is None else f" for {key!r}"
+        if getattr(v, "ndim", None) == 0 and hasattr(v, "item"):  # a numpy or torch scalar
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise TypeError(f"returned {type(v).__name__} {v!r:.60}{where}: a metric must return a number (or a "
+                            "mapping key -> number)")
+        if not math.isfinite(v):
+            raise ValueError(f"returned {v}{where}: a metric must return a finite number")
+        out[name if key is None else f"{name}.{key}"] = float(v)
+    return out
+
+
+def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "The user metrics of one model; a metric that raises or returns a bad value is recorded as `metric <name>`."
+    model = suite.models[name][0]
+    obj = model.estimator if isinstance(model, EstimatorModel) else model
+    for metric in suite.metrics:
+        say(f"{name}: metric {metric.name}")
+        try:
+            m.metrics.update(_metric_values(metric.name, metric.fn(obj, (suite.X, suite.y), m)))
+        except Exception as e:  # the user's code, or what it returned: record it, go on with the others
+            m.errors[f"metric {metric.name}"] = _error(e)
