@@ -43,7 +43,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.display import Table, figure_img, format_bytes, format_percent, format_seconds, markdown_text
+from tinybench.display import (Table, figure_img, format_bytes, format_metric, format_percent, format_seconds,
+                               markdown_text)
 from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_message
 from tinybench.stats import samples_of
 from tinybench.suite import (comparisons_table, environment_table, per_class_table, regression_blocks, results_table,
@@ -598,7 +599,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.display import Table, format_bytes, format_percent, format_seconds, format_value
+from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
 from tinybench.stats import verdict
 from tinybench.timing import check_level, check_number
@@ -678,7 +679,8 @@ class ModelResult:
     `quality`: task metrics (`classification_quality`/`regression_quality`); `agreement`: `OutputAgreement.to_dict()`
     against the baseline; `stats`: `ModelStats.to_dict()`; `memory`: `MemoryProfile.to_dict()` of one batch;
     `batch_sweep`: `BatchSweep.to_dict()`; `scenarios`: per scenario, its metrics and latencies;
-    `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `errors`: step → message."""
+    `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `metrics`: the user metrics' values
+    (column → number, see `Metric`); `errors`: step → message."""
     name: str
     description: str = ""
     device: str = "cpu"
@@ -692,12 +694,13 @@ class ModelResult:
     batch_sweep: dict[str, Any] | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_validation: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        "No step failed and every output was finite."
-        return not self.errors and not self.nonfinite_outputs
+        "No step failed and every output was finite (a user metric that failed is the metric's fault, not the model's)."
+        return not any(not step.startswith("metric ") for step in self.errors) and not self.nonfinite_outputs
 
     @property
     def accuracy(self) -> float | None:
@@ -853,7 +856,8 @@ p, b, c
 class SuiteResult:
     """A suite's per-model results, the comparisons with the baseline, its settings and environment (see ModelResult).
 
-    `regressions`: when the run was checked against a ResultStore baseline, name → RegressionReport dict (or None)."""
+    `regressions`: when the run was checked against a ResultStore baseline, name → RegressionReport dict (or None);
+    `metrics`: the user metrics' `MetricInfo` (their values are in each `ModelResult.metrics`)."""
     models: dict[str, ModelResult]
     baseline: str
     settings: SuiteSettings
@@ -865,14 +869,26 @@ class SuiteResult:
     duration: float = 0.0
     interrupted: bool = False
     regressions: dict[str, Any] | None = None
+    metrics: list[MetricInfo] = field(default_factory=list)
     schema: str = SUITE_SCHEMA
 
     def comparison(self, candidate: str) -> VariantComparison | None:
         return next((c for c in self.comparisons if c.candidate == candidate), None)
 
+    def metric_columns(self) -> list[str]:
+        "The user metrics' columns that hold a value for some model, in the order the metrics were given."
+        order = {info.name: i for i, info in enumerate(self.metrics)}
+        cols = dict.fromkeys(c for m in self.models.values() for c in m.metrics)
+        return sorted(cols, key=lambda c: order.get(c.split(".")[0], len(order)))
+
+    def metric_info(self, column: str) -> MetricInfo:
+        "The `MetricInfo` of a user metric's column (`name` or `name.key`); a bare one if the result lacks it."
+        name = column.split(".")[0]
+        return next((i for i in self.metrics if i.name == name), MetricInfo(name))
+
     def rows(self) -> list[dict[str, Any]]:
         "One summary row per model: accuracy, median and p99 per batch, speedup with CI, verdict, size, memory."
-        out = []
+        out, metric_columns = [], self.metric_columns()
         for name, m in self.models.items():
             c, best = self.comparison(name), m.best_throughput
             t = m.timing or {}
@@ -889,6 +905,7 @@ class SuiteResult:
                         "param_bytes": (m.stats or {}).get("param_bytes"),
                         "memory_peak_bytes": (m.memory or {}).get("rss_increase"),
                         "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
+            out[-1].update({c: m.metrics.get(c) for c in metric_columns})
         return out
 
     def to_pandas(self):
@@ -904,7 +921,8 @@ class SuiteResult:
                 "interrupted": self.interrupted, "baseline": self.baseline, "task": self.task,
                 "n_samples": self.n_samples, "settings": self.settings.to_dict(), "environment": self.environment,
                 "models": {k: m.to_dict() for k, m in self.models.items()},
-                "comparisons": [c.to_dict() for c in self.comparisons], "regressions": self.regressions}
+                "comparisons": [c.to_dict() for c in self.comparisons], "regressions": self.regressions,
+                "metrics": [i.to_dict() for i in self.metrics]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SuiteResult":
@@ -915,7 +933,8 @@ class SuiteResult:
                    settings=SuiteSettings.from_dict(d["settings"]), task=d["task"], n_samples=d["n_samples"],
                    comparisons=[VariantComparison.from_dict(c) for c in d["comparisons"]],
                    environment=d["environment"], started=d["started"], duration=d["duration"],
-                   interrupted=d["interrupted"], regressions=d.get("regressions"), schema=schema)
+                   interrupted=d["interrupted"], regressions=d.get("regressions"),
+                   metrics=[MetricInfo.from_dict(i) for i in d.get("metrics") or []], schema=schema)
 
     def save(self, path: str | Path) -> Path:
         "Write the result as JSON (atomically: a temporary file, then a rename) and return the path."
@@ -1104,10 +1123,10 @@ cv
 # %%
 #| export suite
 def _unwrap(obj: Any, default_device: str) -> tuple[Callable, str, str]:
-    "(callable, device, description) of a model, a workloads.Variant or a scenarios.TorchSUT."
-    model = getattr(obj, "model", obj)
-    if not callable(model):
-        raise TypeError(f"a model must be callable on a batch, got {type(model).__name__}")
+    "(callable, device, description) of a model, a workloads.Variant, a scenarios.TorchSUT or an estimator."
+    model = as_batch_callable(getattr(obj, "model", obj))
+    if isinstance(model, EstimatorModel):  # scikit-learn predicts on the CPU, whatever the suite's device
+        return model, "cpu", getattr(obj, "description", "") or model.description
     return model, getattr(obj, "device", None) or default_device, getattr(obj, "description", "") or type(model).__name__
 
 
@@ -1353,12 +1372,14 @@ demo
 class BenchmarkSuite:
     """Benchmark several models on the same data with the same settings; `run()` returns a `SuiteResult`.
 
-    `models`: name → model / Variant / TorchSUT (the first is the baseline unless `baseline` is given).
-    `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`: name → fit(X, y) for cross-validation."""
+    `models`: name → model / Variant / TorchSUT / fitted scikit-learn estimator (`as_batch_callable`; the first is
+    the baseline unless `baseline` is given). `dataset`: (X, y), an object with X_test/y_test, or X. `trainers`:
+    name → fit(X, y) for cross-validation. `metrics`: your own measurements, `Metric`s or functions (`as_metrics`),
+    one column each."""
 
     def __init__(self, models: Mapping[str, Any], dataset: Any, settings: SuiteSettings | None = None,
                  baseline: str | None = None, trainers: Mapping[str, Callable] | None = None, cv_folds: int = 5,
-                 task: str | None = None):
+                 task: str | None = None, metrics: Sequence[Metric | Callable] | Mapping[str, Any] | None = None):
         if not models:
             raise ValueError("no models to benchmark: pass at least one, e.g. {'fp32': model}")
         self.settings = settings or SuiteSettings()
@@ -1372,6 +1393,7 @@ class BenchmarkSuite:
         unknown = set(self.trainers) - set(self.models)
         if unknown:
             raise ValueError(f"trainers for unknown models {sorted(unknown)}")
+        self.metrics = as_metrics(metrics)
 
     def __repr__(self) -> str:
         return (f"BenchmarkSuite({list(self.models)}, baseline={self.baseline!r}, {len(self.X)} samples, "
@@ -1396,12 +1418,14 @@ class BenchmarkSuite:
         t0 = time.perf_counter()
         result = SuiteResult({n: ModelResult(n, desc, dev) for n, (_, dev, desc) in self.models.items()},
                              self.baseline, self.settings, self.task, len(self.X), environment=environment(),
-                             started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+                             started=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
+                             metrics=[mt.info for mt in self.metrics])
         self.correct: dict[str, np.ndarray] = {}  # per model: which samples it got right (for McNemar)
         try:
             _step_quality(self, result, say)
             _step_timing(self, result, say)
-            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation):
+            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation,
+                         _step_metrics):
                 for name, m in result.models.items():
                     if "forward" not in m.errors:
                         step(self, name, m, say)
@@ -1419,9 +1443,11 @@ class BenchmarkSuite:
         return result
 
     def input_for(self, name: str, b: int | None = None) -> Any:
-        "A batch of `b` samples (default: the suite's batch size) on model `name`'s device."
-        _, dev, _ = self.models[name]
-        return _batch_of(self.X, b or self.settings.batch_size).to(dev)
+        """A batch of `b` samples (default: the suite's batch size) on model `name`'s device; for an estimator, the
+        2-D numpy array it predicts on (`EstimatorModel.prepare`), made before any clock starts."""
+        model, dev, _ = self.models[name]
+        x = _batch_of(self.X, b or self.settings.batch_size)
+        return model.prepare(x) if isinstance(model, EstimatorModel) else x.to(dev)
 
 # %% [markdown]
 # Step 1, before any time is spent: every model's outputs on the whole dataset. A model that
@@ -1675,6 +1701,301 @@ result = suite.run()
 result
 
 # %% [markdown]
+# ### Extension points: estimators, and measurements of your own
+#
+# The suite's steps are fixed; two things plug into them.
+#
+# **Models that are not callable on a batch.** A scikit-learn estimator predicts through a method,
+# `predict_proba(X)` or `predict(X)`, on a 2-D numpy array. `as_batch_callable` wraps one in an
+# `EstimatorModel`: numpy in, numpy out, each image flattened to one row of features. Its scores
+# are `predict_proba`'s class probabilities (column k holds label k), so accuracy, McNemar's test
+# and top-1 agreement are computed exactly as from a network's logits. (The cosine and
+# max-difference agreement then compare probabilities with logits: meaningful only between models
+# of the same kind.) The suite converts the timed batch to numpy *before* any clock starts, so
+# the timing is the estimator's prediction, what a caller holding a numpy array pays.
+#
+# **Measurements of your own.** `metrics=[...]` takes `Metric(name, fn, unit, higher_is_better)`
+# objects, or plain functions named by their `__name__`. After the built-in steps the suite calls
+# `fn(model, (X, y), model_result)` once per model; the number it returns becomes a column of the
+# results table and a finding of the report. Compute it from something measured (the timing
+# samples the result keeps, the model's bytes, a counter), never a constant. A metric that raises,
+# or returns NaN or something that is not a number, is recorded in that model's `errors` and shown
+# in the report's limitations; the other metrics and models go on.
+
+# %%
+#| export suite
+class EstimatorModel:
+    """A fitted scikit-learn-style estimator as a model callable on a batch: numpy in, numpy out.
+
+    `prepare(batch)`: a numpy array or torch tensor (samples first) as the 2-D numpy array the estimator reads, one
+    row of features per sample (a CPU tensor is not copied). Calling it returns `predict_proba`'s class
+    probabilities when the estimator has that method (column k holds label k: labels must be integers >= 0), else
+    `predict`'s output: one-hot rows for a classifier (an estimator with `classes_`), one column for a regressor."""
+
+    def __init__(self, estimator: Any):
+        name = type(estimator).__name__
+        self.estimator, self.method = estimator, ("predict_proba" if hasattr(estimator, "predict_proba") else
+                                                  "predict" if hasattr(estimator, "predict") else None)
+        if self.method is None:
+            raise TypeError(f"{name} has neither predict_proba nor predict: pass a fitted scikit-learn estimator, "
+                            "or a model callable on a batch")
+        classes = getattr(estimator, "classes_", None)
+        if classes is None and self.method == "predict_proba":
+            raise ValueError(f"{name} has predict_proba but no classes_: fit it first (estimator.fit(X, y))")
+        self.classes = None if classes is None else np.asarray(classes)
+        if self.classes is not None and (self.classes.dtype.kind not in "iu" or self.classes.min() < 0):
+            raise ValueError(f"{name}.classes_ is {self.classes[:5].tolist()}: the suite compares the argmax of the "
+                             "scores with integer labels, so fit it on labels 0, 1, 2, ... "
+                             "(sklearn.preprocessing.LabelEncoder)")
+        self.n_columns = None if self.classes is None else int(self.classes.max()) + 1
+        self._same = self.classes is not None and np.array_equal(self.classes, np.arange(self.n_columns))
+        self._predict = getattr(estimator, self.method)
+
+    @property
+    def description(self) -> str:
+        return f"{type(self.estimator).__name__} ({self.method})"
+
+    def prepare(self, batch: Any) -> np.ndarray:
+        "The batch as a 2-D numpy array (samples, features); images are flattened, a CPU tensor is not copied."
+        x = batch.detach().cpu().numpy() if hasattr(batch, "detach") else np.asarray(batch)
+        return x if x.ndim == 2 else x.reshape(len(x), -1)
+
+    def __call__(self, batch: Any) -> np.ndarray:
+        "Scores of shape (samples, columns): see the class docstring."
+        out = np.asarray(self._predict(self.prepare(batch)))
+        if self.classes is None:  # a regressor: its values, one column per output
+            return out.reshape(len(out), -1)
+        if self.method == "predict_proba" and self._same:  # labels 0..k-1: the columns are already the labels
+            return out
+        scores = np.zeros((len(out), self.n_columns), dtype=out.dtype if self.method == "predict_proba" else np.float32)
+        if self.method == "predict_proba":
+            scores[:, self.classes] = out
+        else:
+            scores[np.arange(len(out)), out.astype(np.int64)] = 1
+        return scores
+
+    def __repr__(self) -> str:
+        return f"EstimatorModel({self.description})"
+
+
+def as_batch_callable(model: Any) -> Callable:
+    """`model` as something the suite calls on a batch: a callable (a torch module, a function) as it is; an object
+    with `predict_proba` or `predict` (a fitted scikit-learn estimator or pipeline) as an `EstimatorModel`."""
+    if callable(model):
+        return model
+    if hasattr(model, "predict_proba") or hasattr(model, "predict"):
+        return EstimatorModel(model)
+    raise TypeError(f"a model must be callable on a batch (a torch module, a function) or have predict_proba or "
+                    f"predict (a fitted scikit-learn estimator), got {type(model).__name__} {model!r:.60}")
+
+# %% [markdown]
+# Logistic regression on the digits, fitted on the flattened training images: through the
+# adapter, its argmax is sklearn's own `predict`, and a batch of images comes out as one row of
+# ten class probabilities per image.
+
+# %%
+from sklearn.linear_model import LogisticRegression
+
+flat_train = workload.data.X_train.reshape(len(workload.data.X_train), -1).numpy()
+logreg = LogisticRegression(max_iter=1000).fit(flat_train, workload.data.y_train.numpy())
+lr_model = as_batch_callable(logreg)
+scores = lr_model(X[:32])
+assert scores.shape == (32, 10) and (scores.argmax(axis=1) == logreg.predict(lr_model.prepare(X[:32]))).all()
+lr_model, scores.shape
+
+# %% [markdown]
+# A metric is a name, a function and how to read its number. The result keeps only the reading
+# instructions (`MetricInfo`: unit, direction, description), so a `results.json` loaded later still
+# renders its columns and findings without the function.
+
+# %%
+#| export suite
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to read a user metric (what a `SuiteResult` keeps of a `Metric`, without its function): `unit` ('s' and
+    'bytes' are scaled for display, any other unit follows the number, '' for none), `higher_is_better` (True,
+    False, or None: no direction) and a one-line `description`."""
+    name: str
+    unit: str = ""
+    higher_is_better: bool | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MetricInfo":
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measurement of your own, taken by `BenchmarkSuite` once per model after its built-in steps.
+
+    `fn(model, data, result)` returns a number, or a mapping key → number (one column each, named `name.key`).
+    `model`: the model object (a Variant's or TorchSUT's `.model`; an estimator itself, not its EstimatorModel);
+    `data`: the suite's `(X, y)`: X a CPU torch tensor, samples first, y a numpy array or None; `result`: the
+    model's `ModelResult` so far (e.g. `result.timing["samples"]`: seconds per batch). See `MetricInfo` for the rest."""
+    name: str
+    fn: Callable[[Any, Any, ModelResult], Any]
+    unit: str = ""
+    higher_is_better: bool | None = None
+    description: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"Metric: name must be a string, got {type(self.name).__name__} {self.name!r:.60}")
+        if not self.name.strip() or "." in self.name:
+            raise ValueError(f"Metric: name must be non-empty and without '.' (it joins a metric's name to the keys "
+                             f"of the mapping it returns), got {self.name!r}")
+        if not callable(self.fn):
+            raise TypeError(f"Metric {self.name!r}: fn must be a function (model, data, result) -> number, got "
+                            f"{type(self.fn).__name__} {self.fn!r:.60}")
+        for field_name in ("unit", "description"):
+            if not isinstance(getattr(self, field_name), str):
+                raise TypeError(f"Metric {self.name!r}: {field_name} must be a string, got "
+                                f"{getattr(self, field_name)!r:.60}")
+        if not (self.higher_is_better is None or isinstance(self.higher_is_better, bool)):
+            raise TypeError(f"Metric {self.name!r}: higher_is_better must be True, False or None, got "
+                            f"{self.higher_is_better!r:.60}")
+
+    @property
+    def info(self) -> MetricInfo:
+        return MetricInfo(self.name, self.unit, self.higher_is_better, self.description)
+
+# %%
+p95_metric = Metric("p95_per_batch", lambda model, data, result: float(np.percentile(result.timing["samples"], 95)),
+                    unit="s", higher_is_better=False, description="95th percentile of seconds per batch")
+p95_metric.info
+
+# %% [markdown]
+# The suite's `metrics` argument is checked when the suite is made, not after minutes of timing:
+# every entry must be a `Metric` or a named function, names must be unique and must not reuse a
+# built-in column.
+
+# %%
+#| export suite
+def builtin_columns() -> tuple[str, ...]:
+    "The columns of `SuiteResult.rows()` without user metrics: names a metric may not take."
+    empty = SuiteResult({"m": ModelResult("m")}, "m", SuiteSettings(scenarios=(), batch_sizes=()), "none", 1)
+    return tuple(empty.rows()[0])
+
+
+def as_metrics(metrics: Any) -> list[Metric]:
+    """BenchmarkSuite's `metrics` as a list of `Metric`: None; a Metric or function; a list of them (a function is
+    named by its `__name__`); or a dict name → function or Metric. TypeError/ValueError naming the bad entry."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, Metric) or callable(metrics):
+        metrics = [metrics]
+    if isinstance(metrics, Mapping):
+        entries = [(f"metrics[{k!r}]", k, v) for k, v in metrics.items()]
+    elif isinstance(metrics, (list, tuple)):
+        entries = [(f"metrics[{i}]", None, v) for i, v in enumerate(metrics)]
+    else:
+        raise TypeError(f"metrics must be a list of Metric objects or functions (model, data, result) -> number, or a "
+                        f"dict name -> function, got {type(metrics).__name__} {metrics!r:.60}")
+    out = []
+    for where, key, v in entries:
+        if isinstance(v, Metric):
+            if key is not None and key != v.name:
+                raise ValueError(f"{where} is Metric {v.name!r}: the key and the Metric's name must agree (or pass a "
+                                 "list of Metrics)")
+            out.append(v)
+        elif callable(v):
+            name = key if key is not None else getattr(v, "__name__", None)
+            if name is None or name == "<lambda>":
+                raise ValueError(f"{where} is a function without a name ({v!r:.60}): wrap it as "
+                                 "Metric('p95_latency', fn, unit='s'), or pass a dict name -> function")
+            out.append(Metric(name, v))
+        else:
+            raise TypeError(f"{where} must be a Metric or a function (model, data, result) -> number, got "
+                            f"{type(v).__name__} {v!r:.60}")
+    builtin, seen = builtin_columns(), set()
+    for mt in out:
+        if mt.name in builtin:
+            raise ValueError(f"metrics: {mt.name!r} is a built-in column ({', '.join(builtin)}): rename the metric, "
+                             f"e.g. 'my_{mt.name}'")
+        if mt.name in seen:
+            raise ValueError(f"metrics: two metrics are named {mt.name!r}: give each its own name")
+        seen.add(mt.name)
+    return out
+
+# %%
+try:
+    as_metrics([p95_metric, Metric("accuracy", p95_metric.fn)])
+except ValueError as e:
+    print(e)
+
+# %% [markdown]
+# Step 8, per model, after the others: each user metric, its value checked before it is kept.
+
+# %%
+#| export suite
+def _metric_values(name: str, value: Any) -> dict[str, float]:
+    "A metric's return value as {column: finite float}; TypeError/ValueError saying what it returned instead."
+    from numbers import Real
+    if isinstance(value, Mapping) and not value:
+        raise ValueError("returned an empty mapping: return a number, or a mapping key -> number")
+    out = {}
+    for key, v in (value.items() if isinstance(value, Mapping) else [(None, value)]):
+        where = "" if key is None else f" for {key!r}"
+        if getattr(v, "ndim", None) == 0 and hasattr(v, "item"):  # a numpy or torch scalar
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, Real):
+            raise TypeError(f"returned {type(v).__name__} {v!r:.60}{where}: a metric must return a number (or a "
+                            "mapping key -> number)")
+        if not math.isfinite(v):
+            raise ValueError(f"returned {v}{where}: a metric must return a finite number")
+        out[name if key is None else f"{name}.{key}"] = float(v)
+    return out
+
+
+def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "The user metrics of one model; a metric that raises or returns a bad value is recorded as `metric <name>`."
+    model = suite.models[name][0]
+    obj = model.estimator if isinstance(model, EstimatorModel) else model
+    for metric in suite.metrics:
+        say(f"{name}: metric {metric.name}")
+        try:
+            m.metrics.update(_metric_values(metric.name, metric.fn(obj, (suite.X, suite.y), m)))
+        except Exception as e:  # the user's code, or what it returned: record it, go on with the others
+            m.errors[f"metric {metric.name}"] = _error(e)
+
+# %% [markdown]
+# The demo: the digits CNN next to logistic regression, with two measurements of our own, both
+# real: the 95th percentile of the seconds per batch from the timing samples the result keeps, and
+# the model's size as pickled bytes. Short settings: a few seconds.
+
+# %%
+import pickle
+
+
+def p95_per_batch(model, data, result):
+    "95th percentile of the interleaved timing's seconds per batch."
+    return float(np.percentile(result.timing["samples"], 95))
+
+
+from tinybench.report import Report
+from tinybench.suite import Metric
+
+ext_metrics = [Metric("p95_per_batch", p95_per_batch, unit="s", higher_is_better=False,
+                      description="95th percentile of seconds per batch"),
+               Metric("pickled_size", lambda model, data, result: len(pickle.dumps(model)), unit="bytes",
+                      higher_is_better=False, description="the model pickled")]
+ext_settings = SuiteSettings(batch_size=32, min_time=0.4, rounds=4, scenarios=(), batch_sizes=(1, 32),
+                             sweep_min_time=0.02, sequential=False)
+ext = BenchmarkSuite({"cnn": workload.variants["fp32"], "logreg": logreg}, workload.data, ext_settings,
+                     metrics=ext_metrics).run()
+for name, m in ext.models.items():
+    assert m.metrics["p95_per_batch"] == np.percentile(m.timing["samples"], 95), name
+from sklearn.metrics import accuracy_score
+
+assert ext.models["logreg"].accuracy == accuracy_score(workload.data.y_test, logreg.predict(lr_model.prepare(X)))
+print(ext)
+print("\n".join(s for s in Report(ext).findings() if s.startswith(("p95_per_batch", "pickled_size"))))
+
+# %% [markdown]
 # ## 10. The report: every sentence generated from the data
 #
 # `Report(result)` turns a `SuiteResult` into the document a reader can judge without asking:
@@ -1764,6 +2085,25 @@ def size_finding(m: Any) -> str | None:
     return s + "."
 
 
+def metric_finding(result: Any, column: str) -> str | None:
+    "A user metric's values for every model, with its unit; the best model when the metric has a direction."
+    info = result.metric_info(column)
+    values = {n: m.metrics[column] for n, m in result.models.items() if column in m.metrics}
+    if not values:
+        return None
+    about = "; ".join(x for x in (info.description, {True: "higher is better", False: "lower is better"}
+                                  .get(info.higher_is_better, "")) if x)
+    s = f"{column}{f' ({about})' if about else ''}: " + ", ".join(f"{n} {format_metric(v, info.unit)}"
+                                                                 for n, v in values.items())
+    if info.higher_is_better is not None and len(values) > 1:
+        best = (max if info.higher_is_better else min)(values.values())
+        s += f"; best: {', '.join(n for n, v in values.items() if v == best)}"
+    missing = [n for n, m in result.models.items() if f"metric {info.name}" in m.errors]
+    if missing:
+        s += f"; not measured for {', '.join(missing)} (the metric failed: see the limitations)"
+    return s + "."
+
+
 def scenario_finding(result: Any, scenario: str) -> str | None:
     "One sentence per scenario: each model's headline metric and whether the run was valid."
     runs = [(n, m.scenarios[scenario]) for n, m in result.models.items() if scenario in m.scenarios]
@@ -1812,6 +2152,7 @@ def suite_findings(result: Any) -> list[str]:
     out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
     out += [s for s in (size_finding(m) for m in result.models.values()) if s]
     out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    out += [s for s in (metric_finding(result, c) for c in result.metric_columns()) if s]
     for name, m in result.models.items():
         if m.cross_validation:
             cv = m.cross_validation
@@ -1914,6 +2255,9 @@ def suite_limitations(result: Any) -> list[str]:
                    "fit in memory the process already had). The counted layer bytes do not depend on the order.")
     if any(m.cross_validation for m in result.models.values()):
         out.append("Cross-validation intervals are optimistic: folds share training data.")
+    if result.metrics:
+        out.append(f"The user metrics ({', '.join(i.name for i in result.metrics)}) are what their functions computed: "
+                   "tinybench checked only that each returned a finite number, not what it measures.")
     return out
 
 # %% [markdown]
@@ -2037,16 +2381,20 @@ FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_thro
 #| export suite
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
-    rows = []
+    rows, metrics = [], result.metric_columns()
     for r in result.rows():
         sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
               if r["speedup_ci_low"] is not None else format_value(r["speedup"], "ratio"))
-        rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"), format_value(r["p99_s"], "seconds"), sp,
-                     r["verdict"] or "–", format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"), r["errors"] or ""])
+        rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
+                     format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
+                     format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
+                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"),
+                     *("–" if r[c] is None else format_metric(r[c], result.metric_info(c).unit) for c in metrics),
+                     r["errors"] or ""])
     b = result.settings.batch_size
-    return Table(["model", "accuracy", f"median / batch of {b}", "p99", f"speedup ({format_percent(result.settings.level)} CI)",
-                  "verdict", "best samples/s @ batch", "params", "peak RSS +", "errors"], rows)
+    return Table(["model", "accuracy", f"median / batch of {b}", "p99",
+                  f"speedup ({format_percent(result.settings.level)} CI)", "verdict", "best samples/s @ batch", "params",
+                  "peak RSS +", *metrics, "errors"], rows)
 
 
 def comparisons_table(result: Any) -> Table:
@@ -2153,6 +2501,10 @@ def methodology(result: Any) -> list[str]:
         out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
                    "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
                    f"{s.batch_size}.")
+    if result.metrics:
+        out.append("User metrics (functions passed to the suite, run once per model after the other steps): "
+                   + "; ".join(i.name + (f" ({i.unit})" if i.unit else "") + (f": {i.description}" if i.description
+                                                                              else "") for i in result.metrics) + ".")
     return out
 
 

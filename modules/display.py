@@ -140,10 +140,18 @@ def format_value(value: Any, unit: str = "") -> str:
         raise ValueError(f"unit must be one of {sorted(_RENDER)} or '', got {unit!r}")
     return _RENDER.get(unit, str)(value)
 
+def format_metric(value: float, unit: str = "") -> str:
+    "A user metric's value with its unit: seconds and bytes scaled (`format_seconds`, `format_bytes`), else 4 digits."
+    if unit in ("s", "seconds"):
+        return format_seconds(value)
+    if unit in ("B", "bytes"):
+        return format_bytes(value)
+    return f"{value:,.4g}" + (f" {unit}" if unit else "")
+
 # %%
 assert format_value(0.5, "percent") == "50.00%" and format_value(2e-3, "seconds") == "2 ms"
 assert format_value(float("nan"), "ratio") == "–" and format_value(1234567, "count") == "1,234,567"
-assert format_percent(0.95) == "95%"
+assert format_percent(0.95) == "95%" and format_metric(2048, "bytes") == "2.0 KiB" and format_metric(3.5, "J") == "3.5 J"
 
 # %% [markdown]
 # Tables: a header and rows of strings, rendered as Markdown (for report.md) or HTML (for

@@ -441,3 +441,198 @@ def test_suite_measures_until_a_2x_difference_is_decided():
 def test_suite_settings_name_the_bad_field(kwargs, exc, pattern):
     with pytest.raises(exc, match=pattern):
         SuiteSettings(**kwargs)
+
+
+# --- extension points: scikit-learn estimators and user metrics ---------------------------------------------------
+
+def _p95_per_batch(model, data, result):
+    "A real measurement: the 95th percentile of the interleaved timing's seconds per batch."
+    return float(np.percentile(result.timing["samples"], 95))
+
+
+def _sizes(model, data, result):
+    "A mapping-valued metric: the model's pickled bytes and the number of samples the suite ran on."
+    import pickle
+    return {"pickled": len(pickle.dumps(model)), "n": len(data[0])}
+
+
+def _raises(model, data, result):
+    raise RuntimeError("this metric is broken")
+
+
+def _nan(model, data, result):
+    return float("nan")
+
+
+def _text(model, data, result):
+    return "fast"
+
+
+def _half_bad(model, data, result):
+    return {"ok": 1.0, "bad": float("inf")}
+
+
+@pytest.fixture(scope="module")
+def estimator_run():
+    """One suite run: a seeded linear torch model and logistic regression (fitted on the flattened images) on the
+    digits images (N, 1, 8, 8), with user metrics that work, fail, or return bad values."""
+    import dataclasses
+
+    from sklearn.linear_model import LogisticRegression
+
+    from tinybench.suite import Metric
+    from tinybench.workloads import load_digits
+    data = load_digits()
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    flat = data.X_train.reshape(len(data.X_train), -1).numpy()
+    logreg = LogisticRegression(max_iter=1000).fit(flat, data.y_train.numpy())
+    metrics = [Metric("p95_per_batch", _p95_per_batch, unit="s", higher_is_better=False,
+                      description="95th percentile of seconds per batch"), Metric("sizes", _sizes),
+               _raises, _nan, _text, _half_bad]  # plain functions are named by their __name__
+    s = dataclasses.replace(FAST, scenarios=("Offline",), scenario_duration=0.2)
+    suite = BenchmarkSuite({"linear": linear, "logreg": logreg}, data, s, metrics=metrics)
+    return data, linear, logreg, suite, suite.run()
+
+
+def test_an_estimator_is_measured_like_a_torch_model(estimator_run):
+    from sklearn.metrics import accuracy_score
+    data, linear, logreg, suite, result = estimator_run
+    x = suite.input_for("logreg")
+    assert isinstance(x, np.ndarray) and x.shape == (32, 64), "the timed batch is numpy before the clock starts"
+    assert isinstance(suite.input_for("linear"), torch.Tensor)
+    lr, lin = result.models["logreg"], result.models["linear"]
+    X_flat, y = data.X_test.reshape(len(data.X_test), -1).numpy(), data.y_test.numpy()
+    # quality from its scores, as for the torch model; timing, sweep, memory and a scenario
+    assert lr.accuracy == accuracy_score(y, logreg.predict(X_flat))
+    assert lr.quality["confusion_matrix"] and lr.stats is None and lr.description == "LogisticRegression (predict_proba)"
+    assert lr.timing["n"] >= 2 and [r["batch"] for r in lr.batch_sweep["rows"]] == [1, 8] and lr.memory is not None
+    assert lr.scenarios["Offline"]["accuracy"] == pytest.approx(lr.accuracy, abs=0.02)
+    with torch.no_grad():
+        linear_pred = linear(data.X_test).argmax(1).numpy()
+    assert lr.agreement["top1_agreement"] == pytest.approx(np.mean(linear_pred == logreg.predict(X_flat)))
+    (vc,) = result.comparisons
+    assert vc.candidate == "logreg" and vc.accuracy_change == pytest.approx(lr.accuracy - lin.accuracy)
+
+
+def test_user_metrics_become_columns_findings_and_survive_results_json(estimator_run, tmp_path):
+    import pickle
+
+    from tinybench.display import format_metric
+    from tinybench.report import Report
+    from tinybench.suite import results_table
+    from tinybench.suite import MetricInfo
+    from tinybench.timing import format_seconds
+    data, linear, logreg, suite, result = estimator_run
+    lr, lin = result.models["logreg"], result.models["linear"]
+    # every metric value is recomputed from what the result keeps, or from the model itself
+    for m in (lin, lr):
+        assert m.metrics["p95_per_batch"] == np.percentile(m.timing["samples"], 95)
+        assert m.metrics["sizes.n"] == len(data.X_test)
+    assert lr.metrics["sizes.pickled"] == len(pickle.dumps(logreg)), "the estimator itself, not its adapter"
+    assert lin.metrics["sizes.pickled"] == len(pickle.dumps(linear))
+    # a metric that raises, returns NaN/inf or a non-number is recorded, not fatal, and keeps none of its values
+    for m in (lin, lr):
+        assert m.errors["metric _raises"] == "RuntimeError: this metric is broken"
+        assert "returned nan" in m.errors["metric _nan"] and "returned str 'fast'" in m.errors["metric _text"]
+        assert "returned inf for 'bad'" in m.errors["metric _half_bad"] and "_half_bad.ok" not in m.metrics
+        assert m.ok and set(m.errors) == {"metric _raises", "metric _nan", "metric _text", "metric _half_bad"}
+    assert result.metric_columns() == ["p95_per_batch", "sizes.pickled", "sizes.n"]
+
+    # the report: a column per metric, a finding from the values, the failures in the limitations
+    table = results_table(result)
+    col = table.header.index("p95_per_batch")
+    assert table.header[col + 1:col + 3] == ["sizes.pickled", "sizes.n"]
+    assert table.rows[1][col] == format_seconds(lr.metrics["p95_per_batch"]) == format_metric(lr.metrics["p95_per_batch"], "s")
+    rep = Report(result)
+    best = min(result.models, key=lambda n: result.models[n].metrics["p95_per_batch"])
+    finding = next(f for f in rep.findings() if f.startswith("p95_per_batch"))
+    assert finding == (f"p95_per_batch (95th percentile of seconds per batch; lower is better): linear "
+                       f"{format_seconds(lin.metrics['p95_per_batch'])}, logreg "
+                       f"{format_seconds(lr.metrics['p95_per_batch'])}; best: {best}.")
+    assert any(f.startswith(f"sizes.n: linear {len(data.X_test):,}, logreg") for f in rep.findings())
+    assert "logreg: the metric _nan step failed (ValueError: returned nan: a metric must return a finite number)." \
+        in rep.limitations()
+    assert not any("metric _" in r for r in rep.recommendations()), "a metric's failure is its own, not the model's"
+    assert result.to_pandas().loc["logreg", "sizes.pickled"] == lr.metrics["sizes.pickled"]
+
+    # results.json keeps the values and how to read them; a file written before metrics existed still loads
+    loaded = SuiteResult.load(result.save(tmp_path / "results.json"))
+    assert loaded.models["logreg"].metrics == lr.metrics and loaded.models["linear"].errors == lin.errors
+    assert loaded.metrics[0] == MetricInfo("p95_per_batch", "s", False, "95th percentile of seconds per batch")
+    assert json.dumps(loaded.to_dict()) == json.dumps(result.to_dict())
+    assert Report(loaded).findings() == rep.findings()
+    old = result.to_dict()
+    del old["metrics"]
+    for m in old["models"].values():
+        del m["metrics"]
+    before = SuiteResult.from_dict(json.loads(json.dumps(old)))
+    assert before.metrics == [] and before.models["logreg"].metrics == {} and before.metric_columns() == []
+    assert "p95_per_batch" not in results_table(before).header and Report(before).to_markdown()
+
+
+def test_as_batch_callable_wraps_estimators_and_names_what_it_cannot_use():
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.svm import LinearSVC
+
+    from tinybench.suite import EstimatorModel, as_batch_callable
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4)).astype(np.float32)
+    labels = np.array([1, 3, 5])[np.argmax(X[:, :3], axis=1)]  # labels 1, 3, 5: columns 0, 2, 4 stay empty
+    lr = LogisticRegression(max_iter=500).fit(X, labels)
+    wrapped = as_batch_callable(lr)
+    assert isinstance(wrapped, EstimatorModel) and wrapped.method == "predict_proba"
+    scores = wrapped(torch.from_numpy(X))
+    assert scores.shape == (90, 6) and np.allclose(scores[:, [1, 3, 5]], lr.predict_proba(X))
+    assert (scores[:, [0, 2, 4]] == 0).all() and (scores.argmax(1) == lr.predict(X)).all()
+    images = torch.from_numpy(X.reshape(90, 1, 2, 2))  # samples first, flattened to (samples, features)
+    assert np.array_equal(wrapped(images), scores) and wrapped.prepare(images).shape == (90, 4)
+    svc = LinearSVC().fit(X, labels)  # no predict_proba: one-hot rows of predict's labels
+    one_hot = as_batch_callable(svc)(X)
+    assert one_hot.shape == (90, 6) and (one_hot.sum(1) == 1).all() and (one_hot.argmax(1) == svc.predict(X)).all()
+    ridge = Ridge().fit(X, X[:, 0] * 2.0)  # a regressor: one column of values
+    assert np.allclose(as_batch_callable(ridge)(X)[:, 0], ridge.predict(X))
+    f = lambda x: x  # noqa: E731
+    assert as_batch_callable(f) is f and as_batch_callable(lr).estimator is lr
+    with pytest.raises(TypeError, match="callable on a batch .* or have predict_proba or predict .* got object"):
+        as_batch_callable(object())
+    with pytest.raises(TypeError, match="callable on a batch .* got object"):
+        BenchmarkSuite({"a": object()}, _data())
+    with pytest.raises(ValueError, match=r"LogisticRegression has predict_proba but no classes_: fit it first"):
+        as_batch_callable(LogisticRegression())
+    with pytest.raises(ValueError, match=r"classes_ is \['a', 'b'\].*LabelEncoder"):
+        as_batch_callable(LogisticRegression().fit(X[:10], ["a", "b"] * 5))
+
+
+@pytest.mark.parametrize("metrics, exc, pattern", [
+    ([3], TypeError, r"metrics\[0\] must be a Metric or a function \(model, data, result\) -> number, got int 3"),
+    ("p95", TypeError, "metrics must be a list of Metric objects or functions .* got str 'p95'"),
+    ([lambda m, d, r: 1.0], ValueError, r"metrics\[0\] is a function without a name .* Metric\('p95_latency', fn"),
+    ([_nan, _nan], ValueError, "two metrics are named '_nan': give each its own name"),
+    ({"accuracy": _nan}, ValueError, "'accuracy' is a built-in column .* rename the metric, e.g. 'my_accuracy'"),
+    ({"x": "not a function"}, TypeError, r"metrics\['x'\] must be a Metric or a function"),
+    ({"x": "Metric:y"}, TypeError, r"metrics\['x'\]"),
+])
+def test_bad_metrics_arguments_name_the_value_and_the_fix(metrics, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        BenchmarkSuite({"a": Work(1, d=8)}, _data(20, 8), FAST, metrics=metrics)
+
+
+def test_metric_fields_are_checked():
+    from tinybench.suite import Metric, as_metrics
+    with pytest.raises(ValueError, match=r"without '\.' .* got 'a\.b'"):
+        Metric("a.b", _nan)
+    with pytest.raises(ValueError, match="non-empty"):
+        Metric(" ", _nan)
+    with pytest.raises(TypeError, match="name must be a string, got int 3"):
+        Metric(3, _nan)
+    with pytest.raises(TypeError, match="Metric 'x': fn must be a function .* got float 1.5"):
+        Metric("x", 1.5)
+    with pytest.raises(TypeError, match="higher_is_better must be True, False or None, got 1"):
+        Metric("x", _nan, higher_is_better=1)
+    with pytest.raises(TypeError, match="unit must be a string"):
+        Metric("x", _nan, unit=None)
+    with pytest.raises(ValueError, match=r"metrics\['x'\] is Metric 'y': the key and the Metric's name must agree"):
+        as_metrics({"x": Metric("y", _nan)})
+    assert [m.name for m in as_metrics({"x": _nan, "y": Metric("y", _nan)})] == ["x", "y"]
+    assert [m.name for m in as_metrics(_nan)] == ["_nan"] and as_metrics(None) == []

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 # %% auto #0
-__all__ = ['format_seconds', 'format_bytes', 'figure_img', 'ecdf_png', 'format_percent', 'format_value', 'markdown_text', 'Table']
+__all__ = ['format_seconds', 'format_bytes', 'figure_img', 'ecdf_png', 'format_percent', 'format_value', 'format_metric',
+           'markdown_text', 'Table']
 
 # %% ../modules/display.ipynb #73a751a9
 def format_seconds(s: float) -> str:
@@ -65,7 +66,7 @@ def ecdf_png(samples: np.ndarray) -> str | None:
     fig.savefig(buf, format="png")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
-# %% ../modules/display.ipynb #b3a36a9a
+# %% ../modules/display.ipynb #8972174e
 def format_percent(fraction: float) -> str:
     "A fraction as a whole percentage: 0.95 → '95%' (confidence levels, shares)."
     return f"{fraction:.0%}"
@@ -83,6 +84,14 @@ def format_value(value: Any, unit: str = "") -> str:
     if unit and unit not in _RENDER:
         raise ValueError(f"unit must be one of {sorted(_RENDER)} or '', got {unit!r}")
     return _RENDER.get(unit, str)(value)
+
+def format_metric(value: float, unit: str = "") -> str:
+    "A user metric's value with its unit: seconds and bytes scaled (`format_seconds`, `format_bytes`), else 4 digits."
+    if unit in ("s", "seconds"):
+        return format_seconds(value)
+    if unit in ("B", "bytes"):
+        return format_bytes(value)
+    return f"{value:,.4g}" + (f" {unit}" if unit else "")
 
 # %% ../modules/display.ipynb #eb82c7d5
 def markdown_text(text: Any) -> str:

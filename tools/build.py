@@ -112,7 +112,7 @@ ENTRY_POINTS = (
     # A/B tests and regressions
     "ABTest", "detect_regression", "ResultStore",
     # the suite and its report
-    "BenchmarkSuite", "SuiteSettings", "SuiteResult", "Report", "default_workload",
+    "BenchmarkSuite", "SuiteSettings", "SuiteResult", "Metric", "Report", "default_workload",
 )
 
 
