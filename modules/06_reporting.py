@@ -47,9 +47,9 @@ from tinybench.display import (Table, figure_img, format_bytes, format_metric, f
                                markdown_text)
 from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_message
 from tinybench.stats import samples_of
-from tinybench.suite import (comparisons_table, environment_table, figure_accuracy_vs_speedup, figure_memory,
-                             figure_throughput, methodology, per_class_table, plot_text, regression_blocks,
-                             results_table, rounds_run, scenarios_table, sweep_table)
+from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, environment_table,
+                             figure_accuracy_vs_speedup, figure_memory, figure_throughput, methodology, per_class_table,
+                             plot_text, regression_blocks, results_table, rounds_run, scenarios_table, sweep_table)
 
 # %%
 #| export quality
@@ -773,53 +773,53 @@ print("\n".join(s for s in Report(ext).findings() if s.startswith(("p95_per_batc
 
 # %%
 #| export
-def undecided_finding(vc: Any) -> str:
+def undecided_finding(comparison: VariantComparison) -> str:
     "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
-    lo, hi = vc.ratio_ci
-    ev = f"time ratio {vc.ratio:.3f}, {vc.level:.0%} CI {lo:.3f}–{hi:.3f} after {vc.rounds} rounds"
+    lo, hi = comparison.ratio_ci
+    ev = f"time ratio {comparison.ratio:.3f}, {comparison.level:.0%} CI {lo:.3f}–{hi:.3f} after {comparison.rounds} rounds"
     side = (" It is slower than the baseline, but not shown to be by more than the margin or less." if lo > 1 else
             " It is faster than the baseline, but not shown to be by more than the margin or less." if hi < 1 else "")
-    more = (f"roughly {vc.more_rounds} more rounds would decide it at this spread" if vc.more_rounds is not None else
+    more = (f"roughly {comparison.more_rounds} more rounds would decide it at this spread" if comparison.more_rounds is not None else
             "no affordable number of rounds would decide it: the ratio sits on the margin's edge")
-    target = f"outside or inside ±{vc.margin:.0%}" if vc.margin is not None else "away from 1"
-    return (f"Undecided: the time budget ran out before {vc.candidate} vs {vc.baseline} was decided ({ev}; the "
+    target = f"outside or inside ±{comparison.margin:.0%}" if comparison.margin is not None else "away from 1"
+    return (f"Undecided: the time budget ran out before {comparison.candidate} vs {comparison.baseline} was decided ({ev}; the "
             f"interval is not yet wholly {target}); {more}.{side}")
 
 
-def comparison_finding(vc: Any) -> str:
+def comparison_finding(comparison: VariantComparison) -> str:
     "The latency finding (`latency_finding`) of a suite's VariantComparison, with its batch and Holm correction."
-    k = vc.n_comparisons
-    first = undecided_finding(vc) if vc.verdict == "undecided" else latency_finding(vc)
-    return (f"{first} Holm-adjusted p = {vc.p_holm:.2g} over {k} comparison"
-            f"{'s' if k != 1 else ''}; {vc.method}.")
+    k = comparison.n_comparisons
+    first = undecided_finding(comparison) if comparison.verdict == "undecided" else latency_finding(comparison)
+    return (f"{first} Holm-adjusted p = {comparison.p_holm:.2g} over {k} comparison"
+            f"{'s' if k != 1 else ''}; {comparison.method}.")
 
 
-def accuracy_finding(vc: Any, result: Any) -> str | None:
+def accuracy_finding(comparison: VariantComparison, result: SuiteResult) -> str | None:
     "A sentence on the candidate's accuracy change against the baseline, tested with McNemar's exact test."
-    if vc.accuracy_change is None:
+    if comparison.accuracy_change is None:
         return None
-    a, b = result.models[vc.baseline].accuracy, result.models[vc.candidate].accuracy
+    a, b = result.models[comparison.baseline].accuracy, result.models[comparison.candidate].accuracy
     alpha = 1 - result.settings.level
-    test = ("finds the change significant" if vc.accuracy_significant(alpha) else
+    test = ("finds the change significant" if comparison.accuracy_significant(alpha) else
             "does not find the change significant")
-    s = (f"{vc.candidate}'s accuracy is {b:.2%} against {vc.baseline}'s {a:.2%} ({vc.accuracy_change * 100:+.2f} "
-         f"points); they differ on {vc.n_discordant} of {result.n_samples} samples, and McNemar's exact test {test} "
-         f"(p = {vc.mcnemar_p:.2g}).")
-    agree = result.models[vc.candidate].agreement or {}
+    s = (f"{comparison.candidate}'s accuracy is {b:.2%} against {comparison.baseline}'s {a:.2%} ({comparison.accuracy_change * 100:+.2f} "
+         f"points); they differ on {comparison.n_discordant} of {result.n_samples} samples, and McNemar's exact test {test} "
+         f"(p = {comparison.mcnemar_p:.2g}).")
+    agree = result.models[comparison.candidate].agreement or {}
     if "top1_agreement" in agree:
-        s += (f" Top-1 agreement with {vc.baseline} is {agree['top1_agreement']:.2%}, minimum cosine similarity "
+        s += (f" Top-1 agreement with {comparison.baseline} is {agree['top1_agreement']:.2%}, minimum cosine similarity "
               f"{agree['cosine_min']:.4f}.")
     return s
 
 
-def throughput_finding(m: Any) -> str | None:
+def throughput_finding(model: ModelResult) -> str | None:
     "How a model's throughput (samples/s) changes over the batch sweep, and where it peaked or ran out of memory."
-    sweep = m.batch_sweep or {}
+    sweep = model.batch_sweep or {}
     rows = sweep.get("rows") or []
     if not rows:
         return None
-    first, best = rows[0], m.best_throughput
-    s = (f"{m.name}'s throughput goes from {first['samples_per_s']:,.0f} samples/s at batch {first['batch']} to "
+    first, best = rows[0], model.best_throughput
+    s = (f"{model.name}'s throughput goes from {first['samples_per_s']:,.0f} samples/s at batch {first['batch']} to "
          f"{best['samples_per_s']:,.0f} at batch {best['batch']}, the highest of batch sizes "
          f"{', '.join(str(r['batch']) for r in rows)}")
     if sweep.get("oom_batch"):
@@ -827,26 +827,26 @@ def throughput_finding(m: Any) -> str | None:
     return s + "."
 
 
-def size_finding(m: Any) -> str | None:
+def size_finding(model: ModelResult) -> str | None:
     "Parameters, bytes and counted FLOPs of a model, and the memory one batch needed."
-    if not m.stats:
+    if not model.stats:
         return None
-    st = m.stats
-    s = (f"{m.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
+    st = model.stats
+    s = (f"{model.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
-         f"of {(m.timing or {}).get('batch', '?')}")
-    if m.memory:
-        if m.memory.get("largest_layer_bytes"):
-            s += (f"; at batch {m.memory['batch']} its largest layer reads and writes "
-                  f"{format_bytes(m.memory['largest_layer_bytes'])} of activations (counted)")
-        s += (f"; one batch of {m.memory['batch']} raised the process's peak RSS by "
-              f"{format_bytes(m.memory['rss_increase'])}")
-        if m.memory.get("cuda_increase") is not None:
-            s += f" and its CUDA allocation by {format_bytes(m.memory['cuda_increase'])}"
+         f"of {(model.timing or {}).get('batch', '?')}")
+    if model.memory:
+        if model.memory.get("largest_layer_bytes"):
+            s += (f"; at batch {model.memory['batch']} its largest layer reads and writes "
+                  f"{format_bytes(model.memory['largest_layer_bytes'])} of activations (counted)")
+        s += (f"; one batch of {model.memory['batch']} raised the process's peak RSS by "
+              f"{format_bytes(model.memory['rss_increase'])}")
+        if model.memory.get("cuda_increase") is not None:
+            s += f" and its CUDA allocation by {format_bytes(model.memory['cuda_increase'])}"
     return s + "."
 
 
-def metric_finding(result: Any, column: str) -> str | None:
+def metric_finding(result: SuiteResult, column: str) -> str | None:
     "A user metric's values for every model, with its unit; the best model when the metric has a direction."
     info = result.metric_info(column)
     values = {n: m.metrics[column] for n, m in result.models.items() if column in m.metrics}
@@ -865,7 +865,7 @@ def metric_finding(result: Any, column: str) -> str | None:
     return s + "."
 
 
-def scenario_finding(result: Any, scenario: str) -> str | None:
+def scenario_finding(result: SuiteResult, scenario: str) -> str | None:
     "One sentence per scenario: each model's headline metric and whether the run was valid."
     runs = [(n, m.scenarios[scenario]) for n, m in result.models.items() if scenario in m.scenarios]
     if not runs:
@@ -878,7 +878,7 @@ def scenario_finding(result: Any, scenario: str) -> str | None:
     return text + (offline_vs_sweep(result) if scenario == "Offline" else "")
 
 
-def offline_vs_sweep(result: Any) -> str:
+def offline_vs_sweep(result: SuiteResult) -> str:
     """What Offline measures next to the batch sweep: sustained samples/s through the load generator at the suite's
     batch size, against the model alone (batch / median time per batch) at the same size and at its best size."""
     b = result.settings.batch_size
@@ -897,7 +897,7 @@ def offline_vs_sweep(result: Any) -> str:
 
 # %%
 #| export
-def suite_findings(result: Any) -> list[str]:
+def suite_findings(result: SuiteResult) -> list[str]:
     "Every finding of a suite, each generated from the numbers it cites."
     out = []
     for name, m in result.models.items():
@@ -929,7 +929,7 @@ def suite_findings(result: Any) -> list[str]:
 
 # %%
 #| export
-def suite_recommendations(result: Any) -> list[str]:
+def suite_recommendations(result: SuiteResult) -> list[str]:
     "Recommendations that follow from the suite's verdicts; each cites its numbers."
     alpha, lvl, base = 1 - result.settings.level, format_percent(result.settings.level), result.baseline
     batch = result.settings.batch_size
@@ -982,7 +982,7 @@ def suite_recommendations(result: Any) -> list[str]:
 
 # %%
 #| export
-def suite_limitations(result: Any) -> list[str]:
+def suite_limitations(result: SuiteResult) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
     out = [f"Measured on {env.get('cpu_model') or env.get('processor') or 'an unknown CPU'} "
@@ -1049,7 +1049,7 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def figure_latency_cdf(result: Any):
+def figure_latency_cdf(result: SuiteResult):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
     samples = {plot_text(n): m.timing["samples"] for n, m in result.models.items() if m.timing}
     if not samples:

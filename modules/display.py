@@ -33,14 +33,14 @@ import numpy as np
 
 # %%
 #| export
-def format_seconds(s: float) -> str:
+def format_seconds(seconds: float) -> str:
     "A duration in seconds rendered with a readable unit (ns, us, ms, s)."
-    if not math.isfinite(s):
-        return str(s)
+    if not math.isfinite(seconds):
+        return str(seconds)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s * 1e9:.4g} ns"
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds * 1e9:.4g} ns"
 
 # %%
 assert format_seconds(1.5) == "1.5 s" and format_seconds(2.5e-3) == "2.5 ms"

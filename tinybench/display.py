@@ -14,15 +14,15 @@ import numpy as np
 __all__ = ['format_seconds', 'format_bytes', 'figure_img', 'ecdf_png', 'format_percent', 'format_value', 'format_metric',
            'markdown_text', 'Table']
 
-# %% ../modules/display.ipynb #73a751a9
-def format_seconds(s: float) -> str:
+# %% ../modules/display.ipynb #7c268492
+def format_seconds(seconds: float) -> str:
     "A duration in seconds rendered with a readable unit (ns, us, ms, s)."
-    if not math.isfinite(s):
-        return str(s)
+    if not math.isfinite(seconds):
+        return str(seconds)
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s * 1e9:.4g} ns"
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds * 1e9:.4g} ns"
 
 # %% ../modules/display.ipynb #6df0ffe6
 def format_bytes(n: float | None) -> str:
