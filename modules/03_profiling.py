@@ -27,6 +27,10 @@
 # Every number is measured here: clocks, psutil, NVML, `torch.profiler`, and FLOPs counted by
 # `torch.utils.flop_counter`. Where a counter is not available (no GPU, no NVML), the result says
 # so instead of inventing a value.
+#
+# The instruments it reads (clocks, forward hooks, memory probes, a Python call tracer) come
+# from the support notebook `instrument`, and the result types it returns from `profiles`: this
+# notebook imports them and spends its cells on the measurements.
 
 # %%
 #| default_exp profiling
@@ -42,13 +46,8 @@ import io
 import json
 import math
 import pstats
-import re
-import sys
-import tempfile
-import threading
 import time
 import tracemalloc
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -57,9 +56,17 @@ import psutil
 import torch
 from torch import nn
 
-from tinybench.display import figure_img, format_bytes, format_seconds
-from tinybench.env import environment
-from tinybench.timing import BenchmarkError, check_number, check_quantile, measure, resolve_device
+from tinybench.instrument import (
+    CudaEventClock, HostClock, LayerHooks, RssSampler, as_args, device_of, forward_error, free_memory, is_oom,
+    layer_bytes, leaf_modules, read_hwm, reset_hwm, speedscope_trace, tensor_bytes)
+from tinybench.profiles import (
+    BatchLimit, BatchSweep, DevicePeaks, LayerProfile, MemoryProfile, ModelStats, OpProfile, PipelineProfile,
+    PythonProfile, Roofline)
+from tinybench.timing import BenchmarkError, check_number, measure, resolve_device
+
+# public names of tinybench.profiling that instrument and profiles define
+_all_ = ["ModelStats", "leaf_modules", "LayerProfile", "OpProfile", "PythonProfile", "MemoryProfile", "PipelineProfile",
+         "BatchSweep", "BatchLimit", "DevicePeaks", "tensor_bytes", "Roofline"]
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -180,19 +187,10 @@ print(f"conv 16→32, 3×3 on 8×8, batch 64: {conv2d_flops(64, 16, 32, 3, 8) / 
 # state dict writes: the parameters plus buffers plus a little framing. For a dynamically
 # quantized model it is the honest size figure, because its packed int8 weights are not
 # `parameters()`; note too that quantized kernels have no FLOP formula and count as zero.
+# It returns a `ModelStats`, one of the result types in `tinybench.profiles`.
 
 # %%
 #| export
-def _as_args(inputs: Any) -> tuple:
-    return inputs if isinstance(inputs, tuple) else (inputs,)
-
-
-def _forward_error(model: Any, inputs: Any, e: BaseException, what: str) -> BenchmarkError:
-    shapes = [tuple(a.shape) if hasattr(a, "shape") else type(a).__name__ for a in _as_args(inputs)]
-    return BenchmarkError(f"{what}: {type(model).__name__} raised {type(e).__name__} on inputs of shape "
-                          f"{shapes}: {e}")
-
-
 def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     "FLOPs of one call `model(*inputs)` (FlopCounterMode), total and per module (keys: 'Root.child.name')."
     from torch.utils.flop_counter import FlopCounterMode
@@ -201,44 +199,17 @@ def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     counter = FlopCounterMode(display=False)
     try:
         with counter, torch.inference_mode():
-            model(*_as_args(inputs))
+            model(*as_args(inputs))
     except Exception as e:  # a model that cannot run on this input: say which input, keep the cause
-        raise _forward_error(model, inputs, e, "counting FLOPs") from e
+        raise forward_error(model, inputs, e, "counting FLOPs") from e
     per_module = {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
     return int(counter.get_total_flops()), per_module
 
 # %%
+assert count_flops(nn.Linear(512, 64), torch.randn(4, 512))[0] == linear_flops(4, 512, 64)
+
+# %%
 #| export
-@dataclass(repr=False)
-class ModelStats:
-    "Size of a model: parameters, bytes (parameters, buffers, serialized state dict) and FLOPs of one forward."
-    n_params: int
-    n_trainable: int
-    param_bytes: int
-    buffer_bytes: int
-    serialized_bytes: int
-    flops: int
-    flops_by_module: dict[str, int]
-    input_shapes: list
-
-    @property
-    def macs(self) -> float:
-        "Multiply-accumulates (FLOPs / 2)."
-        return self.flops / 2
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("n_params", "n_trainable", "param_bytes", "buffer_bytes",
-                                              "serialized_bytes", "flops", "flops_by_module", "input_shapes")}
-
-    def __repr__(self) -> str:
-        return (f"ModelStats({self.n_params:,} params ({format_bytes(self.param_bytes)}), serialized "
-                f"{format_bytes(self.serialized_bytes)}, {self.flops / 1e6:,.2f} MFLOP per forward on {self.input_shapes})")
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{v / 1e6:,.3f}</td></tr>" for k, v in self.flops_by_module.items())
-        return f"<div><b>{self!r}</b><table><tr><th>module</th><th>MFLOP</th></tr>{rows}</table></div>"
-
-
 def _check_module(model: Any) -> None:
     "TypeError unless `model` is a torch nn.Module (these functions hook or read its layers)."
     if not isinstance(model, nn.Module):
@@ -252,7 +223,7 @@ def model_stats(model: nn.Module, example_input: Any) -> ModelStats:
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     flops, per_module = count_flops(model, example_input)
-    shapes = [list(a.shape) if hasattr(a, "shape") else type(a).__name__ for a in _as_args(example_input)]
+    shapes = [list(a.shape) if hasattr(a, "shape") else type(a).__name__ for a in as_args(example_input)]
     return ModelStats(sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
                       sum(p.numel() * p.element_size() for p in params),
                       sum(b.numel() * b.element_size() for b in buffers), buf.getbuffer().nbytes,
@@ -284,23 +255,22 @@ assert stats.flops == sum(v for k, v in stats.flops_by_module.items() if k.count
 # - `handle.remove()` removes the hook again.
 #
 # A hook defined in a loop should bind the layer's name as a default argument
-# (`def pre(module, args, name=name): ...`), or every hook sees the loop's last name. Time only the **leaf** modules (those without children): a `Sequential` block's
-# time is the sum of its leaves plus its own small overhead.
+# (`def pre(module, args, name=name): ...`), or every hook sees the loop's last name. Time only
+# the **leaf** modules (those without children): a `Sequential` block's time is the sum of its
+# leaves plus its own small overhead.
 #
 # ### Exercise 2: `time_layers` (3 points)
 #
 # Return a dict `{leaf module name: seconds}` for **one** forward pass `model(x)` on the CPU,
 # timed with `time.perf_counter` from a forward pre-hook to a forward hook on every leaf module
-# (use `leaf_modules(model)`, given below). If a module runs more than once in a pass, add up its
-# times. Run the pass under `torch.inference_mode()`. Remove every hook before returning, **even
-# if the model raises** (use `try`/`finally`); a profiler that leaves hooks behind slows down every
-# later call of the model. The test plants a slow layer and checks that you find it.
+# (use `leaf_modules(model)` from `tinybench.instrument`, shown on the CNN below). If a module
+# runs more than once in a pass, add up its times. Run the pass under `torch.inference_mode()`.
+# Remove every hook before returning, **even if the model raises** (use `try`/`finally`); a
+# profiler that leaves hooks behind slows down every later call of the model. The test plants a
+# slow layer and checks that you find it.
 
 # %%
-#| export
-def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    "(name, module) for every module of `model` that has no children, in registration order."
-    return [(name, m) for name, m in model.named_modules() if name and next(m.children(), None) is None]
+[name for name, _ in leaf_modules(cnn)]
 
 # %% nbgrader={"grade": false, "grade_id": "time-layers", "locked": false, "schema_version": 3, "solution": true, "task": false}
 #| export
@@ -397,194 +367,20 @@ time_layers = use_reference_if_open(time_layers, nn.Sequential(nn.Identity()), t
 # each hook instead, so each layer's time is measured on the device's own timeline, and
 # synchronizes once per pass, not once per layer (a synchronize per layer would serialise host and
 # device and change what is measured).
+#
+# The pieces come from `tinybench.instrument`: two clocks with one interface (`HostClock`,
+# `CudaEventClock`: `mark`, `settle`, `seconds`) and `LayerHooks`, which records every forward
+# call with the call it is nested in and computes self times from that. One hooked pass:
 
 # %%
-#| export
-class _HostClock:
-    "Marks are perf_counter readings; durations in seconds."
-    name = "perf_counter"
+pm = planted()
+with LayerHooks(pm, HostClock()) as hooks, torch.inference_mode():
+    pm(torch.randn(256, 256))
+{name: f"{seconds * 1e3:.3f} ms" for name, seconds in hooks.self_seconds().items()}
 
-    def mark(self) -> float:
-        return time.perf_counter()
-
-    def settle(self) -> None:
-        pass
-
-    @staticmethod
-    def seconds(a: float, b: float) -> float:
-        return b - a
-
-
-class _CudaEventClock:
-    "Marks are recorded CUDA events on the current stream; durations from elapsed_time after one synchronize."
-    name = "cuda_events"
-
-    def mark(self):
-        ev = torch.cuda.Event(enable_timing=True)
-        ev.record()
-        return ev
-
-    def settle(self) -> None:
-        torch.cuda.synchronize()
-
-    @staticmethod
-    def seconds(a, b) -> float:
-        return a.elapsed_time(b) / 1e3
-
-
-def _device_of(inputs: Any, device: Any = None) -> torch.device:
-    if device is not None:  # 'cpu' or an available 'cuda[:i]' (str or torch.device), else a ValueError naming device
-        return torch.device(resolve_device(device, ()))
-    for a in _as_args(inputs):
-        if isinstance(a, torch.Tensor):
-            return a.device
-    return torch.device("cpu")
-
-# %%
-#| export
-class _LayerHooks:
-    """Pre/post forward hooks on every submodule recording clock marks per call, with the call nesting, so
-    that each module's *self* time (its forward minus its submodules' forwards) can be computed."""
-    def __init__(self, model: nn.Module, clock: Any, nvtx: bool = False):
-        self.modules = [(name, m) for name, m in model.named_modules() if name]
-        self.clock, self.nvtx = clock, nvtx and torch.cuda.is_available()
-        self.calls: list[list] = []  # [name, start mark, end mark, index of the enclosing call or None]
-        self.stack: list[int] = []
-        self.handles: list = []
-
-    def attach(self) -> None:
-        for name, module in self.modules:
-            self.handles.append(module.register_forward_pre_hook(lambda m, a, name=name: self._pre(name)))
-            self.handles.append(module.register_forward_hook(lambda m, a, o, name=name: self._post(name)))
-
-    def detach(self) -> None:
-        for h in self.handles:
-            h.remove()
-        self.handles.clear()
-
-    def __enter__(self) -> "_LayerHooks":
-        self.attach()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.detach()
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.stack.clear()
-
-    @property
-    def open_module(self) -> str | None:
-        "The innermost module whose forward has started and not finished (where an error happened)."
-        return self.calls[self.stack[-1]][0] if self.stack else None
-
-    def _pre(self, name: str) -> None:
-        if self.nvtx:
-            torch.cuda.nvtx.range_push(name)
-        self.calls.append([name, None, None, self.stack[-1] if self.stack else None])
-        self.stack.append(len(self.calls) - 1)
-        self.calls[-1][1] = self.clock.mark()
-
-    def _post(self, name: str) -> None:
-        mark = self.clock.mark()
-        self.calls[self.stack.pop()][2] = mark
-        if self.nvtx:
-            torch.cuda.nvtx.range_pop()
-
-    def self_seconds(self) -> dict[str, float]:
-        "Per module, self seconds summed over its calls in the pass just run (after clock.settle())."
-        incl = [self.clock.seconds(start, end) for _, start, end, _ in self.calls]
-        children = [0.0] * len(self.calls)
-        for i, (_, _, _, parent) in enumerate(self.calls):
-            if parent is not None:
-                children[parent] += incl[i]
-        out: dict[str, float] = {}
-        for i, (name, *_rest) in enumerate(self.calls):
-            out[name] = out.get(name, 0.0) + incl[i] - children[i]
-        return out
-
-# %%
-#| export
-@dataclass(repr=False)
-class LayerProfile:
-    """Per-module forward *self* times (seconds per pass: the module's forward minus its submodules') over
-    repeated passes, checked against the whole pass; what no module accounts for is `unattributed`."""
-    names: list[str]
-    kinds: list[str]
-    layer_times: np.ndarray
-    totals: np.ndarray
-    bare_totals: np.ndarray
-    device: str
-    timer: str
-    tolerance: float
-
-    @property
-    def kept(self) -> np.ndarray:
-        """Mask of the passes the summary uses: the faster half by whole-pass time (at least one). A stall (the OS
-        running another process) inflates the pass it hits; the figures are means over the same passes, so the
-        parts add up to the whole exactly (per-column medians do not once most passes are hit)."""
-        return self.totals <= np.median(self.totals)
-
-    @property
-    def per_layer(self) -> np.ndarray:
-        "Self seconds per pass of each module (mean over the kept passes)."
-        return self.layer_times[self.kept].mean(axis=0)
-
-    @property
-    def total(self) -> float:
-        "Seconds of a whole hooked pass (mean over the kept passes)."
-        return float(self.totals[self.kept].mean())
-
-    @property
-    def unattributed(self) -> float:
-        "Whole pass minus the sum of its layers, seconds (mean over the kept passes)."
-        return float((self.totals - self.layer_times.sum(axis=1))[self.kept].mean())
-
-    @property
-    def unattributed_fraction(self) -> float:
-        return self.unattributed / self.total if self.total > 0 else math.nan
-
-    @property
-    def within_tolerance(self) -> bool:
-        "Do the layers add up to the whole within `tolerance` (a fraction of the total)?"
-        return abs(self.unattributed_fraction) <= self.tolerance
-
-    @property
-    def hook_overhead(self) -> float:
-        "Hooked pass minus bare pass (each the mean of its faster half), seconds: what the measurement itself costs."
-        bare = self.bare_totals
-        return self.total - float(bare[bare <= np.median(bare)].mean())
-
-    def share(self) -> np.ndarray:
-        return self.per_layer / self.total
-
-    def top(self, k: int = 5) -> list[tuple[str, float, float]]:
-        "The k slowest layers: (name, seconds per pass, share of the pass)."
-        order = np.argsort(self.per_layer)[::-1][:k]
-        return [(self.names[i], float(self.per_layer[i]), float(self.share()[i])) for i in order]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "timer": self.timer, "total": self.total, "unattributed": self.unattributed,
-                "hook_overhead": self.hook_overhead, "tolerance": self.tolerance,
-                "within_tolerance": self.within_tolerance, "repeats": int(self.totals.size),
-                "layers": [{"name": n, "kind": k, "seconds": float(t), "share": float(s)}
-                           for n, k, t, s in zip(self.names, self.kinds, self.per_layer, self.share())]}
-
-    def __repr__(self) -> str:
-        top = ", ".join(f"{n} {s:.0%}" for n, _, s in self.top(3))
-        flag = "" if self.within_tolerance else f" (outside ±{self.tolerance:.0%}!)"
-        return (f"LayerProfile({len(self.names)} layers on {self.device} via {self.timer}: pass "
-                f"{format_seconds(self.total)}, top {top}; unattributed {self.unattributed_fraction:.1%}{flag})")
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{n}</td><td>{k}</td><td>{format_seconds(t)}</td><td>{s:.1%}</td>"
-            f"<td><div style='background:#4c78a8;height:0.8em;width:{max(0.0, s) * 200:.0f}px'></div></td></tr>"
-            for n, k, t, s in zip(self.names, self.kinds, self.per_layer, self.share()))
-        rows += (f"<tr><td><i>unattributed</i></td><td></td><td>{format_seconds(self.unattributed)}</td>"
-                 f"<td>{self.unattributed_fraction:.1%}</td><td></td></tr>")
-        return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>type</th><th>time/pass</th><th>share</th>"
-                f"<th></th></tr>{rows}</table></div>")
+# %% [markdown]
+# `profile_layers` repeats such passes, alternating with bare ones, and returns a
+# `LayerProfile` (`tinybench.profiles`) that keeps every pass.
 
 # %%
 #| export
@@ -601,11 +397,11 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
     tolerance = check_number(tolerance, "tolerance", positive=True, hint="a fraction: 0.10 for 10%")
     if next(model.children(), None) is None:
         raise ValueError(f"{type(model).__name__} has no submodules to profile: time it whole with tinybench.measure")
-    dev = _device_of(inputs, device)
-    clock = _CudaEventClock() if dev.type == "cuda" else _HostClock()
-    args = _as_args(inputs)
+    dev = device_of(inputs, device)
+    clock = CudaEventClock() if dev.type == "cuda" else HostClock()
+    args = as_args(inputs)
 
-    def one_pass(hooks: _LayerHooks | None) -> tuple[float, dict[str, float]]:
+    def one_pass(hooks: LayerHooks | None) -> tuple[float, dict[str, float]]:
         if hooks is not None:
             hooks.reset()
         a = clock.mark()
@@ -613,7 +409,7 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
             model(*args)
         except Exception as e:  # name the module that raised, keep the cause
             where = f" in module '{hooks.open_module}'" if hooks is not None and hooks.open_module else ""
-            raise _forward_error(model, inputs, e, f"profile_layers: the forward pass failed{where}") from e
+            raise forward_error(model, inputs, e, f"profile_layers: the forward pass failed{where}") from e
         b = clock.mark()
         clock.settle()
         return clock.seconds(a, b), (hooks.self_seconds() if hooks is not None else {})
@@ -622,7 +418,7 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
     with torch.inference_mode():
         for _ in range(warmup):
             one_pass(None)
-        with _LayerHooks(model, clock, nvtx) as hooks:
+        with LayerHooks(model, clock, nvtx) as hooks:
             names = [n for n, _ in hooks.modules]
             kinds = [type(m).__name__ for _, m in hooks.modules]
             for _ in range(repeat):
@@ -642,6 +438,20 @@ prof = profile_layers(planted(), torch.randn(256, 256))
 prof
 
 # %% [markdown]
+# A stall (the OS running another process) inflates the pass it hits, so the summary uses the
+# faster half of the passes (`kept`), and every figure is a mean over those same passes: the
+# layers plus the unattributed time then add up to the total exactly.
+
+# %%
+from tinybench.display import format_bytes, format_seconds
+
+k = prof.kept
+assert np.isclose(prof.total, prof.totals[k].mean())
+assert np.isclose(prof.per_layer.sum() + prof.unattributed, prof.total)
+print(f"kept {k.sum()} of {k.size} passes; unattributed {prof.unattributed_fraction:.1%}; "
+      f"the hooks cost {format_seconds(prof.hook_overhead)} per pass")
+
+# %% [markdown]
 # The planted layer is on top, `Repeat`'s own `tanh` calls show up as module `2`'s self time,
 # and the parts add up. On the small digits CNN at batch 64 the picture is different: the layers are so
 # quick that the framework's per-call overhead is a visible share of each one.
@@ -658,44 +468,7 @@ cnn_layers
 # `aten::mkldnn_convolution`, ...) with their self time (time in the operator itself) and total
 # time (including the operators it calls), on the CPU and, with CUDA activity, on the GPU. It
 # also writes a Chrome trace: open it at `chrome://tracing` or <https://ui.perfetto.dev> to see
-# every operator on a timeline. `profile_ops` turns the profiler's table into data.
-
-# %%
-#| export
-@dataclass(repr=False)
-class OpProfile:
-    "Operator-level profile: per operator, calls and self/total CPU and device time per profiled call (seconds)."
-    rows: list[dict[str, Any]]
-    repeat: int
-    device: str
-    trace_path: str | None
-
-    def top(self, k: int = 10, by: str = "self_cpu") -> list[dict[str, Any]]:
-        return sorted(self.rows, key=lambda r: r[by], reverse=True)[:k]
-
-    def table(self, k: int = 15) -> str:
-        "Plain-text table of the k operators with the most self CPU time."
-        cuda = self.device.startswith("cuda")
-        lines = [f"{'operator':40s} {'calls':>6s} {'self CPU':>10s} {'CPU total':>10s}" + (" self device" if cuda else "")]
-        for r in self.top(k):
-            lines.append(f"{r['name'][:40]:40s} {r['calls']:6g} {format_seconds(r['self_cpu']):>10s} "
-                         f"{format_seconds(r['cpu_total']):>10s}" + (f" {format_seconds(r['self_device']):>11s}" if cuda else ""))
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"repeat": self.repeat, "device": self.device, "trace_path": self.trace_path, "rows": self.rows}
-
-    def __repr__(self) -> str:
-        top = ", ".join(f"{r['name']} {format_seconds(r['self_cpu'])}" for r in self.top(3))
-        return f"OpProfile({len(self.rows)} operators on {self.device}, per call; top self CPU: {top})"
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{r['name']}</td><td>{r['calls']}</td><td>{format_seconds(r['self_cpu'])}</td>"
-                       f"<td>{format_seconds(r['cpu_total'])}</td><td>{format_seconds(r['self_device'])}</td>"
-                       f"<td>{r.get('shapes') or ''}</td></tr>" for r in self.top(15))
-        return (f"<div><b>{self!r}</b><table><tr><th>operator</th><th>calls</th><th>self CPU</th><th>CPU total</th>"
-                f"<th>self device</th><th>input shapes</th></tr>{rows}</table>"
-                + (f"<p>Chrome trace: <code>{self.trace_path}</code></p>" if self.trace_path else "") + "</div>")
+# every operator on a timeline. `profile_ops` turns the profiler's table into data, an `OpProfile`.
 
 # %%
 #| export
@@ -708,7 +481,7 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
     from torch.profiler import ProfilerActivity, profile
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
-    dev = _device_of(args, device)
+    dev = device_of(args, device)
     cuda = dev.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
 
@@ -716,7 +489,7 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
         try:
             fn(*args)
         except Exception as e:
-            raise _forward_error(fn, args, e, "profile_ops") from e
+            raise forward_error(fn, args, e, "profile_ops") from e
         if cuda:
             torch.cuda.synchronize()
 
@@ -739,6 +512,8 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
     return OpProfile(rows, repeat, str(dev), None if trace_path is None else str(trace_path))
 
 # %%
+import tempfile
+
 ops = profile_ops(cnn, x64, record_shapes=True, trace_path=Path(tempfile.gettempdir()) / "tinybench-cnn-trace.json")
 print(ops.table(8))
 
@@ -758,84 +533,11 @@ assert any("conv" in r["name"] for r in ops.top(3)) and Path(ops.trace_path).sta
 # functions by self time. It also writes a **flame graph** file in speedscope's format from a
 # tracing run: open it at <https://www.speedscope.app> (it runs locally in the browser) and see
 # the call stacks over time. Tracing every call slows the code down several-fold, so read the
-# proportions, not the absolute times.
+# proportions, not the absolute times. The tracer is `speedscope_trace` in `tinybench.instrument`;
+# the result is a `PythonProfile`.
 
 # %%
 #| export
-def _speedscope_trace(fn: Callable, args: tuple, kwargs: dict, repeat: int, name: str) -> dict[str, Any]:
-    "An evented speedscope profile of `fn` from sys.setprofile (Python and C calls, seconds)."
-    frames: list[dict[str, Any]] = []
-    index: dict[tuple, int] = {}
-    events: list[dict[str, Any]] = []
-    stack: list[int] = []
-    t0 = time.perf_counter()
-
-    def frame_id(key: tuple) -> int:
-        if key not in index:
-            index[key] = len(frames)
-            frames.append({"name": key[0], "file": key[1], "line": key[2]})
-        return index[key]
-
-    def tracer(frame, event, arg):
-        now = time.perf_counter() - t0
-        if event == "call":
-            code = frame.f_code
-            fid = frame_id((getattr(code, "co_qualname", code.co_name), code.co_filename, code.co_firstlineno))
-        elif event == "c_call":
-            if arg is sys.setprofile:  # the call that switches tracing off
-                return
-            fid = frame_id((getattr(arg, "__qualname__", repr(arg)), "<built-in>", 0))
-        elif stack:
-            events.append({"type": "C", "frame": stack.pop(), "at": now})
-            return
-        else:
-            return
-        stack.append(fid)
-        events.append({"type": "O", "frame": fid, "at": now})
-
-    sys.setprofile(tracer)
-    try:
-        for _ in range(repeat):
-            fn(*args, **kwargs)
-    finally:
-        sys.setprofile(None)
-    end = time.perf_counter() - t0
-    while stack:
-        events.append({"type": "C", "frame": stack.pop(), "at": end})
-    return {"$schema": "https://www.speedscope.app/file-format-schema.json", "exporter": "tinybench",
-            "name": name, "shared": {"frames": frames},
-            "profiles": [{"type": "evented", "name": name, "unit": "seconds", "startValue": 0.0,
-                          "endValue": end, "events": events}]}
-
-# %%
-#| export
-@dataclass(repr=False)
-class PythonProfile:
-    "cProfile of a call: per function, calls and self/cumulative seconds per call of `fn`; a speedscope file."
-    rows: list[dict[str, Any]]
-    total: float
-    repeat: int
-    speedscope_path: str | None
-
-    def top(self, k: int = 10, by: str = "self") -> list[dict[str, Any]]:
-        return sorted(self.rows, key=lambda r: r[by], reverse=True)[:k]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "repeat": self.repeat, "speedscope_path": self.speedscope_path, "rows": self.rows}
-
-    def __repr__(self) -> str:
-        top = ", ".join(f"{r['function']} {r['self'] / self.total:.0%}" for r in self.top(3)) if self.total else ""
-        return f"PythonProfile({format_seconds(self.total)} per call profiled; top self time: {top})"
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td><code>{r['function']}</code></td><td>{r['calls']:g}</td>"
-                       f"<td>{format_seconds(r['self'])}</td><td>{format_seconds(r['cumulative'])}</td></tr>"
-                       for r in self.top(15))
-        return (f"<div><b>{self!r}</b><table><tr><th>function</th><th>calls</th><th>self</th><th>cumulative</th>"
-                f"</tr>{rows}</table>" + (f"<p>flame graph (speedscope): <code>{self.speedscope_path}</code></p>"
-                                          if self.speedscope_path else "") + "</div>")
-
-
 def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 1,
                    speedscope_path: str | Path | None = None, flame: bool = True, **kwargs: Any) -> PythonProfile:
     """cProfile `fn(*args, **kwargs)` over `repeat` calls after `warmup` unprofiled ones; times are per call, seconds.
@@ -860,7 +562,7 @@ def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup:
     rows = [r for r in rows if "disable' of '_lsprof" not in r["function"]]
     path = None
     if flame and speedscope_path is not None:
-        trace = _speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
+        trace = speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
         out = Path(speedscope_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(trace))
@@ -913,95 +615,13 @@ print("flame graph:", py.speedscope_path)
 #   `/proc/self/clear_refs` on Linux), or else from sampling, which can miss short spikes;
 # - `torch.cuda.max_memory_allocated` is the exact peak of the CUDA caching allocator (reset with
 #   `reset_peak_memory_stats`).
+#
+# `measure_memory` reads the kernel's mark through `reset_hwm` and `read_hwm`, or samples with
+# `RssSampler` where the mark cannot be reset (all three in `tinybench.instrument`), and returns
+# a `MemoryProfile`.
 
 # %%
 #| export
-def _read_hwm() -> int | None:
-    "Peak RSS (VmHWM) of this process in bytes, or None where /proc is not available."
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            m = re.search(r"VmHWM:\s+(\d+) kB", f.read())
-        return int(m.group(1)) * 1024 if m else None
-    except OSError:
-        return None
-
-
-def _reset_hwm() -> bool:
-    "Reset the kernel's peak-RSS mark to the current RSS (Linux >= 4.0); False where that is not possible."
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
-        return _read_hwm() is not None
-    except OSError:
-        return False
-
-
-class _RssSampler:
-    "Fallback peak-RSS probe: samples RSS in a thread every `interval` seconds (can miss spikes shorter than that)."
-    def __init__(self, interval: float = 1e-3):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-        self._proc = psutil.Process()
-
-    def __enter__(self):
-        self.peak = self._proc.memory_info().rss
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-# %%
-#| export
-@dataclass(repr=False)
-class MemoryProfile:
-    "Memory of one call, bytes: process RSS (before, after, peak), Python allocations, CUDA allocator when used."
-    rss_before: int
-    rss_after: int
-    rss_peak: int
-    rss_peak_method: str
-    python_peak: int | None
-    python_retained: int | None
-    cuda_before: int | None = None
-    cuda_after: int | None = None
-    cuda_peak: int | None = None
-    cuda_reserved: int | None = None
-
-    @property
-    def rss_increase(self) -> int:
-        "Peak RSS during the call minus RSS before it, bytes."
-        return self.rss_peak - self.rss_before
-
-    @property
-    def cuda_increase(self) -> int | None:
-        "Peak CUDA allocation during the call minus the allocation before it, bytes."
-        return None if self.cuda_peak is None else self.cuda_peak - self.cuda_before
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return {**d, "rss_increase": self.rss_increase, "cuda_increase": self.cuda_increase}
-
-    def __repr__(self) -> str:
-        s = (f"MemoryProfile(RSS peak +{format_bytes(self.rss_increase)} over {format_bytes(self.rss_before)} "
-             f"({self.rss_peak_method}), retained {format_bytes(self.rss_after - self.rss_before)}")
-        if self.python_peak is not None:
-            s += f"; Python allocations peak {format_bytes(self.python_peak)}"
-        if self.cuda_peak is not None:
-            s += (f"; CUDA peak +{format_bytes(self.cuda_increase)}, reserved {format_bytes(self.cuda_reserved)}")
-        return s + ")"
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{format_bytes(v) if isinstance(v, int) else v}</td></tr>"
-                       for k, v in self.to_dict().items() if v is not None)
-        return f"<div><b>{self!r}</b><table>{rows}</table></div>"
-
-
 def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, python_allocations: bool = True,
                    **kwargs: Any) -> MemoryProfile:
     """Peak and retained memory of one call `fn(*args, **kwargs)`, bytes.
@@ -1012,7 +632,7 @@ def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, pytho
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__} {fn!r:.60}: pass the function and its "
                         "arguments, measure_memory(f, x), not the result of calling it")
-    dev = _device_of(args, device)
+    dev = device_of(args, device)
     cuda = dev.type == "cuda"
     proc = psutil.Process()
     gc.collect()
@@ -1027,8 +647,8 @@ def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, pytho
         tracemalloc.reset_peak()
         py0 = tracemalloc.get_traced_memory()[0]
     rss_before = proc.memory_info().rss
-    hwm = _reset_hwm()
-    sampler = contextlib.nullcontext() if hwm else _RssSampler()
+    hwm = reset_hwm()
+    sampler = contextlib.nullcontext() if hwm else RssSampler()
     try:
         with sampler:
             fn(*args, **kwargs)
@@ -1041,7 +661,7 @@ def measure_memory(fn: Callable[..., Any], *args: Any, device: Any = None, pytho
             py_now, py_peak = tracemalloc.get_traced_memory()
         if tracing:
             tracemalloc.stop()
-    rss_peak = _read_hwm() if hwm else sampler.peak
+    rss_peak = read_hwm() if hwm else sampler.peak
     rss_after = proc.memory_info().rss
     out = MemoryProfile(rss_before, rss_after, max(rss_peak, rss_after), "VmHWM" if hwm else "sampled 1 ms",
                         py_peak - py0 if python_allocations else None, py_now - py0 if python_allocations else None)
@@ -1155,59 +775,10 @@ finally:
 # throughput is `1 / (sum of stage times)`; with one worker per stage running concurrently it is
 # `1 / (slowest stage time)`: the **bottleneck** stage bounds it, and speeding up any other stage
 # does nothing. Data loading is the classic bottleneck: a GPU waiting for a Python decoder.
+# `pipeline_profile` times each stage per sample and returns a `PipelineProfile`.
 
 # %%
 #| export
-@dataclass(repr=False)
-class PipelineProfile:
-    "Per-stage latency (seconds) of each sample through a pipeline of stages, and the stage that bounds it."
-    stages: list[str]
-    times: np.ndarray  # (samples, stages), seconds
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.times.mean(axis=0)
-
-    def quantile(self, q: float) -> np.ndarray:
-        "Per-stage quantile `q` in [0, 1] of the stage times, seconds."
-        return np.quantile(self.times, check_quantile(q), axis=0)
-
-    @property
-    def bottleneck(self) -> str:
-        return self.stages[int(np.argmax(self.mean))]
-
-    @property
-    def end_to_end(self) -> np.ndarray:
-        return self.times.sum(axis=1)
-
-    @property
-    def sequential_throughput(self) -> float:
-        "Samples/s with the stages run one after another: 1 / mean end-to-end time."
-        return 1.0 / float(self.end_to_end.mean())
-
-    @property
-    def pipelined_throughput(self) -> float:
-        "Samples/s bound with one concurrent worker per stage: 1 / mean time of the slowest stage."
-        return 1.0 / float(self.mean.max())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"stages": [{"name": s, "mean": float(m), "p50": float(a), "p99": float(b), "share": float(m / self.mean.sum())}
-                           for s, m, a, b in zip(self.stages, self.mean, self.quantile(0.5), self.quantile(0.99))],
-                "n_samples": int(self.times.shape[0]), "bottleneck": self.bottleneck,
-                "sequential_throughput": self.sequential_throughput, "pipelined_throughput": self.pipelined_throughput}
-
-    def __repr__(self) -> str:
-        parts = ", ".join(f"{s} {format_seconds(m)}" for s, m in zip(self.stages, self.mean))
-        return (f"PipelineProfile({self.times.shape[0]} samples; mean {parts}; bottleneck {self.bottleneck}; "
-                f"{self.sequential_throughput:,.0f} samples/s sequential, ≤{self.pipelined_throughput:,.0f} pipelined)")
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{r['name']}</td><td>{format_seconds(r['mean'])}</td><td>{format_seconds(r['p50'])}</td>"
-                       f"<td>{format_seconds(r['p99'])}</td><td>{r['share']:.0%}</td></tr>" for r in self.to_dict()["stages"])
-        return (f"<div><b>{self!r}</b><table><tr><th>stage</th><th>mean</th><th>p50</th><th>p99</th><th>share</th></tr>"
-                f"{rows}</table></div>")
-
-
 def pipeline_profile(stages: Mapping[str, Callable] | Sequence[tuple[str, Callable]], dataset: Any,
                      n: int | None = None, warmup: int = 2, device: Any = None) -> PipelineProfile:
     """Time each stage of `stages` (name → fn; each stage's output feeds the next) on the first `n` samples of
@@ -1276,92 +847,8 @@ print(f"this run: the bottleneck is {pipe.bottleneck} ({share[pipe.bottleneck]:.
 # sweep measures both (each point with `tinybench.measure`, so each has percentiles and a
 # warm-up cut). On a GPU, a large enough batch runs out of memory: that is a **boundary** to find
 # and record, not a crash. `batch_sweep` stops at the first out-of-memory error (CUDA OOM or
-# `MemoryError`), frees the cache, and reports the limit with everything measured before it.
-
-# %%
-#| export
-def _is_oom(e: BaseException) -> bool:
-    "Is `e` (or its cause) an out-of-memory error: MemoryError, torch.cuda.OutOfMemoryError, or an OOM RuntimeError?"
-    while e is not None:
-        if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)):
-            return True
-        text = str(e).lower()
-        if isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
-                                            or "cannot allocate memory" in text):
-            return True  # CUDA's message, and the CPU allocator's ("DefaultCPUAllocator: can't allocate memory")
-        e = e.__cause__
-    return False
-
-
-def _free_memory() -> None:
-    "Collect garbage and return cached CUDA blocks, after an out-of-memory error."
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-# %%
-#| export
-@dataclass(repr=False)
-class BatchSweep:
-    "Latency (seconds per batch) and throughput (samples/s) per batch size; where it ran out of memory."
-    rows: list[dict[str, Any]]
-    device: str
-    oom_batch: int | None = None
-    oom_error: str | None = None
-    interrupted: bool = False
-    env: dict[str, Any] = field(default_factory=environment)
-
-    @property
-    def best(self) -> dict[str, Any] | None:
-        "The row with the highest samples/s."
-        return max(self.rows, key=lambda r: r["samples_per_s"], default=None)
-
-    def plot(self):
-        "A matplotlib Figure: median latency and samples/s against batch size (log2 axis)."
-        from matplotlib.figure import Figure
-        b = [r["batch"] for r in self.rows]
-        fig = Figure(figsize=(6, 2.4), dpi=100)
-        ax1, ax2 = fig.subplots(1, 2)
-        ax1.plot(b, [r["p50"] * 1e3 for r in self.rows], "o-", label="p50")
-        ax1.plot(b, [r["p99"] * 1e3 for r in self.rows], "o--", label="p99")
-        ax1.set_ylabel("ms per batch")
-        ax1.legend(fontsize=7)
-        ax2.plot(b, [r["samples_per_s"] for r in self.rows], "o-")
-        ax2.set_ylabel("samples/s")
-        for ax in (ax1, ax2):
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("batch size")
-            if self.oom_batch:
-                ax.axvline(self.oom_batch, color="red", linestyle=":")
-        fig.tight_layout()
-        return fig
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "rows": self.rows, "oom_batch": self.oom_batch, "oom_error": self.oom_error,
-                "interrupted": self.interrupted, "env": self.env}
-
-    def __repr__(self) -> str:
-        best = self.best
-        s = f"BatchSweep({len(self.rows)} batch sizes on {self.device}"
-        if best:
-            s += f"; best {best['samples_per_s']:,.0f} samples/s at batch {best['batch']}"
-        if self.oom_batch:
-            s += f"; out of memory at batch {self.oom_batch}"
-        if self.interrupted:
-            s += "; INTERRUPTED (partial)"
-        return s + ")"
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{r['batch']}</td><td>{format_seconds(r['p50'])}</td><td>{format_seconds(r['p90'])}</td>"
-                       f"<td>{format_seconds(r['p99'])}</td><td>{r['samples_per_s']:,.0f}</td>"
-                       f"<td>{format_bytes(r.get('cuda_peak_bytes'))}</td></tr>" for r in self.rows)
-        if self.oom_batch:
-            rows += f"<tr><td>{self.oom_batch}</td><td colspan=5>out of memory: {self.oom_error}</td></tr>"
-        img = ""
-        if len(self.rows) > 1:
-            img = figure_img(self.plot())
-        return (f"<div><b>{self!r}</b><table><tr><th>batch</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th>"
-                f"<th>CUDA peak</th></tr>{rows}</table>{img}</div>")
+# `MemoryError`, which `is_oom` from `tinybench.instrument` recognises), frees the cache, and
+# reports the limit with everything measured before it, as a `BatchSweep`.
 
 # %%
 #| export
@@ -1379,7 +866,11 @@ def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
             raise ValueError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
     return sorted({int(b) for b in items})
 
+# %%
+assert _check_batch_sizes([64, 1, 8, 8]) == [1, 8, 64]
 
+# %%
+#| export
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
     "Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), CUDA peak memory (bytes)."
     if dev.type == "cuda":
@@ -1392,7 +883,13 @@ def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float,
         row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
     return row
 
+# %%
+row = _time_batch(cnn, x64, torch.device("cpu"), min_time=0.05, max_time=1.0)
+assert row["p50"] <= row["p90"] <= row["p99"] and len(row["samples"]) == row["n_samples"]
+print(f"batch 64: p50 {format_seconds(row['p50'])}, p99 {format_seconds(row['p99'])} from {row['n_samples']} samples")
 
+# %%
+#| export
 def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: Sequence[int] = (1, 2, 4, 8, 16, 32, 64),
                 device: Any = None, min_time: float = 0.2, max_time: float = 5.0) -> BatchSweep:
     """Latency percentiles (s per batch) and samples/s of `model(make_batch(b))` for each batch size b, ascending.
@@ -1407,15 +904,15 @@ def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: 
             batch = None
             try:
                 batch = make_batch(b)
-                dev = _device_of(batch, device)
+                dev = device_of(batch, device)
                 row = {"batch": b, **_time_batch(model, batch, dev, min_time, max_time)}
             except Exception as e:
-                if not _is_oom(e):
+                if not is_oom(e):
                     raise BenchmarkError(f"batch_sweep: batch size {b} failed: {type(e).__name__}: {e}") from e
                 out.oom_batch, out.oom_error = b, f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
             if out.oom_batch is not None:  # outside the except block, so the traceback no longer holds the batch
                 del batch
-                _free_memory()
+                free_memory()
                 break
             row["samples_per_s"] = b / row["median"]
             interrupted = row.pop("interrupted")
@@ -1430,6 +927,21 @@ def batch_sweep(model: Callable, make_batch: Callable[[int], Any], batch_sizes: 
 # %%
 sweep = batch_sweep(cnn, lambda b: digits.X_test[:b], [1, 4, 16, 64, 256], min_time=0.1)
 sweep
+
+# %% [markdown]
+# A make-believe device that holds at most 64 images shows the boundary on this machine: the
+# sweep records the batch that failed and keeps the rows measured before it.
+
+# %%
+def oom_above_64(b):
+    if b > 64:
+        raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {b}")
+    return digits.X_test[:b]
+
+
+capped = batch_sweep(cnn, oom_above_64, [16, 64, 256, 1024], min_time=0.05)
+assert capped.oom_batch == 256 and [r["batch"] for r in capped.rows] == [16, 64]
+capped
 
 # %% [markdown]
 # A server with a latency budget asks the inverse question: what is the **largest batch whose
@@ -1506,34 +1018,10 @@ largest_batch_within = use_reference_if_open(largest_batch_within, lambda b: 0.0
 # %% [markdown]
 # `max_batch_under_latency` measures the model behind `latency_of` (at a chosen percentile,
 # p90 by default), remembers every measurement, and treats out-of-memory as infinite latency.
+# It returns a `BatchLimit`.
 
 # %%
 #| export
-@dataclass(repr=False)
-class BatchLimit:
-    "Largest batch with latency (at `quantile`, seconds) within `budget`, and every batch size measured."
-    batch: int
-    latency: float
-    budget: float
-    quantile: float
-    tried: dict[int, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
-                "tried": {str(k): v for k, v in self.tried.items()}}
-
-    def __repr__(self) -> str:
-        if not self.batch:
-            return f"BatchLimit(no batch meets p{self.quantile * 100:g} ≤ {format_seconds(self.budget)})"
-        return (f"BatchLimit(batch {self.batch}: p{self.quantile * 100:g} {format_seconds(self.latency)} ≤ "
-                f"{format_seconds(self.budget)}; {len(self.tried)} sizes measured)")
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{b}</td><td>{'out of memory' if math.isinf(v) else format_seconds(v)}</td>"
-                       f"<td>{'✓' if v <= self.budget else '✗'}</td></tr>" for b, v in sorted(self.tried.items()))
-        return f"<div><b>{self!r}</b><table><tr><th>batch</th><th>latency</th><th>within</th></tr>{rows}</table></div>"
-
-
 def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], latency_budget: float,
                             device: Any = None, quantile: float = 0.9, max_batch: int = 4096,
                             min_time: float = 0.1) -> BatchLimit:
@@ -1550,14 +1038,14 @@ def max_batch_under_latency(model: Callable, make_batch: Callable[[int], Any], l
             batch = None
             try:
                 batch = make_batch(b)
-                tried[b] = _time_batch(model, batch, _device_of(batch, device), min_time, 5.0)[keys[quantile]]
+                tried[b] = _time_batch(model, batch, device_of(batch, device), min_time, 5.0)[keys[quantile]]
             except Exception as e:
-                if not _is_oom(e):
+                if not is_oom(e):
                     raise BenchmarkError(f"max_batch_under_latency: batch size {b} failed: {type(e).__name__}: {e}") from e
                 tried[b] = math.inf
             if math.isinf(tried[b]):
                 del batch
-                _free_memory()
+                free_memory()
         return tried[b]
 
     best = largest_batch_within(latency_of, latency_budget, max_batch)
@@ -1585,32 +1073,6 @@ limit
 
 # %%
 #| export
-@dataclass(repr=False)
-class DevicePeaks:
-    "Measured peaks of a device: FLOP/s of a large matmul, bytes/s of a large copy."
-    device: str
-    flops_per_s: float
-    bytes_per_s: float
-    matmul_n: int
-    copy_bytes: int
-
-    @property
-    def ridge(self) -> float:
-        "FLOPs per byte where the roofline turns from memory- to compute-bound."
-        return self.flops_per_s / self.bytes_per_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "flops_per_s": self.flops_per_s, "bytes_per_s": self.bytes_per_s,
-                "ridge": self.ridge, "matmul_n": self.matmul_n, "copy_bytes": self.copy_bytes}
-
-    def __repr__(self) -> str:
-        return (f"DevicePeaks({self.device}: {self.flops_per_s / 1e9:,.1f} GFLOP/s ({self.matmul_n}² float32 matmul), "
-                f"{self.bytes_per_s / 1e9:,.1f} GB/s ({format_bytes(self.copy_bytes)} copy), ridge {self.ridge:.1f} FLOP/B)")
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{self!r}</pre>"
-
-
 def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: int | None = None,
                   min_time: float = 0.2) -> DevicePeaks:
     "Peak float32 FLOP/s (best of a large matmul) and memory bandwidth (best of a large copy, read + write) of `device`."
@@ -1630,80 +1092,29 @@ def measure_peaks(device: Any = "cpu", matmul_n: int | None = None, copy_bytes: 
     cp = measure(dst.copy_, src, device=str(dev), min_time=min_time)
     return DevicePeaks(str(dev), 2 * n**3 / float(np.min(mm.samples)), 2 * nbytes / float(np.min(cp.samples)), n, nbytes)
 
+# %% [markdown]
+# This CPU's peaks:
+
+# %%
+peaks = measure_peaks("cpu")
+peaks
+
+# %% [markdown]
+# The bytes a layer moves are counted by `layer_bytes` (`tinybench.instrument`), with a forward
+# hook on each leaf: its tensor inputs, outputs, parameters and buffers.
+
+# %%
+wide = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU())
+moved = layer_bytes(wide, torch.randn(512, 1024))
+assert moved["1"] == 2 * 512 * 1024 * 4, moved  # the ReLU: 2 MiB in, 2 MiB out, no parameters
+{name: format_bytes(n) for name, n in moved.items()}
+
+# %% [markdown]
+# `roofline` puts the pieces together: counted FLOPs, these bytes, and each leaf's time from
+# `profile_layers`, placed under the measured roof (a `Roofline`).
+
 # %%
 #| export
-def tensor_bytes(obj: Any) -> int:
-    "Bytes of the tensors in `obj` (a tensor, or lists and tuples of them); 0 for anything else."
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, (list, tuple)):
-        return sum(tensor_bytes(o) for o in obj)
-    return 0
-
-
-def _layer_bytes(model: nn.Module, inputs: Any) -> dict[str, int]:
-    "Per leaf module: bytes of its tensor inputs + outputs + parameters and buffers in one forward."
-    nbytes = tensor_bytes
-    moved: dict[str, int] = {}
-    handles = []
-    for name, mod in leaf_modules(model):
-        own = sum(nbytes(p) for p in mod.parameters()) + sum(nbytes(b) for b in mod.buffers())
-        handles.append(mod.register_forward_hook(
-            lambda m, a, o, name=name, own=own: moved.__setitem__(name, moved.get(name, 0) + nbytes(a) + nbytes(o) + own)))
-    try:
-        with torch.inference_mode():
-            model(*_as_args(inputs))
-    finally:
-        for h in handles:
-            h.remove()
-    return moved
-
-
-@dataclass(repr=False)
-class Roofline:
-    "Per layer: FLOPs, bytes moved, time, achieved FLOP/s and bytes/s, intensity, and compute/memory bound."
-    rows: list[dict[str, Any]]
-    peaks: DevicePeaks
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"peaks": self.peaks.to_dict(), "rows": self.rows}
-
-    def plot(self):
-        "A log-log roofline: the attainable-FLOP/s roof and each layer's achieved FLOP/s at its intensity."
-        from matplotlib.figure import Figure
-        fig = Figure(figsize=(5.5, 3.4), dpi=100)
-        ax = fig.add_subplot()
-        pts = [r for r in self.rows if r["flops"] > 0]
-        lo = min([r["intensity"] for r in pts] + [self.peaks.ridge / 100])
-        hi = max([r["intensity"] for r in pts] + [self.peaks.ridge * 100])
-        xs = np.geomspace(lo / 2, hi * 2, 200)
-        ax.plot(xs, np.minimum(self.peaks.flops_per_s, xs * self.peaks.bytes_per_s) / 1e9, "k-", label="roof")
-        for r in pts:
-            ax.plot(r["intensity"], r["flops_per_s"] / 1e9, "o")
-            ax.annotate(r["layer"], (r["intensity"], r["flops_per_s"] / 1e9), fontsize=7)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-        ax.set_ylabel("GFLOP/s")
-        ax.set_title(f"roofline, {self.peaks.device}", fontsize=9)
-        fig.tight_layout()
-        return fig
-
-    def __repr__(self) -> str:
-        comp = [f"{r['layer']} ({r['kind']})" for r in self.rows if r["bound"] == "compute"]
-        return (f"Roofline({len(self.rows)} layers vs {self.peaks.flops_per_s / 1e9:,.0f} GFLOP/s, "
-                f"{self.peaks.bytes_per_s / 1e9:,.1f} GB/s; compute-bound: {', '.join(comp) or 'none'})")
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{r['layer']}</td><td>{r['flops'] / 1e6:,.2f}</td><td>{format_bytes(r['bytes'])}</td>"
-                       f"<td>{r['intensity']:.2f}</td><td>{r['flops_per_s'] / 1e9:,.2f}</td>"
-                       f"<td>{r['bytes_per_s'] / 1e9:,.2f}</td><td>{r['efficiency']:.0%}</td><td>{r['bound']}</td></tr>"
-                       for r in self.rows)
-        img = figure_img(self.plot())
-        return (f"<div><b>{self!r}</b><table><tr><th>layer</th><th>MFLOP</th><th>bytes</th><th>FLOP/B</th>"
-                f"<th>GFLOP/s</th><th>GB/s</th><th>of roof</th><th>bound</th></tr>{rows}</table>{img}</div>")
-
-
 def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: DevicePeaks | None = None,
              repeat: int = 20) -> Roofline:
     """Place every leaf layer of `model` on this device's measured roofline.
@@ -1715,11 +1126,11 @@ def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: De
     if peaks is not None and not isinstance(peaks, DevicePeaks):
         raise TypeError(f"peaks must be a DevicePeaks (measure_peaks(device)) or None, got {type(peaks).__name__}")
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="timed passes")
-    dev = _device_of(example_input, device)
+    dev = device_of(example_input, device)
     peaks = peaks or measure_peaks(dev)
     _, per_module = count_flops(model, example_input)
     root = type(model).__name__
-    moved = _layer_bytes(model, example_input)
+    moved = layer_bytes(model, example_input)
     layers = profile_layers(model, example_input, device=dev, repeat=repeat)
     leaves = {name for name, _ in leaf_modules(model)}
     rows = []
@@ -1737,19 +1148,11 @@ def roofline(model: nn.Module, example_input: Any, device: Any = None, peaks: De
     return Roofline(rows, peaks)
 
 # %% [markdown]
-# This CPU's peaks:
-
-# %%
-peaks = measure_peaks("cpu")
-peaks
-
-# %% [markdown]
 # A wide linear layer at a large batch is compute-bound: 2·512·1024·1024 FLOPs on about 8 MiB
 # moved is over 100 FLOPs per byte. The ReLU after it does no counted arithmetic and streams
 # 4 MiB in and out: memory-bound. The digits CNN's convolutions at batch 64 sit in between.
 
 # %%
-wide = nn.Sequential(nn.Linear(1024, 1024), nn.ReLU())
 roof = roofline(wide, torch.randn(512, 1024), peaks=peaks)
 roof
 

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from tinybench.instrument import speedscope_trace
 from tinybench.monitor import EnergyResult, ResourceMonitor, _joules_per_block, energy_per_inference, nvml_device
-from tinybench.profiling import (_speedscope_trace,
-                                 batch_sweep, conv2d_flops, count_flops,
+from tinybench.profiling import (batch_sweep, conv2d_flops, count_flops,
                                  largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
                                  measure_memory, measure_peaks, model_stats, pipeline_profile,
                                  profile_layers, profile_ops, profile_python, roofline, time_layers)
@@ -41,6 +41,20 @@ def counted(module, x):
     with FlopCounterMode(display=False) as c:
         module(x)
     return c.get_total_flops()
+
+
+# --- the module's names ----------------------------------------------------------------------
+
+def test_profiling_still_offers_what_instrument_and_profiles_define():
+    "The instruments and result types live in support modules; tinybench.profiling re-exports the public ones."
+    import tinybench.instrument as instrument
+    import tinybench.profiles as profiles
+    import tinybench.profiling as profiling
+    for name in ("leaf_modules", "tensor_bytes"):
+        assert getattr(profiling, name) is getattr(instrument, name) and name in profiling.__all__
+    for name in ("ModelStats", "LayerProfile", "OpProfile", "PythonProfile", "MemoryProfile", "PipelineProfile",
+                 "BatchSweep", "BatchLimit", "DevicePeaks", "Roofline"):
+        assert getattr(profiling, name) is getattr(profiles, name) and name in profiling.__all__
 
 
 # --- FLOPs and model stats -------------------------------------------------------------------
@@ -167,7 +181,7 @@ def test_profile_python_rows_and_speedscope_file(tmp_path):
 
 
 def test_speedscope_trace_sees_builtins():
-    doc = _speedscope_trace(sorted, (list(range(1000, 0, -1)),), {}, 2, "sorted")
+    doc = speedscope_trace(sorted, (list(range(1000, 0, -1)),), {}, 2, "sorted")
     assert any(f["name"] == "sorted" and f["file"] == "<built-in>" for f in doc["shared"]["frames"])
 
 

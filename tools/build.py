@@ -336,7 +336,7 @@ def lint() -> list[str]:
 LAYERS = {
     "nbutils": 0, "checks": 0, "display": 0, "env": 0, "files": 0,
     "timing": 1,
-    "stats": 2,
+    "stats": 2, "instrument": 2, "profiles": 2,
     "scenarios": 3, "profiling": 3, "abtest": 3, "monitor": 3, "store": 3, "workloads": 3,
     "capacity": 4, "loadgen": 4,
     "quality": 5,
