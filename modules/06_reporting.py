@@ -713,7 +713,7 @@ assert scores.shape == (32, 10) and (scores.argmax(axis=1) == logreg.predict(lr_
 lr_model, scores.shape
 
 # %%
-p95_metric = Metric("p95_per_batch", lambda model, data, result: float(np.percentile(result.timing["samples"], 95)),
+p95_metric = Metric("p95_per_batch", lambda model, data, result: float(np.percentile(result.timing.samples, 95)),
                     unit="s", higher_is_better=False, description="95th percentile of seconds per batch")
 p95_metric.info
 
@@ -734,7 +734,7 @@ import pickle
 
 def p95_per_batch(model, data, result):
     "95th percentile of the interleaved timing's seconds per batch."
-    return float(np.percentile(result.timing["samples"], 95))
+    return float(np.percentile(result.timing.samples, 95))
 
 
 from tinybench.report import Report
@@ -749,7 +749,7 @@ ext_settings = SuiteSettings(batch_size=32, min_time=0.4, rounds=4, scenarios=()
 ext = BenchmarkSuite({"cnn": workload.variants["fp32"], "logreg": logreg}, workload.data, ext_settings,
                      metrics=ext_metrics).run()
 for name, m in ext.models.items():
-    assert m.metrics["p95_per_batch"] == np.percentile(m.timing["samples"], 95), name
+    assert m.metrics["p95_per_batch"] == np.percentile(m.timing.samples, 95), name
 from sklearn.metrics import accuracy_score
 
 assert ext.models["logreg"].accuracy == accuracy_score(workload.data.y_test, logreg.predict(lr_model.prepare(X)))
@@ -834,7 +834,7 @@ def size_finding(model: ModelResult) -> str | None:
     st = model.stats
     s = (f"{model.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
-         f"of {(model.timing or {}).get('batch', '?')}")
+         f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
         if model.memory.get("largest_layer_bytes"):
             s += (f"; at batch {model.memory['batch']} its largest layer reads and writes "
@@ -997,7 +997,7 @@ def suite_limitations(result: SuiteResult) -> list[str]:
     if result.interrupted:
         out.append("The run was interrupted (Ctrl-C): the results are partial.")
     for name, m in result.models.items():
-        flags = (m.timing or {}).get("pitfalls") or []
+        flags = m.timing.pitfalls if m.timing else []
         if flags:
             out.append(f"{name}'s timing was flagged: " + "; ".join(f"{p['kind']}: {p['explanation']}" for p in flags))
         for sc, r in m.scenarios.items():
@@ -1051,7 +1051,7 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 
 def figure_latency_cdf(result: SuiteResult):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
-    samples = {plot_text(n): m.timing["samples"] for n, m in result.models.items() if m.timing}
+    samples = {plot_text(n): m.timing.samples for n, m in result.models.items() if m.timing}
     if not samples:
         return None
     fig = plot_latency_cdf(samples)

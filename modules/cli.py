@@ -310,9 +310,9 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
             t = m.timing
             if not t:
                 continue
-            name = f"{prefix}/{model}/batch{t['batch']}"
-            metrics = {"median_s": t["median"], "p99_s": t["p99"], "throughput_samples_per_s": t["throughput"]}
-            current: dict[str, Any] = {"round_median_s": _replications(t["round_medians"])}
+            name = f"{prefix}/{model}/batch{t.batch}"
+            metrics = {"median_s": t.median, "p99_s": t.p99, "throughput_samples_per_s": t.throughput}
+            current: dict[str, Any] = {"round_median_s": _replications(t.round_medians)}
             if m.accuracy is not None:
                 metrics["accuracy"] = current["accuracy"] = m.accuracy
             if baseline:
@@ -325,7 +325,7 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
                         reports[name] = detect_regression(current, stored, tolerance).to_dict()
                     except ValueError as e:  # NaN/inf in a metric: this gate cannot judge it, so it does not pass
                         reports[name] = {"ok": False, "error": str(e), "rows": []}
-            db.save(name, metrics, {"round_median_s": t["round_medians"]}, settings=result.settings.to_dict(),
+            db.save(name, metrics, {"round_median_s": t.round_medians}, settings=result.settings.to_dict(),
                     env=result.environment)
     return reports
 
@@ -352,9 +352,9 @@ def service_times_for_plan(results: str | Path | None = None, variant: str = "fp
         if single:
             return np.asarray(single, dtype=float), (f"{len(single)} SingleStream latencies of {variant} in {results} "
                                                      "(one query at a time: each is a service time)")
-        if m.timing and m.timing["batch"] == 1:
-            return np.asarray(m.timing["samples"], dtype=float), (
-                f"{m.timing['n']} batch-1 timing samples of {variant} in {results} (each a mean over a calibrated loop, "
+        if m.timing and m.timing.batch == 1:
+            return np.asarray(m.timing.samples, dtype=float), (
+                f"{m.timing.n} batch-1 timing samples of {variant} in {results} (each a mean over a calibrated loop, "
                 "so their spread is understated)")
         raise ValueError(f"{results} has no SingleStream latencies or batch-1 timings of {variant}: run it with "
                          "--scenarios SingleStream")
@@ -408,16 +408,16 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
     findings = []
     for name, m_new in b.models.items():
         m_old = a.models.get(name)
-        if not (m_old and m_old.timing and m_new.timing and m_old.timing["batch"] == m_new.timing["batch"]):
+        if not (m_old and m_old.timing and m_new.timing and m_old.timing.batch == m_new.timing.batch):
             continue
-        ratio, ci, p = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], level)
-        eq = _runs_ratio(m_old.timing["round_medians"], m_new.timing["round_medians"], 1 - 2 * (1 - level))[1]
+        ratio, ci, p = _runs_ratio(m_old.timing.round_medians, m_new.timing.round_medians, level)
+        eq = _runs_ratio(m_old.timing.round_medians, m_new.timing.round_medians, 1 - 2 * (1 - level))[1]
         c = SimpleNamespace(label_a=f"{name} (old)", label_b=f"{name} (new)", ratio=ratio, ratio_ci=ci, level=level,
                             margin=margin, verdict=verdict(ci, eq, margin, p, 1 - level))
-        pooled = compare(m_old.timing["samples"], m_new.timing["samples"], level=level)
+        pooled = compare(m_old.timing.samples, m_new.timing.samples, level=level)
         acc = lambda m: "–" if m.accuracy is None else f"{m.accuracy:.3f}"
-        lines.append(f"| {name} | {m_new.timing['batch']} | {format_seconds(m_old.timing['median'])} | "
-                     f"{format_seconds(m_new.timing['median'])} | {ratio:.3f} ({ci[0]:.3f}–{ci[1]:.3f}) | {c.verdict} | "
+        lines.append(f"| {name} | {m_new.timing.batch} | {format_seconds(m_old.timing.median)} | "
+                     f"{format_seconds(m_new.timing.median)} | {ratio:.3f} ({ci[0]:.3f}–{ci[1]:.3f}) | {c.verdict} | "
                      f"{pooled.ratio:.3f} ({pooled.ratio_ci[0]:.3f}–{pooled.ratio_ci[1]:.3f}) | "
                      f"{acc(m_old)} → {acc(m_new)} |")
         findings.append(f"- {latency_finding(c)}")

@@ -34,10 +34,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from tinybench.checks import check_level, check_number, check_quantile
 from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
 from tinybench.stats import verdict
-from tinybench.timing import check_level, check_number
 
 SUITE_SCHEMA = "tinybench.suite/1"
 
@@ -104,6 +104,84 @@ class SuiteSettings:
 # written as JSON loads back into the same objects. Each step that failed leaves its error under
 # `errors[step]` and the other steps' results stand.
 
+# %% [markdown]
+# One model's interleaved timing is typed: its fields are the raw data (the samples, pooled over
+# the rounds, and one median per round), and every figure a report cites (median, p99,
+# throughput, ...) is computed from them on demand, so it can be recomputed from what is kept.
+
+# %%
+#| export
+@dataclass(repr=False)
+class TimingSummary:
+    """The interleaved timing of one model: seconds per batch of `batch` samples. `samples`: every timing sample,
+    pooled over the rounds (seconds per batch); `round_medians`: one median per round, the replications that the
+    comparisons use; `pitfalls`: what the harness flagged ({"kind", "explanation"}). The rest is computed."""
+    batch: int
+    samples: list[float]
+    round_medians: list[float]
+    pitfalls: list[dict[str, str]] = field(default_factory=list)
+    unit = "seconds per batch"
+
+    @property
+    def n(self) -> int:
+        "Number of timing samples."
+        return len(self.samples)
+
+    @property
+    def rounds(self) -> int:
+        "Number of rounds this model was timed in."
+        return len(self.round_medians)
+
+    def quantile(self, q: float) -> float:
+        "The `q` quantile (a fraction) of the samples, seconds per batch (linear interpolation, numpy's default)."
+        return float(np.quantile(np.asarray(self.samples, dtype=float), check_quantile(q)))
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.samples))
+
+    @property
+    def p90(self) -> float:
+        return float(np.percentile(self.samples, 90))
+
+    @property
+    def p99(self) -> float:
+        return float(np.percentile(self.samples, 99))
+
+    @property
+    def iqr(self) -> float:
+        return float(np.subtract(*np.percentile(self.samples, [75, 25])))
+
+    @property
+    def throughput(self) -> float:
+        "Samples per second at the median: batch / median."
+        return self.batch / self.median
+
+    def to_dict(self) -> dict[str, Any]:
+        "The raw data and every derived figure (results.json keeps both; loading reads only the raw data)."
+        return {"batch": self.batch, "unit": self.unit, "n": self.n, "samples": list(self.samples),
+                "median": self.median, "mean": self.mean, "p90": self.p90, "p99": self.p99, "iqr": self.iqr,
+                "throughput": self.throughput, "rounds": self.rounds, "round_medians": list(self.round_medians),
+                "pitfalls": list(self.pitfalls)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "TimingSummary":
+        return cls(int(d["batch"]), [float(x) for x in d["samples"]], [float(x) for x in d.get("round_medians", [])],
+                   list(d.get("pitfalls", [])))
+
+    def __repr__(self) -> str:
+        return (f"TimingSummary(batch {self.batch}: median {format_seconds(self.median)}, p99 "
+                f"{format_seconds(self.p99)}, n={self.n} over {self.rounds} rounds)")
+
+# %%
+_ts = TimingSummary(8, [1e-3, 2e-3, 3e-3, 4e-3], [2e-3, 3e-3])
+assert _ts.median == 2.5e-3 and _ts.throughput == 8 / 2.5e-3 and TimingSummary.from_dict(_ts.to_dict()).samples == _ts.samples
+_ts
+
 # %%
 #| export
 @dataclass(repr=False)
@@ -119,7 +197,7 @@ class ModelResult:
     name: str
     description: str = ""
     device: str = "cpu"
-    timing: dict[str, Any] | None = None
+    timing: TimingSummary | None = None
     quality: dict[str, Any] | None = None
     predictions: list | None = None
     nonfinite_outputs: int = 0
@@ -144,7 +222,7 @@ class ModelResult:
     @property
     def median(self) -> float | None:
         "Median seconds per batch of the interleaved timing."
-        return None if self.timing is None else self.timing["median"]
+        return None if self.timing is None else self.timing.median
 
     @property
     def best_throughput(self) -> dict[str, Any] | None:
@@ -153,18 +231,21 @@ class ModelResult:
         return max(rows, key=lambda r: r["samples_per_s"], default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["timing"] = None if self.timing is None else self.timing.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
-        return cls(**d)
+        timing = d.get("timing")
+        return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing)})
 
     def __repr__(self) -> str:
         parts = [f"ModelResult({self.name!r} on {self.device}"]
         if self.accuracy is not None:
             parts.append(f"accuracy {self.accuracy:.2%}")
         if self.median is not None:
-            parts.append(f"median {format_seconds(self.median)} per batch of {self.timing['batch']}")
+            parts.append(f"median {format_seconds(self.median)} per batch of {self.timing.batch}")
         if self.errors:
             parts.append("FAILED " + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
         return ", ".join(parts) + ")"
@@ -316,9 +397,9 @@ class SuiteResult:
         out, metric_columns = [], self.metric_columns()
         for name, m in self.models.items():
             c, best = self.comparison(name), m.best_throughput
-            t = m.timing or {}
-            out.append({"model": name, "accuracy": m.accuracy, "median_s": t.get("median"), "p99_s": t.get("p99"),
-                        "batch": t.get("batch"), "speedup": c.speedup if c else (1.0 if name == self.baseline else None),
+            t = m.timing
+            out.append({"model": name, "accuracy": m.accuracy, "median_s": t and t.median, "p99_s": t and t.p99,
+                        "batch": t and t.batch, "speedup": c.speedup if c else (1.0 if name == self.baseline else None),
                         "speedup_ci_low": c.speedup_ci[0] if c else None, "speedup_ci_high": c.speedup_ci[1] if c else None,
                         "verdict": c.verdict if c else ("baseline" if name == self.baseline else None),
                         "p_holm": c.p_holm if c else None,
@@ -568,13 +649,10 @@ def _error(e: BaseException) -> str:
 
 # %%
 #| export
-def _timing_summary(samples: list[float], batch: int, round_medians: list[float], pitfalls: dict[str, str]) -> dict:
-    x = np.asarray(samples, dtype=float)
-    return {"batch": batch, "unit": "seconds per batch", "n": int(x.size), "samples": x.tolist(),
-            "median": float(np.median(x)), "mean": float(x.mean()), "p90": float(np.percentile(x, 90)),
-            "p99": float(np.percentile(x, 99)), "iqr": float(np.subtract(*np.percentile(x, [75, 25]))),
-            "throughput": batch / float(np.median(x)), "rounds": len(round_medians),
-            "round_medians": round_medians, "pitfalls": [{"kind": k, "explanation": v} for k, v in pitfalls.items()]}
+def _timing_summary(samples: list[float], batch: int, round_medians: list[float],
+                    pitfalls: dict[str, str]) -> TimingSummary:
+    return TimingSummary(batch, [float(x) for x in samples], [float(x) for x in round_medians],
+                         [{"kind": k, "explanation": v} for k, v in pitfalls.items()])
 
 
 def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: int, min_time: float,
@@ -607,7 +685,7 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
     pitfalls: dict[str, dict[str, str]] = {n: {} for n in fns}
     errors: dict[str, str] = {}
 
-    def summaries() -> dict[str, dict]:
+    def summaries() -> dict[str, TimingSummary]:
         return {n: _timing_summary(pooled[n], batch, medians[n], pitfalls[n]) for n in fns if pooled[n]}
     last = max(rounds, max_rounds or rounds) if until is not None else rounds
     t0 = time.perf_counter()
@@ -981,7 +1059,7 @@ def _scenario_settings(suite: BenchmarkSuite, scenario: str, m: ModelResult) -> 
             raise ValueError("Server needs server_qps, or SingleStream or batch 1 of the sweep to derive it from")
         kw["target_qps"] = qps
     if scenario == "Offline" and m.timing:  # issue enough samples to fill min_duration at the measured rate
-        kw["expected_qps"] = m.timing["throughput"]
+        kw["expected_qps"] = m.timing.throughput
     return kw
 
 
@@ -1035,9 +1113,9 @@ def _step_cross_validation(suite: BenchmarkSuite, name: str, m: ModelResult, say
 def _step_comparisons(suite: BenchmarkSuite, result: SuiteResult) -> list[VariantComparison]:
     "Every candidate against the baseline (compare_with_baseline) plus McNemar on the samples each got right."
     s = suite.settings
-    timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing["n"] >= 2}
-    out = compare_with_baseline({n: t["round_medians"] for n, t in timed.items()}, suite.baseline, s.level,
-                                s.margin, {n: t["samples"] for n, t in timed.items()}, sequential=s.sequential)
+    timed = {n: m.timing for n, m in result.models.items() if m.timing and m.timing.n >= 2}
+    out = compare_with_baseline({n: t.round_medians for n, t in timed.items()}, suite.baseline, s.level,
+                                s.margin, {n: t.samples for n, t in timed.items()}, sequential=s.sequential)
     for vc in out:
         usable = all(result.models[n].accuracy is not None for n in (suite.baseline, vc.candidate))
         if usable and suite.baseline in suite.correct and vc.candidate in suite.correct:
@@ -1145,7 +1223,7 @@ class Metric:
     `fn(model, data, result)` returns a number, or a mapping key → number (one column each, named `name.key`).
     `model`: the model object (a Variant's or TorchSUT's `.model`; an estimator itself, not its EstimatorModel);
     `data`: the suite's `(X, y)`: X a CPU torch tensor, samples first, y a numpy array or None; `result`: the
-    model's `ModelResult` so far (e.g. `result.timing["samples"]`: seconds per batch). See `MetricInfo` for the rest."""
+    model's `ModelResult` so far (e.g. `result.timing.samples`: seconds per batch). See `MetricInfo` for the rest."""
     name: str
     fn: Callable[[Any, Any, ModelResult], Any]
     unit: str = ""
@@ -1426,7 +1504,7 @@ def figure_memory(result: Any):
 #| export
 def rounds_run(result: Any) -> int:
     "The most timing rounds any model ran (the suite's minimum `rounds` if none ran)."
-    return max((len(m.timing["round_medians"]) for m in result.models.values() if m.timing), default=result.settings.rounds)
+    return max((m.timing.rounds for m in result.models.values() if m.timing), default=result.settings.rounds)
 
 
 def methodology(result: Any) -> list[str]:

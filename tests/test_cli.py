@@ -37,7 +37,7 @@ def test_run_end_to_end_writes_three_files_and_the_json_equals_the_result(tmp_pa
     assert json.dumps(on_disk) == json.dumps(seen[0].to_dict()), "the JSON is exactly the in-memory result"
     loaded = SuiteResult.load(folder / "results.json")
     assert list(loaded.models) == ["fp32", "int8-dynamic", "pruned-50", "bf16"] and loaded.baseline == "fp32"
-    assert all(m.accuracy >= 0.9 and m.timing["n"] > 0 for m in loaded.models.values())
+    assert all(m.accuracy >= 0.9 and m.timing.n > 0 for m in loaded.models.values())
     md = (folder / "report.md").read_text()
     for section in ("## Environment", "## Methodology", "## Results", "## Comparisons with fp32", "## Findings",
                     "## Recommendations", "## Limitations", "![latency_cdf](figures/latency_cdf.png)"):
@@ -150,8 +150,8 @@ def test_store_and_baseline_gate(tmp_path, monkeypatch):
     def slower(*a, **kw):  # the same measurements, made 3x slower after the fact: a planted regression (3x, not
         timings, errors = real(*a, **kw)  # 1.6x: --quick runs are short, and one of them can be 1.5x slow by chance)
         t = timings["fp32"]
-        timings["fp32"] = suite_mod._timing_summary([x * 3 for x in t["samples"]], t["batch"],
-                                                    [x * 3 for x in t["round_medians"]], {})
+        timings["fp32"] = suite_mod.TimingSummary(t.batch, [x * 3 for x in t.samples],
+                                                  [x * 3 for x in t.round_medians])
         return timings, errors
 
     monkeypatch.setattr(suite_mod, "time_interleaved", slower)

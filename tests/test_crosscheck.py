@@ -987,8 +987,8 @@ def test_time_interleaved_pools_rounds_in_order(recordings):
     out, errors = time_interleaved({n: (lambda: None) for n in ROUNDS}, 32, 10, 1.0)
     assert not errors
     for n, t in out.items():
-        assert t["samples"] == np.concatenate([_round_samples(n, r) for r in range(10)]).tolist()
-        assert t["round_medians"] == [float(np.median(_round_samples(n, r))) for r in range(10)] == ROUNDS[n]
+        assert t.samples == np.concatenate([_round_samples(n, r) for r in range(10)]).tolist()
+        assert t.round_medians == [float(np.median(_round_samples(n, r))) for r in range(10)] == ROUNDS[n]
 
 
 # --------------------------------------------------------------------------------------------------------------

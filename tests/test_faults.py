@@ -115,7 +115,7 @@ def test_ctrl_c_while_measuring_keeps_everything_and_writes_the_report(interrupt
     a = r.models["a"]
     assert a.quality is not None, "the quality step (before the signal) is kept"
     if point in ("sweep", "scenarios"):
-        assert a.timing and a.timing["n"] > 0, "the timing (before the signal) is kept"
+        assert a.timing and a.timing.n > 0, "the timing (before the signal) is kept"
     if point == "scenarios":
         assert a.batch_sweep and a.batch_sweep["rows"], "the sweep (before the signal) is kept"
     else:
@@ -167,7 +167,7 @@ def test_second_ctrl_c_while_results_json_is_written_skips_the_report(tmp_path):
     finally:
         signal.signal(signal.SIGINT, old)
     assert any("second Ctrl-C: report skipped" in ln for ln in lines), lines
-    assert SuiteResult.load(folder / "results.json").models["m"].timing["n"] > 0
+    assert SuiteResult.load(folder / "results.json").models["m"].timing.n > 0
     assert not (folder / "report.html").exists()
 
 
@@ -331,7 +331,7 @@ def test_gate_in_the_cli_never_passes_a_nan_or_empty_baseline(saved, tmp_path):
     from tinybench.store import ResultStore
     _, r = saved
     db = tmp_path / "s.sqlite"
-    names = [f"models/{n}/batch{m.timing['batch']}" for n, m in r.models.items()]
+    names = [f"models/{n}/batch{m.timing.batch}" for n, m in r.models.items()]
     with ResultStore(db) as s:
         s.save(names[0], {"median_s": 1e-3}, {"round_median_s": [float("nan")] * 5})
         s.save(names[1], {"median_s": 1e-3}, {"round_median_s": []})

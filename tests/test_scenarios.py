@@ -481,19 +481,20 @@ def test_process_sut_failing_queries_make_the_run_invalid_not_crash():
 def test_processes_scale_a_gil_bound_sut_where_threads_do_not():
     """Same SUT, same run, two workers: threads share one GIL, processes do not (a ratio within one run).
 
-    Processes can only scale onto a core that is free. With two CPU-bound processes alongside (`make test-busy`)
-    single pairs ranged 1.07-2.09x and the best of five 1.66-2.09x; the best of three was 1.23x once, on a machine
-    that also ran two 2-thread benchmarks and another test session (load ~6). So: the best of five pairs."""
+    Processes can only scale onto a core that is free, so each side keeps its best of five interleaved runs (the
+    moments the machine offered most). With two CPU-bound processes alongside (`make test-busy`) single pairs ranged
+    1.07-2.09x; best of five pairs 1.66-2.09x. On a machine also running two other test sessions and an autograde
+    (load ~6) the best pair was 1.23-1.28x: past what this test can promise, as then no core is free."""
     data = ArrayDataset(list(range(64)))
     settings = dict(scenario="Offline", offline_batch_size=4, min_duration=0.0, workers=2)
     sut = _PythonWork()
-    best_ratio = 0.0
+    threads, procs = [], []
     with ProcessSUT(_PythonWork, processes=2) as p:
-        for _ in range(5):  # the machine is shared: take the best of five pairs
-            threads = run(sut, data, **settings).samples_per_second
-            procs = run(p, data, **settings).samples_per_second
-            best_ratio = max(best_ratio, procs / threads)
-    assert best_ratio > 1.3, f"two processes served only {best_ratio:.2f}x the samples/s of two threads"
+        for _ in range(5):
+            threads.append(run(sut, data, **settings).samples_per_second)
+            procs.append(run(p, data, **settings).samples_per_second)
+    ratio = max(procs) / max(threads)
+    assert ratio > 1.3, f"two processes served only {ratio:.2f}x the samples/s of two threads ({procs} vs {threads})"
 
 
 # ------------------------------------------------------------------ Offline over one array: views, not copies

@@ -57,7 +57,7 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
     assert f"fast is {vc.speedup:.2f}× faster than slow" in text and "95% CI" in text and "Holm-adjusted p" in text
     assert rep.recommendations()[0].startswith("Use fast instead of slow: it is")
     for m in result.models.values():
-        assert m.ok and m.timing["rounds"] == 4 and len(m.timing["round_medians"]) == 4
+        assert m.ok and m.timing.rounds == 4 and len(m.timing.round_medians) == 4
         assert m.stats["n_params"] == 384 * 384 + 3850 and m.stats["flops"] > 0
         assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory["rss_peak"] > 0
         assert m.memory["batch"] == 32 and m.memory["largest_layer_bytes"] == 32 * (384 + 10) * 4  # the head's in+out
@@ -74,7 +74,7 @@ def _synthetic(rounds: dict, correct: dict | None = None, margin=None) -> SuiteR
         models[name] = ModelResult(name, timing=_timing_summary(samples, 32, list(med), {}))
     result = SuiteResult(models, next(iter(rounds)), settings, "none", 100, environment={"cpu_count": 2})
     result.comparisons = compare_with_baseline(rounds, result.baseline, margin=margin,
-                                               pooled={n: m.timing["samples"] for n, m in models.items()})
+                                               pooled={n: m.timing.samples for n, m in models.items()})
     return result
 
 
@@ -210,7 +210,7 @@ def test_time_interleaved_round_robin_and_partial_results_on_ctrl_c():
             return sum(range(50))
         return fn
     timings, errors = time_interleaved({"a": make("a"), "b": make("b")}, batch=1, rounds=3, min_time=0.03)
-    assert not errors and timings["a"]["rounds"] == timings["b"]["rounds"] == 3
+    assert not errors and timings["a"].rounds == timings["b"].rounds == 3
     firsts = [order.index(n) for n in "ab"]
     assert firsts == sorted(firsts) and order[-1] == "b", "a's round comes before b's"
     order.clear()
@@ -223,7 +223,7 @@ def test_time_interleaved_round_robin_and_partial_results_on_ctrl_c():
     with pytest.raises(KeyboardInterrupt) as e:
         time_interleaved({"a": a, "b": make("b", stop_at=10**9), "c": make("c", stop_at=1)}, 1, 2, 0.02)
     partial = e.value.partial
-    assert set(partial) == {"a", "b"} and partial["a"]["rounds"] == 1, "round 1 of a and b is kept"
+    assert set(partial) == {"a", "b"} and partial["a"].rounds == 1, "round 1 of a and b is kept"
 
     def broken():
         raise ValueError("nope")
@@ -399,14 +399,14 @@ def test_time_interleaved_adds_rounds_until_decided_or_budget():
 
     timings, _ = time_interleaved({"a": lambda: None, "b": lambda: None}, batch=1, rounds=2, min_time=0.02,
                                   until=until, max_rounds=50, time_budget=30)
-    assert timings["a"]["rounds"] == timings["b"]["rounds"] == 5 and calls[0] == {"a": 2, "b": 2}
+    assert timings["a"].rounds == timings["b"].rounds == 5 and calls[0] == {"a": 2, "b": 2}
     t0 = time.perf_counter()
     timings, _ = time_interleaved({"a": lambda: None}, batch=1, rounds=2, min_time=0.02, until=lambda m: False,
                                   max_rounds=10_000, time_budget=0.3)
-    assert time.perf_counter() - t0 < 3 and 2 < timings["a"]["rounds"] < 10_000
+    assert time.perf_counter() - t0 < 3 and 2 < timings["a"].rounds < 10_000
     timings, _ = time_interleaved({"a": lambda: None}, batch=1, rounds=2, min_time=0.02, until=lambda m: False,
                                   max_rounds=4, time_budget=100)
-    assert timings["a"]["rounds"] == 4
+    assert timings["a"].rounds == 4
 
 
 def test_suite_measures_until_a_2x_difference_is_decided():
@@ -424,7 +424,7 @@ def test_suite_measures_until_a_2x_difference_is_decided():
     result = BenchmarkSuite({"base": Sleep(2e-3), "slow": Sleep(4e-3)}, _data(40), s).run()
     (vc,) = result.comparisons
     assert vc.verdict == "slower" and vc.decided and vc.ratio_ci[0] > 1.05, vc
-    assert vc.method.startswith("confidence sequence") and vc.rounds == result.models["slow"].timing["rounds"] >= 3
+    assert vc.method.startswith("confidence sequence") and vc.rounds == result.models["slow"].timing.rounds >= 3
     from tinybench.report import Report
     from tinybench.report import methodology
     assert any("added rounds until every comparison was" in line for line in methodology(result))
@@ -447,7 +447,7 @@ def test_suite_settings_name_the_bad_field(kwargs, exc, pattern):
 
 def _p95_per_batch(model, data, result):
     "A real measurement: the 95th percentile of the interleaved timing's seconds per batch."
-    return float(np.percentile(result.timing["samples"], 95))
+    return float(np.percentile(result.timing.samples, 95))
 
 
 def _sizes(model, data, result):
@@ -506,7 +506,7 @@ def test_an_estimator_is_measured_like_a_torch_model(estimator_run):
     # quality from its scores, as for the torch model; timing, sweep, memory and a scenario
     assert lr.accuracy == accuracy_score(y, logreg.predict(X_flat))
     assert lr.quality["confusion_matrix"] and lr.stats is None and lr.description == "LogisticRegression (predict_proba)"
-    assert lr.timing["n"] >= 2 and [r["batch"] for r in lr.batch_sweep["rows"]] == [1, 8] and lr.memory is not None
+    assert lr.timing.n >= 2 and [r["batch"] for r in lr.batch_sweep["rows"]] == [1, 8] and lr.memory is not None
     assert lr.scenarios["Offline"]["accuracy"] == pytest.approx(lr.accuracy, abs=0.02)
     with torch.no_grad():
         linear_pred = linear(data.X_test).argmax(1).numpy()
@@ -527,7 +527,7 @@ def test_user_metrics_become_columns_findings_and_survive_results_json(estimator
     lr, lin = result.models["logreg"], result.models["linear"]
     # every metric value is recomputed from what the result keeps, or from the model itself
     for m in (lin, lr):
-        assert m.metrics["p95_per_batch"] == np.percentile(m.timing["samples"], 95)
+        assert m.metrics["p95_per_batch"] == np.percentile(m.timing.samples, 95)
         assert m.metrics["sizes.n"] == len(data.X_test)
     assert lr.metrics["sizes.pickled"] == len(pickle.dumps(logreg)), "the estimator itself, not its adapter"
     assert lin.metrics["sizes.pickled"] == len(pickle.dumps(linear))
@@ -636,3 +636,22 @@ def test_metric_fields_are_checked():
         as_metrics({"x": Metric("y", _nan)})
     assert [m.name for m in as_metrics({"x": _nan, "y": Metric("y", _nan)})] == ["x", "y"]
     assert [m.name for m in as_metrics(_nan)] == ["_nan"] and as_metrics(None) == []
+
+
+def test_timing_summary_is_typed_and_recomputes_every_figure_from_its_samples():
+    "ModelResult.timing is a TimingSummary: fields are read directly, figures come from the samples it keeps."
+    from tinybench.suite import TimingSummary
+    rng = np.random.default_rng(3)
+    samples = rng.lognormal(np.log(1e-3), 0.2, 101).tolist()
+    t = TimingSummary(16, samples, [float(np.median(samples[i::5])) for i in range(5)])
+    d = t.to_dict()
+    assert d["median"] == float(np.median(samples)) and d["p99"] == pytest.approx(np.percentile(samples, 99))
+    assert d["throughput"] == 16 / d["median"] and d["n"] == 101 and d["rounds"] == 5
+    # results.json written before TimingSummary held the same keys: they load, and the figures are recomputed
+    old = {**d, "median": 123.0, "p99": -1.0}
+    back = TimingSummary.from_dict(old)
+    assert back.samples == samples and back.median == d["median"] and back.p99 == d["p99"]
+    m = ModelResult.from_dict({**ModelResult("x").to_dict(), "timing": old})
+    assert isinstance(m.timing, TimingSummary) and m.median == d["median"]
+    with pytest.raises(TypeError):
+        t["median"]  # no dict-style reads: a renamed key would fail silently elsewhere

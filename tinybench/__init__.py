@@ -107,6 +107,7 @@ _ELSEWHERE = {
     "SoakResult": "scenarios",
     "StoredRun": "store",
     "Table": "display",
+    "TimingSummary": "suite",
     "TrainedModel": "workloads",
     "USLFit": "capacity",
     "UnstableQueue": "capacity",

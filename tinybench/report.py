@@ -65,7 +65,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #3fea0526
+# %% ../modules/06_reporting.ipynb #aca28313
 def undecided_finding(comparison: VariantComparison) -> str:
     "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
     lo, hi = comparison.ratio_ci
@@ -127,7 +127,7 @@ def size_finding(model: ModelResult) -> str | None:
     st = model.stats
     s = (f"{model.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
-         f"of {(model.timing or {}).get('batch', '?')}")
+         f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
         if model.memory.get("largest_layer_bytes"):
             s += (f"; at batch {model.memory['batch']} its largest layer reads and writes "
@@ -266,7 +266,7 @@ def suite_recommendations(result: SuiteResult) -> list[str]:
                    "samples/s, its highest measured rate (one measurement per batch size, without an interval).")
     return out
 
-# %% ../modules/06_reporting.ipynb #8bd9cdd6
+# %% ../modules/06_reporting.ipynb #41e34d0b
 def suite_limitations(result: SuiteResult) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
@@ -282,7 +282,7 @@ def suite_limitations(result: SuiteResult) -> list[str]:
     if result.interrupted:
         out.append("The run was interrupted (Ctrl-C): the results are partial.")
     for name, m in result.models.items():
-        flags = (m.timing or {}).get("pitfalls") or []
+        flags = m.timing.pitfalls if m.timing else []
         if flags:
             out.append(f"{name}'s timing was flagged: " + "; ".join(f"{p['kind']}: {p['explanation']}" for p in flags))
         for sc, r in m.scenarios.items():
@@ -306,7 +306,7 @@ def suite_limitations(result: SuiteResult) -> list[str]:
                    "tinybench checked only that each returned a finite number, not what it measures.")
     return out
 
-# %% ../modules/06_reporting.ipynb #7f801a5c
+# %% ../modules/06_reporting.ipynb #0651dec9
 def _as_path(path: Any, name: str) -> Path:
     "`path` (a str or os.PathLike) as a Path, else a TypeError naming `name`."
     if isinstance(path, bytes) or not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
@@ -331,7 +331,7 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 
 def figure_latency_cdf(result: SuiteResult):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
-    samples = {plot_text(n): m.timing["samples"] for n, m in result.models.items() if m.timing}
+    samples = {plot_text(n): m.timing.samples for n, m in result.models.items() if m.timing}
     if not samples:
         return None
     fig = plot_latency_cdf(samples)
