@@ -26,13 +26,13 @@
 # 2. SingleStream (**exercise 1**).
 # 3. Open-loop load: Poisson arrivals (**exercise 2**), and **coordinated omission** (**exercise 3**);
 #    load patterns beyond Poisson (bursts, a ramp).
-# 4. The runner: Server with worker threads, MultiStream, Offline with real batches; validity: min
-#    duration, min queries, early stopping, the latency bound, errors.
+# 4. The runner: how each scenario issues queries (the plumbing is `tinybench.runner`); validity:
+#    min duration, min queries, early stopping, the latency bound, errors; issuing on time.
 # 5. Reading a result, on SUTs of known service time; a soak run that tests latency and memory for trends.
 # 6. Finding the peak rate.
 # 7. Checking ourselves against MLPerf LoadGen.
 # 8. Batching: throughput against latency.
-# 9. Threads or processes: a SUT that holds the GIL.
+# 9. Threads or processes: a SUT that holds the GIL (`tinybench.procsut`).
 
 # %%
 #| default_exp scenarios
@@ -43,9 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,10 +50,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tinybench.stats import early_stopping, early_stopping_min_passing
 from tinybench.display import format_seconds
 from tinybench.env import environment
-from tinybench.timing import NUMPY_DTYPES, check_number, check_quantile, finite_rows, nvtx_range
+from tinybench.procsut import ProcessSUT
+from tinybench.runner import (
+    ISSUE_MODES, NONFINITE_OUTPUT, Pacer, Recorder, batch_error, execute, max_over_allowed, offline_views, output_errors)
+from tinybench.stats import early_stopping, early_stopping_min_passing
+from tinybench.timing import check_number, check_quantile, nvtx_range
+
+# the runner's and ProcessSUT's public names are importable from here too: `from tinybench.scenarios import Pacer`
+_all_ = ["ISSUE_MODES", "NONFINITE_OUTPUT", "batch_error", "output_errors", "Pacer", "max_over_allowed", "ProcessSUT"]
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch
@@ -185,7 +188,6 @@ class ArrayDataset:
 #| export
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
 LOAD_PATTERNS = ("poisson", "burst", "ramp")
-ISSUE_MODES = ("sleep", "hybrid", "precise")
 _DEFAULT_QUANTILE = {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99, "Offline": 0.90}
 
 
@@ -555,9 +557,9 @@ def schedule_for(s: TestSettings) -> np.ndarray:
 # - **Offline**: every sample is issued at time 0; workers take real batches of
 #   `offline_batch_size` samples; the metric is samples per second until the last completes.
 #
-# A SUT that raises fails only its query (counted, and the run is INVALID with the reason);
-# a SUT that returns the wrong number of outputs is a bug in the SUT: the run stops with a
-# `ValueError`. Ctrl-C stops the run and returns what was measured, marked incomplete.
+# A SUT that raises, returns the wrong number of outputs or an output holding NaN fails only
+# its queries (counted, and the run is INVALID with the reason). Ctrl-C stops the run and returns
+# what was measured, marked incomplete.
 
 # %%
 #| export
@@ -704,387 +706,14 @@ def validity_reasons(r: ScenarioResult) -> list[str]:
     return reasons
 
 # %% [markdown]
-# The runner itself: a few small functions, one per scenario, sharing the bookkeeping.
+# The plumbing lives in the support notebook `tinybench.runner`: a `Recorder` with one record per
+# query, filled in by the threads that serve them, one function per scenario, and `execute`, which
+# runs one of them. `run` puts it together: check the arguments, load the performance samples,
+# register the Server and Offline queries with their schedule, execute, and judge validity.
 
 # %%
 #| export
-class _Recorder:
-    "Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads."
-    def __init__(self, labels: Sequence | None):
-        self.queries: list[list[int]] = []
-        self.scheduled: list[float] = []
-        self.issued: list[float] = []
-        self.started: list[float] = []
-        self.completed: list[float] = []
-        self.errors: list[str | None] = []
-        self.labels = labels
-        self.query_labels: np.ndarray | None = None  # Offline over one array: the label of each query, in order
-        self.correct: list[bool] = []
-        self.fatal: BaseException | None = None
-        self.timed_out = False
-        self.stopped_early: str | None = None
-        self.target: float | None = None  # Server: the latency bound, to count queries over it as they complete
-        self.n_completed = 0
-        self.n_over = 0
-        self.busy_s = 0.0  # seconds spent in SUT calls, summed over the calls (the SUT's utilisation, Server)
-        self.issuer_cpu: float | None = None  # CPU seconds the issuing thread used (Server)
-        self.lock = threading.Lock()
-
-    def add(self, idx: list[int], scheduled: float) -> int:
-        "Register a query (its sample indices and scheduled time); returns its id."
-        self.queries.append(idx)
-        self.scheduled.append(scheduled)
-        for col in (self.issued, self.started, self.completed):
-            col.append(math.nan)
-        self.errors.append(None)
-        return len(self.queries) - 1
-
-    def serve(self, sut: Callable, samples: Sequence, qids: list[int], t0: float) -> None:
-        "Run one SUT call for the queries `qids` (their samples batched together) and record the outcome."
-        idx = [i for q in qids for i in self.queries[q]]
-        start = time.perf_counter() - t0
-        try:
-            out = sut([samples[i] for i in idx])
-            error = None
-        except Exception as e:  # a failing query is recorded with its error; the run goes on
-            out, error = None, f"{type(e).__name__}: {e}"
-        done = time.perf_counter() - t0
-        bad = [error] * len(idx) if error is not None else output_errors(out, len(idx))
-        with self.lock:
-            k = 0
-            for q in qids:
-                n = len(self.queries[q])
-                self.started[q], self.completed[q] = start, done
-                self.errors[q] = next((e for e in bad[k:k + n] if e is not None), None)
-                if self.target is not None and done - self.scheduled[q] > self.target:
-                    self.n_over += 1
-                if self.errors[q] is None and self.labels is not None:
-                    self.correct.extend(_is_correct(out[j], self.labels[idx[j]]) for j in range(k, k + n))
-                k += n
-            self.n_completed += len(qids)
-            self.busy_s += done - start
-
-
-NONFINITE_OUTPUT = "the SUT's output for this sample holds NaN or infinity"
-
-
-def batch_error(out: Any, n: int) -> str | None:
-    "Why `out` is not a sequence (list, array, tensor) of `n` outputs, one per sample of the batch; None when it is."
-    if out is None:
-        return f"the SUT returned None for a batch of {n} samples; it must return one output per sample"
-    try:
-        k = len(out)
-    except TypeError:
-        return f"the SUT returned a {type(out).__name__}, not a sequence of {n} outputs (one per sample)"
-    if isinstance(out, (str, bytes)) or k != n:
-        return f"the SUT returned {k} outputs for a batch of {n} samples; it must return one output per sample"
-    return None
-
-
-def output_errors(out: Any, n: int) -> list[str | None]:
-    """Per sample of a batch of `n`, why the SUT's output for it is not a usable output (None where it is).
-
-    A malformed batch (`batch_error`) is an error of every sample in it; an output with a NaN or an infinity is an
-    error of its sample, never a prediction (the argmax of NaNs is 0, a "correct" class-0 answer)."""
-    whole = batch_error(out, n)
-    if whole is not None:
-        return [whole] * n
-    finite = finite_rows(out)
-    if finite is None or finite.all():
-        return [None] * n
-    return [None if ok else NONFINITE_OUTPUT for ok in finite]
-
-
-def _as_numpy(out: Any) -> np.ndarray:
-    "`out` (a tensor on any device, an array, a list) as a numpy array; bfloat16 and other dtypes numpy lacks as float32."
-    if hasattr(out, "detach"):
-        t = out.detach().cpu()
-        return (t if str(t.dtype) in NUMPY_DTYPES or not t.is_floating_point() else t.float()).numpy()
-    return np.asarray(out)
-
-
-def _is_correct(output: Any, label: Any) -> bool:
-    arr = _as_numpy(output)
-    pred = arr.argmax() if arr.ndim >= 1 and arr.size > 1 else arr.item()
-    return bool(pred == label)
-
-
-# %% [markdown]
-# Closed-loop scenarios (SingleStream, MultiStream):
-
-# %%
-#| export
-def _run_closed_loop(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
-    per = s.samples_per_query if s.scenario == "MultiStream" else 1
-    n_avail = len(samples)
-    order = np.random.default_rng(s.sample_seed).permutation(n_avail)
-    pool = _ThreadPool(s.workers) if s.workers > 1 and per > 1 else None
-    try:
-        while True:
-            now = time.perf_counter() - t0
-            n = len(rec.queries)
-            # the run's duration is its last completion: stop once that (not the clock now) reaches min_duration
-            if n >= s.min_query_count and rec.completed and rec.completed[-1] >= s.min_duration:
-                return
-            if now >= s.max_duration:
-                rec.timed_out = True
-                return
-            first = int(order[n % n_avail])
-            q = rec.add([(first + k) % n_avail for k in range(per)], now)  # contiguous samples, as LoadGen
-            rec.issued[q] = now
-            if pool is None:
-                rec.serve(sut, samples, [q], t0)
-            else:  # the query's samples run concurrently; it completes with the slowest
-                _serve_split(sut, samples, rec, q, t0, pool)
-            if rec.fatal:
-                return
-    finally:
-        if pool is not None:
-            pool.close()
-
-
-def _serve_split(sut, samples, rec: _Recorder, q: int, t0: float, pool: "_ThreadPool") -> None:
-    "Serve each sample of query q as its own SUT call on the pool; the query completes with the slowest."
-    parts = []
-    for i in rec.queries[q]:
-        part = _Recorder(rec.labels)
-        part.add([i], rec.scheduled[q])
-        parts.append(part)
-    pool.map(lambda p: p.serve(sut, samples, [0], t0), parts)
-    rec.fatal = next((p.fatal for p in parts if p.fatal), None)
-    rec.started[q] = min(p.started[0] for p in parts)
-    rec.completed[q] = max(p.completed[0] for p in parts)
-    rec.errors[q] = next((p.errors[0] for p in parts if p.errors[0]), None)
-    rec.correct.extend(c for p in parts for c in p.correct)
-
-
-class _ThreadPool:
-    "A minimal fixed pool: `map` runs fn over items on the workers and waits for all of them."
-    def __init__(self, n: int):
-        from concurrent.futures import ThreadPoolExecutor
-        self._ex = ThreadPoolExecutor(max_workers=n)
-
-    def map(self, fn, items) -> None:
-        for f in [self._ex.submit(fn, it) for it in items]:
-            f.result()
-
-    def close(self) -> None:
-        self._ex.shutdown(wait=True)
-
-# %% [markdown]
-# Open-loop scenarios (Server, Offline): an issuing loop on the calling thread, workers behind a queue.
-#
-# The issuer must release each query at its scheduled time. `time.sleep` alone is not precise: the
-# OS wakes the thread late, by tens of microseconds on bare metal and often more than 100 µs at the
-# median on a virtual machine, with a tail past a millisecond. tinybench audits itself: a Server run
-# whose p99 issue lateness exceeds 10% of `target_latency` is INVALID, because then the harness, not
-# the SUT, sets the latency. So the `Pacer` sleeps until a margin before the deadline and spins for
-# the rest; the margin is learned from the overshoots it sees (`issue_mode="hybrid"`, the default:
-# the p99 of them, and only while the SUT is idle and busy less than half the time; `"precise"`:
-# 1.5 × the p99.9 and at least 300 µs, always, which costs a busy core; `"sleep"`: no spinning).
-# Every result records the lateness and the CPU seconds the issuer used, and the experiment after
-# the runner shows both on this machine.
-
-# %%
-#| export
-class Pacer:
-    """Waits until a `perf_counter()` deadline: sleeps to within a learned margin of it, then spins.
-
-    The OS wakes a sleeping thread late (on a virtual machine 60-150 µs at the median, and past a millisecond in
-    the tail); that lateness delays the query's issue. Modes: `sleep` (no spinning, the least CPU), `hybrid`
-    (spin for the last p99 of the recent wake-up overshoots, only while no query is outstanding and the SUT is busy
-    less than half the time: `loaded()`), `precise` (spin
-    for the last 1.5 × p99.9 of them, at least 300 µs, always: at low rates nearly every deadline is met, at the
-    cost of CPU; at high rates the spinning issuer competes with the workers for the GIL, and `hybrid` does better:
-    with a ~90 µs numpy SUT at 3,625 queries/s, precise's p99 lateness measures 0.2-0.5 ms (once 22 ms), against
-    hybrid's 0.14-0.19 ms. Use `precise` for light SUTs at low rates).
-
-    A spinning Python thread holds the GIL, and a worker that needs it waits for the switch interval: with a pure
-    spin at 20,000 queries/s a no-op SUT's p99 latency is ~4 ms, against ~0.15 ms without it. So the spin yields
-    the CPU and the GIL on every turn (`os.sched_yield`), and `hybrid` spins only while the workers are idle
-    (`busy()` is false): when queries are outstanding a new one waits in the queue anyway, so a late issue costs it
-    little."""
-    def __init__(self, mode: str = "hybrid", window: int = 256):
-        if mode not in ISSUE_MODES:
-            raise ValueError(f"mode must be one of {ISSUE_MODES}, got {mode!r}")
-        self.mode, self.quantile = mode, {"sleep": None, "hybrid": 0.99, "precise": 0.999}[mode]
-        # precise: 1.5x the quantile and at least 300 µs. Quiet 2-core Xeon VM, no-op SUT at 1,000 queries/s, three
-        # 5 s runs each: the bare p99.9 quantile woke past the deadline 19-42 times per ~3,000 sleeps (p99 lateness
-        # 45-70 µs), this margin 2-9 times (p99 23-36 µs), for about the same issuer CPU (1.5-2.0 s per 5 s)
-        self.safety, self.floor = (1.5, 3e-4) if mode == "precise" else (1.0, 0.0)
-        self.overshoot = np.full(window, 2e-4)  # seconds; a ring buffer of recent wake-up overshoots
-        self.k, self.margin = 0, max(2e-4, self.floor)
-
-    def wait_until(self, target: float, busy: Callable[[], bool] | None = None,
-                   loaded: Callable[[], bool] | None = None) -> None:
-        """Return at `target` (seconds on perf_counter) or as soon after as the OS allows; never before it.
-        `busy()`: whether queries are outstanding, asked once the margin is reached (then `hybrid` sleeps on).
-        `loaded()`: whether the SUT is busy most of the time; then `hybrid` sleeps once, straight to the target (two
-        sleeps would add two wake-up overshoots)."""
-        if self.mode == "sleep" or (self.mode == "hybrid" and loaded is not None and loaded()):
-            delay = target - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            return
-        wake = target - self.margin
-        delay = wake - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-            self.overshoot[self.k % self.overshoot.size] = time.perf_counter() - wake
-            self.k += 1
-            if self.k % 32 == 0:  # re-learn the margin now and then: a quantile per call would cost more than it saves
-                learned = self.safety * float(np.quantile(self.overshoot, self.quantile))
-                self.margin = min(2e-3, max(self.floor, learned))
-        if self.mode == "hybrid" and busy is not None and busy():  # a busy worker needs the GIL more than the issuer
-            delay = target - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            return
-        while time.perf_counter() < target:
-            os.sched_yield()  # releases the GIL: the workers keep running while the issuer waits
-
-
-def _worker(sut, samples, rec: _Recorder, q: queue.SimpleQueue, t0: float, max_batch: int, max_wait: float) -> None:
-    while True:
-        first = q.get()
-        if first is None:
-            return
-        batch = [first]
-        deadline = time.perf_counter() + max_wait
-        while len(batch) < max_batch:
-            timeout = deadline - time.perf_counter()
-            try:
-                nxt = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
-            except queue.Empty:
-                break
-            if nxt is None:
-                q.put(None)
-                break
-            batch.append(nxt)
-        rec.serve(sut, samples, batch, t0)
-
-
-def max_over_allowed(n_queries: int, quantile: float, confidence: float = 0.99) -> int:
-    "Most queries over the latency bound with which `n_queries` can still pass early stopping (-1: none can)."
-    lo, hi = -1, n_queries
-    while lo < hi:  # early_stopping_min_passing(t) + t grows with t: bisect for the largest t that fits
-        mid = (lo + hi + 1) // 2
-        if early_stopping_min_passing(mid, quantile, confidence) + mid <= n_queries:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-class _Overload:
-    """Decides when a Server run can no longer be VALID: more queries are (or will certainly be) over the latency
-    bound than early stopping allows for the whole schedule. Queries scheduled more than `target_latency` ago that
-    have not completed will complete over the bound; at least `k - n_completed` of the first `k` are such."""
-    def __init__(self, rec: _Recorder, s: TestSettings):
-        self.rec, self.target = rec, s.target_latency
-        self.scheduled = np.asarray(rec.scheduled, dtype=float)
-        self.allowed = max_over_allowed(self.scheduled.size, s.latency_quantile)
-        self.enabled = s.stop_when_invalid
-
-    def hopeless(self, now: float, issued: int) -> bool:
-        "True (and the reason recorded) once VALID is impossible; `now` in seconds from t0, `issued` queries so far."
-        if self.allowed < 0 or not self.enabled:  # a schedule too short to pass early stopping at all: that is not overload
-            return False
-        k = min(int(np.searchsorted(self.scheduled, now - self.target)), issued)
-        over = self.rec.n_over + max(0, k - self.rec.n_completed)
-        if over <= self.allowed:
-            return False
-        self.rec.stopped_early = (f"overloaded: {over} queries were already over target_latency "
-                                  f"{format_seconds(self.target)} at {now:.2f} s, more than the {max(self.allowed, 0)} "
-                                  f"that early stopping allows for {self.scheduled.size} queries; VALID was impossible, "
-                                  "so the run stopped early: reduce target_qps")
-        return True
-
-
-def _run_server(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
-    q: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: a few µs less per query than queue.Queue
-    rec.target = s.target_latency
-    overload = _Overload(rec, s)
-    pacer = Pacer(s.issue_mode)
-    cpu0 = time.thread_time()
-    threads = [threading.Thread(target=_worker, args=(sut, samples, rec, q, t0, s.max_batch, s.max_wait), daemon=True)
-               for _ in range(s.workers)]
-    for th in threads:
-        th.start()
-    check_every = 64
-    # hybrid spins only while the SUT is busy less than half the time; past that it sleeps once, straight to the
-    # deadline, as `sleep` does: a late issue then costs the query little (it would queue anyway), and sleeping to
-    # the margin and then again to the deadline adds two overshoots (a numpy matmul on 2 BLAS threads at 7,000
-    # queries/s, 2-core Xeon VM: p99 lateness 1.3-1.4 ms, INVALID, against `sleep`'s 0.34 ms, VALID)
-    busy_share = 0.5 * s.workers
-    try:
-        for qid, when in enumerate(rec.scheduled):
-            if when > s.max_duration:
-                rec.timed_out = True
-                break
-            if rec.fatal:
-                break
-            if qid % check_every == 0 and overload.hopeless(time.perf_counter() - t0, qid):
-                break
-            pacer.wait_until(t0 + when, busy=lambda: qid > rec.n_completed,
-                             loaded=lambda: rec.busy_s > busy_share * (time.perf_counter() - t0))
-            rec.issued[qid] = time.perf_counter() - t0
-            q.put(qid)
-        rec.issuer_cpu = time.thread_time() - cpu0
-        for _ in threads:
-            q.put(None)
-        issued = int(np.isfinite(np.asarray(rec.issued, dtype=float)).sum())
-        # once VALID is impossible, the queries already queued get a grace period to complete (their latencies are
-        # kept: they show the overload), then the rest of the backlog is dropped
-        _join(threads, t0, s.max_duration + 1.0, rec,
-              stop=lambda: rec.stopped_early is not None or overload.hopeless(time.perf_counter() - t0, issued),
-              grace=max(1.0, 10 * s.target_latency), on_give_up=lambda: _drain(q, len(threads)))
-    except KeyboardInterrupt:
-        _drain(q, len(threads))
-        raise
-
-
-def _join(threads: list[threading.Thread], t0: float, limit: float, rec: _Recorder,
-          stop: Callable[[], bool] | None = None, grace: float = 0.0,
-          on_give_up: Callable[[], None] | None = None) -> None:
-    """Wait for the workers; give up (and mark the run timed out) once `limit` seconds from t0 have passed.
-    `stop()` is polled too: once it is true the wait lasts at most `grace` seconds more, then `on_give_up()` runs
-    (drop the queued work) and the run is not marked timed out: it was stopped on purpose."""
-    deadline = None
-    for th in threads:
-        while th.is_alive():
-            th.join(timeout=0.05)
-            now = time.perf_counter() - t0
-            if deadline is None and stop is not None and stop():
-                deadline = now + grace
-            if deadline is not None and now > deadline:
-                if on_give_up is not None:
-                    on_give_up()
-                for other in threads:
-                    other.join(timeout=max(0.0, limit - (time.perf_counter() - t0)))
-                return
-            if now > limit:
-                rec.timed_out = True
-                return
-
-
-def _drain(q: queue.SimpleQueue, n_workers: int) -> None:
-    "Drop queued work and tell every worker to stop."
-    try:
-        while True:
-            q.get_nowait()
-    except queue.Empty:
-        pass
-    for _ in range(n_workers):
-        q.put(None)
-
-# %% [markdown]
-# `run` puts it together: load the performance samples, build the queries and their schedule,
-# run, and judge validity.
-
-# %%
-#| export
-def _plan_open_loop(rec: _Recorder, s: TestSettings, n_avail: int) -> None:
+def _plan_open_loop(rec: Recorder, s: TestSettings, n_avail: int) -> None:
     "Register every Server/Offline query up front: sample indices (seeded order) and scheduled times."
     if s.scenario == "Server":
         times = schedule_for(s)
@@ -1118,56 +747,18 @@ def run(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None 
     array = getattr(dataset, "array", None)
     batched = s.scenario == "Offline" and array is not None and getattr(sut, "accepts_arrays", False)
     labels = getattr(dataset, "labels", None)
-    rec = _Recorder(None if labels is None else [labels[i] for i in range(n_avail)])
+    rec = Recorder(None if labels is None else [labels[i] for i in range(n_avail)])
     if s.scenario in ("Server", "Offline"):
         _plan_open_loop(rec, s, n_avail)
     # the samples are loaded before timing starts (Offline over one array: as the views each call gets)
-    samples = _offline_views(array[:n_avail], rec, s) if batched else [dataset[i] for i in range(n_avail)]
-    old_switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(old_switch, 2e-4))
-    interrupted = False
-    t0 = time.perf_counter()
-    reporter = _Progress(rec, s, t0) if progress else None
-    try:
-        with nvtx_range(f"tinybench {s.scenario}"):
-            {"SingleStream": _run_closed_loop, "MultiStream": _run_closed_loop, "Server": _run_server,
-             "Offline": _run_offline_arrays if batched else _run_offline}[s.scenario](sut, samples, rec, s, t0)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        sys.setswitchinterval(old_switch)
-        if reporter is not None:
-            reporter.stop()
+    samples = offline_views(array[:n_avail], rec, s) if batched else [dataset[i] for i in range(n_avail)]
+    interrupted = execute(sut, samples, rec, s, batched=batched, progress=progress)
     if rec.fatal is not None:
         raise rec.fatal
     return _result(rec, s, interrupted, labels is not None)
 
 
-class _Progress:
-    "A background thread printing `[scenario] done/total queries, elapsed s` to stderr every 0.5 s."
-    def __init__(self, rec: _Recorder, s: TestSettings, t0: float):
-        self.rec, self.s, self.t0, self.done = rec, s, t0, threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _line(self) -> str:
-        done = int(np.isfinite(np.array(self.rec.completed, dtype=float)).sum())
-        total = len(self.rec.queries) if self.s.scenario in ("Server", "Offline") else max(self.s.min_query_count, done)
-        return (f"\r[{self.s.scenario}] {done}/{total} queries, {time.perf_counter() - self.t0:.1f} s "
-                f"(min {self.s.min_duration:g} s)")
-
-    def _loop(self) -> None:
-        while not self.done.wait(0.5):
-            sys.stderr.write(self._line())
-            sys.stderr.flush()
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join()
-        sys.stderr.write(self._line() + "\n")
-
-
-def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool) -> ScenarioResult:
+def _result(rec: Recorder, s: TestSettings, interrupted: bool, has_labels: bool) -> ScenarioResult:
     "Freeze the recorder into a ScenarioResult (queries never issued are dropped) and judge validity."
     issued = np.array(rec.issued)
     keep = np.flatnonzero(np.isfinite(issued))
@@ -1184,206 +775,42 @@ def _result(rec: _Recorder, s: TestSettings, interrupted: bool, has_labels: bool
     return r
 
 # %% [markdown]
-# Offline hands out real batches: each worker call gets `offline_batch_size` samples.
+# One record per query: a short Server run on a 0.2 ms SUT at 1,000 queries/s. Each query is
+# issued a little after its schedule (the issuer's lateness), starts when a worker takes it, and
+# its latency runs from the schedule to its completion.
 
 # %%
-#| export
-def _run_pool(work: Callable[[], None], q: queue.SimpleQueue, rec: _Recorder, s: TestSettings, t0: float) -> None:
-    """Run `work` on `s.workers` threads until they finish or max_duration runs out; Ctrl-C drops the queued work.
-
-    One worker runs in the calling thread instead: torch's intra-op threads ran the digits CNN ~45% slower when
-    called from a thread other than the main one (2 torch threads on a 2-core Xeon VM: 90-97k against 170-179k
-    samples/s at batch 128). There max_duration stops the handing out of batches; a call in progress is waited for."""
-    if s.workers == 1:
-        def time_out() -> None:
-            rec.timed_out = True
-            _drain(q, 1)
-        timer = threading.Timer(max(0.0, s.max_duration - (time.perf_counter() - t0)), time_out)
-        timer.daemon = True
-        timer.start()
-        try:
-            work()
-        except KeyboardInterrupt:
-            _drain(q, 1)
-            raise
-        finally:
-            timer.cancel()
-        return
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(s.workers)]
-    for th in threads:
-        th.start()
-    try:
-        _join(threads, t0, s.max_duration, rec)
-    except KeyboardInterrupt:
-        _drain(q, s.workers)
-        raise
-
-
-def _run_offline(sut, samples, rec: _Recorder, s: TestSettings, t0: float) -> None:
-    b = s.offline_batch_size
-    n = len(rec.queries)
-    q: queue.SimpleQueue = queue.SimpleQueue()  # C-implemented: a few µs less per query than queue.Queue
-    for i in range(0, n, b):
-        q.put(list(range(i, min(i + b, n))))
-    for _ in range(s.workers):
-        q.put(None)
-    for i in range(n):
-        rec.issued[i] = 0.0
-
-    def work():
-        while True:
-            g = q.get()
-            if g is None or rec.fatal:
-                return
-            rec.serve(sut, samples, g, t0)
-
-    _run_pool(work, q, rec, s, t0)
+ds = ArrayDataset(np.arange(64))
+r_rec = run(SleepSUT(2e-4), ds, scenario="Server", target_qps=1000, target_latency=0.02, min_duration=0.5)
+print("query  scheduled  issued +  started +  completed +  (ms, each after the schedule)")
+for k in range(5):
+    sched = r_rec.scheduled[k]
+    print(f"{k:5d} {sched * 1e3:10.3f} {(r_rec.issued[k] - sched) * 1e3:9.3f} {(r_rec.started[k] - sched) * 1e3:9.3f} "
+          f"{(r_rec.completed[k] - sched) * 1e3:12.3f}")
+assert (r_rec.issued >= r_rec.scheduled).all() and (r_rec.completed >= r_rec.started).all()
+print(f"{r_rec.n_queries} queries, issue lateness p99 {format_seconds(float(np.quantile(r_rec.issue_lateness, 0.99)))}, "
+      f"{'VALID' if r_rec.valid else 'INVALID: ' + '; '.join(r_rec.reasons)}")
 
 # %% [markdown]
-# When the dataset is one array (or tensor) and the SUT takes arrays (`TorchSUT` does), Offline does not
-# build a list of samples and stack it again for every batch: before timing it gathers the samples in
-# the run's seeded order into one contiguous array (LoadGen loads its samples before timing too), and
-# then hands each call a slice of it, a view, not a copy. The per-sample bookkeeping is vectorised:
-# one slice assignment per batch for the timestamps. The outputs are copied into one buffer and checked
-# (NaN, accuracy) after the run, as LoadGen checks its accuracy log after the run: checking them between
-# calls cost ~9% of the digits CNN's throughput on a 2-core machine, because torch's intra-op threads
-# still spin for a while after each call and slow whatever runs next. Queries still map to samples one
-# to one, so accuracy and the per-query records mean what they mean on the list path.
+# **Issuing on time.** `time.sleep` alone is not precise: the OS wakes the thread late, by tens of
+# microseconds on bare metal and often more than 100 µs on a virtual machine, with a tail past a
+# millisecond. A Server run whose p99 issue lateness exceeds 10% of `target_latency` is INVALID:
+# then the harness, not the SUT, sets the latency. So the `Pacer` sleeps until a margin before the
+# deadline and spins for the rest, with a margin learned from the overshoots it sees
+# (`issue_mode="hybrid"`, the default, spins only while the SUT is idle and lightly loaded;
+# `"precise"` always, at the cost of a busy core; `"sleep"` never). The Pacer alone, 300 deadlines
+# 1 ms apart:
 
 # %%
-#| export
-def _offline_views(array, rec: _Recorder, s: TestSettings) -> list[tuple[int, int, Any]]:
-    """Before timing: the samples gathered in query order into one contiguous array (a copy), cut into the batches
-    as (first query, end query, view); the records become numpy arrays.
-
-    The seeded order repeats every `cycle` queries, so one cycle is gathered, followed by its first `batch` samples
-    again: every batch is then one contiguous view, also where it crosses into the next cycle (cutting batches at
-    the cycle instead cost 5% of Offline's throughput: 1,350 samples at batch 128 made every 11th call 70 samples)."""
-    order = np.array([ix[0] for ix in rec.queries])
-    n, batch = order.size, s.offline_batch_size
-    cycle = min(len(array), n)
-    gathered = array[order[np.arange(cycle + min(batch, n)) % cycle]]
-    rec.issued = np.zeros(n)
-    rec.started, rec.completed = np.full(n, math.nan), np.full(n, math.nan)
-    rec.query_labels = None if rec.labels is None else np.asarray(rec.labels)[order]
-    return [(a, min(a + batch, n), gathered[a % cycle:a % cycle + min(batch, n - a)]) for a in range(0, n, batch)]
-
-
-def _run_offline_arrays(sut, views: list, rec: _Recorder, s: TestSettings, t0: float) -> None:
-    "Offline over `_offline_views`: each call gets a view, outputs are checked after the run (`_DeferredChecks`)."
-    checks = _DeferredChecks(len(rec.started), rec.query_labels, rec.errors)
-    q: queue.SimpleQueue = queue.SimpleQueue()
-    for v in views:
-        q.put(v)
-    for _ in range(s.workers):
-        q.put(None)
-
-    def work():
-        while True:
-            v = q.get()
-            if v is None or rec.fatal:
-                return
-            a, b, view = v
-            start = time.perf_counter() - t0
-            try:
-                out = sut(view)
-                error = None
-            except Exception as e:  # a failing query is recorded with its error; the run goes on
-                out, error = None, f"{type(e).__name__}: {e}"
-            rec.completed[a:b] = time.perf_counter() - t0
-            rec.started[a:b] = start
-            checks.add(a, b, out, error)
-
-    try:
-        _run_pool(work, q, rec, s, t0)
-    finally:
-        rec.correct = checks.finish(np.isfinite(rec.completed))
-
-
-class _DeferredChecks:
-    """Offline's output checks, off the timed path. Each batch's outputs are copied (one copy call) into one buffer
-    of their own kind (a CPU tensor for tensors, an array for arrays); after the run they are checked for NaN and
-    infinity and against the labels in one vectorised pass. Checking after the run is what LoadGen does with its
-    accuracy log; the copy keeps the check right for a SUT that reuses its output memory. Outputs that are not
-    arrays or tensors, rows of another shape or dtype, or a buffer over `max_bytes` are checked at once, as on
-    the list path.
-
-    Measured (digits CNN, batch 128, 2 torch threads, 2-core Xeon VM): checking right after each call took 60-65 us
-    of a ~710 us batch (the intra-op threads still spin then and slow the caller); converting each output to numpy
-    ~12 us; the copy into a tensor buffer is one call."""
-    max_bytes = 64 << 20  # the largest buffer (bytes); outputs that need more are checked at once
-
-    def __init__(self, n: int, labels: np.ndarray | None, errors: list):
-        self.n, self.labels, self.errors = n, labels, errors
-        self.buf: Any = None  # np.ndarray or torch.Tensor of n rows, made at the first batch
-        self.filled = np.zeros(n, dtype=bool)
-        self.correct = np.zeros(n, dtype=bool)
-        self.lock = threading.Lock()
-        self.no_buffer = False
-
-    def add(self, a: int, b: int, out: Any, error: str | None) -> None:
-        "Record the outputs `out` of queries [a, b) (or the batch's `error`: the SUT raised)."
-        error = error or batch_error(out, b - a)
-        if error is not None:
-            self.errors[a:b] = [error] * (b - a)
-            return
-        buf = self.buf if self.buf is not None else self._make_buffer(out)
-        if buf is not None and type(out) is type(buf) and out.shape[1:] == buf.shape[1:] and out.dtype == buf.dtype:
-            buf[a:b] = out
-            self.filled[a:b] = True
-            return
-        bad = output_errors(out, b - a)  # checked at once
-        if any(e is not None for e in bad):
-            self.errors[a:b] = bad
-        if self.labels is not None:
-            self.correct[a:b] = _correct_batch(out, self.labels[a:b])
-
-    def _make_buffer(self, out: Any) -> Any:
-        "The buffer, made at the first batch (None when outputs like `out` are checked at once)."
-        with self.lock:
-            if self.buf is None and not self.no_buffer:
-                self.buf = self._new_buffer(out)
-                self.no_buffer = self.buf is None
-            return self.buf
-
-    def _new_buffer(self, out: Any) -> Any:
-        "An empty CPU tensor or array for n rows like `out`'s; None when `out` is neither, or the buffer too big."
-        if getattr(out, "ndim", 0) < 1:
-            return None
-        shape = (self.n, *out.shape[1:])
-        if hasattr(out, "detach") and hasattr(out, "new_empty"):  # a torch tensor
-            if out.element_size() * math.prod(shape) <= self.max_bytes:
-                return out.new_empty(shape, device="cpu")
-        elif isinstance(out, np.ndarray) and out.dtype.kind in "biufc":
-            if out.dtype.itemsize * math.prod(shape) <= self.max_bytes:
-                return np.empty(shape, dtype=out.dtype)
-        return None
-
-    def finish(self, completed: np.ndarray) -> list[bool]:
-        """Check the buffered outputs; return the correctness of each query that completed without an error (in
-        query order; empty without labels)."""
-        if self.buf is not None and self.filled.any():
-            idx = np.flatnonzero(self.filled)
-            rows = self.buf if idx.size == self.n else self.buf[idx]
-            finite = finite_rows(rows)
-            for i in idx[~finite]:
-                self.errors[i] = NONFINITE_OUTPUT
-            if self.labels is not None:
-                self.correct[idx] = _correct_batch(rows, self.labels[idx])
-        if self.labels is None:
-            return []
-        ok = completed & np.array([e is None for e in self.errors], dtype=bool)
-        return self.correct[ok].tolist()
-
-
-def _correct_batch(out: Any, labels: np.ndarray) -> np.ndarray:
-    "Per-sample correctness of a batch of outputs: argmax of each row (or the value itself) equals the label."
-    arr = _as_numpy(out)
-    if arr.ndim >= 2 and arr.shape[1] > 1:
-        pred = arr.reshape(arr.shape[0], -1).argmax(axis=1)
-    else:
-        pred = arr.reshape(arr.shape[0])
-    return pred == labels
+for mode in ISSUE_MODES:
+    pacer, deadline, late = Pacer(mode), time.perf_counter(), []
+    for _ in range(300):
+        deadline += 1e-3
+        pacer.wait_until(deadline)
+        late.append(time.perf_counter() - deadline)
+    assert min(late) >= 0, "the Pacer never returns before its deadline"
+    print(f"{mode:8s} late by p50 {format_seconds(float(np.median(late))):>9s}, "
+          f"p99 {format_seconds(float(np.quantile(late, 0.99))):>9s}")
 
 # %% [markdown]
 # **The issuer's precision, and what it costs.** The same Server run three times, one per
@@ -1416,6 +843,38 @@ best = min(pacing, key=lambda m: pacing[m][1])
 print(f"this run: the lowest p99 lateness came from '{best}' ({format_seconds(pacing[best][1])}), against "
       f"{format_seconds(pacing['sleep'][1])} for sleeping alone; the spinning cost "
       f"{pacing['precise'][2] - pacing['sleep'][2]:+.0%} of a core (precise vs sleep)")
+
+# %% [markdown]
+# **Offline over one array.** When the dataset is one array and the SUT takes arrays
+# (`accepts_arrays`, as `TorchSUT` does), Offline gathers the samples in the run's seeded order into
+# one contiguous array before timing and hands each call a slice of it, a view, instead of a list to
+# stack again; the outputs are checked (NaN, accuracy) after the run, as LoadGen checks its accuracy
+# log. Queries still map to samples one to one, so the records mean what they mean on the list path.
+
+# %%
+def parity_sut(batch):
+    parity_sut.calls.append(f"{type(batch).__name__}{' (a view)' if getattr(batch, 'base', None) is not None else ''}")
+    return np.eye(2)[np.asarray(batch, dtype=int) % 2]
+
+
+for takes_arrays in (False, True):
+    parity_sut.accepts_arrays, parity_sut.calls = takes_arrays, []
+    r_a = run(parity_sut, ArrayDataset(np.arange(100), np.arange(100) % 2), scenario="Offline", offline_batch_size=32,
+              min_duration=0.0)
+    assert r_a.n_samples == 100 and r_a.accuracy == 1.0
+    print(f"accepts_arrays={takes_arrays}: {len(parity_sut.calls)} calls, each called with: {parity_sut.calls[0]}")
+
+# %% [markdown]
+# **The early stop.** A Server run 5× past the SUT's capacity (a 5 ms SUT at 1,000 queries/s) would
+# take seconds to drain its backlog; it stops as soon as VALID is impossible (`stop_when_invalid`):
+
+# %%
+t_over = time.perf_counter()
+r_over = run(SleepSUT(5e-3), ds, scenario="Server", target_qps=1000, target_latency=0.02, min_duration=1.0,
+             max_duration=60)
+print(f"stopped after {time.perf_counter() - t_over:.1f} s with {r_over.n_queries} queries completed:\n"
+      f"{r_over.stopped_early}")
+assert not r_over.valid
 
 # %% [markdown]
 # ## 5. Reading a result
@@ -1494,7 +953,6 @@ ScenarioResult._repr_html_ = _result_html
 # SingleStream on a SUT with a known 2 ms service time:
 
 # %%
-ds = ArrayDataset(np.arange(64))
 r_ss = run(SleepSUT(2e-3), ds, scenario="SingleStream", min_duration=0.5)
 print(r_ss.summary())
 
@@ -1793,221 +1251,22 @@ for b in (1, 8, 64, 256):
 # so four workers serve no faster than one, and the benchmark understates what a multi-process
 # server (gunicorn workers, Ray replicas) would do.
 #
-# `ProcessSUT(factory, processes=n)` runs `n` copies of the SUT in worker processes, each built
-# there by calling `factory()` (a class or a module-level function: it must be importable, as
-# `multiprocessing`'s spawn start method requires; for the same reason the demo below uses the
-# installed package's `ProcessSUT`, not the one this notebook just defined in `__main__`). Each call sends the batch through a pipe to a
-# free process and waits for the outputs, so the runner's threads only dispatch, and the latency
-# it records includes the real cost of moving the batch and the outputs between processes. A SUT
-# that raises in its process fails its query, as in a thread; a process that dies fails the
-# queries sent to it; Ctrl-C is left to the parent (the workers ignore SIGINT).
-
-# %% [markdown]
-# Moving the batch costs more than it should if torch tensors go through `pickle` as they are
-# (each one is serialised like `torch.save`, tens of microseconds apiece): CPU tensors travel as
-# numpy arrays instead (pickle protocol 5, one copy) and are turned back into tensors on the other
-# side.
-
-# %%
-#| export
-class _WireTensor:
-    "A CPU torch tensor in transit between processes, as a numpy array (cheap to pickle)."
-    __slots__ = ("array",)
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def __getstate__(self) -> np.ndarray:
-        return self.array
-
-    def __setstate__(self, array: np.ndarray) -> None:
-        self.array = array
-
-
-def _pack(obj: Any) -> Any:
-    "Replace CPU torch tensors (also inside lists and tuples) by _WireTensor; everything else as is."
-    if type(obj).__module__.startswith("torch") and getattr(getattr(obj, "device", None), "type", None) == "cpu":
-        try:
-            return _WireTensor(obj.detach().numpy())
-        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16): pickle the tensor itself
-            return obj
-    if isinstance(obj, list):
-        return [_pack(o) for o in obj]
-    if isinstance(obj, tuple):
-        return tuple(_pack(o) for o in obj)
-    return obj
-
-
-def _unpack(obj: Any) -> Any:
-    "Inverse of _pack."
-    if isinstance(obj, _WireTensor):
-        import torch
-        return torch.from_numpy(obj.array)
-    if isinstance(obj, list):
-        return [_unpack(o) for o in obj]
-    if isinstance(obj, tuple):
-        return tuple(_unpack(o) for o in obj)
-    return obj
-
-# %%
-#| export
-def _process_worker(factory: Callable[[], Callable[[list], Any]], conn: Any, threads: int | None) -> None:
-    "Body of one ProcessSUT worker: build the SUT, then answer (ok, outputs or error) per batch until None."
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if threads is not None:
-        try:
-            import torch
-            torch.set_num_threads(threads)
-        except ImportError:
-            pass
-    try:
-        sut = factory()
-    except Exception as e:  # report why the SUT could not be built, then stop
-        conn.send((False, f"{type(e).__name__}: {e}"))
-        return
-    conn.send((True, None))
-    while True:
-        batch = conn.recv()
-        if batch is None:
-            return
-        try:
-            conn.send((True, _pack(sut(_unpack(batch)))))
-        except Exception as e:  # the query fails; the worker serves the next one
-            conn.send((False, f"{type(e).__name__}: {e}"))
-
-
-class ProcessSUT:
-    """A SUT served by `processes` worker processes, each holding its own `factory()`; calls from several threads
-    run in parallel (one process each), without sharing a GIL. Close it (or use `with`) to stop the workers.
-
-    `threads_per_process`: torch intra-op threads in each worker (default: cores // processes, at least 1), so
-    that the processes' thread pools do not oversubscribe the cores; None leaves torch's default."""
-    def __init__(self, factory: Callable[[], Callable[[list], Any]], processes: int = 2, start_method: str = "spawn",
-                 start_timeout: float = 120.0, threads_per_process: int | None | str = "auto"):
-        import multiprocessing as mp
-        import os
-        import weakref
-        processes = check_number(processes, "processes", integer=True, lo=1, hint="worker processes")
-        start_timeout = check_number(start_timeout, "start_timeout", positive=True, hint="seconds")
-        if threads_per_process == "auto":
-            threads_per_process = max(1, (os.cpu_count() or 1) // processes)
-        self.threads_per_process = threads_per_process
-        ctx = mp.get_context(start_method)
-        self.processes: list = []
-        self._conns: list = []
-        self._free: queue.SimpleQueue = queue.SimpleQueue()
-        self._worker_of: dict[int, Any] = {}  # id(pipe end) -> its process
-        self._alive = processes  # workers still in the pool; a dead one is dropped from it
-        self._lock = threading.Lock()
-        # stops the workers on close(), on garbage collection or at exit; the lists fill in place below
-        self._finalizer = weakref.finalize(self, ProcessSUT._stop, self.processes, self._conns)
-        for _ in range(processes):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_process_worker, args=(factory, child, threads_per_process), daemon=True)
-            proc.start()
-            child.close()
-            self.processes.append(proc)
-            self._conns.append(parent)
-            self._worker_of[id(parent)] = proc
-        for conn, proc in zip(self._conns, self.processes):
-            try:
-                if not conn.poll(start_timeout):
-                    raise RuntimeError(f"a ProcessSUT worker did not start within {start_timeout:g} s")
-                ok, why = conn.recv()
-            except EOFError:
-                proc.join(timeout=5)
-                self.close()
-                raise RuntimeError(f"a ProcessSUT worker exited while starting (exit code {proc.exitcode}): the "
-                                   "factory and this class must be importable by a new process (defined in a module, "
-                                   "not in a notebook or __main__)") from None
-            except RuntimeError:
-                self.close()
-                raise
-            if not ok:
-                self.close()
-                raise ValueError(f"the SUT factory failed in a worker process: {why}")
-            self._free.put(conn)
-
-    def __call__(self, batch: list) -> Any:
-        conn = self._take()
-        try:
-            conn.send(_pack(batch))
-            ok, payload = conn.recv()
-        except (EOFError, OSError) as e:  # the worker died with this query in flight: only this query fails
-            self._retire(conn)
-            raise RuntimeError(f"a ProcessSUT worker process died ({type(e).__name__}, exit code "
-                               f"{self._worker_of[id(conn)].exitcode}); {self._alive} worker(s) remain") from e
-        self._free.put(conn)
-        if not ok:
-            raise RuntimeError(payload)
-        return _unpack(payload)
-
-    def _take(self) -> Any:
-        "A free pipe to a live worker; workers found dead are dropped from the pool. RuntimeError when none is left."
-        while True:
-            if self._alive == 0:
-                raise RuntimeError(f"every ProcessSUT worker process has died (exit codes "
-                                   f"{[p.exitcode for p in self.processes]}): no worker left to serve the query")
-            try:
-                conn = self._free.get(timeout=0.2)
-            except queue.Empty:  # all busy (or all dead): look again
-                continue
-            if self._worker_of[id(conn)].is_alive():
-                return conn
-            self._retire(conn)
-
-    def _retire(self, conn: Any) -> None:
-        "Drop a dead worker's pipe from the pool (it is never handed out again)."
-        with self._lock:
-            self._alive -= 1
-        try:
-            conn.close()
-        except OSError:
-            pass
-
-    @staticmethod
-    def _stop(processes: list, conns: list) -> None:
-        for conn in conns:
-            try:
-                conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
-        for proc in processes:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-
-    def close(self) -> None:
-        "Stop the worker processes (idempotent)."
-        self._finalizer()
-
-    def __enter__(self) -> "ProcessSUT":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        alive = sum(p.is_alive() for p in self.processes)
-        return (f"ProcessSUT({len(self.processes)} processes, {alive} alive, "
-                f"{self.threads_per_process or 'default'} torch threads each)")
-
-# %% [markdown]
-# Each process also brings its own torch thread pool. Two processes with torch's default of one
-# intra-op thread per core ask for twice as many threads as there are cores, and the spinning
-# OpenMP threads starve each other: two processes can then serve fewer samples per second than
-# one. `ProcessSUT` therefore gives each worker `cores // processes` torch threads unless told
-# otherwise. What to look for below: with 2 workers, processes should beat threads by up to the
-# number of free cores, because threads share one GIL for the Python resize; the last line says
-# what this run measured. On a machine whose cores are busy with other work, the gain shrinks or
-# vanishes: that is the machine, not the method.
+# `ProcessSUT(factory, processes=n)` (the support notebook `tinybench.procsut`) runs `n` copies of
+# the SUT in worker processes, each built there by calling `factory()` (a class or a module-level
+# function: a new process imports it). Each call sends the batch through a pipe to a free process,
+# so the runner's threads only dispatch, and the latency includes the real cost of moving the batch
+# and the outputs between processes. Each process gets `cores // processes` torch threads, so that
+# their thread pools do not oversubscribe the cores.
+#
+# What to look for below: with 2 workers, processes should beat threads by up to the number of free
+# cores, because threads share one GIL for the Python resize; the last line says what this run
+# measured. On a machine whose cores are busy with other work, the gain shrinks or vanishes: that
+# is the machine, not the method.
 #
 # The digits CNN behind a per-sample Python resize (`tinybench.workloads.DigitsPythonPipeline`,
 # ~0.9 ms of Python per image) as threads and as processes, Offline, batches of 8:
 
 # %%
-from tinybench.scenarios import ProcessSUT  # a spawned process imports its code: the package's, not this notebook's
 from tinybench.workloads import DigitsPythonPipeline
 
 offline = dict(scenario="Offline", offline_batch_size=8, min_duration=1.0, expected_qps=3000)

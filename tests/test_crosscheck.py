@@ -434,9 +434,10 @@ def test_scenario_summary_prints_the_recomputed_figures():
 def test_scenario_result_frozen_from_recorded_timestamps():
     """`_result` (what `run` returns) from a recorder: queries never issued are dropped, duration = the last
     completion, correctness is kept per sample; the figures equal the recomputation."""
-    from tinybench.scenarios import TestSettings, _Recorder, _result
+    from tinybench.runner import Recorder
+    from tinybench.scenarios import TestSettings, _result
     s = TestSettings("Offline", min_duration=0.005)
-    rec = _Recorder([0, 1, 2, 3])
+    rec = Recorder([0, 1, 2, 3])
     done = [0.004, 0.004, 0.009, math.nan]
     for i, c in enumerate(done):
         rec.add([i], 0.0)

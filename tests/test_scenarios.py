@@ -571,8 +571,8 @@ def test_offline_checks_outputs_after_the_run_from_a_copy(kind):
 
 @pytest.mark.parametrize("max_bytes", [64 << 20, 0])  # the deferred buffer, and the check at once (buffer too big)
 def test_offline_nan_rows_are_errors_of_their_samples_on_both_check_paths(monkeypatch, max_bytes):
-    import tinybench.scenarios as sc
-    monkeypatch.setattr(sc._DeferredChecks, "max_bytes", max_bytes)
+    import tinybench.runner as rn
+    monkeypatch.setattr(rn.DeferredChecks, "max_bytes", max_bytes)
 
     def nan_for_odd(batch):
         out = torch.nn.functional.one_hot(torch.as_tensor(batch).long() % 3, 3).float()
@@ -653,12 +653,12 @@ def test_a_server_run_within_capacity_is_not_stopped_early():
 
 def test_overload_is_declared_exactly_when_early_stopping_cannot_pass():
     """Deterministic: the recorder's counts and the clock are set by hand."""
-    from tinybench.scenarios import _Overload, _Recorder, max_over_allowed
+    from tinybench.runner import Overload, Recorder, max_over_allowed
     s = TestSettings(scenario="Server", target_qps=1000, target_latency=0.01, min_query_count=1000)
-    rec = _Recorder(None)
+    rec = Recorder(None)
     for k in range(1000):
         rec.add([0], k * 1e-3)  # one query per ms
-    ov = _Overload(rec, s)
+    ov = Overload(rec, s)
     assert ov.allowed == max_over_allowed(1000, 0.99) >= 1
     # at t = 0.5 s with 500 issued, none completed: the 490 scheduled before t - 10 ms are certainly late
     rec.n_completed, rec.n_over = 0, 0
@@ -693,16 +693,16 @@ def test_hybrid_pacer_spins_only_for_an_idle_lightly_loaded_sut(monkeypatch, bus
     """Which path the hybrid issuer takes, read from what it asks the OS for (not from timing): the first sleep is
     for the whole 200 ms (straight to the deadline) or for 200 ms less the 100 ms margin (a margin no OS stall on a
     loaded machine has reached: p99 issue lateness was 16-59 ms at load 6-9)."""
-    import tinybench.scenarios as sc
+    import tinybench.runner as rn
     asked, yields = [], []
     real_sleep = time.sleep
 
     def sleep(d):
         asked.append(d)
         real_sleep(d)
-    monkeypatch.setattr(sc.time, "sleep", sleep)
-    monkeypatch.setattr(sc.os, "sched_yield", lambda: yields.append(1))
-    pacer = sc.Pacer("hybrid")
+    monkeypatch.setattr(rn.time, "sleep", sleep)
+    monkeypatch.setattr(rn.os, "sched_yield", lambda: yields.append(1))
+    pacer = rn.Pacer("hybrid")
     pacer.margin = 0.1
     target = time.perf_counter() + 0.2
     pacer.wait_until(target, busy=lambda: busy, loaded=lambda: loaded)

@@ -337,12 +337,13 @@ LAYERS = {
     "nbutils": 0, "checks": 0, "display": 0, "env": 0, "files": 0,
     "timing": 1,
     "stats": 2, "instrument": 2, "profiles": 2,
-    "scenarios": 3, "profiling": 3, "abtest": 3, "monitor": 3, "store": 3, "workloads": 3,
-    "capacity": 4, "loadgen": 4,
-    "quality": 5,
-    "suite": 6,
-    "report": 7,
-    "cli": 8,
+    "runner": 3, "procsut": 3,
+    "scenarios": 4, "profiling": 4, "abtest": 4, "monitor": 4, "store": 4, "workloads": 4,
+    "capacity": 5, "loadgen": 5,
+    "quality": 6,
+    "suite": 7,
+    "report": 8,
+    "cli": 9,
 }
 
 
