@@ -775,6 +775,60 @@ for _ in range(8):
 print(compare(runs_a, runs_b, label_a="A/A runs 1", label_b="A/A runs 2"))
 
 # %% [markdown]
+# Two *separate* runs (yesterday's and today's, each with its own rounds) are not paired round by
+# round, so the per-run medians are compared as two independent samples: Welch's t-interval on
+# their logarithms, exponentiated, is an interval for the ratio of geometric means (new / old).
+# `ratio_of_runs` returns it with its verdict; `tinybench compare` uses it.
+
+# %%
+#| export
+@dataclass(repr=False)
+class RunsRatio:
+    """Time ratio new / old of two independent runs (`label_b` / `label_a`), from their round medians in seconds: the
+    ratio of geometric means, its Welch t-interval at `level`, the p-value, the (1 − 2α) interval for equivalence
+    within ±`margin`, and the verdict (`verdict`)."""
+    label_a: str
+    label_b: str
+    ratio: float
+    ratio_ci: tuple[float, float]
+    p_value: float
+    level: float
+    margin: float | None
+    equivalence_ci: tuple[float, float]
+    verdict: str
+
+    def __repr__(self) -> str:
+        lo, hi = self.ratio_ci
+        return (f"RunsRatio({self.label_b}/{self.label_a}: {self.ratio:.3f}, {self.level:.0%} CI {lo:.3f}–{hi:.3f}, "
+                f"p={self.p_value:.2g}: {self.verdict})")
+
+
+def _log_welch(old: np.ndarray, new: np.ndarray, level: float) -> tuple[float, tuple[float, float], float]:
+    diff = float(new.mean() - old.mean())
+    if old.size < 2 or new.size < 2 or (old.var() == 0 and new.var() == 0):
+        return math.exp(diff), (math.exp(diff), math.exp(diff)), 1.0 if diff == 0 else 0.0
+    t = st.ttest_ind(new, old, equal_var=False)
+    lo, hi = t.confidence_interval(level)
+    return math.exp(diff), (math.exp(lo), math.exp(hi)), float(t.pvalue)
+
+
+def ratio_of_runs(old: Sequence[float], new: Sequence[float], level: float = 0.95, margin: float | None = None,
+                  labels: tuple[str, str] = ("old", "new")) -> RunsRatio:
+    "The time ratio of two independent runs' round medians (seconds, each > 0): see `RunsRatio`."
+    a = np.log(samples_of(old, "old", positive=True))
+    b = np.log(samples_of(new, "new", positive=True))
+    level = check_level(level)
+    ratio, ci, p = _log_welch(a, b, level)
+    eq = _log_welch(a, b, 1 - 2 * (1 - level))[1]
+    return RunsRatio(labels[0], labels[1], ratio, ci, p, level, margin, eq, verdict(ci, eq, margin, p, 1 - level))
+
+# %%
+_rr = ratio_of_runs([1.0, 1.1, 0.95, 1.05], [2.0, 2.2, 1.9, 2.1])
+_t = st.ttest_ind(np.log([2.0, 2.2, 1.9, 2.1]), np.log([1.0, 1.1, 0.95, 1.05]), equal_var=False)
+assert np.allclose(_rr.ratio_ci, np.exp(_t.confidence_interval(0.95))) and _rr.verdict == "slower"
+_rr
+
+# %% [markdown]
 # ## 8. Multiple comparisons
 #
 # A suite comparing 20 kernels at α = 0.05 expects one false alarm even if nothing changed.

@@ -379,27 +379,10 @@ def service_times_for_plan(results: str | Path | None = None, variant: str = "fp
 
 # %%
 #| export
-def _runs_ratio(old: Sequence[float], new: Sequence[float], level: float = 0.95) -> tuple[float, tuple[float, float], float]:
-    "(ratio new/old of geometric means, its Welch t-interval, p) from two independent runs' round medians (seconds)."
-    import math
-
-    import numpy as np
-    from scipy import stats as st
-    a, b = np.log(np.asarray(old, dtype=float)), np.log(np.asarray(new, dtype=float))
-    diff = b.mean() - a.mean()
-    if a.size < 2 or b.size < 2 or (a.var() == 0 and b.var() == 0):
-        return math.exp(diff), (math.exp(diff), math.exp(diff)), 1.0 if diff == 0 else 0.0
-    t = st.ttest_ind(b, a, equal_var=False)
-    lo, hi = t.confidence_interval(level)
-    return math.exp(diff), (math.exp(lo), math.exp(hi)), float(t.pvalue)
-
-
 def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, level: float = 0.95) -> str:
     "Markdown comparison of two saved suite results (per shared model at the same batch size)."
-    from types import SimpleNamespace
-
     from tinybench.report import latency_finding
-    from tinybench.stats import compare, verdict
+    from tinybench.stats import compare, ratio_of_runs
     from tinybench.suite import SuiteResult
     a, b = SuiteResult.load(old), SuiteResult.load(new)
     lines = [f"# tinybench compare: {a.started} → {b.started}", "",
@@ -410,10 +393,9 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
         m_old = a.models.get(name)
         if not (m_old and m_old.timing and m_new.timing and m_old.timing.batch == m_new.timing.batch):
             continue
-        ratio, ci, p = _runs_ratio(m_old.timing.round_medians, m_new.timing.round_medians, level)
-        eq = _runs_ratio(m_old.timing.round_medians, m_new.timing.round_medians, 1 - 2 * (1 - level))[1]
-        c = SimpleNamespace(label_a=f"{name} (old)", label_b=f"{name} (new)", ratio=ratio, ratio_ci=ci, level=level,
-                            margin=margin, verdict=verdict(ci, eq, margin, p, 1 - level))
+        c = ratio_of_runs(m_old.timing.round_medians, m_new.timing.round_medians, level, margin,
+                          (f"{name} (old)", f"{name} (new)"))
+        ratio, ci = c.ratio, c.ratio_ci
         pooled = compare(m_old.timing.samples, m_new.timing.samples, level=level)
         acc = lambda m: "–" if m.accuracy is None else f"{m.accuracy:.3f}"
         lines.append(f"| {name} | {m_new.timing.batch} | {format_seconds(m_old.timing.median)} | "

@@ -241,8 +241,12 @@ def test_compare_two_saved_runs(saved_run, tmp_path, capsys):
 def test_runs_ratio_is_welch_on_log_round_medians():
     import numpy as np
     from scipy import stats as st
+
+    from tinybench.stats import ratio_of_runs
     a, b = [1.0, 1.1, 0.95, 1.05], [2.0, 2.2, 1.9, 2.1]
-    ratio, (lo, hi), p = cli._runs_ratio(a, b)
+    rr = ratio_of_runs(a, b)
+    ratio, (lo, hi), p = rr.ratio, rr.ratio_ci, rr.p_value
     t = st.ttest_ind(np.log(b), np.log(a), equal_var=False)
     assert ratio == pytest.approx(np.exp(np.mean(np.log(b)) - np.mean(np.log(a))))
     assert (lo, hi) == pytest.approx(tuple(np.exp(t.confidence_interval(0.95)))) and p == pytest.approx(t.pvalue)
+    assert rr.verdict == "slower" and ratio_of_runs(a, a, margin=0.2).verdict == "equivalent"

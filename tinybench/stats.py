@@ -17,9 +17,10 @@ from .timing import (Measurement, Pitfall, check_drift, check_fraction, check_le
 # %% auto #0
 __all__ = ['samples_of', 'quantile', 'order_stat_indices', 'smallest_passing', 'min_samples_for_quantile_ci', 'quantile_ci',
            'median_ci', 'bootstrap_ci', 'bootstrap_ratio_ci', 'welch_ttest', 'hodges_lehmann', 'ratio_ci',
-           'mean_ratio_ci', 'Comparison', 'verdict', 'compare', 'holm', 'benjamini_hochberg', 'sample_size',
-           'detectable_effect', 'mlperf_sample_size', 'early_stopping_min_passing', 'EarlyStopping', 'early_stopping',
-           'check_outliers', 'count_modes', 'check_bimodal', 'check_sample_count', 'detect_pitfalls']
+           'mean_ratio_ci', 'Comparison', 'verdict', 'compare', 'RunsRatio', 'ratio_of_runs', 'holm',
+           'benjamini_hochberg', 'sample_size', 'detectable_effect', 'mlperf_sample_size', 'early_stopping_min_passing',
+           'EarlyStopping', 'early_stopping', 'check_outliers', 'count_modes', 'check_bimodal', 'check_sample_count',
+           'detect_pitfalls']
 
 # %% ../modules/01_statistics.ipynb #e355fb91
 def samples_of(x: Any, name: str = "x", min_n: int = 1, positive: bool = False,
@@ -363,6 +364,47 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
                          "small drift of the machine between the two runs can look significant; compare lists of "
                          "interleaved runs (one median each) or set a margin")
     return c
+
+# %% ../modules/01_statistics.ipynb #652280ae
+@dataclass(repr=False)
+class RunsRatio:
+    """Time ratio new / old of two independent runs (`label_b` / `label_a`), from their round medians in seconds: the
+    ratio of geometric means, its Welch t-interval at `level`, the p-value, the (1 − 2α) interval for equivalence
+    within ±`margin`, and the verdict (`verdict`)."""
+    label_a: str
+    label_b: str
+    ratio: float
+    ratio_ci: tuple[float, float]
+    p_value: float
+    level: float
+    margin: float | None
+    equivalence_ci: tuple[float, float]
+    verdict: str
+
+    def __repr__(self) -> str:
+        lo, hi = self.ratio_ci
+        return (f"RunsRatio({self.label_b}/{self.label_a}: {self.ratio:.3f}, {self.level:.0%} CI {lo:.3f}–{hi:.3f}, "
+                f"p={self.p_value:.2g}: {self.verdict})")
+
+
+def _log_welch(old: np.ndarray, new: np.ndarray, level: float) -> tuple[float, tuple[float, float], float]:
+    diff = float(new.mean() - old.mean())
+    if old.size < 2 or new.size < 2 or (old.var() == 0 and new.var() == 0):
+        return math.exp(diff), (math.exp(diff), math.exp(diff)), 1.0 if diff == 0 else 0.0
+    t = st.ttest_ind(new, old, equal_var=False)
+    lo, hi = t.confidence_interval(level)
+    return math.exp(diff), (math.exp(lo), math.exp(hi)), float(t.pvalue)
+
+
+def ratio_of_runs(old: Sequence[float], new: Sequence[float], level: float = 0.95, margin: float | None = None,
+                  labels: tuple[str, str] = ("old", "new")) -> RunsRatio:
+    "The time ratio of two independent runs' round medians (seconds, each > 0): see `RunsRatio`."
+    a = np.log(samples_of(old, "old", positive=True))
+    b = np.log(samples_of(new, "new", positive=True))
+    level = check_level(level)
+    ratio, ci, p = _log_welch(a, b, level)
+    eq = _log_welch(a, b, 1 - 2 * (1 - level))[1]
+    return RunsRatio(labels[0], labels[1], ratio, ci, p, level, margin, eq, verdict(ci, eq, margin, p, 1 - level))
 
 # %% ../modules/01_statistics.ipynb #4c660930
 def _pvalues(p: Sequence[float]) -> np.ndarray:
