@@ -1032,23 +1032,23 @@ class Timer:
 
 # %%
 #| export
-def diagnose(m: Measurement, warmup_cut: int = 0, total: int | None = None, timed_out: bool = False,
+def diagnose(measurement: Measurement, warmup_cut: int = 0, total: int | None = None, timed_out: bool = False,
              min_samples: int = 1) -> list[Pitfall]:
     "All pitfalls detected in a measurement's own data (see the table in section 8 of the timing notebook)."
-    found = [check_dispersion(m.samples), check_drift(m.samples),
-             check_resolution(m.median * m.loops, m.resolution) if math.isfinite(m.resolution) else None]
-    total = m.n + warmup_cut if total is None else total
-    if timed_out and m.n < min_samples:
-        found.append(Pitfall("warm-up", f"max_time ran out with {m.n} steady samples of {min_samples} wanted "
+    found = [check_dispersion(measurement.samples), check_drift(measurement.samples),
+             check_resolution(measurement.median * measurement.loops, measurement.resolution) if math.isfinite(measurement.resolution) else None]
+    total = measurement.n + warmup_cut if total is None else total
+    if timed_out and measurement.n < min_samples:
+        found.append(Pitfall("warm-up", f"max_time ran out with {measurement.n} steady samples of {min_samples} wanted "
                              f"({warmup_cut} cut as warm-up): the function may still be warming up, or is slow; "
                              "raise max_time or lower min_samples."))
     elif total >= 20 and warmup_cut >= 0.45 * total:
         found.append(Pitfall("warm-up", f"{warmup_cut} of {total} samples were cut as warm-up: the run may have ended "
                              "before the steady state; raise min_time."))
-    if m.host_samples is not None and m.event_samples is not None:
-        found.append(check_sync(float(np.median(m.host_samples)), float(np.median(m.event_samples))))
-    if m.interrupted:
-        found.append(Pitfall("interrupted", f"stopped by Ctrl-C after {m.n} steady samples; the statistics "
+    if measurement.host_samples is not None and measurement.event_samples is not None:
+        found.append(check_sync(float(np.median(measurement.host_samples)), float(np.median(measurement.event_samples))))
+    if measurement.interrupted:
+        found.append(Pitfall("interrupted", f"stopped by Ctrl-C after {measurement.n} steady samples; the statistics "
                              "describe only what was measured."))
     return [p for p in found if p is not None]
 

@@ -92,7 +92,7 @@ class LoadGenResult:
     def _repr_html_(self) -> str:
         return f"<pre>{self!r}</pre>"
 
-# %% ../modules/loadgen.ipynb #d95cef24
+# %% ../modules/loadgen.ipynb #633ca8f9
 def parse_detail_log(path: str | Path) -> dict[str, Any]:
     "The `:::MLLOG` key/value records of a LoadGen mlperf_log_detail.txt (later values win)."
     values: dict[str, Any] = {}
@@ -116,35 +116,35 @@ def parse_issue_delays(path: str | Path):
         return np.array([int(m.group(1)) for line in f if (m := _ISSUE_DELAY.search(line))], dtype=float) / 1e9
 
 
-def loadgen_settings(s: TestSettings, n_samples: int):
+def loadgen_settings(settings: TestSettings, n_samples: int):
     "The mlperf_loadgen.TestSettings equivalent to a tinybench `TestSettings`."
-    if not isinstance(s, TestSettings):
-        raise TypeError(f"s must be a tinybench TestSettings, got {type(s).__name__} {s!r:.60}")
-    s = dataclasses.replace(s)  # checks the fields again: one may have been set to a bad value after construction
+    if not isinstance(settings, TestSettings):
+        raise TypeError(f"s must be a tinybench TestSettings, got {type(settings).__name__} {settings!r:.60}")
+    settings = dataclasses.replace(settings)  # checks the fields again: one may have been set to a bad value after construction
     n_samples = check_number(n_samples, "n_samples", integer=True, lo=1, hint="samples LoadGen may load")
     import mlperf_loadgen as lg
     t = lg.TestSettings()
-    t.scenario = getattr(lg.TestScenario, s.scenario)
+    t.scenario = getattr(lg.TestScenario, settings.scenario)
     t.mode = lg.TestMode.PerformanceOnly
-    t.min_duration_ms = int(s.min_duration * 1000)
-    t.max_duration_ms = int(s.max_duration * 1000)
-    t.min_query_count = int(s.min_query_count)
+    t.min_duration_ms = int(settings.min_duration * 1000)
+    t.max_duration_ms = int(settings.max_duration * 1000)
+    t.min_query_count = int(settings.min_query_count)
     t.performance_sample_count_override = n_samples
-    t.qsl_rng_seed = t.sample_index_rng_seed = s.sample_seed
-    t.schedule_rng_seed = s.schedule_seed
-    if s.scenario == "Server":
-        t.server_target_qps = s.target_qps
-        t.server_target_latency_ns = int(s.target_latency * 1e9)
-        t.server_target_latency_percentile = s.latency_quantile
-    elif s.scenario == "SingleStream":
+    t.qsl_rng_seed = t.sample_index_rng_seed = settings.sample_seed
+    t.schedule_rng_seed = settings.schedule_seed
+    if settings.scenario == "Server":
+        t.server_target_qps = settings.target_qps
+        t.server_target_latency_ns = int(settings.target_latency * 1e9)
+        t.server_target_latency_percentile = settings.latency_quantile
+    elif settings.scenario == "SingleStream":
         t.single_stream_expected_latency_ns = 100_000  # small: LoadGen pre-generates enough queries
-        t.single_stream_target_latency_percentile = s.latency_quantile
-    elif s.scenario == "MultiStream":
+        t.single_stream_target_latency_percentile = settings.latency_quantile
+    elif settings.scenario == "MultiStream":
         t.multi_stream_expected_latency_ns = 100_000
-        t.multi_stream_samples_per_query = s.samples_per_query
-        t.multi_stream_target_latency_percentile = s.latency_quantile
+        t.multi_stream_samples_per_query = settings.samples_per_query
+        t.multi_stream_target_latency_percentile = settings.latency_quantile
     else:
-        t.offline_expected_qps = s.expected_qps or 1000.0
+        t.offline_expected_qps = settings.expected_qps or 1000.0
     return t
 
 # %% ../modules/loadgen.ipynb #41e6696b

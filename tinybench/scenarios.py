@@ -226,7 +226,7 @@ def fifo_latencies(arrivals: Sequence[float], service: Sequence[float]) -> np.nd
         out[i] = finish - a
     return out
 
-# %% ../modules/02_scenarios.ipynb #1a1ef6b7
+# %% ../modules/02_scenarios.ipynb #4e4b5c1e
 def burst_schedule(qps: float, n: int, burst_size: int, seed: int = 0) -> np.ndarray:
     "Arrival times (s) of `n` queries in bursts of `burst_size` simultaneous arrivals; bursts are Poisson, mean rate `qps`."
     starts = poisson_schedule(qps / burst_size, -(-n // burst_size), seed)
@@ -248,21 +248,21 @@ def ramp_schedule(qps_from: float, qps_to: float, duration: float, seed: int = 0
     return (-a + np.sqrt(a * a + 4 * k * u)) / (2 * k)
 
 
-def schedule_for(s: TestSettings) -> np.ndarray:
+def schedule_for(settings: TestSettings) -> np.ndarray:
     "The Server arrival schedule (seconds) that `s` asks for: long enough for min_duration and min_query_count."
-    if s.load_pattern == "ramp":
-        t = ramp_schedule(s.target_qps, s.ramp_to_qps or s.target_qps, max(s.min_duration, 1e-3), s.schedule_seed)
-        if t.size < s.min_query_count:
-            raise ValueError(f"the ramp yields {t.size} queries, under min_query_count {s.min_query_count}: "
+    if settings.load_pattern == "ramp":
+        t = ramp_schedule(settings.target_qps, settings.ramp_to_qps or settings.target_qps, max(settings.min_duration, 1e-3), settings.schedule_seed)
+        if t.size < settings.min_query_count:
+            raise ValueError(f"the ramp yields {t.size} queries, under min_query_count {settings.min_query_count}: "
                              "raise the rates or min_duration")
         return t
-    make = (lambda n: poisson_schedule(s.target_qps, n, s.schedule_seed)) if s.load_pattern == "poisson" else \
-        (lambda n: burst_schedule(s.target_qps, n, s.burst_size, s.schedule_seed))
-    times = make(max(math.ceil(s.target_qps * s.min_duration * 1.5) + 16 + s.burst_size, s.min_query_count))
-    n = max(s.min_query_count, int(np.searchsorted(times, s.min_duration, side="right")) + 1)
+    make = (lambda n: poisson_schedule(settings.target_qps, n, settings.schedule_seed)) if settings.load_pattern == "poisson" else \
+        (lambda n: burst_schedule(settings.target_qps, n, settings.burst_size, settings.schedule_seed))
+    times = make(max(math.ceil(settings.target_qps * settings.min_duration * 1.5) + 16 + settings.burst_size, settings.min_query_count))
+    n = max(settings.min_query_count, int(np.searchsorted(times, settings.min_duration, side="right")) + 1)
     return times[:n] if n <= times.size else make(n)
 
-# %% ../modules/02_scenarios.ipynb #20da44b6
+# %% ../modules/02_scenarios.ipynb #868054b5
 @dataclass(repr=False)
 class ScenarioResult:
     "Per-query records of one scenario run (seconds from the run's start) and its summary metrics."
@@ -340,59 +340,59 @@ class ScenarioResult:
         return headline_metric(self)
 
 
-def headline_metric(r: Any) -> tuple[str, float]:
+def headline_metric(result: Any) -> tuple[str, float]:
     "(name, value) of a run's headline metric; `r` has `settings`, `samples_per_second`, `qps` and `quantile(q)`."
-    s = r.settings
+    s = result.settings
     if s.scenario == "Offline":
-        return "samples per second", r.samples_per_second
+        return "samples per second", result.samples_per_second
     if s.scenario == "Server":
-        return "completed queries per second", r.qps
-    return f"p{s.latency_quantile * 100:g} latency", r.quantile(s.latency_quantile)
+        return "completed queries per second", result.qps
+    return f"p{s.latency_quantile * 100:g} latency", result.quantile(s.latency_quantile)
 
-# %% ../modules/02_scenarios.ipynb #28c56076
-def early_stopping_result(r: ScenarioResult):
+# %% ../modules/02_scenarios.ipynb #87fb88e1
+def early_stopping_result(result: ScenarioResult):
     """LoadGen's early-stopping verdict for this run (module 01's `early_stopping`). Server counts the queries over
     target_latency; SingleStream/MultiStream start from one, as LoadGen does, and get the conservative estimate."""
-    s = r.settings
+    s = result.settings
     if s.scenario == "Server":
-        return early_stopping(r.n_queries, int((r.latencies > s.target_latency).sum()), s.latency_quantile)
-    return early_stopping(r.n_queries, min(1, r.n_queries), s.latency_quantile, latencies=r.latencies)
+        return early_stopping(result.n_queries, int((result.latencies > s.target_latency).sum()), s.latency_quantile)
+    return early_stopping(result.n_queries, min(1, result.n_queries), s.latency_quantile, latencies=result.latencies)
 
 
-def validity_reasons(r: ScenarioResult) -> list[str]:
+def validity_reasons(result: ScenarioResult) -> list[str]:
     "Every reason a run is INVALID (empty when VALID)."
-    s, reasons = r.settings, []
-    if r.interrupted:
+    s, reasons = result.settings, []
+    if result.interrupted:
         reasons.append("interrupted (Ctrl-C): the result is partial")
-    if r.n_errors:
-        reasons.append(f"{r.n_errors} of {len(r.errors)} queries failed in the SUT (first: {next(e for e in r.errors if e)})")
-    if r.stopped_early:
-        reasons.append(r.stopped_early)
-    if r.timed_out:
+    if result.n_errors:
+        reasons.append(f"{result.n_errors} of {len(result.errors)} queries failed in the SUT (first: {next(e for e in result.errors if e)})")
+    if result.stopped_early:
+        reasons.append(result.stopped_early)
+    if result.timed_out:
         reasons.append(f"max_duration ({s.max_duration} s) ran out before every query completed: the SUT is too slow "
                        "for these settings")
-    span = float(r.scheduled.max()) if s.scenario == "Server" and r.scheduled.size else r.duration
+    span = float(result.scheduled.max()) if s.scenario == "Server" and result.scheduled.size else result.duration
     if span < s.min_duration:
         hint = "; set expected_qps so enough samples are issued" if s.scenario == "Offline" else ""
         reasons.append(f"ran {span:.2f} s, under min_duration {s.min_duration} s{hint}")
-    if r.n_queries < s.min_query_count and s.scenario != "Offline":
-        reasons.append(f"{r.n_queries} queries completed, under min_query_count {s.min_query_count}")
-    if s.scenario in ("SingleStream", "MultiStream", "Server") and r.n_queries:
-        es = early_stopping_result(r)
+    if result.n_queries < s.min_query_count and s.scenario != "Offline":
+        reasons.append(f"{result.n_queries} queries completed, under min_query_count {s.min_query_count}")
+    if s.scenario in ("SingleStream", "MultiStream", "Server") and result.n_queries:
+        es = early_stopping_result(result)
         if not es.passed:
-            reasons.append(f"early stopping not met: {r.n_queries} queries with {es.n_over} over the bound, "
+            reasons.append(f"early stopping not met: {result.n_queries} queries with {es.n_over} over the bound, "
                            f"{es.min_queries} needed")
-    if s.scenario == "Server" and r.n_queries:
-        p = r.quantile(s.latency_quantile)
+    if s.scenario == "Server" and result.n_queries:
+        p = result.quantile(s.latency_quantile)
         if p > s.target_latency:
             reasons.append(f"p{s.latency_quantile * 100:g} latency {format_seconds(p)} exceeds target_latency "
                            f"{format_seconds(s.target_latency)}: reduce target_qps")
-        lat, k = r.latencies, max(1, r.n_queries // 10)
+        lat, k = result.latencies, max(1, result.n_queries // 10)
         first, last = float(np.median(lat[:k])), float(np.median(lat[-k:]))
         if last > 10 * first and last > s.target_latency:
             reasons.append(f"overloaded: latency grew from {format_seconds(first)} (first 10% of queries) to "
                            f"{format_seconds(last)} (last 10%): the backlog grows without bound at this rate")
-        late = r.issue_lateness
+        late = result.issue_lateness
         if late.size and np.quantile(late, 0.99) > 0.1 * s.target_latency:
             reasons.append(f"the load generator fell behind its schedule (p99 issue lateness "
                            f"{format_seconds(float(np.quantile(late, 0.99)))})")
@@ -460,36 +460,36 @@ def _result(rec: Recorder, s: TestSettings, interrupted: bool, has_labels: bool)
     r.reasons = validity_reasons(r)
     return r
 
-# %% ../modules/02_scenarios.ipynb #0c0468b2
-def summary(r: ScenarioResult) -> str:
+# %% ../modules/02_scenarios.ipynb #09ef6971
+def summary(result: ScenarioResult) -> str:
     "A text summary of a run in the style of LoadGen's mlperf_log_summary.txt."
-    s = r.settings
-    name, value = r.metric
+    s = result.settings
+    name, value = result.metric
     lines = ["=" * 48, "tinybench Results Summary", "=" * 48, f"Scenario : {s.scenario}",
              f"{name} : {format_seconds(value) if name.endswith('latency') else f'{value:,.2f}'}",
-             f"Result is : {'VALID' if r.valid else 'INVALID'}"]
-    lines += [f"  * {reason}" for reason in r.reasons]
-    lat = r.latencies
+             f"Result is : {'VALID' if result.valid else 'INVALID'}"]
+    lines += [f"  * {reason}" for reason in result.reasons]
+    lat = result.latencies
     lines += ["", "=" * 48, "Additional Stats", "=" * 48,
-              f"Queries completed : {r.n_queries} ({r.n_errors} failed)", f"Samples completed : {r.n_samples}",
-              f"Duration : {r.duration:.3f} s", f"QPS : {r.qps:,.2f}", f"Samples per second : {r.samples_per_second:,.2f}"]
+              f"Queries completed : {result.n_queries} ({result.n_errors} failed)", f"Samples completed : {result.n_samples}",
+              f"Duration : {result.duration:.3f} s", f"QPS : {result.qps:,.2f}", f"Samples per second : {result.samples_per_second:,.2f}"]
     if lat.size:
         lines += [f"Min latency : {format_seconds(lat.min())}", f"Max latency : {format_seconds(lat.max())}",
                   f"Mean latency : {format_seconds(lat.mean())}"]
-        lines += [f"{q * 100:g} quantile latency : {format_seconds(r.quantile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
-    if s.scenario == "Server" and r.issue_lateness.size:
-        late = r.issue_lateness
+        lines += [f"{q * 100:g} quantile latency : {format_seconds(result.quantile(q))}" for q in (0.5, 0.9, 0.95, 0.99)]
+    if s.scenario == "Server" and result.issue_lateness.size:
+        late = result.issue_lateness
         lines.append(f"Issue lateness p50 / p99 : {format_seconds(float(np.quantile(late, 0.5)))} / "
                      f"{format_seconds(float(np.quantile(late, 0.99)))} ({s.issue_mode} issuer)")
-        if r.issuer_cpu is not None and r.duration > 0:
-            lines.append(f"Issuer CPU : {r.issuer_cpu:.3f} s ({r.issuer_cpu / r.duration:.0%} of a core)")
-    if s.scenario in ("SingleStream", "MultiStream") and r.n_queries:
-        es = early_stopping_result(r)
+        if result.issuer_cpu is not None and result.duration > 0:
+            lines.append(f"Issuer CPU : {result.issuer_cpu:.3f} s ({result.issuer_cpu / result.duration:.0%} of a core)")
+    if s.scenario in ("SingleStream", "MultiStream") and result.n_queries:
+        es = early_stopping_result(result)
         if es.estimate is not None:
             lines.append(f"Early stopping p{s.latency_quantile * 100:g} estimate : {format_seconds(es.estimate)} "
                          f"(discarding the {es.estimate_rank - 1} highest latencies)")
-    if r.accuracy is not None:
-        lines.append(f"Accuracy : {r.accuracy:.4f}")
+    if result.accuracy is not None:
+        lines.append(f"Accuracy : {result.accuracy:.4f}")
     return "\n".join(lines)
 
 
