@@ -836,13 +836,13 @@ def size_finding(model: ModelResult) -> str | None:
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
          f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
-        if model.memory.get("largest_layer_bytes"):
-            s += (f"; at batch {model.memory['batch']} its largest layer reads and writes "
-                  f"{format_bytes(model.memory['largest_layer_bytes'])} of activations (counted)")
-        s += (f"; one batch of {model.memory['batch']} raised the process's peak RSS by "
-              f"{format_bytes(model.memory['rss_increase'])}")
-        if model.memory.get("cuda_increase") is not None:
-            s += f" and its CUDA allocation by {format_bytes(model.memory['cuda_increase'])}"
+        if model.memory.largest_layer_bytes:
+            s += (f"; at batch {model.memory.batch} its largest layer reads and writes "
+                  f"{format_bytes(model.memory.largest_layer_bytes)} of activations (counted)")
+        s += (f"; one batch of {model.memory.batch} raised the process's peak RSS by "
+              f"{format_bytes(model.memory.rss_increase)}")
+        if model.memory.cuda_increase is not None:
+            s += f" and its CUDA allocation by {format_bytes(model.memory.cuda_increase)}"
     return s + "."
 
 

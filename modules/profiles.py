@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -295,6 +295,11 @@ class MemoryProfile:
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         return {**d, "rss_increase": self.rss_increase, "cuda_increase": self.cuda_increase}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MemoryProfile":
+        "The profile of `to_dict()` (derived keys are recomputed, not read)."
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
 
     def __repr__(self) -> str:
         s = (f"MemoryProfile(RSS peak +{format_bytes(self.rss_increase)} over {format_bytes(self.rss_before)} "

@@ -37,6 +37,7 @@ import numpy as np
 from tinybench.checks import check_level, check_number, check_quantile
 from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
+from tinybench.profiles import MemoryProfile
 from tinybench.stats import verdict
 
 SUITE_SCHEMA = "tinybench.suite/1"
@@ -182,6 +183,46 @@ _ts = TimingSummary(8, [1e-3, 2e-3, 3e-3, 4e-3], [2e-3, 3e-3])
 assert _ts.median == 2.5e-3 and _ts.throughput == 8 / 2.5e-3 and TimingSummary.from_dict(_ts.to_dict()).samples == _ts.samples
 _ts
 
+# %% [markdown]
+# The memory of one batch is typed too: module 03's `MemoryProfile` (measured) and the largest
+# layer's inputs and outputs (counted from the shapes).
+
+# %%
+#| export
+@dataclass(repr=False)
+class MemorySummary:
+    """The memory of one batch of `batch` samples: `profile`, module 03's `MemoryProfile` (bytes: process RSS before,
+    after and at its peak, the CUDA allocator when used; measured), and `largest_layer_bytes`, the largest layer's
+    inputs + outputs in bytes (counted from the shapes, not measured)."""
+    batch: int
+    profile: MemoryProfile
+    largest_layer_bytes: int | None = None
+
+    @property
+    def rss_increase(self) -> int:
+        "Peak RSS during the batch minus RSS before it, bytes."
+        return self.profile.rss_increase
+
+    @property
+    def cuda_increase(self) -> int | None:
+        "Peak CUDA allocation during the batch minus the allocation before it, bytes (None without CUDA)."
+        return self.profile.cuda_increase
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch, **self.profile.to_dict(), "largest_layer_bytes": self.largest_layer_bytes}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MemorySummary":
+        return cls(int(d["batch"]), MemoryProfile.from_dict(d), d.get("largest_layer_bytes"))
+
+    def __repr__(self) -> str:
+        return f"MemorySummary(batch {self.batch}: peak RSS +{format_bytes(self.rss_increase)})"
+
+# %%
+_ms = MemorySummary(4, MemoryProfile(100, 120, 150, "VmHWM", None, None), 64)
+assert _ms.rss_increase == 50 and MemorySummary.from_dict(_ms.to_dict()).to_dict() == _ms.to_dict()
+_ms
+
 # %%
 #| export
 @dataclass(repr=False)
@@ -203,7 +244,7 @@ class ModelResult:
     nonfinite_outputs: int = 0
     agreement: dict[str, Any] | None = None
     stats: dict[str, Any] | None = None
-    memory: dict[str, Any] | None = None
+    memory: MemorySummary | None = None
     batch_sweep: dict[str, Any] | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_validation: dict[str, Any] | None = None
@@ -233,12 +274,14 @@ class ModelResult:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["timing"] = None if self.timing is None else self.timing.to_dict()
+        d["memory"] = None if self.memory is None else self.memory.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
-        timing = d.get("timing")
-        return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing)})
+        timing, memory = d.get("timing"), d.get("memory")
+        return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing),
+                      "memory": None if memory is None else MemorySummary.from_dict(memory)})
 
     def __repr__(self) -> str:
         parts = [f"ModelResult({self.name!r} on {self.device}"]
@@ -409,7 +452,7 @@ class SuiteResult:
                         "best_batch": best["batch"] if best else None,
                         "params": (m.stats or {}).get("n_params"), "flops": (m.stats or {}).get("flops"),
                         "param_bytes": (m.stats or {}).get("param_bytes"),
-                        "memory_peak_bytes": (m.memory or {}).get("rss_increase"),
+                        "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
                         "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
             out[-1].update({c: m.metrics.get(c) for c in metric_columns})
         return out
@@ -1012,8 +1055,8 @@ def _step_memory(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable
     x = suite.input_for(name, b)
     try:
         with torch.inference_mode():
-            m.memory = {"batch": b, **measure_memory(model, x, device=dev, python_allocations=False).to_dict(),
-                        "largest_layer_bytes": largest_layer_bytes(model, x)}
+            m.memory = MemorySummary(b, measure_memory(model, x, device=dev, python_allocations=False),
+                                     largest_layer_bytes(model, x))
     except Exception as e:
         m.errors["memory"] = _error(e.__cause__ or e)
 
@@ -1484,12 +1527,15 @@ def figure_memory(result: Any):
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
     y = np.arange(len(names))
-    def mib(section: str, key: str) -> list[float]:
-        return [((getattr(result.models[n], section) or {}).get(key) or 0) / 2**20 for n in names]
-    batch = next((m.memory["batch"] for m in result.models.values() if m.memory), "?")
-    ax.barh(y - 0.27, mib("stats", "param_bytes"), height=0.27, label="parameters (counted)")
-    ax.barh(y, mib("memory", "largest_layer_bytes"), height=0.27, label=f"largest layer in+out, batch {batch} (counted)")
-    ax.barh(y + 0.27, mib("memory", "rss_increase"), height=0.27, label=f"peak RSS increase, batch {batch} (measured)")
+    models = [result.models[n] for n in names]
+    mib = lambda values: [(v or 0) / 2**20 for v in values]
+    batch = next((m.memory.batch for m in models if m.memory), "?")
+    ax.barh(y - 0.27, mib([(m.stats or {}).get("param_bytes") for m in models]), height=0.27,
+            label="parameters (counted)")
+    ax.barh(y, mib([m.memory and m.memory.largest_layer_bytes for m in models]), height=0.27,
+            label=f"largest layer in+out, batch {batch} (counted)")
+    ax.barh(y + 0.27, mib([m.memory and m.memory.rss_increase for m in models]), height=0.27,
+            label=f"peak RSS increase, batch {batch} (measured)")
     ax.set_yticks(y, [plot_text(n) for n in names], fontsize=7)
     ax.set_xlabel("MiB")
     ax.set_title("memory", fontsize=9)

@@ -639,7 +639,8 @@ def suites(tmp_path_factory):
 def _run_suite(sequential: bool, margin: float | None = 0.05):
     import torch
 
-    from tinybench.suite import BenchmarkSuite, SuiteSettings
+    from tinybench.profiles import MemoryProfile
+    from tinybench.suite import BenchmarkSuite, MemorySummary, SuiteSettings
     settings = SuiteSettings(batch_size=32, min_time=1.0, rounds=10, max_rounds=10, sequential=sequential,
                              margin=margin, scenarios=("SingleStream", "Server", "Offline"), batch_sizes=(1, 8, 32, 128),
                              memory=False, level=0.95)
@@ -650,7 +651,10 @@ def _run_suite(sequential: bool, margin: float | None = 0.05):
     result.environment = {"cpu_model": "recorded CPU", "cpu_count": 2, "torch": "2.13.0", "torch_threads": 2}
     result.started, result.duration = "20250101T000000Z", 12.0
     for n, m in result.models.items():  # counted/measured elsewhere: recorded values, checked only as printed
-        m.stats, m.memory = dict(STATS[n]), dict(MEMORY[n])
+        mem = MEMORY[n]
+        m.stats = dict(STATS[n])
+        m.memory = MemorySummary(mem["batch"], MemoryProfile(0, 0, mem["rss_increase"], "recorded", None, None),
+                                 mem["largest_layer_bytes"])
     return result
 
 

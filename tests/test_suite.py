@@ -59,8 +59,8 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
     for m in result.models.values():
         assert m.ok and m.timing.rounds == 4 and len(m.timing.round_medians) == 4
         assert m.stats["n_params"] == 384 * 384 + 3850 and m.stats["flops"] > 0
-        assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory["rss_peak"] > 0
-        assert m.memory["batch"] == 32 and m.memory["largest_layer_bytes"] == 32 * (384 + 10) * 4  # the head's in+out
+        assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory.profile.rss_peak > 0
+        assert m.memory.batch == 32 and m.memory.largest_layer_bytes == 32 * (384 + 10) * 4  # the head's in+out
         assert 0 <= m.accuracy <= 1 and len(m.quality["confusion_matrix"]) >= 1
 
 
@@ -322,7 +322,7 @@ def test_suite_on_cuda_times_with_events_and_reports_cuda_memory():
     X, y = _data()
     result = BenchmarkSuite({"slow": Work(8).cuda(), "fast": Work(1).cuda()}, (X, y), s).run()
     for m in result.models.values():
-        assert m.ok and m.device == "cuda" and m.memory["cuda_peak"] is not None
+        assert m.ok and m.device == "cuda" and m.memory.profile.cuda_peak is not None
         assert all("cuda_peak_bytes" in r for r in m.batch_sweep["rows"])
         assert m.scenarios["SingleStream"]["n_queries"] > 0
     assert result.comparisons[0].speedup > 1 and result.environment.get("gpu")

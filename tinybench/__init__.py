@@ -77,6 +77,7 @@ _ELSEWHERE = {
     "MM1": "capacity",
     "MMc": "capacity",
     "MemoryProfile": "profiles",
+    "MemorySummary": "suite",
     "MetricInfo": "suite",
     "ModelResult": "suite",
     "ModelStats": "profiles",

@@ -65,7 +65,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #aca28313
+# %% ../modules/06_reporting.ipynb #31838292
 def undecided_finding(comparison: VariantComparison) -> str:
     "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
     lo, hi = comparison.ratio_ci
@@ -129,13 +129,13 @@ def size_finding(model: ModelResult) -> str | None:
          f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
          f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
-        if model.memory.get("largest_layer_bytes"):
-            s += (f"; at batch {model.memory['batch']} its largest layer reads and writes "
-                  f"{format_bytes(model.memory['largest_layer_bytes'])} of activations (counted)")
-        s += (f"; one batch of {model.memory['batch']} raised the process's peak RSS by "
-              f"{format_bytes(model.memory['rss_increase'])}")
-        if model.memory.get("cuda_increase") is not None:
-            s += f" and its CUDA allocation by {format_bytes(model.memory['cuda_increase'])}"
+        if model.memory.largest_layer_bytes:
+            s += (f"; at batch {model.memory.batch} its largest layer reads and writes "
+                  f"{format_bytes(model.memory.largest_layer_bytes)} of activations (counted)")
+        s += (f"; one batch of {model.memory.batch} raised the process's peak RSS by "
+              f"{format_bytes(model.memory.rss_increase)}")
+        if model.memory.cuda_increase is not None:
+            s += f" and its CUDA allocation by {format_bytes(model.memory.cuda_increase)}"
     return s + "."
 
 
