@@ -587,6 +587,30 @@ plot_latency_cdf({"fp32": base_m.samples, **{k: m.samples for k, m in variant_ti
 # %%
 from tinybench.suite import *  # noqa: F403 (the support notebook `suite` holds the code this section uses)
 
+# %% [markdown]
+# **The experiment first: why the rounds, and not the pooled iterations, decide.** An A/A test:
+# the fp32 model against an exact copy of itself. Any "difference" is the machine's. The pooled
+# iterations (hundreds of samples, treated as independent) give a narrow interval that often
+# excludes 1, and on a busy machine it can call the copy "slower". The round medians, paired by
+# round, give a wider and honest interval. Because the suite judges them with an always-valid interval, it may look after
+# every round: it adds rounds until the copy is shown equivalent within ±5%, or its budget runs
+# out and it says so. Run the cell a few times; the sentences below are computed from this run.
+
+# %%
+import copy
+
+aa = BenchmarkSuite({"fp32": base_model, "fp32 copy": copy.deepcopy(base_model)}, workload.data,
+                    SuiteSettings(min_time=0.5, rounds=5, scenarios=(), batch_sizes=(), memory=False,
+                                  time_budget=8.0)).run()
+vc = aa.comparisons[0]
+print(f"rounds (decide): {vc.rounds} rounds, ratio {vc.ratio:.3f}, always-valid CI "
+      f"{vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f} -> {vc.verdict}")
+lo, hi = vc.pooled["ratio_ci"]
+print(f"pooled iterations: ratio {vc.pooled['ratio']:.3f}, CI {lo:.3f}–{hi:.3f} "
+      f"({'excludes' if not lo <= 1 <= hi else 'includes'} 1; n = {vc.pooled['n_a']} and {vc.pooled['n_b']})")
+print("the paired rounds " + ("called a difference: this run was unusually noisy" if vc.verdict in ("faster", "slower")
+                              else f"did not call a difference ({vc.verdict})"))
+
 # %%
 from statsmodels.stats.contingency_tables import mcnemar as _sm_mcnemar
 
@@ -1193,30 +1217,6 @@ class Report:
 
     def _repr_html_(self) -> str:
         return self.html_body()
-
-# %% [markdown]
-# **Why the rounds, and not the pooled iterations, decide.** An A/A test: the fp32 model against
-# an exact copy of itself. Any "difference" is the machine's. The pooled iterations (hundreds of
-# samples, treated as independent) give a narrow interval that often excludes 1, and on a busy
-# machine it can call the copy "slower". The round medians, paired by round, give a wider and
-# honest interval. Because the suite judges them with an always-valid interval, it may look after
-# every round: it adds rounds until the copy is shown equivalent within ±5%, or its budget runs
-# out and it says so. Run the cell a few times; the sentences below are computed from this run.
-
-# %%
-import copy
-
-aa = BenchmarkSuite({"fp32": base_model, "fp32 copy": copy.deepcopy(base_model)}, workload.data,
-                    SuiteSettings(min_time=0.5, rounds=5, scenarios=(), batch_sizes=(), memory=False,
-                                  time_budget=8.0)).run()
-vc = aa.comparisons[0]
-print(f"rounds (decide): {vc.rounds} rounds, ratio {vc.ratio:.3f}, always-valid CI "
-      f"{vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f} -> {vc.verdict}")
-lo, hi = vc.pooled["ratio_ci"]
-print(f"pooled iterations: ratio {vc.pooled['ratio']:.3f}, CI {lo:.3f}–{hi:.3f} "
-      f"({'excludes' if not lo <= 1 <= hi else 'includes'} 1; n = {vc.pooled['n_a']} and {vc.pooled['n_b']})")
-print("the paired rounds " + ("called a difference: this run was unusually noisy" if vc.verdict in ("faster", "slower")
-                              else f"did not call a difference ({vc.verdict})"))
 
 # %% [markdown]
 # `to_pandas()` gives the same rows as a DataFrame for further analysis:
