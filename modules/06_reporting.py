@@ -856,8 +856,8 @@ def size_finding(model: ModelResult) -> str | None:
     if not model.stats:
         return None
     st = model.stats
-    s = (f"{model.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
-         f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
+    s = (f"{model.name} has {st.n_params:,} parameters ({format_bytes(st.param_bytes)}; "
+         f"{format_bytes(st.serialized_bytes)} serialized) and {st.flops / 1e6:,.1f} MFLOP counted per batch "
          f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
         if model.memory.largest_layer_bytes:
@@ -1029,7 +1029,7 @@ def suite_limitations(result: SuiteResult) -> list[str]:
                 out.append(f"{name}'s {sc} run is INVALID: {'; '.join(r['reasons'])}.")
         for step, err in m.errors.items():
             out.append(f"{name}: the {step} step failed ({err}).")
-    flops = {n: m.stats["flops"] for n, m in result.models.items() if m.stats}
+    flops = {n: m.stats.flops for n, m in result.models.items() if m.stats}
     if len(set(flops.values())) > 1:
         out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
                    + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")

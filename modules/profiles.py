@@ -60,6 +60,11 @@ class ModelStats:
         return {k: getattr(self, k) for k in ("n_params", "n_trainable", "param_bytes", "buffer_bytes",
                                               "serialized_bytes", "flops", "flops_by_module", "input_shapes")}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelStats":
+        "The statistics of `to_dict()`."
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
     def __repr__(self) -> str:
         return (f"ModelStats({self.n_params:,} params ({format_bytes(self.param_bytes)}), serialized "
                 f"{format_bytes(self.serialized_bytes)}, {self.flops / 1e6:,.2f} MFLOP per forward on {self.input_shapes})")

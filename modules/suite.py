@@ -37,7 +37,7 @@ import numpy as np
 from tinybench.checks import check_level, check_number, check_quantile
 from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
-from tinybench.profiles import MemoryProfile
+from tinybench.profiles import MemoryProfile, ModelStats
 from tinybench.stats import verdict
 
 SUITE_SCHEMA = "tinybench.suite/1"
@@ -243,7 +243,7 @@ class ModelResult:
     predictions: list | None = None
     nonfinite_outputs: int = 0
     agreement: dict[str, Any] | None = None
-    stats: dict[str, Any] | None = None
+    stats: ModelStats | None = None
     memory: MemorySummary | None = None
     batch_sweep: dict[str, Any] | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -275,13 +275,15 @@ class ModelResult:
         d = dataclasses.asdict(self)
         d["timing"] = None if self.timing is None else self.timing.to_dict()
         d["memory"] = None if self.memory is None else self.memory.to_dict()
+        d["stats"] = None if self.stats is None else self.stats.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
-        timing, memory = d.get("timing"), d.get("memory")
+        timing, memory, stats = d.get("timing"), d.get("memory"), d.get("stats")
         return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing),
-                      "memory": None if memory is None else MemorySummary.from_dict(memory)})
+                      "memory": None if memory is None else MemorySummary.from_dict(memory),
+                      "stats": None if stats is None else ModelStats.from_dict(stats)})
 
     def __repr__(self) -> str:
         parts = [f"ModelResult({self.name!r} on {self.device}"]
@@ -450,8 +452,8 @@ class SuiteResult:
                         "top1_agreement": c.top1_agreement if c else None,
                         "best_samples_per_s": best["samples_per_s"] if best else None,
                         "best_batch": best["batch"] if best else None,
-                        "params": (m.stats or {}).get("n_params"), "flops": (m.stats or {}).get("flops"),
-                        "param_bytes": (m.stats or {}).get("param_bytes"),
+                        "params": m.stats and m.stats.n_params, "flops": m.stats and m.stats.flops,
+                        "param_bytes": m.stats and m.stats.param_bytes,
                         "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
                         "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
             out[-1].update({c: m.metrics.get(c) for c in metric_columns})
@@ -1038,7 +1040,7 @@ def _step_stats(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[
         return  # a plain callable has no parameters to count
     say(f"{name}: parameters and FLOPs")
     try:
-        m.stats = model_stats(model, suite.input_for(name)).to_dict()
+        m.stats = model_stats(model, suite.input_for(name))
     except Exception as e:  # FLOP counting fails on some exotic modules: record, go on
         m.errors["stats"] = _error(e)
 
@@ -1530,7 +1532,7 @@ def figure_memory(result: Any):
     models = [result.models[n] for n in names]
     mib = lambda values: [(v or 0) / 2**20 for v in values]
     batch = next((m.memory.batch for m in models if m.memory), "?")
-    ax.barh(y - 0.27, mib([(m.stats or {}).get("param_bytes") for m in models]), height=0.27,
+    ax.barh(y - 0.27, mib([m.stats and m.stats.param_bytes for m in models]), height=0.27,
             label="parameters (counted)")
     ax.barh(y, mib([m.memory and m.memory.largest_layer_bytes for m in models]), height=0.27,
             label=f"largest layer in+out, batch {batch} (counted)")

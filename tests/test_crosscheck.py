@@ -639,7 +639,7 @@ def suites(tmp_path_factory):
 def _run_suite(sequential: bool, margin: float | None = 0.05):
     import torch
 
-    from tinybench.profiles import MemoryProfile
+    from tinybench.profiles import MemoryProfile, ModelStats
     from tinybench.suite import BenchmarkSuite, MemorySummary, SuiteSettings
     settings = SuiteSettings(batch_size=32, min_time=1.0, rounds=10, max_rounds=10, sequential=sequential,
                              margin=margin, scenarios=("SingleStream", "Server", "Offline"), batch_sizes=(1, 8, 32, 128),
@@ -652,7 +652,8 @@ def _run_suite(sequential: bool, margin: float | None = 0.05):
     result.started, result.duration = "20250101T000000Z", 12.0
     for n, m in result.models.items():  # counted/measured elsewhere: recorded values, checked only as printed
         mem = MEMORY[n]
-        m.stats = dict(STATS[n])
+        m.stats = ModelStats(n_trainable=STATS[n]["n_params"], buffer_bytes=0, flops_by_module={}, input_shapes=[[32, 1]],
+                             **STATS[n])
         m.memory = MemorySummary(mem["batch"], MemoryProfile(0, 0, mem["rss_increase"], "recorded", None, None),
                                  mem["largest_layer_bytes"])
     return result

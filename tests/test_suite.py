@@ -58,7 +58,7 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
     assert rep.recommendations()[0].startswith("Use fast instead of slow: it is")
     for m in result.models.values():
         assert m.ok and m.timing.rounds == 4 and len(m.timing.round_medians) == 4
-        assert m.stats["n_params"] == 384 * 384 + 3850 and m.stats["flops"] > 0
+        assert m.stats.n_params == 384 * 384 + 3850 and m.stats.flops > 0
         assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory.profile.rss_peak > 0
         assert m.memory.batch == 32 and m.memory.largest_layer_bytes == 32 * (384 + 10) * 4  # the head's in+out
         assert 0 <= m.accuracy <= 1 and len(m.quality["confusion_matrix"]) >= 1
@@ -655,3 +655,17 @@ def test_timing_summary_is_typed_and_recomputes_every_figure_from_its_samples():
     assert isinstance(m.timing, TimingSummary) and m.median == d["median"]
     with pytest.raises(TypeError):
         t["median"]  # no dict-style reads: a renamed key would fail silently elsewhere
+
+
+def test_model_result_fields_are_typed_and_survive_results_json():
+    "stats and memory are module 03's result classes, read by attribute; to_dict/from_dict give them back."
+    from tinybench.profiles import MemoryProfile, ModelStats
+    from tinybench.suite import MemorySummary, TimingSummary
+    m = ModelResult("m", timing=TimingSummary(4, [1e-3, 2e-3], [1.5e-3]),
+                    stats=ModelStats(10, 10, 40, 0, 900, 600, {"Net": 600}, [[4, 3]]),
+                    memory=MemorySummary(4, MemoryProfile(1_000, 1_100, 1_500, "VmHWM", None, None), 96))
+    back = ModelResult.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert isinstance(back.stats, ModelStats) and back.stats.flops == 600 and back.stats.macs == 300
+    assert isinstance(back.memory, MemorySummary) and back.memory.rss_increase == 500
+    assert back.memory.largest_layer_bytes == 96 and back.timing.median == 1.5e-3
+    assert back.to_dict() == m.to_dict()

@@ -17,7 +17,7 @@ from .timing import check_quantile
 __all__ = ['ModelStats', 'LayerProfile', 'OpProfile', 'PythonProfile', 'MemoryProfile', 'PipelineProfile', 'BatchSweep',
            'BatchLimit', 'DevicePeaks', 'Roofline']
 
-# %% ../modules/profiles.ipynb #af9ded54
+# %% ../modules/profiles.ipynb #016eebc7
 @dataclass(repr=False)
 class ModelStats:
     "Size of a model: parameters, bytes (parameters, buffers, serialized state dict) and FLOPs of one forward."
@@ -38,6 +38,11 @@ class ModelStats:
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("n_params", "n_trainable", "param_bytes", "buffer_bytes",
                                               "serialized_bytes", "flops", "flops_by_module", "input_shapes")}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelStats":
+        "The statistics of `to_dict()`."
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
     def __repr__(self) -> str:
         return (f"ModelStats({self.n_params:,} params ({format_bytes(self.param_bytes)}), serialized "

@@ -65,7 +65,7 @@ def plot_latency_cdf(samples: dict[str, Sequence[float]]):
     fig.tight_layout()
     return fig
 
-# %% ../modules/06_reporting.ipynb #31838292
+# %% ../modules/06_reporting.ipynb #13912b0e
 def undecided_finding(comparison: VariantComparison) -> str:
     "A sentence for a comparison the time budget could not decide: the interval reached and what would decide it."
     lo, hi = comparison.ratio_ci
@@ -125,8 +125,8 @@ def size_finding(model: ModelResult) -> str | None:
     if not model.stats:
         return None
     st = model.stats
-    s = (f"{model.name} has {st['n_params']:,} parameters ({format_bytes(st['param_bytes'])}; "
-         f"{format_bytes(st['serialized_bytes'])} serialized) and {st['flops'] / 1e6:,.1f} MFLOP counted per batch "
+    s = (f"{model.name} has {st.n_params:,} parameters ({format_bytes(st.param_bytes)}; "
+         f"{format_bytes(st.serialized_bytes)} serialized) and {st.flops / 1e6:,.1f} MFLOP counted per batch "
          f"of {model.timing.batch if model.timing else '?'}")
     if model.memory:
         if model.memory.largest_layer_bytes:
@@ -266,7 +266,7 @@ def suite_recommendations(result: SuiteResult) -> list[str]:
                    "samples/s, its highest measured rate (one measurement per batch size, without an interval).")
     return out
 
-# %% ../modules/06_reporting.ipynb #41e34d0b
+# %% ../modules/06_reporting.ipynb #905dc464
 def suite_limitations(result: SuiteResult) -> list[str]:
     "What the reader should not conclude from these numbers, from the run's own flags and environment."
     env, s = result.environment, result.settings
@@ -290,7 +290,7 @@ def suite_limitations(result: SuiteResult) -> list[str]:
                 out.append(f"{name}'s {sc} run is INVALID: {'; '.join(r['reasons'])}.")
         for step, err in m.errors.items():
             out.append(f"{name}: the {step} step failed ({err}).")
-    flops = {n: m.stats["flops"] for n, m in result.models.items() if m.stats}
+    flops = {n: m.stats.flops for n, m in result.models.items() if m.stats}
     if len(set(flops.values())) > 1:
         out.append("FLOP counts differ between models (" + ", ".join(f"{n} {f / 1e6:,.1f} M" for n, f in flops.items())
                    + "): torch's FlopCounterMode counts only the operators it knows; quantized kernels are not counted.")
