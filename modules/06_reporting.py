@@ -838,16 +838,16 @@ def accuracy_finding(comparison: VariantComparison, result: SuiteResult) -> str 
 
 def throughput_finding(model: ModelResult) -> str | None:
     "How a model's throughput (samples/s) changes over the batch sweep, and where it peaked or ran out of memory."
-    sweep = model.batch_sweep or {}
-    rows = sweep.get("rows") or []
+    sweep = model.batch_sweep
+    rows = sweep.rows if sweep else []
     if not rows:
         return None
     first, best = rows[0], model.best_throughput
     s = (f"{model.name}'s throughput goes from {first['samples_per_s']:,.0f} samples/s at batch {first['batch']} to "
          f"{best['samples_per_s']:,.0f} at batch {best['batch']}, the highest of batch sizes "
          f"{', '.join(str(r['batch']) for r in rows)}")
-    if sweep.get("oom_batch"):
-        s += f"; it ran out of memory at batch {sweep['oom_batch']}"
+    if sweep.oom_batch:
+        s += f"; it ran out of memory at batch {sweep.oom_batch}"
     return s + "."
 
 
@@ -909,7 +909,7 @@ def offline_vs_sweep(result: SuiteResult) -> str:
     parts = []
     for n, m in result.models.items():
         off = m.scenarios.get("Offline")
-        rows = (m.batch_sweep or {}).get("rows") or []
+        rows = m.batch_sweep.rows if m.batch_sweep else []
         same = next((r for r in rows if r["batch"] == b), None)
         if off and same and same["samples_per_s"] > 0:
             parts.append(f"{n} {off['samples_per_second'] / same['samples_per_s']:.0%}")

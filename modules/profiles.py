@@ -433,6 +433,12 @@ class BatchSweep:
         return {"device": self.device, "rows": self.rows, "oom_batch": self.oom_batch, "oom_error": self.oom_error,
                 "interrupted": self.interrupted, "env": self.env}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchSweep":
+        "The sweep of `to_dict()` (a saved suite result keeps no `env`: it has its own)."
+        return cls([dict(r) for r in d["rows"]], d["device"], d.get("oom_batch"), d.get("oom_error"),
+                   bool(d.get("interrupted", False)), dict(d.get("env") or {}))
+
     def __repr__(self) -> str:
         best = self.best
         s = f"BatchSweep({len(self.rows)} batch sizes on {self.device}"

@@ -37,7 +37,7 @@ import numpy as np
 from tinybench.checks import check_level, check_number, check_quantile
 from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
-from tinybench.profiles import MemoryProfile, ModelStats
+from tinybench.profiles import BatchSweep, MemoryProfile, ModelStats
 from tinybench.stats import verdict
 
 SUITE_SCHEMA = "tinybench.suite/1"
@@ -245,7 +245,7 @@ class ModelResult:
     agreement: dict[str, Any] | None = None
     stats: ModelStats | None = None
     memory: MemorySummary | None = None
-    batch_sweep: dict[str, Any] | None = None
+    batch_sweep: BatchSweep | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_validation: dict[str, Any] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -268,7 +268,7 @@ class ModelResult:
     @property
     def best_throughput(self) -> dict[str, Any] | None:
         "The batch-sweep row with the most samples/s."
-        rows = (self.batch_sweep or {}).get("rows") or []
+        rows = self.batch_sweep.rows if self.batch_sweep else []
         return max(rows, key=lambda r: r["samples_per_s"], default=None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -276,14 +276,17 @@ class ModelResult:
         d["timing"] = None if self.timing is None else self.timing.to_dict()
         d["memory"] = None if self.memory is None else self.memory.to_dict()
         d["stats"] = None if self.stats is None else self.stats.to_dict()
+        d["batch_sweep"] = None if self.batch_sweep is None else {
+            k: v for k, v in self.batch_sweep.to_dict().items() if k != "env"}  # the suite keeps one environment
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
-        timing, memory, stats = d.get("timing"), d.get("memory"), d.get("stats")
+        timing, memory, stats, sweep = d.get("timing"), d.get("memory"), d.get("stats"), d.get("batch_sweep")
         return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing),
                       "memory": None if memory is None else MemorySummary.from_dict(memory),
-                      "stats": None if stats is None else ModelStats.from_dict(stats)})
+                      "stats": None if stats is None else ModelStats.from_dict(stats),
+                      "batch_sweep": None if sweep is None else BatchSweep.from_dict(sweep)})
 
     def __repr__(self) -> str:
         parts = [f"ModelResult({self.name!r} on {self.device}"]
@@ -1080,7 +1083,7 @@ def _step_sweep(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[
     except Exception as e:
         m.errors["batch_sweep"] = _error(e.__cause__ or e)
         return
-    m.batch_sweep = {k: v for k, v in sweep.to_dict().items() if k != "env"}
+    m.batch_sweep = sweep
     if sweep.interrupted:
         raise KeyboardInterrupt
 
@@ -1098,7 +1101,7 @@ def _scenario_settings(suite: BenchmarkSuite, scenario: str, m: ModelResult) -> 
                           "max_duration": max(10 * s.scenario_duration, 10.0), "offline_batch_size": s.batch_size}
     if scenario == "Server":
         single = m.scenarios.get("SingleStream", {}).get("qps")
-        row1 = next((r for r in (m.batch_sweep or {}).get("rows", []) if r["batch"] == 1), None)
+        row1 = next((r for r in (m.batch_sweep.rows if m.batch_sweep else []) if r["batch"] == 1), None)
         qps = s.server_qps or (0.5 * single if single else (0.5 / row1["median"] if row1 else None))
         if qps is None:
             raise ValueError("Server needs server_qps, or SingleStream or batch 1 of the sweep to derive it from")
@@ -1440,7 +1443,7 @@ def sweep_table(result: Any) -> Table:
     sizes = list(result.settings.batch_sizes)
     rows = []
     for n, m in result.models.items():
-        by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep or {}).get("rows", [])}
+        by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep.rows if m.batch_sweep else [])}
         rows.append([n, *(format_value(by.get(b), "count") for b in sizes)])
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
 
@@ -1479,7 +1482,7 @@ def plot_text(text: str) -> str:
 def figure_throughput(result: Any):
     "Samples/s against batch size (log2 axis), one line per model."
     from matplotlib.figure import Figure
-    sweeps = {n: m.batch_sweep["rows"] for n, m in result.models.items() if m.batch_sweep and m.batch_sweep["rows"]}
+    sweeps = {n: m.batch_sweep.rows for n, m in result.models.items() if m.batch_sweep and m.batch_sweep.rows}
     if not sweeps:
         return None
     fig = Figure(figsize=(5, 3), dpi=100)

@@ -117,7 +117,7 @@ def test_ctrl_c_while_measuring_keeps_everything_and_writes_the_report(interrupt
     if point in ("sweep", "scenarios"):
         assert a.timing and a.timing.n > 0, "the timing (before the signal) is kept"
     if point == "scenarios":
-        assert a.batch_sweep and a.batch_sweep["rows"], "the sweep (before the signal) is kept"
+        assert a.batch_sweep and a.batch_sweep.rows, "the sweep (before the signal) is kept"
     else:
         assert not r.models["b"].scenarios, "measuring stopped at the signal: no later step ran"
     assert "Interrupted" in (folder / "report.md").read_text(), "the report is written, marked interrupted"

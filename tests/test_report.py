@@ -196,9 +196,11 @@ def test_offline_is_explained_against_the_batch_sweep_at_the_same_batch():
     from tinybench.report import offline_vs_sweep
     from tinybench.suite import ModelResult, SuiteResult, SuiteSettings
     settings = SuiteSettings(batch_size=32, scenarios=("Offline",), batch_sizes=(8, 32, 128), sequential=False)
+    from tinybench.profiles import BatchSweep
+    rows = [{"batch": 8, "samples_per_s": 20_000.0}, {"batch": 32, "samples_per_s": 40_000.0},
+            {"batch": 128, "samples_per_s": 90_000.0}]
     m = ModelResult("fp32", scenarios={"Offline": {"samples_per_second": 30_000.0}},
-                    batch_sweep={"rows": [{"batch": 8, "samples_per_s": 20_000.0}, {"batch": 32, "samples_per_s": 40_000.0},
-                                          {"batch": 128, "samples_per_s": 90_000.0}]})
+                    batch_sweep=BatchSweep(rows, "cpu", env={}))
     text = offline_vs_sweep(SuiteResult({"fp32": m}, "fp32", settings, "classification", 100))
     assert "fp32 75%" in text and "batch 32" in text and "model alone" in text
     empty = ModelResult("fp32", scenarios={"Offline": {"samples_per_second": 30_000.0}})

@@ -59,7 +59,7 @@ def test_twice_the_work_is_reported_about_2x_slower_with_its_interval():
     for m in result.models.values():
         assert m.ok and m.timing.rounds == 4 and len(m.timing.round_medians) == 4
         assert m.stats.n_params == 384 * 384 + 3850 and m.stats.flops > 0
-        assert [r["batch"] for r in m.batch_sweep["rows"]] == [1, 8] and m.memory.profile.rss_peak > 0
+        assert [r["batch"] for r in m.batch_sweep.rows] == [1, 8] and m.memory.profile.rss_peak > 0
         assert m.memory.batch == 32 and m.memory.largest_layer_bytes == 32 * (384 + 10) * 4  # the head's in+out
         assert 0 <= m.accuracy <= 1 and len(m.quality["confusion_matrix"]) >= 1
 
@@ -323,7 +323,7 @@ def test_suite_on_cuda_times_with_events_and_reports_cuda_memory():
     result = BenchmarkSuite({"slow": Work(8).cuda(), "fast": Work(1).cuda()}, (X, y), s).run()
     for m in result.models.values():
         assert m.ok and m.device == "cuda" and m.memory.profile.cuda_peak is not None
-        assert all("cuda_peak_bytes" in r for r in m.batch_sweep["rows"])
+        assert all("cuda_peak_bytes" in r for r in m.batch_sweep.rows)
         assert m.scenarios["SingleStream"]["n_queries"] > 0
     assert result.comparisons[0].speedup > 1 and result.environment.get("gpu")
 
@@ -506,7 +506,7 @@ def test_an_estimator_is_measured_like_a_torch_model(estimator_run):
     # quality from its scores, as for the torch model; timing, sweep, memory and a scenario
     assert lr.accuracy == accuracy_score(y, logreg.predict(X_flat))
     assert lr.quality["confusion_matrix"] and lr.stats is None and lr.description == "LogisticRegression (predict_proba)"
-    assert lr.timing.n >= 2 and [r["batch"] for r in lr.batch_sweep["rows"]] == [1, 8] and lr.memory is not None
+    assert lr.timing.n >= 2 and [r["batch"] for r in lr.batch_sweep.rows] == [1, 8] and lr.memory is not None
     assert lr.scenarios["Offline"]["accuracy"] == pytest.approx(lr.accuracy, abs=0.02)
     with torch.no_grad():
         linear_pred = linear(data.X_test).argmax(1).numpy()
@@ -669,3 +669,9 @@ def test_model_result_fields_are_typed_and_survive_results_json():
     assert isinstance(back.memory, MemorySummary) and back.memory.rss_increase == 500
     assert back.memory.largest_layer_bytes == 96 and back.timing.median == 1.5e-3
     assert back.to_dict() == m.to_dict()
+    from tinybench.profiles import BatchSweep
+    m.batch_sweep = BatchSweep([{"batch": 1, "samples_per_s": 10.0}, {"batch": 8, "samples_per_s": 50.0}], "cpu",
+                               oom_batch=16, env={"cpu_model": "x"})
+    back = ModelResult.from_dict(json.loads(json.dumps(m.to_dict())))
+    assert back.batch_sweep.oom_batch == 16 and back.best_throughput == {"batch": 8, "samples_per_s": 50.0}
+    assert "env" not in m.to_dict()["batch_sweep"], "the suite keeps one environment, not one per sweep"

@@ -295,7 +295,7 @@ class PipelineProfile:
         return (f"<div><b>{self!r}</b><table><tr><th>stage</th><th>mean</th><th>p50</th><th>p99</th><th>share</th></tr>"
                 f"{rows}</table></div>")
 
-# %% ../modules/profiles.ipynb #c6010740
+# %% ../modules/profiles.ipynb #2f987cd3
 @dataclass(repr=False)
 class BatchSweep:
     "Latency (seconds per batch) and throughput (samples/s) per batch size; where it ran out of memory."
@@ -334,6 +334,12 @@ class BatchSweep:
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "rows": self.rows, "oom_batch": self.oom_batch, "oom_error": self.oom_error,
                 "interrupted": self.interrupted, "env": self.env}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchSweep":
+        "The sweep of `to_dict()` (a saved suite result keeps no `env`: it has its own)."
+        return cls([dict(r) for r in d["rows"]], d["device"], d.get("oom_batch"), d.get("oom_error"),
+                   bool(d.get("interrupted", False)), dict(d.get("env") or {}))
 
     def __repr__(self) -> str:
         best = self.best
