@@ -127,6 +127,19 @@ def load_data_file(path: str | Path) -> tuple[Any, Any]:
         raise ValueError(f"{path} is not an .npz file with arrays X and y: {e}") from e
 
 
+def load_data(path: str | Path, image_size: int | tuple[int, int] | None = None,
+              normalize: str = "imagenet") -> tuple[Any, Any]:
+    """(X, y) from an .npz file (`load_data_file`) or from an image folder with one subfolder per class
+    (`tinybench.datasets.load_image_folder`: `image_size` resizes, `normalize` as there)."""
+    if Path(path).is_dir():
+        from tinybench.datasets import load_image_folder
+        folder = load_image_folder(path, image_size, normalize)
+        return folder.X, folder.y
+    if image_size is not None:
+        raise ValueError(f"--image-size applies to an image folder (--dataset DIR), not to the file {path}")
+    return load_data_file(path)
+
+
 def check_writable(folder: str | Path) -> Path:
     "Create `folder` if needed and check a file can be written there; ValueError saying why not."
     folder = Path(folder)
@@ -222,7 +235,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         settings: Any = None, formats: Sequence[str] = ("markdown", "html", "json"), seed: int = 0,
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
         tolerance: float = 0.10, title: str | None = None, trust_pickles: bool = False,
-        guard: InterruptGuard | None = None) -> tuple[Path, Any]:
+        guard: InterruptGuard | None = None, image_size: int | tuple[int, int] | None = None,
+        normalize: str = "imagenet") -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
     into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
@@ -249,7 +263,7 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         from tinybench.store import ResultStore
         ResultStore(store).close()
     loaded = {name: load_model_file(path, device, trust_pickles) for name, path in (models or {}).items()}
-    dataset = load_data_file(data) if data is not None else None
+    dataset = load_data(data, image_size, normalize) if data is not None else None
     if not loaded or dataset is None:
         say("loading the default workload (digits + CNN; trains and caches it on first use)")
         wl = default_workload(device=device, seed=seed)
@@ -463,6 +477,17 @@ def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     return 0
 
 
+def _image_size(text: str) -> int | tuple[int, int]:
+    "--image-size: 'N' (square) or 'HxW'."
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"--image-size must be N or HxW in pixels (e.g. 224 or 224x160), got {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
     def parse(text: str) -> tuple:
         try:
@@ -483,12 +508,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also load torch.save(model) pickles. WARNING: unpickling runs any code the file names: use "
                         "only with files you made yourself")
     p.add_argument("--data", default=None, help=".npz with arrays X (inputs) and y (labels); default: digits test split")
+    p.add_argument("--dataset", default=None, metavar="DIR",
+                   help="an image folder, one subfolder of PNG/JPEG images per class (labels: the sorted folder names)")
+    p.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW",
+                   help="resize every --dataset image to N x N or H x W pixels (needed when their sizes differ)")
+    p.add_argument("--normalize", choices=("imagenet", "unit", "none"), default="imagenet",
+                   help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
     p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
                    help="comma-separated: markdown, html, json (results.json is always written)")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
-    p.add_argument("--rounds", type=int, default=20,
-                   help="interleaved timing rounds to run at least; the rounds are the replications (default 20)")
+    p.add_argument("--rounds", "--num-runs", dest="rounds", type=int, default=None,
+                   help="interleaved timing rounds to run at least (--num-runs: the same); the rounds are the "
+                        "replications that the comparisons use (default 20; 3 with --quick)")
     p.add_argument("--min-time", type=float, default=2.0,
                    help="seconds of steady timing per model over the first --rounds rounds (default 2)")
     p.add_argument("--max-rounds", type=int, default=None,
@@ -539,10 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> Any:
     "SuiteSettings from `tinybench run` options (`--quick` shortens every duration)."
     from tinybench.suite import SuiteSettings
-    quick = dict(min_time=0.1, rounds=3, scenario_duration=0.2, sweep_min_time=0.02, max_rounds=20,
+    rounds = args.rounds if args.rounds is not None else (3 if args.quick else 20)  # an explicit --rounds wins
+    quick = dict(min_time=0.1, scenario_duration=0.2, sweep_min_time=0.02, max_rounds=max(20, rounds),
                  time_budget=3.0) if args.quick else {}
-    return SuiteSettings(**{"batch_size": args.batch_size, "min_time": args.min_time, "rounds": args.rounds,
-                            "max_rounds": args.max_rounds if args.max_rounds is not None else max(200, args.rounds), "time_budget": args.time_budget,
+    return SuiteSettings(**{"batch_size": args.batch_size, "min_time": args.min_time, "rounds": rounds,
+                            "max_rounds": args.max_rounds if args.max_rounds is not None else max(200, rounds),
+                            "time_budget": args.time_budget,
                             "sequential": not args.fixed_rounds,
                             "scenarios": args.scenarios, "scenario_duration": args.scenario_duration,
                             "batch_sizes": args.batch_sizes, "sweep_min_time": 0.1, "memory": not args.no_memory,
@@ -558,11 +592,13 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     if args.trust_pickles:
         print("tinybench: warning: --trust-pickles: unpickling the model files runs any code they name; use only "
               "files you made yourself", file=sys.stderr)
+    if args.data is not None and args.dataset is not None:
+        raise ValueError("--data FILE and --dataset DIR are two ways to give the data: pass one")
     t0 = time.perf_counter()
     with InterruptGuard() as guard:
-        folder, result = run(args.save_dir, models, args.data, settings_from_args(args), args.report_format,
-                             args.seed, say, args.store, args.baseline, args.tolerance, args.title,
-                             args.trust_pickles, guard)
+        folder, result = run(args.save_dir, models, args.dataset if args.dataset is not None else args.data,
+                             settings_from_args(args), args.report_format, args.seed, say, args.store, args.baseline,
+                             args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize)
     from tinybench.report import Report
     print(repr(result))
     for line in Report(result).recommendations():

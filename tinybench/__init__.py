@@ -40,7 +40,7 @@ _LAZY = {
     "default_workload": "workloads",
 }
 
-_MODULES = ["abtest", "capacity", "checks", "cli", "display", "env", "files", "instrument", "loadgen", "monitor", "nbutils", "procsut", "profiles", "profiling", "quality", "report", "runner", "scenarios", "stats", "store", "suite", "timing", "workloads"]
+_MODULES = ["abtest", "capacity", "checks", "cli", "datasets", "display", "env", "files", "instrument", "loadgen", "monitor", "nbutils", "procsut", "profiles", "profiling", "quality", "report", "runner", "scenarios", "stats", "store", "suite", "timing", "workloads"]
 
 # public names that are not entry points, for the AttributeError's hint
 _ELSEWHERE = {
@@ -67,7 +67,9 @@ _ELSEWHERE = {
     "FIGURES": "report",
     "GuardrailResult": "abtest",
     "HostClock": "instrument",
+    "IMAGE_SUFFIXES": "datasets",
     "ISSUE_MODES": "runner",
+    "ImageFolder": "datasets",
     "LOAD_PATTERNS": "scenarios",
     "LatencyCurve": "capacity",
     "LayerHooks": "instrument",
@@ -83,6 +85,7 @@ _ELSEWHERE = {
     "ModelStats": "profiles",
     "MonitorResult": "monitor",
     "NONFINITE_OUTPUT": "runner",
+    "NORMALIZATIONS": "datasets",
     "NUMPY_DTYPES": "checks",
     "OpProfile": "profiles",
     "OutputAgreement": "quality",
@@ -193,6 +196,7 @@ _ELSEWHERE = {
     "headline_metric": "scenarios",
     "hodges_lehmann": "stats",
     "holm": "stats",
+    "image_files": "datasets",
     "interleaved_compare": "abtest",
     "is_oom": "instrument",
     "kingman": "capacity",
@@ -207,6 +211,7 @@ _ELSEWHERE = {
     "linear_flops": "profiling",
     "littles_law": "capacity",
     "load_digits": "workloads",
+    "load_image_folder": "datasets",
     "load_model": "workloads",
     "loadgen_settings": "loadgen",
     "make_variants": "workloads",
