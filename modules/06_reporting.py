@@ -48,7 +48,7 @@ from tinybench.display import (Table, figure_img, format_bytes, format_metric, f
 from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_message
 from tinybench.stats import samples_of
 from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, environment_table,
-                             figure_accuracy_vs_speedup, figure_memory, figure_throughput, methodology, per_class_table,
+                             figure_accuracy_vs_speedup, latency_table, figure_memory, figure_throughput, methodology, per_class_table,
                              plot_text, regression_blocks, results_table, rounds_run, scenarios_table, sweep_table)
 
 # %%
@@ -1046,6 +1046,20 @@ def suite_limitations(result: SuiteResult) -> list[str]:
     return out
 
 # %% [markdown]
+# A report answers first. The executive summary is three of the report's own sentences, in the
+# order a reader needs them: the decision (the first recommendation), where to serve it (the batch
+# size with the highest measured throughput), and the main caveat (the first limitation).
+
+# %%
+#| export
+def executive_summary(result: SuiteResult) -> list[str]:
+    "The decision, where to serve it, and the main caveat: sentences of the recommendations and limitations."
+    recs = suite_recommendations(result)
+    out = recs[:1] + [r for r in recs[1:] if r.startswith("For offline throughput")]
+    limits = suite_limitations(result)
+    return out + ([f"Main caveat: {limits[0]}"] if limits else [])
+
+# %% [markdown]
 # The four plots. Each returns a matplotlib `Figure` (no window opens) or `None` when the data is
 # missing (e.g. no batch sweep).
 
@@ -1122,7 +1136,8 @@ class Report:
         r = self.result
         meta = (f"Started {r.started} (UTC), {r.duration:.0f} s, {len(r.models)} models, task: {r.task}."
                 + (" **Interrupted: partial results.**" if r.interrupted else ""))
-        out = [("", [meta]), ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
+        out = [("", [meta]), ("Executive summary", [executive_summary(r)]), ("Latency", [latency_table(r)]),
+               ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
                ("Results", [results_table(r)])]
         per_class = per_class_table(r)
         if per_class is not None:

@@ -150,6 +150,10 @@ class TimingSummary:
         return float(np.percentile(self.samples, 90))
 
     @property
+    def p95(self) -> float:
+        return float(np.percentile(self.samples, 95))
+
+    @property
     def p99(self) -> float:
         return float(np.percentile(self.samples, 99))
 
@@ -165,7 +169,8 @@ class TimingSummary:
     def to_dict(self) -> dict[str, Any]:
         "The raw data and every derived figure (results.json keeps both; loading reads only the raw data)."
         return {"batch": self.batch, "unit": self.unit, "n": self.n, "samples": list(self.samples),
-                "median": self.median, "mean": self.mean, "p90": self.p90, "p99": self.p99, "iqr": self.iqr,
+                "median": self.median, "mean": self.mean, "p90": self.p90, "p95": self.p95, "p99": self.p99,
+                "iqr": self.iqr,
                 "throughput": self.throughput, "rounds": self.rounds, "round_medians": list(self.round_medians),
                 "pitfalls": list(self.pitfalls)}
 
@@ -1055,7 +1060,7 @@ def _step_memory(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable
     if not suite.settings.memory:
         return
     model, dev, _ = suite.models[name]
-    b = max(suite.settings.batch_size, *suite.settings.batch_sizes)  # the largest batch the suite will run
+    b = max((suite.settings.batch_size, *suite.settings.batch_sizes))  # the largest batch the suite will run
     say(f"{name}: memory of one batch of {b}")
     x = suite.input_for(name, b)
     try:
@@ -1407,6 +1412,20 @@ def results_table(result: Any) -> Table:
                   "peak RSS +", *metrics, "errors"], rows)
 
 
+def latency_table(result: Any) -> Table:
+    """Per model, seconds per batch of the suite's batch size: p50, p95 and p99 of the interleaved timing (computed
+    from the samples it keeps), and the speedup over the baseline with its interval and verdict."""
+    lvl = format_percent(result.settings.level)
+    rows = []
+    for name, m in result.models.items():
+        t, c = m.timing, result.comparison(name)
+        speed = (f"{c.speedup:.2f} ({c.speedup_ci[0]:.2f}–{c.speedup_ci[1]:.2f}) {c.verdict}" if c else
+                 "baseline" if name == result.baseline else "–")
+        rows.append([name, *(format_value(t and t.quantile(q), "seconds") for q in (0.5, 0.95, 0.99)), speed])
+    return Table(["model", f"p50 / batch of {result.settings.batch_size}", "p95", "p99",
+                  f"speedup ({lvl} CI), verdict"], rows)
+
+
 def comparisons_table(result: Any) -> Table:
     "Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement."
     def pooled(vc: Any) -> str:
@@ -1591,7 +1610,7 @@ def methodology(result: Any) -> list[str]:
     if s.batch_sizes:
         out.append(f"Batch sweep: batch sizes {', '.join(map(str, s.batch_sizes))}, {s.sweep_min_time:g} s each.")
     if s.memory:
-        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
+        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max((s.batch_size, *s.batch_sizes))}, "
                    "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
                    f"{s.batch_size}.")
     if result.metrics:

@@ -732,7 +732,7 @@ def expected_suite(sequential: bool, margin: float | None = 0.05, level: float =
     for n, x in pooled.items():
         med = float(np.median(x))
         timing[n] = {"batch": 32, "unit": "seconds per batch", "n": 150, "samples": x, "median": med,
-                     "mean": x.mean(), "p90": np.percentile(x, 90), "p99": np.percentile(x, 99),
+                     "mean": x.mean(), "p90": np.percentile(x, 90), "p95": np.percentile(x, 95), "p99": np.percentile(x, 99),
                      "iqr": np.percentile(x, 75) - np.percentile(x, 25), "throughput": 32 / med, "rounds": 10,
                      "round_medians": [float(np.median(_round_samples(n, r))) for r in range(10)]}
     cands = [n for n in ROUNDS if n != "fp32"]
@@ -796,7 +796,7 @@ def _scenario_fixtures(name: str) -> dict:
             "Offline": _with_reasons(_offline(scale=s))}
 
 
-TIMING_KEYS = {"batch", "unit", "n", "samples", "median", "mean", "p90", "p99", "iqr", "throughput", "rounds",
+TIMING_KEYS = {"batch", "unit", "n", "samples", "median", "mean", "p90", "p95", "p99", "iqr", "throughput", "rounds",
                "round_medians", "pitfalls"}
 COMPARISON_KEYS = {"baseline", "candidate", "ratio", "ratio_ci", "p_value", "p_holm", "n_comparisons", "verdict",
                    "level", "margin", "method", "pooled", "accuracy_change", "mcnemar_p", "n_discordant",
@@ -806,12 +806,12 @@ SCENARIO_KEYS = {"metric", "value", "n_queries", "n_samples", "n_errors", "durat
 
 
 def check_timing(t: dict, e: dict) -> None:
-    """Interleaved timing (seconds per batch): samples = the rounds' samples pooled in order; median, mean, p90, p99
-    (type 7), IQR; throughput = batch / median (samples/s); round_medians = np.median of each round's samples."""
+    """Interleaved timing (seconds per batch): samples = the rounds' samples pooled in order; median, mean, p90, p95,
+    p99 (type 7), IQR; throughput = batch / median (samples/s); round_medians = np.median of each round's samples."""
     assert set(t) == TIMING_KEYS and t["unit"] == "seconds per batch" and t["batch"] == 32
     assert t["n"] == 150 and t["rounds"] == 10 and np.array_equal(t["samples"], e["samples"])
     assert t["median"] == e["median"] and t["round_medians"] == e["round_medians"]
-    for k in ("mean", "p90", "p99", "iqr", "throughput"):
+    for k in ("mean", "p90", "p95", "p99", "iqr", "throughput"):
         assert t[k] == approx(e[k]), k
     assert t["throughput"] == approx(32 / np.median(t["samples"]))
 

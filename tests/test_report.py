@@ -205,3 +205,23 @@ def test_offline_is_explained_against_the_batch_sweep_at_the_same_batch():
     assert "fp32 75%" in text and "batch 32" in text and "model alone" in text
     empty = ModelResult("fp32", scenarios={"Offline": {"samples_per_second": 30_000.0}})
     assert offline_vs_sweep(SuiteResult({"fp32": empty}, "fp32", settings, "classification", 100)) == ""
+
+
+def test_the_report_answers_first_with_a_p50_p95_p99_latency_table():
+    "Executive summary, then the latency table (p50 / p95 / p99 from the kept samples), then the rest."
+    import numpy as np
+
+    from tinybench.display import format_seconds
+    from tinybench.report import Report, executive_summary
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings, TimingSummary, latency_table
+    samples = list(np.random.default_rng(0).lognormal(np.log(2e-3), 0.3, 200))
+    r = SuiteResult({"fp32": ModelResult("fp32", timing=TimingSummary(32, samples, samples[:5]))}, "fp32",
+                    SuiteSettings(batch_size=32, scenarios=(), batch_sizes=(), sequential=False), "classification", 100)
+    row = latency_table(r).rows[0]
+    assert row[:4] == ["fp32", *(format_seconds(np.percentile(samples, q)) for q in (50, 95, 99))]
+    assert row[4] == "baseline"
+    text = Report(r).to_markdown()
+    order = [text.index(h) for h in ("## Executive summary", "## Latency", "## Environment", "## Findings")]
+    assert order == sorted(order), "the answer comes first"
+    summary = executive_summary(r)
+    assert summary and all(s in text for s in summary)

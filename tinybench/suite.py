@@ -86,11 +86,11 @@ __all__ = ['SUITE_SCHEMA', 'SuiteSettings', 'TimingSummary', 'MemorySummary', 'M
            'SuiteResult', 'CrossValidation', 'predict_labels', 'cross_validate', 'largest_layer_bytes',
            'time_interleaved', 'sequential_verdict', 'compare_with_baseline', 'BenchmarkSuite', 'EstimatorModel',
            'as_batch_callable', 'MetricInfo', 'Metric', 'builtin_columns', 'as_metrics', 'results_table',
-           'comparisons_table', 'per_class_table', 'scenarios_table', 'sweep_table', 'environment_table',
-           'regression_blocks', 'plot_text', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory',
-           'rounds_run', 'methodology']
+           'latency_table', 'comparisons_table', 'per_class_table', 'scenarios_table', 'sweep_table',
+           'environment_table', 'regression_blocks', 'plot_text', 'figure_throughput', 'figure_accuracy_vs_speedup',
+           'figure_memory', 'rounds_run', 'methodology']
 
-# %% ../modules/suite.ipynb #52377e83
+# %% ../modules/suite.ipynb #26e7bd81
 @dataclass(repr=False)
 class TimingSummary:
     """The interleaved timing of one model: seconds per batch of `batch` samples. `samples`: every timing sample,
@@ -129,6 +129,10 @@ class TimingSummary:
         return float(np.percentile(self.samples, 90))
 
     @property
+    def p95(self) -> float:
+        return float(np.percentile(self.samples, 95))
+
+    @property
     def p99(self) -> float:
         return float(np.percentile(self.samples, 99))
 
@@ -144,7 +148,8 @@ class TimingSummary:
     def to_dict(self) -> dict[str, Any]:
         "The raw data and every derived figure (results.json keeps both; loading reads only the raw data)."
         return {"batch": self.batch, "unit": self.unit, "n": self.n, "samples": list(self.samples),
-                "median": self.median, "mean": self.mean, "p90": self.p90, "p99": self.p99, "iqr": self.iqr,
+                "median": self.median, "mean": self.mean, "p90": self.p90, "p95": self.p95, "p99": self.p99,
+                "iqr": self.iqr,
                 "throughput": self.throughput, "rounds": self.rounds, "round_medians": list(self.round_medians),
                 "pitfalls": list(self.pitfalls)}
 
@@ -938,7 +943,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
 
-# %% ../modules/suite.ipynb #46514605
+# %% ../modules/suite.ipynb #45be3d02
 def _step_stats(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
     "Parameters, bytes and counted FLOPs of one batch (nn.Modules only)."
     import torch
@@ -960,7 +965,7 @@ def _step_memory(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable
     if not suite.settings.memory:
         return
     model, dev, _ = suite.models[name]
-    b = max(suite.settings.batch_size, *suite.settings.batch_sizes)  # the largest batch the suite will run
+    b = max((suite.settings.batch_size, *suite.settings.batch_sizes))  # the largest batch the suite will run
     say(f"{name}: memory of one batch of {b}")
     x = suite.input_for(name, b)
     try:
@@ -1256,7 +1261,7 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #8d7553e1
+# %% ../modules/suite.ipynb #575ddec0
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
@@ -1273,6 +1278,20 @@ def results_table(result: Any) -> Table:
     return Table(["model", "accuracy", f"median / batch of {b}", "p99",
                   f"speedup ({format_percent(result.settings.level)} CI)", "verdict", "best samples/s @ batch", "params",
                   "peak RSS +", *metrics, "errors"], rows)
+
+
+def latency_table(result: Any) -> Table:
+    """Per model, seconds per batch of the suite's batch size: p50, p95 and p99 of the interleaved timing (computed
+    from the samples it keeps), and the speedup over the baseline with its interval and verdict."""
+    lvl = format_percent(result.settings.level)
+    rows = []
+    for name, m in result.models.items():
+        t, c = m.timing, result.comparison(name)
+        speed = (f"{c.speedup:.2f} ({c.speedup_ci[0]:.2f}–{c.speedup_ci[1]:.2f}) {c.verdict}" if c else
+                 "baseline" if name == result.baseline else "–")
+        rows.append([name, *(format_value(t and t.quantile(q), "seconds") for q in (0.5, 0.95, 0.99)), speed])
+    return Table(["model", f"p50 / batch of {result.settings.batch_size}", "p95", "p99",
+                  f"speedup ({lvl} CI), verdict"], rows)
 
 
 def comparisons_table(result: Any) -> Table:
@@ -1410,7 +1429,7 @@ def figure_memory(result: Any):
     fig.tight_layout()
     return fig
 
-# %% ../modules/suite.ipynb #aaa5fe48
+# %% ../modules/suite.ipynb #516c80d9
 def rounds_run(result: Any) -> int:
     "The most timing rounds any model ran (the suite's minimum `rounds` if none ran)."
     return max((m.timing.rounds for m in result.models.values() if m.timing), default=result.settings.rounds)
@@ -1449,7 +1468,7 @@ def methodology(result: Any) -> list[str]:
     if s.batch_sizes:
         out.append(f"Batch sweep: batch sizes {', '.join(map(str, s.batch_sizes))}, {s.sweep_min_time:g} s each.")
     if s.memory:
-        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max(s.batch_size, *s.batch_sizes)}, "
+        out.append(f"Memory: peak RSS (the kernel's VmHWM) during one batch of {max((s.batch_size, *s.batch_sizes))}, "
                    "measured before the batch sweep; parameters, and FLOPs (FlopCounterMode) of one batch of "
                    f"{s.batch_size}.")
     if result.metrics:
