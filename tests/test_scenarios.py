@@ -478,23 +478,49 @@ def test_process_sut_failing_queries_make_the_run_invalid_not_crash():
     assert r.n_errors == 10 and not r.valid and "negative input" in r.reasons[0]
 
 
-def test_processes_scale_a_gil_bound_sut_where_threads_do_not():
-    """Same SUT, same run, two workers: threads share one GIL, processes do not (a ratio within one run).
+def _python_loop(n: int) -> int:
+    "Pure-Python work for the machine's parallelism probe."
+    acc = 0
+    for i in range(n):
+        acc += i % 7
+    return acc
 
-    Processes can only scale onto a core that is free, so each side keeps its best of five interleaved runs (the
-    moments the machine offered most). With two CPU-bound processes alongside (`make test-busy`) single pairs ranged
-    1.07-2.09x; best of five pairs 1.66-2.09x. On a machine also running two other test sessions and an autograde
-    (load ~6) the best pair was 1.23-1.28x: past what this test can promise, as then no core is free."""
+
+def test_processes_scale_a_gil_bound_sut_where_threads_do_not():
+    """Same SUT, same run: two threads of a GIL-bound SUT never use more than one core; two worker processes serve
+    more than one wherever the machine has a free core.
+
+    The thread half is read from CPU time, which holds at any load (throughput is no measure: under
+    `make test-busy` two threads served 1.26x one, as two runnable threads get a larger share of a contended CPU).
+    The process half is judged against a probe of the machine taken in the same round (two plain worker processes
+    of pure-Python work against one): where the probe found a free core (>= 1.6x), ProcessSUT must scale too
+    (>= 1.25x). Under `make test-busy`, ProcessSUT against threads ranged 0.97-2.09x from moment to moment, and
+    once no pair beat threads: comparing different moments is what made the earlier form of this test flaky."""
+    from concurrent.futures import ProcessPoolExecutor
     data = ArrayDataset(list(range(64)))
-    settings = dict(scenario="Offline", offline_batch_size=4, min_duration=0.0, workers=2)
+    one, two = ({"scenario": "Offline", "offline_batch_size": 4, "min_duration": 0.0, "workers": w} for w in (1, 2))
     sut = _PythonWork()
-    threads, procs = [], []
-    with ProcessSUT(_PythonWork, processes=2) as p:
+    cores, rounds = [], []
+    with ProcessSUT(_PythonWork, processes=2) as p, ProcessPoolExecutor(2) as probe:
+        list(probe.map(_python_loop, [1000, 1000]))  # start both probe processes
         for _ in range(5):
-            threads.append(run(sut, data, **settings).samples_per_second)
-            procs.append(run(p, data, **settings).samples_per_second)
-    ratio = max(procs) / max(threads)
-    assert ratio > 1.3, f"two processes served only {ratio:.2f}x the samples/s of two threads ({procs} vs {threads})"
+            cpu, wall = time.process_time(), time.perf_counter()
+            run(sut, data, **two)
+            cores.append((time.process_time() - cpu) / (time.perf_counter() - wall))
+            t0 = time.perf_counter()
+            list(probe.map(_python_loop, [300_000]))
+            t_one = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            list(probe.map(_python_loop, [300_000, 300_000]))
+            free = 2 * t_one / (time.perf_counter() - t0)
+            p1 = run(p, data, **one).samples_per_second
+            p2 = run(p, data, **two).samples_per_second
+            rounds.append((free, p2 / p1))
+    assert max(cores) < 1.2, f"two threads of a GIL-bound SUT used {max(cores):.2f} cores at once: {cores}"
+    informative = [gain for free, gain in rounds if free >= 1.6]
+    if not informative:
+        pytest.skip(f"no free core in five probes (two processes against one: {[round(f, 2) for f, _ in rounds]})")
+    assert max(informative) >= 1.25, f"a free core, yet two ProcessSUT workers served {informative} x one: {rounds}"
 
 
 # ------------------------------------------------------------------ Offline over one array: views, not copies
