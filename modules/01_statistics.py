@@ -818,6 +818,8 @@ def ratio_of_runs(old: Sequence[float], new: Sequence[float], level: float = 0.9
     a = np.log(samples_of(old, "old", positive=True))
     b = np.log(samples_of(new, "new", positive=True))
     level = check_level(level)
+    if margin is not None:
+        margin = check_number(margin, "margin", positive=True, hint="a fraction: 0.02 for ±2%, or None")
     ratio, ci, p = _log_welch(a, b, level)
     eq = _log_welch(a, b, 1 - 2 * (1 - level))[1]
     return RunsRatio(labels[0], labels[1], ratio, ci, p, level, margin, eq, verdict(ci, eq, margin, p, 1 - level))

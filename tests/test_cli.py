@@ -250,3 +250,8 @@ def test_runs_ratio_is_welch_on_log_round_medians():
     assert ratio == pytest.approx(np.exp(np.mean(np.log(b)) - np.mean(np.log(a))))
     assert (lo, hi) == pytest.approx(tuple(np.exp(t.confidence_interval(0.95)))) and p == pytest.approx(t.pvalue)
     assert rr.verdict == "slower" and ratio_of_runs(a, a, margin=0.2).verdict == "equivalent"
+    for bad, error in [(float("nan"), ValueError), (-0.1, ValueError), ("5%", TypeError)]:
+        with pytest.raises(error, match="margin"):
+            ratio_of_runs(a, b, margin=bad)
+    with pytest.raises(ValueError, match="old"):
+        ratio_of_runs([1.0, -1.0], b)

@@ -365,7 +365,7 @@ def compare(a: Any, b: Any, level: float = 0.95, margin: float | None = None, la
                          "interleaved runs (one median each) or set a margin")
     return c
 
-# %% ../modules/01_statistics.ipynb #652280ae
+# %% ../modules/01_statistics.ipynb #7a099511
 @dataclass(repr=False)
 class RunsRatio:
     """Time ratio new / old of two independent runs (`label_b` / `label_a`), from their round medians in seconds: the
@@ -402,6 +402,8 @@ def ratio_of_runs(old: Sequence[float], new: Sequence[float], level: float = 0.9
     a = np.log(samples_of(old, "old", positive=True))
     b = np.log(samples_of(new, "new", positive=True))
     level = check_level(level)
+    if margin is not None:
+        margin = check_number(margin, "margin", positive=True, hint="a fraction: 0.02 for ±2%, or None")
     ratio, ci, p = _log_welch(a, b, level)
     eq = _log_welch(a, b, 1 - 2 * (1 - level))[1]
     return RunsRatio(labels[0], labels[1], ratio, ci, p, level, margin, eq, verdict(ci, eq, margin, p, 1 - level))
