@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tinybench.display import format_seconds
+from tinybench.checks import check_number
+from tinybench.display import Progress, format_seconds
 from tinybench.files import write_error_message
 from tinybench.timing import resolve_device
 
@@ -177,6 +178,21 @@ def ignore_ctrl_c() -> None:
 
 # %%
 #| export
+def check_report_formats(formats: Sequence[str]) -> list[str]:
+    """`formats` (report format names) checked before anything is measured: a ValueError for an unknown name, and for
+    pdf where no Chromium is found (PDF is the HTML printed by headless Chromium)."""
+    from tinybench.documents import find_chromium
+    from tinybench.report import REPORT_FORMATS
+    unknown = set(formats) - set(REPORT_FORMATS)
+    if unknown:
+        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from {', '.join(REPORT_FORMATS)}")
+    if "pdf" in formats and find_chromium() is None:
+        raise ValueError("--report-format pdf needs Chromium (headless print-to-PDF) and none was found: install it "
+                         "(e.g. apt-get install chromium), set TINYBENCH_CHROMIUM=/path/to/chrome, or leave pdf out")
+    return list(formats)
+
+# %%
+#| export
 class InterruptGuard:
     """The SIGINT policy of `tinybench run` (a context manager; main thread only).
 
@@ -236,7 +252,7 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
         tolerance: float = 0.10, title: str | None = None, trust_pickles: bool = False,
         guard: InterruptGuard | None = None, image_size: int | tuple[int, int] | None = None,
-        normalize: str = "imagenet") -> tuple[Path, Any]:
+        normalize: str = "imagenet", cost_per_hour: float | None = None) -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
     into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
@@ -253,9 +269,9 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
     say("starting: checking the options, loading the models and the data")
     settings = settings or SuiteSettings()
     device = resolve_device(settings.device, ())
-    unknown = set(formats) - {"markdown", "html", "json"}
-    if unknown:
-        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from markdown, html, json")
+    check_report_formats(formats)
+    if cost_per_hour is not None:
+        check_number(cost_per_hour, "--cost-per-hour", nonnegative=True, hint="the price of one machine-hour, e.g. 3.06")
     if baseline:
         check_tolerance(tolerance, "--tolerance")
     parent = check_writable(save_dir)
@@ -290,7 +306,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         guard.release()
     say("writing the figures and the report")
     try:
-        Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats, results=False)
+        Report(result, title or ("tinybench: " + ", ".join(result.models)), cost_per_hour).save(folder, formats,
+                                                                                               results=False)
     except OSError as e:
         raise OSError(e.errno, f"{e.strerror or e}; {json_path} is saved (`tinybench report {json_path} --out DIR` "
                       "writes the report elsewhere)") from e
@@ -436,7 +453,8 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
 # %%
 #| export
 def report_files(results: str | Path, out: str | Path | None = None,
-                 formats: Sequence[str] = ("markdown", "html"), title: str | None = None) -> dict[str, Path]:
+                 formats: Sequence[str] = ("markdown", "html"), title: str | None = None,
+                 cost_per_hour: float | None = None) -> dict[str, Path]:
     """Write the report of a saved `results.json` into `out` (default: its folder); returns format → path.
 
     A results.json already in `out` is never overwritten: it is either the file read (kept as it is) or another run's
@@ -445,7 +463,8 @@ def report_files(results: str | Path, out: str | Path | None = None,
     from tinybench.suite import SuiteResult
     r = SuiteResult.load(results)
     folder = check_writable(out if out is not None else Path(results).parent)
-    rep = Report(r, title or ("tinybench: " + ", ".join(r.models)))
+    check_report_formats(formats)
+    rep = Report(r, title or ("tinybench: " + ", ".join(r.models)), cost_per_hour)
     target = folder / "results.json"
     if target.exists() and target.resolve() != Path(results).resolve():
         if "json" in formats:
@@ -516,7 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
     p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
-                   help="comma-separated: markdown, html, json (results.json is always written)")
+                   help="comma-separated: markdown, html, json, pdf (pdf: the HTML printed by headless Chromium; "
+                        "results.json is always written)")
+    p.add_argument("--cost-per-hour", type=float, default=None, metavar="PRICE",
+                   help="price of one machine-hour: the report adds cost per million inferences per model")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
     p.add_argument("--rounds", "--num-runs", dest="rounds", type=int, default=None,
                    help="interleaved timing rounds to run at least (--num-runs: the same); the rounds are the "
@@ -548,7 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write the report of a saved results.json again")
     r.add_argument("results", help="results.json written by `tinybench run`")
     r.add_argument("--out", default=None, help="folder for the report files (default: next to results.json)")
-    r.add_argument("--report-format", type=_csv(str), default=("markdown", "html"), help="markdown, html, json")
+    r.add_argument("--report-format", type=_csv(str), default=("markdown", "html"), help="markdown, html, json, pdf")
+    r.add_argument("--cost-per-hour", type=float, default=None, metavar="PRICE",
+                   help="price of one machine-hour: adds cost per million inferences per model")
     r.add_argument("--title", default=None)
     q = sub.add_parser("plan", help="replicas needed for a target rate under a latency SLO, from measured service times")
     q.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
@@ -598,7 +622,8 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     with InterruptGuard() as guard:
         folder, result = run(args.save_dir, models, args.dataset if args.dataset is not None else args.data,
                              settings_from_args(args), args.report_format, args.seed, say, args.store, args.baseline,
-                             args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize)
+                             args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize,
+                             args.cost_per_hour)
     from tinybench.report import Report
     print(repr(result))
     for line in Report(result).recommendations():
@@ -636,15 +661,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    t0 = time.perf_counter()
-    say = ((lambda msg: None) if getattr(args, "quiet", False) else
-           (lambda msg: print(f"tinybench [{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)))
+    say = Progress(enabled=not getattr(args, "quiet", False))
     try:
         if args.command == "compare":
             print(compare_runs(args.old, args.new, args.margin), end="")
             return 0
         if args.command == "report":
-            paths = report_files(args.results, args.out, args.report_format, args.title)
+            paths = report_files(args.results, args.out, args.report_format, args.title, args.cost_per_hour)
             print("\n".join(str(p) for p in paths.values()))
             return 0
         if args.command == "plan":

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from tinybench.checks import check_level, check_number, check_quantile
-from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
+from tinybench.display import Progress, Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
 from tinybench.profiles import BatchSweep, MemoryProfile, ModelStats
 from tinybench.stats import verdict
@@ -904,7 +904,8 @@ class BenchmarkSuite:
 
     def measure_all(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
         """Every measuring step for every model, without the comparisons; the first Ctrl-C stops at the next safe
-        point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far."""
+        point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far.
+        `progress` takes a message per phase; a `tinybench.display.Progress` also draws a bar of the timing rounds."""
         from tinybench.env import environment
         say = progress or (lambda msg: None)
         t0 = time.perf_counter()
@@ -1010,12 +1011,17 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
     try:
         announced: set[int] = set()
 
-        def on_round(r: int, name: str) -> None:  # one progress line per round, not per model
-            if r not in announced:
-                announced.add(r)
-                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)" if r < s.rounds else
-                    f"timing round {r + 1} (undecided comparisons left; up to {s.max_rounds} rounds or "
-                    f"{s.time_budget:g} s)")
+        def on_round(r: int, name: str) -> None:  # one progress line (or a bar step) per round, not per model
+            if r in announced:
+                return
+            announced.add(r)
+            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+                say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
+                if r != s.rounds:
+                    return
+            say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)" if r < s.rounds else
+                f"timing round {r + 1} (undecided comparisons left; up to {s.max_rounds} rounds or "
+                f"{s.time_budget:g} s)")
 
         def decided(medians: Mapping[str, list[float]]) -> bool:
             return all(vc.decided for vc in compare_with_baseline(medians, suite.baseline, s.level, s.margin,
@@ -1032,6 +1038,8 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         result.models[name].timing = t
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
+    if isinstance(say, Progress) and announced:
+        say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
 
 # %% [markdown]
 # Steps 3 and 4, per model: size (parameters, bytes, counted FLOPs) and the memory of the largest
@@ -1566,6 +1574,76 @@ def figure_memory(result: Any):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+# %% [markdown]
+# Speedup by technique: one bar per variant with its interval, coloured by the verdict, so the
+# reader sees at a glance which optimisation paid off and which one the data cannot tell apart.
+
+# %%
+#| export
+VERDICT_COLOURS = {"faster": "tab:green", "slower": "tab:red", "equivalent": "tab:blue"}
+
+
+def figure_speedup_by_technique(result: Any):
+    "Each candidate's speedup over the baseline with its CI (a bar per variant), coloured by its verdict."
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    comps = sorted(result.comparisons, key=lambda vc: vc.speedup)
+    if not comps:
+        return None
+    fig = Figure(figsize=(5, 1.2 + 0.4 * len(comps)), dpi=100)
+    ax = fig.add_subplot()
+    y = np.arange(len(comps))
+    sp = np.array([vc.speedup for vc in comps])
+    err = np.array([[s - vc.speedup_ci[0], vc.speedup_ci[1] - s] for s, vc in zip(sp, comps)]).T
+    ax.barh(y, sp, xerr=err, capsize=3, color=[VERDICT_COLOURS.get(vc.verdict, "tab:grey") for vc in comps])
+    ax.axvline(1.0, color="black", linestyle=":")
+    ax.set_yticks(y, [plot_text(vc.candidate) for vc in comps], fontsize=7)
+    ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({format_percent(result.settings.level)} CI)")
+    ax.set_title("speedup by technique", fontsize=9)
+    seen = dict.fromkeys(vc.verdict for vc in comps)
+    ax.legend(handles=[Patch(color=VERDICT_COLOURS.get(v, "tab:grey"), label=v) for v in seen], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% [markdown]
+# Cost per million inferences, from measured throughput: a machine that costs `cost_per_hour` and
+# serves `r` samples/s costs `cost_per_hour / (3600 r) × 10⁶` per million. The throughput is the
+# batch over the median of the round medians (the rounds are the replications), and its interval
+# is the distribution-free interval of that median; a cost interval is the throughput interval
+# turned upside down. It is the cost at the suite's batch size, one model per machine, fully busy:
+# a lower bound on what serving costs.
+
+# %%
+#| export
+def cost_per_million(samples_per_second: float, cost_per_hour: float) -> float:
+    "Cost (the unit of `cost_per_hour`) of 10⁶ inferences on a machine that costs `cost_per_hour` and serves `samples_per_second`."
+    return cost_per_hour / (samples_per_second * 3600.0) * 1e6
+
+
+def cost_table(result: Any, cost_per_hour: float) -> Table:
+    """Per model: throughput (batch / median of round medians, samples/s) with its interval, and the cost per million
+    inferences at `cost_per_hour` with its interval (the distribution-free interval of the median of round medians;
+    "–" with fewer rounds than that interval needs)."""
+    from tinybench.stats import median_ci, min_samples_for_quantile_ci
+    cost_per_hour = check_number(cost_per_hour, "cost_per_hour", nonnegative=True)
+    level, rows = result.settings.level, []
+    need = min_samples_for_quantile_ci(0.5, level)
+    for name, m in result.models.items():
+        t = m.timing
+        if t is None or not t.round_medians:
+            rows.append([name, "–", "–", "–"])
+            continue
+        rate = t.batch / float(np.median(t.round_medians))
+        ci = median_ci(t.round_medians, level) if t.rounds >= need else None
+        rates = (t.batch / ci[1], t.batch / ci[0]) if ci else None
+        rows.append([name, format_value(rate, "count") + (f" ({rates[0]:,.0f}–{rates[1]:,.0f})" if rates else ""),
+                     f"{cost_per_million(rate, cost_per_hour):.4g}",
+                     f"{cost_per_million(rates[1], cost_per_hour):.4g}–{cost_per_million(rates[0], cost_per_hour):.4g}"
+                     if rates else f"– (needs {need} rounds)"])
+    lvl = format_percent(level)
+    return Table(["model", f"samples/s at batch {result.settings.batch_size} ({lvl} CI)",
+                  f"cost per million inferences at {cost_per_hour:g}/h", f"{lvl} CI"], rows)
 
 # %% [markdown]
 # How the suite measured, in sentences generated from its settings (the report's Methodology).
