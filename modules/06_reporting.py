@@ -1075,8 +1075,15 @@ def figure_latency_cdf(result: SuiteResult):
     samples = {plot_text(n): m.timing.samples for n, m in result.models.items() if m.timing}
     if not samples:
         return None
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     fig = plot_latency_cdf(samples)
-    fig.axes[0].set_title(f"latency per batch of {result.settings.batch_size}", fontsize=9)
+    ax = fig.axes[0]
+    ax.set_title(f"latency per batch of {result.settings.batch_size}", fontsize=9)
+    if ax.get_xscale() == "log":  # plain labels at 1, 2, 5 × 10ⁿ: the default minor labels (2×10⁻¹, ...) overlap
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    fig.tight_layout()
     return fig
 
 
