@@ -275,3 +275,63 @@ def test_drill_down_of_a_linked_run_in_headless_chromium(history, tmp_path):
     drill = dom[dom.index('id="tb-drill"'):]
     assert drill.count('class="trace scatter') == 2 and "ECDF of batch times" in drill
     assert not [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (apt-get install chromium)")
+def test_filters_from_the_address_in_headless_chromium(history, tmp_path):
+    "dashboard.html#metric=accuracy&model=<name> shows that metric of that benchmark only: one trace, no marker."
+    from urllib.parse import quote
+    _, path, _ = history
+    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom"]
+    url = path.as_uri() + "#metric=accuracy&model=" + quote(_name("<i>x&y</i>"), safe="")
+    proc = subprocess.run([*base, url], capture_output=True, text=True, timeout=180)
+    trend = proc.stdout[proc.stdout.index('id="tb-trend"'):proc.stdout.index('id="tb-drill"')]
+    assert trend.count('class="trace scatter') == 1, proc.stderr[-2000:]
+    assert "accuracy (fraction)" in trend and "regression (gate)" not in trend
+    assert re.findall(r'class="legendtext"[^>]*>([^<]*)<', trend) == [html.escape(_name("<i>x&y</i>"), quote=False)]
+    assert not [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's export functions")
+def test_csv_and_json_export_of_the_shown_data_round_trip(history, tmp_path):
+    "The page's own export functions (run in Node on the embedded data) give the store's numbers and the gate's marks."
+    import csv
+    import io
+    db, path, _ = history
+    text = path.read_text()
+    js = re.search(r'<script id="tb-export-js">(.*?)</script>', text, re.S).group(1)
+    data = re.search(r'<script type="application/json" id="tb-data">(.*?)</script>', text, re.S).group(1)
+    name = _name(PLANTED_MODEL)
+    script = tmp_path / "export.js"
+    script.write_text(js + f"\nconst D = JSON.parse({json.dumps(data)});\nconst X = tinybenchExport;\n"
+                      f"const runs = X.shown(D.runs, 'median_s', {json.dumps(name)});\n"
+                      "process.stdout.write(JSON.stringify({csv: X.csv(runs, 'median_s', D.gate), json: X.json(runs),"
+                      " all: X.shown(D.runs, 'accuracy', '').length}));\n")
+    out = json.loads(subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60, check=True).stdout)
+    with ResultStore(db) as s:
+        runs = s.history(name, samples=True)
+        n_all = len(s)
+    assert json.loads(out["json"]) == [json.loads(json.dumps(run_record(r))) for r in runs]
+    rows = list(csv.DictReader(io.StringIO(out["csv"])))
+    assert [int(r["run_id"]) for r in rows] == [r.id for r in runs] and out["all"] == n_all
+    for row, run in zip(rows, runs):
+        assert float(row["value"]) == run.metrics["median_s"] and row["git_commit"] == (run.git_commit or "")
+        assert float(row["ci_low"]) == run.metrics["median_s:ci_low"] and float(row["created_unix_s"]) == run.created
+    assert [r["gate"] for r in rows] == ["not judged", "passed", "passed", "regressed"]
+
+
+def test_a_run_the_gate_could_not_judge_is_marked_apart(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    with ResultStore(db) as s:
+        ok = s.save("k", {"median_s": 1e-3}, commit="a", env=ENV)
+        bad = s.save("k", {"median_s": 1e-3, "accuracy": 0.9}, commit="b", env=ENV,
+                     verdict={"ok": False, "error": "current metric 'accuracy' is NaN", "rows": []})
+    board = Dashboard.from_store(db)
+    assert board.flagged("median_s", "cannot judge") == [bad] and board.flagged("median_s") == []
+    data = _embedded(board.to_html())
+    marks = {t["meta"]["metric"]: [c[0] for c in t["customdata"]] for t in data["figure"]["data"]
+             if t["meta"]["kind"] == "cannot judge"}
+    assert marks == {"median_s": [bad], "accuracy": [bad]} and ok not in sum(marks.values(), [])
+    assert data["gate"][str(ok)] == {"median_s": "not judged"}

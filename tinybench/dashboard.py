@@ -118,7 +118,7 @@ _HOVER = ("<b>%{customdata[3]}</b><br>run #%{customdata[0]}, %{x} UTC<br>value %
 
 
 
-# %% ../modules/dashboard.ipynb #36dbb39e
+# %% ../modules/dashboard.ipynb #2b2d3500
 _PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px}label{margin-right:1em}
@@ -144,39 +144,58 @@ verdict. Hover for the commit and environment; click a point for that run's dist
 {% endfor %}</table>{% else %}<p>None.</p>{% endif %}
 <script>{{ plotly_js|safe }}</script>
 <script type="application/json" id="tb-data">{{ data|safe }}</script>
+<script id="tb-export-js">{{ export_js|safe }}</script>
 <script>{{ app_js|safe }}</script>{% endif %}
 </body></html>
 """
 
+_EXPORT_JS = r"""const tinybenchExport = (function () {  // pure functions: the page's export, testable without a DOM
+function shown(runs, metric, model) {
+  return runs.filter(r => (model === '' || r.name === model) && (metric in r.metrics));
+}
+function cell(v) { return '"' + String(v === null || v === undefined ? '' : v).replace(/"/g, '""') + '"'; }
+function csv(runs, metric, gate) {
+  const head = ['run_id', 'name', 'created_unix_s', 'git_commit', 'metric', 'value', 'ci_low', 'ci_high', 'gate'];
+  const rows = runs.map(r => [r.id, r.name, r.created, r.git_commit, metric, r.metrics[metric],
+                              r.metrics[metric + ':ci_low'], r.metrics[metric + ':ci_high'],
+                              (gate[String(r.id)] || {})[metric]].map(cell).join(','));
+  return [head.join(',')].concat(rows).join('\n') + '\n';
+}
+function json(runs) { return JSON.stringify(runs, null, 1); }
+return {shown: shown, csv: csv, json: json};
+})();
+"""
+
 _APP_JS = r"""(function () {
-const D = JSON.parse(document.getElementById('tb-data').textContent);
+const D = JSON.parse(document.getElementById('tb-data').textContent), X = tinybenchExport;
 const div = document.getElementById('tb-trend'), selM = document.getElementById('tb-metric'),
       selN = document.getElementById('tb-model');
+const state = new URLSearchParams(location.hash.slice(1));  // page.html#metric=accuracy&model=...&run=12
+if (state.has('metric') && D.metrics.includes(state.get('metric'))) selM.value = state.get('metric');
+if (state.has('model') && D.names.includes(state.get('model'))) selN.value = state.get('model');
+function remember(key, value) {
+  if (value) state.set(key, value); else state.delete(key);
+  history.replaceState(null, '', '#' + state.toString());
+}
 Plotly.newPlot(div, D.figure.data, D.figure.layout, {responsive: true, displaylogo: false});
 function update() {
   const m = selM.value, n = selN.value;
   Plotly.restyle(div, {visible: D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n))});
   Plotly.relayout(div, {'yaxis.title.text': D.labels[m] || m});
 }
-selM.addEventListener('change', update); selN.addEventListener('change', update);
-function shown() {
-  return D.runs.filter(r => (selN.value === '' || r.name === selN.value) && (selM.value in r.metrics));
-}
+selM.addEventListener('change', () => { remember('metric', selM.value); update(); });
+selN.addEventListener('change', () => { remember('model', selN.value); update(); });
+if (selM.value !== D.metrics[0] || selN.value !== '') update();
 function download(name, text, type) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([text], {type: type})); a.download = name;
   document.body.appendChild(a); a.click(); a.remove();
 }
-function cell(v) { return '"' + String(v === null || v === undefined ? '' : v).replace(/"/g, '""') + '"'; }
+const shown = () => X.shown(D.runs, selM.value, selN.value);
 document.getElementById('tb-json').addEventListener('click', () =>
-  download('tinybench-dashboard.json', JSON.stringify(shown(), null, 1), 'application/json'));
-document.getElementById('tb-csv').addEventListener('click', () => {
-  const m = selM.value, head = ['run_id', 'name', 'created_unix_s', 'git_commit', 'metric', 'value', 'ci_low',
-                                 'ci_high', 'gate_ok'];
-  const rows = shown().map(r => [r.id, r.name, r.created, r.git_commit, m, r.metrics[m], r.metrics[m + ':ci_low'],
-                                 r.metrics[m + ':ci_high'], r.verdict ? r.verdict.ok : ''].map(cell).join(','));
-  download('tinybench-dashboard-' + m + '.csv', [head.join(',')].concat(rows).join('\n') + '\n', 'text/csv');
-});
+  download('tinybench-dashboard.json', X.json(shown()), 'application/json'));
+document.getElementById('tb-csv').addEventListener('click', () =>
+  download('tinybench-dashboard-' + selM.value + '.csv', X.csv(shown(), selM.value, D.gate), 'text/csv'));
 function drill(id) {
   const run = D.runs.find(r => String(r.id) === id), d = D.drill[id];
   if (!run || !d) return;
@@ -184,15 +203,13 @@ function drill(id) {
     (run.git_commit || 'none') + ': ECDF of its ' + d.ecdf_of + ' and its round medians (seconds per batch)';
   Plotly.react('tb-ecdf', [{x: d.ecdf_x, y: d.ecdf_y, mode: 'lines', line: {shape: 'hv'}, name: 'ECDF'}],
     {title: {text: 'ECDF of ' + d.ecdf_of}, xaxis: {title: {text: 'seconds per batch'}},
-     yaxis: {title: {text: 'fraction'}, range: [0, 1]}, margin: {t: 40}});
+     yaxis: {title: {text: 'fraction'}, range: [0, 1]}, margin: {t: 40}}, {displayModeBar: false});
   Plotly.react('tb-rounds', [{x: d.round_medians.map((_, i) => i + 1), y: d.round_medians, mode: 'lines+markers',
     name: 'round medians'}], {title: {text: 'round medians'}, xaxis: {title: {text: 'round'}},
-    yaxis: {title: {text: 'seconds per batch'}}, margin: {t: 40}});
+    yaxis: {title: {text: 'seconds per batch'}}, margin: {t: 40}}, {displayModeBar: false});
 }
-div.on('plotly_click', ev => { const id = String(ev.points[0].customdata[0]); history.replaceState(null, '', '#run=' + id);
-                               drill(id); });
-const linked = /^#run=(\d+)$/.exec(location.hash);  // a link to one run: page.html#run=12
-if (linked) drill(linked[1]);
+div.on('plotly_click', ev => { const id = String(ev.points[0].customdata[0]); remember('run', id); drill(id); });
+if (state.has('run')) drill(state.get('run'));
 })();
 """
 
@@ -204,7 +221,7 @@ def script_json(obj: Any) -> str:
 
 
 
-# %% ../modules/dashboard.ipynb #45d34c0f
+# %% ../modules/dashboard.ipynb #9fe113bd
 @dataclass(repr=False)
 class Dashboard:
     """The history of a ResultStore for the dashboard page. `runs`: one record per stored run, oldest first
@@ -297,7 +314,7 @@ class Dashboard:
                             meta={"metric": metric, "model": name, "kind": mark}))
         fig.update_layout(template="plotly_white", height=480, margin=dict(l=70, r=20, t=30, b=50),
                           xaxis_title="run time (UTC)", yaxis_title=METRIC_LABELS.get(first, first or ""),
-                          hovermode="closest", legend=dict(orientation="h", y=-0.2))
+                          hovermode="closest", showlegend=True, legend=dict(orientation="h", y=-0.2))
         return fig
 
     def to_html(self) -> str:
@@ -310,13 +327,17 @@ class Dashboard:
                     "verdict": "; ".join(f"{row.get('metric')}: {row.get('verdict')}" for row in r["verdict"].get("rows") or [])
                                or r["verdict"].get("error", "cannot judge")}
                    for r in self.runs if any(gate_mark(r["verdict"], m) for m in self.metrics)]
-        data = {"runs": self.runs, "drill": self.drill, "labels": {m: METRIC_LABELS.get(m, m) for m in self.metrics}}
+        gate = {str(r["id"]): {m: gate_mark(r["verdict"], m) or ("not judged" if r["verdict"] is None else "passed")
+                                for m in r["metrics"] if ":" not in m} for r in self.runs}
+        data = {"runs": self.runs, "drill": self.drill, "labels": {m: METRIC_LABELS.get(m, m) for m in self.metrics},
+                "metrics": self.metrics, "names": self.names, "gate": gate}
         if self.runs:
             data["figure"] = json.loads(pio.to_json(self.figure(), validate=False))
         return env.from_string(_PAGE).render(
             title=self.title, store=self.store, n_runs=len(self.runs), names=self.names, metrics=self.metrics,
             labels=METRIC_LABELS, built=_utc(self.built), level=f"{CI_LEVEL:.0%}", flagged=flagged,
-            plotly_js=get_plotlyjs() if self.runs else "", data=script_json(data), app_js=_APP_JS)
+            plotly_js=get_plotlyjs() if self.runs else "", data=script_json(data), export_js=_EXPORT_JS,
+            app_js=_APP_JS)
 
     def save(self, folder: str | Path, filename: str = "dashboard.html") -> Path:
         "Write the page atomically into `folder` (created if missing); returns its path. OSError naming the path if not."
