@@ -307,7 +307,10 @@ function remember(key, value) {
 Plotly.newPlot(div, D.figure.data, D.figure.layout, {responsive: true, displaylogo: false});
 function update() {
   const m = selM.value, n = selN.value;
-  Plotly.restyle(div, {visible: D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n))});
+  const visible = D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n)), seen = {};
+  const legend = D.figure.data.map((t, i) => t.meta.kind === 'trend' || (visible[i] && !seen[t.meta.kind] &&
+                                                                           (seen[t.meta.kind] = true)));
+  Plotly.restyle(div, {visible: visible, showlegend: legend});
   Plotly.relayout(div, {'yaxis.title.text': D.labels[m] || m});
 }
 selM.addEventListener('change', () => { remember('metric', selM.value); update(); });
@@ -414,6 +417,7 @@ class Dashboard:
         fig = go.Figure()
         first = self.metrics[0] if self.metrics else None
         for metric in self.metrics:
+            in_legend = set()  # one legend entry per kind of mark (the page keeps it on a shown trace)
             for name in self.names:
                 rs = [r for r in self.runs if r["name"] == name and metric in r["metrics"]]
                 if not rs:
@@ -436,10 +440,11 @@ class Dashboard:
                         label = "regression (gate)" if mark == "regressed" else "gate could not judge"
                         fig.add_trace(go.Scatter(
                             x=[_utc(r["created"]) for r in hit], y=[r["metrics"][metric] for r in hit], mode="markers",
-                            name=label, legendgroup=label, visible=metric == first,
+                            name=label, legendgroup=label, visible=metric == first, showlegend=mark not in in_legend,
                             marker=dict(symbol=symbol, size=16, color=color, line=dict(width=3, color=color)),
                             customdata=[_hover_fields(r, metric) for r in hit], hovertemplate=_HOVER,
                             meta={"metric": metric, "model": name, "kind": mark}))
+                        in_legend.add(mark)
         fig.update_layout(template="plotly_white", height=480, margin=dict(l=70, r=20, t=30, b=50),
                           xaxis_title="run time (UTC)", yaxis_title=METRIC_LABELS.get(first, first or ""),
                           hovermode="closest", showlegend=True, legend=dict(orientation="h", y=-0.2))

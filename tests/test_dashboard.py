@@ -126,6 +126,7 @@ def test_regression_markers_are_exactly_the_gate_verdicts(history):
     assert all(c[1] == html.escape(planted.git_commit or "no commit") for t in marks for c in t["customdata"])
     assert not others & set().union(*marked.values())
     assert not [t for t in data["figure"]["data"] if t["meta"]["kind"] == "cannot judge"]
+    assert [t.get("showlegend", True) for t in marks] == [True, True], "one legend entry per chart"
     assert f"<td>{planted.id}</td><td>{_name(PLANTED_MODEL)}</td>" in path.read_text()
 
 
@@ -218,18 +219,26 @@ def test_run_dashboard_needs_a_store(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_run_dashboard_refreshes_the_page_after_recording(tmp_path):
-    "Two real quick runs with --store --dashboard: the page next to the store shows both, with the real commit."
+    """Two real quick runs with --store --baseline --dashboard: the page next to the store shows both runs, and marks
+    exactly what the gate reported in the second run's results.json (whatever this machine measured)."""
     db = tmp_path / "runs.sqlite"
     args = ["run", "--quick", "--quiet", "--scenarios", "", "--batch-sizes", "1", "--no-memory", "--store", str(db),
-            "--dashboard", "--save-dir", str(tmp_path / "runs")]
-    assert cli.main(args) == 0
+            "--baseline", "--dashboard"]
+    assert cli.main([*args, "--save-dir", str(tmp_path / "first")]) == 0, "no baseline yet: nothing can regress"
     page = tmp_path / "dashboard.html"
     first = _embedded(page.read_text())["runs"]
-    assert cli.main(args) == 0
-    runs = _embedded(page.read_text())["runs"]
+    assert first and all(r["verdict"] is None for r in first), "the first run is the baseline: not judged"
+    code = cli.main([*args, "--save-dir", str(tmp_path / "second")])
+    data = _embedded(page.read_text())
+    second = [r for r in data["runs"] if r["id"] not in {f["id"] for f in first}]
     with ResultStore(db) as s:
-        assert len(runs) == len(s) == 2 * len(first) and {r["name"] for r in runs} == set(s.names())
-    assert all(r["verdict"] is None for r in runs), "without --baseline the gate judged nothing: no marks"
+        assert len(data["runs"]) == len(s) == 2 * len(first) and {r["name"] for r in second} == set(s.names())
+    reports = SuiteResult.load(next((tmp_path / "second").iterdir()) / "results.json").regressions
+    assert {r["name"]: r["verdict"] for r in second} == json.loads(json.dumps(reports))
+    assert code == (1 if any(not rep["ok"] for rep in reports.values()) else 0)
+    regressed = {n for n, rep in reports.items() if any(row["verdict"] == "regressed" for row in rep["rows"])}
+    marked = {t["meta"]["model"] for t in data["figure"]["data"] if t["meta"]["kind"] == "regressed"}
+    assert marked == regressed
 
 
 def _chromium():
@@ -335,3 +344,14 @@ def test_a_run_the_gate_could_not_judge_is_marked_apart(tmp_path):
              if t["meta"]["kind"] == "cannot judge"}
     assert marks == {"median_s": [bad], "accuracy": [bad]} and ok not in sum(marks.values(), [])
     assert data["gate"][str(ok)] == {"median_s": "not judged"}
+
+
+def test_one_legend_entry_per_kind_of_mark_when_several_benchmarks_regressed(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    regressed = {"ok": False, "rows": [{"metric": "round_median_s", "verdict": "regressed"}]}
+    with ResultStore(db) as s:
+        ids = [s.save(n, {"median_s": 2e-3}, commit="c", env=ENV, verdict=regressed) for n in ("a", "b")]
+    data = _embedded(Dashboard.from_store(db).to_html())
+    marks = [t for t in data["figure"]["data"] if t["meta"]["kind"] == "regressed"]
+    assert [(t["meta"]["model"], t["customdata"][0][0], t.get("showlegend", True)) for t in marks] == \
+        [("a", ids[0], True), ("b", ids[1], False)]

@@ -118,7 +118,7 @@ _HOVER = ("<b>%{customdata[3]}</b><br>run #%{customdata[0]}, %{x} UTC<br>value %
 
 
 
-# %% ../modules/dashboard.ipynb #2b2d3500
+# %% ../modules/dashboard.ipynb #427a9564
 _PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px}label{margin-right:1em}
@@ -180,7 +180,10 @@ function remember(key, value) {
 Plotly.newPlot(div, D.figure.data, D.figure.layout, {responsive: true, displaylogo: false});
 function update() {
   const m = selM.value, n = selN.value;
-  Plotly.restyle(div, {visible: D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n))});
+  const visible = D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n)), seen = {};
+  const legend = D.figure.data.map((t, i) => t.meta.kind === 'trend' || (visible[i] && !seen[t.meta.kind] &&
+                                                                           (seen[t.meta.kind] = true)));
+  Plotly.restyle(div, {visible: visible, showlegend: legend});
   Plotly.relayout(div, {'yaxis.title.text': D.labels[m] || m});
 }
 selM.addEventListener('change', () => { remember('metric', selM.value); update(); });
@@ -221,7 +224,7 @@ def script_json(obj: Any) -> str:
 
 
 
-# %% ../modules/dashboard.ipynb #9fe113bd
+# %% ../modules/dashboard.ipynb #fadc7e9d
 @dataclass(repr=False)
 class Dashboard:
     """The history of a ResultStore for the dashboard page. `runs`: one record per stored run, oldest first
@@ -286,6 +289,7 @@ class Dashboard:
         fig = go.Figure()
         first = self.metrics[0] if self.metrics else None
         for metric in self.metrics:
+            in_legend = set()  # one legend entry per kind of mark (the page keeps it on a shown trace)
             for name in self.names:
                 rs = [r for r in self.runs if r["name"] == name and metric in r["metrics"]]
                 if not rs:
@@ -308,10 +312,11 @@ class Dashboard:
                         label = "regression (gate)" if mark == "regressed" else "gate could not judge"
                         fig.add_trace(go.Scatter(
                             x=[_utc(r["created"]) for r in hit], y=[r["metrics"][metric] for r in hit], mode="markers",
-                            name=label, legendgroup=label, visible=metric == first,
+                            name=label, legendgroup=label, visible=metric == first, showlegend=mark not in in_legend,
                             marker=dict(symbol=symbol, size=16, color=color, line=dict(width=3, color=color)),
                             customdata=[_hover_fields(r, metric) for r in hit], hovertemplate=_HOVER,
                             meta={"metric": metric, "model": name, "kind": mark}))
+                        in_legend.add(mark)
         fig.update_layout(template="plotly_white", height=480, margin=dict(l=70, r=20, t=30, b=50),
                           xaxis_title="run time (UTC)", yaxis_title=METRIC_LABELS.get(first, first or ""),
                           hovermode="closest", showlegend=True, legend=dict(orientation="h", y=-0.2))
