@@ -332,8 +332,12 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
     The gate compares the runs' **round medians** (series `round_median_s`, seconds per batch), the replications of a
     run, not its pooled iterations, which are not independent (module 06). A stored baseline without round medians
     (written by tinybench before 0.1.0's suite, or empty) is not usable, and this run becomes the baseline. A baseline
-    or a run that cannot be judged (NaN or inf metrics) gives {"ok": False, "error": why, "rows": []}: never a pass."""
+    or a run that cannot be judged (NaN or inf metrics) gives {"ok": False, "error": why, "rows": []}: never a pass.
+    Each run is stored with its pooled batch times (`batch_s`, for the dashboard's drill-down), the 90% CI of its
+    median (`tinybench.dashboard.interval_metrics`) and the gate's verdict, so that the dashboard shows what the gate
+    decided."""
     from tinybench.abtest import detect_regression
+    from tinybench.dashboard import interval_metrics
     from tinybench.store import ResultStore
     reports: dict[str, Any] = {}
     with ResultStore(store) as db:
@@ -342,7 +346,8 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
             if not t:
                 continue
             name = f"{prefix}/{model}/batch{t.batch}"
-            metrics = {"median_s": t.median, "p99_s": t.p99, "throughput_samples_per_s": t.throughput}
+            metrics = {"median_s": t.median, "p99_s": t.p99, "throughput_samples_per_s": t.throughput,
+                       **interval_metrics(t.round_medians, t.batch)}
             current: dict[str, Any] = {"round_median_s": _replications(t.round_medians)}
             if m.accuracy is not None:
                 metrics["accuracy"] = current["accuracy"] = m.accuracy
@@ -356,8 +361,8 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
                         reports[name] = detect_regression(current, stored, tolerance).to_dict()
                     except ValueError as e:  # NaN/inf in a metric: this gate cannot judge it, so it does not pass
                         reports[name] = {"ok": False, "error": str(e), "rows": []}
-            db.save(name, metrics, {"round_median_s": t.round_medians}, settings=result.settings.to_dict(),
-                    env=result.environment)
+            db.save(name, metrics, {"round_median_s": t.round_medians, "batch_s": t.samples},
+                    settings=result.settings.to_dict(), env=result.environment, verdict=reports.get(name))
     return reports
 
 # %% [markdown]
@@ -517,7 +522,7 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `tinybench` argument parser (run, report, compare, plan)."
+    "The `tinybench` argument parser (run, report, compare, plan, dashboard)."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
@@ -567,6 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="practical tolerance for --baseline, a positive fraction (default 0.10 = 10%%)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="with --store: write the store's dashboard.html (next to the store) after recording")
     r = sub.add_parser("report", help="write the report of a saved results.json again")
     r.add_argument("results", help="results.json written by `tinybench run`")
     r.add_argument("--out", default=None, help="folder for the report files (default: next to results.json)")
@@ -589,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("old", help="results.json of the baseline run")
     c.add_argument("new", help="results.json of the new run")
     c.add_argument("--margin", type=float, default=None, help="equivalence margin, e.g. 0.05 for ±5%%")
+    d = sub.add_parser("dashboard", help="one interactive HTML page of a result store's history (trends, regressions)")
+    d.add_argument("--store", required=True, help="the SQLite result store that `tinybench run --store` recorded into")
+    d.add_argument("--out", default=None, help="folder for dashboard.html (default: the store's folder)")
+    d.add_argument("--title", default=None)
     return parser
 
 
@@ -612,6 +623,8 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     130 after Ctrl-C (results.json holds what was measured)."""
     if args.baseline and not args.store:
         raise ValueError("--baseline needs --store PATH (where the baseline lives)")
+    if args.dashboard and not args.store:
+        raise ValueError("--dashboard needs --store PATH (the dashboard shows the store's history)")
     models = parse_model_specs(args.models) if args.models is not None else None
     if args.trust_pickles:
         print("tinybench: warning: --trust-pickles: unpickling the model files runs any code they name; use only "
@@ -636,6 +649,9 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         say(f"failed: {', '.join(failed)} (see the report's limitations)")
     if regressed:
         say(f"regressed against the stored baseline, or could not be judged: {', '.join(regressed)}")
+    if args.dashboard:
+        from tinybench.dashboard import build_dashboard
+        say(f"dashboard: {build_dashboard(args.store)}")
     if result.interrupted or guard.count:
         say("interrupted: the results hold what was measured" if result.interrupted else "interrupted")
         return 130
@@ -672,6 +688,10 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "plan":
             return plan_command(args, say)
+        if args.command == "dashboard":
+            from tinybench.dashboard import build_dashboard
+            print(build_dashboard(args.store, args.out, args.title))
+            return 0
         return run_command(args, say)
     except OSError as e:  # disk full, read-only folder: what was written is kept, and the line says where
         print(f"tinybench: error: {error_line(e)}", file=sys.stderr)
