@@ -49,7 +49,8 @@ from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_m
 from tinybench.stats import samples_of
 from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, environment_table,
                              figure_accuracy_vs_speedup, latency_table, figure_memory, figure_throughput, methodology, per_class_table,
-                             plot_text, regression_blocks, results_table, rounds_run, scenarios_table, sweep_table)
+                             plot_text, regression_blocks, resource_finding, resources_blocks, results_table, rounds_run,
+                             scenarios_table, sweep_table)
 
 # %%
 #| export quality
@@ -937,6 +938,7 @@ def suite_findings(result: SuiteResult) -> list[str]:
     out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
     out += [s for s in (size_finding(m) for m in result.models.values()) if s]
     out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    out += [s for s in [resource_finding(result)] if s]
     out += [s for s in (metric_finding(result, c) for c in result.metric_columns()) if s]
     for name, m in result.models.items():
         if m.cross_validation:
@@ -1148,6 +1150,8 @@ class Report:
             out.append(("Scenarios", [scenarios_table(r)]))
         if any(m.batch_sweep for m in r.models.values()):
             out.append(("Throughput against batch size", [sweep_table(r)]))
+        if any(m.resources for m in r.models.values()):
+            out.append(("Resources during timing", resources_blocks(r)))
         if r.regressions is not None:
             out.append(("Against the stored baseline", regression_blocks(r.regressions)))
         out += [("Findings", [self.findings()]), ("Recommendations", [self.recommendations()]),
