@@ -12,6 +12,7 @@ Measured on the 2-core shared CPU box (torch 2.13 CPU, 2 threads, load average 3
 the suite's default; 20 rounds of 0.1 s per name): matmul ratio 0.999 (95% CI 0.981-1.018), MLP at batch 1 0.999
 (0.990-1.008): no overhead detectable at about 1-2%. At interval 0.05 s: MLP 0.994 (0.987-1.002); the matmul's
 interval was 0.23-1.32 in that run (one disturbed round): rerun when the machine is quieter.
+A second run at load average 8.9 (OMP_WAIT_POLICY=PASSIVE): matmul 1.002 (0.992-1.012), MLP 1.004 (0.975-1.033).
 """
 import contextlib
 import sys
