@@ -116,7 +116,9 @@ def test_suite_samples_resources_of_each_model_during_its_own_timed_blocks(resou
         rs = m.resources
         assert rs is not None and m.timing is not None, name
         assert rs.windows == m.timing.rounds == 2  # one monitored window per timed block
-        assert 0 < rs.cpu_percent_mean and rs.rss_bytes_peak > 0 and rs.n_samples >= 2
+        # the kernel counts CPU time in 10 ms ticks: the model that waits may honestly read 0% over its windows
+        assert (0 < rs.cpu_percent_mean if name == "busy" else 0 <= rs.cpu_percent_mean)
+        assert rs.rss_bytes_peak > 0 and rs.n_samples >= 2
         assert rs.gpu_util_percent is None and rs.gpu_mem_bytes is None and rs.gpu_power_watts is None
         assert "ran on cpu" in rs.gpu_reason and rs.interval_s == FAST.resource_interval
         # every figure from the kept samples
