@@ -50,7 +50,8 @@ from tinybench.stats import samples_of
 from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, cost_table,
                              environment_table, figure_accuracy_vs_speedup, figure_memory, figure_speedup_by_technique,
                              figure_throughput, latency_table, methodology, per_class_table, plot_text,
-                             regression_blocks, results_table, rounds_run, scenarios_table, sweep_table)
+                             regression_blocks, resource_finding, resources_blocks, results_table, rounds_run,
+                             scenarios_table, sweep_table)
 
 # %%
 #| export quality
@@ -941,6 +942,7 @@ def suite_findings(result: SuiteResult) -> list[str]:
     out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
     out += [s for s in (size_finding(m) for m in result.models.values()) if s]
     out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    out += [s for s in [resource_finding(result)] if s]
     out += [s for s in (metric_finding(result, c) for c in result.metric_columns()) if s]
     for name, m in result.models.items():
         if m.cross_validation:
@@ -1160,6 +1162,8 @@ class Report:
         if any(m.batch_sweep for m in r.models.values()):
             out.append(("Throughput against batch size", [sweep_table(r), Chart(
                 "throughput_vs_batch", "Samples/s against batch size (the model alone, median time per batch).")]))
+        if any(m.resources for m in r.models.values()):
+            out.append(("Resources during timing", resources_blocks(r)))
         if r.regressions is not None:
             out.append(("Against the stored baseline", regression_blocks(r.regressions)))
         out += [("Findings", [self.findings()]), ("Recommendations", [self.recommendations()]),
