@@ -1037,6 +1037,16 @@ class SoakResult:
     mem_p: float
     latency_drift: str | None
     thermal: ThermalReport | None = None
+    MIN_WINDOWS = 20  # check_drift's minimum: fewer windows with data and the trend is not assessed
+
+    @property
+    def latency_trend(self) -> str:
+        "'drifts: ...', 'steady', or 'not assessed' with the reason (fewer than MIN_WINDOWS windows had queries)."
+        n = int(np.isfinite(self.window_p50).sum())
+        if self.latency_drift:
+            return "drifts: " + self.latency_drift
+        return ("steady" if n >= self.MIN_WINDOWS else f"not assessed ({n} of {self.window_p50.size} windows had "
+                f"queries; the trend test needs {self.MIN_WINDOWS}: use windows >= {self.MIN_WINDOWS} and a longer run)")
 
     @property
     def leak(self) -> bool:
@@ -1048,13 +1058,13 @@ class SoakResult:
         return {"result": self.result.to_dict(), "window_start": self.window_start.tolist(),
                 "window_p50": self.window_p50.tolist(), "mem_time": self.mem_time.tolist(),
                 "mem_rss": self.mem_rss.tolist(), "mem_slope_bytes_per_s": self.mem_slope, "mem_p": self.mem_p,
-                "leak": self.leak, "latency_drift": self.latency_drift,
+                "leak": self.leak, "latency_drift": self.latency_drift, "latency_trend": self.latency_trend,
                 "thermal": None if self.thermal is None else self.thermal.to_dict()}
 
     def __repr__(self) -> str:
         return (f"SoakResult({self.result.settings.min_duration:g} s at {self.result.settings.target_qps:g}/s: "
                 f"memory {self.mem_slope / 2**20 * 60:+.2f} MiB/min (p={self.mem_p:.2g}){', LEAK' if self.leak else ''}; "
-                f"latency {'drifts: ' + self.latency_drift if self.latency_drift else 'steady'}"
+                f"latency {self.latency_trend}"
                 + (f"; {self.thermal.headline})" if self.thermal else ")"))
 
     def _repr_html_(self) -> str:
@@ -1083,7 +1093,7 @@ def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None
     p50 = np.array([np.median(r.latencies[(ok_sched >= lo) & (ok_sched < hi)]) if ((ok_sched >= lo) & (ok_sched < hi)).any()
                     else np.nan for lo, hi in zip(edges[:-1], edges[1:])])
     good = np.isfinite(p50)
-    drift = check_drift(p50[good]) if good.sum() >= 20 else None
+    drift = check_drift(p50[good]) if good.sum() >= SoakResult.MIN_WINDOWS else None
     return SoakResult(r, edges[:-1], p50, mem[:, 0], mem[:, 1], float(fit.slope) if fit else 0.0,
                       float(fit.pvalue) if fit else 1.0, drift.explanation if drift else None,
                       thermal_report(mon.result, edges, p50))

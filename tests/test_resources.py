@@ -321,3 +321,17 @@ def test_resource_monitor_thermal_series_or_reasons(monkeypatch):
     with ResourceMonitor(interval=0.05, gpu=False) as m:  # thermal off: not sampled, not claimed missing
         time.sleep(0.06)
     assert "cpu_clock_mhz" not in m.result.series and "cpu_clock_mhz" not in m.result.unsupported
+
+
+def test_soak_latency_trend_is_drift_when_planted_and_not_assessed_with_too_few_windows():
+    """A SUT whose service time grows from 1 to 9 ms over the run: with 20 windows the trend test (Spearman on window
+    medians) finds the drift; with 10 windows it cannot run, and the result says "not assessed", never "steady"
+    (it once said "steady" for a p50 rising from 1.3 to 8.0 ms over 10 windows)."""
+    from tinybench.scenarios import soak
+    for windows, want in ((20, "drifts"), (10, "not assessed")):
+        t0 = time.perf_counter()
+        r = soak(SleepSUT(lambda: 1e-3 + 4e-3 * (time.perf_counter() - t0)), _ds(), target_qps=50, min_duration=2.0,
+                 target_latency=0.5, interval=0.05, windows=windows, min_query_count=1, max_duration=4)
+        assert r.latency_trend.startswith(want), (windows, r.latency_trend, r.window_p50)
+        assert r.to_dict()["latency_trend"] == r.latency_trend and f"latency {want}" in repr(r)
+    assert "10 of 10 windows had queries; the trend test needs 20" in r.latency_trend
