@@ -1000,7 +1000,8 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
             continue
         ok = np.isfinite(base).all(axis=1) & np.isfinite(out).all(axis=1)
         agree = {"n_samples": int(out.shape[0]), "nonfinite_candidate": result.models[name].nonfinite_outputs,
-                 **(agreement_metrics(base[ok], out[ok]) if ok.any() else {})}
+                 **(agreement_metrics(base[ok], out[ok]) if ok.any() else {}),
+                 **({"mse": float(np.mean((base[ok] - out[ok]) ** 2))} if ok.any() else {})}
         if suite.baseline in suite.correct and name in suite.correct:
             y = suite.y
             agree["per_class_accuracy_change"] = {
@@ -1484,17 +1485,23 @@ def latency_table(result: Any) -> Table:
 
 
 def comparisons_table(result: Any) -> Table:
-    "Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement."
+    """Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement, and
+    the mean squared difference of its outputs from the baseline's (finite samples)."""
+    def mse(name: str) -> str:
+        v = (result.models[name].agreement or {}).get("mse")
+        return "–" if v is None else f"{v:.3g}"
+
     def pooled(vc: Any) -> str:
         c = vc.pooled
         return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
     rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", format_value(vc.p_value, "p_value"),
              format_value(vc.p_holm, "p_value"), vc.verdict, pooled(vc),
              "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
-             format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent")] for vc in result.comparisons]
+             format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent"),
+             mse(vc.candidate)] for vc in result.comparisons]
     return Table(["candidate", f"time ratio vs {result.baseline} ({format_percent(result.settings.level)} CI)", "p", "Holm p",
                   "verdict", "pooled iterations: ratio (CI), descriptive only", "accuracy change", "McNemar p",
-                  "top-1 agreement"], rows)
+                  "top-1 agreement", "output MSE"], rows)
 
 
 def per_class_table(result: Any) -> Table | None:

@@ -765,6 +765,7 @@ def expected_suite(sequential: bool, margin: float | None = 0.05, level: float =
         c["n_discordant"] = table[0][1] + table[1][0]
         c["accuracy_change"] = b.mean() - a.mean()
         c["top1_agreement"] = np.mean(logits[n].argmax(1) == logits["fp32"].argmax(1))
+        c["output_mse"] = float(np.mean((np.asarray(logits[n], float) - np.asarray(logits["fp32"], float)) ** 2))
         c["pooled_ratio"] = moses_ratio(pooled["fp32"], pooled[n], level)
         c["pooled_eq"] = moses_ratio(pooled["fp32"], pooled[n], 1 - 2 * alpha)[1:]
         comps[n] = c
@@ -967,7 +968,11 @@ def test_suite_rows_every_figure(suites):
         assert set(r) == {"model", "accuracy", "median_s", "p99_s", "batch", "speedup", "speedup_ci_low",
                           "speedup_ci_high", "verdict", "p_holm", "accuracy_change", "mcnemar_p", "top1_agreement",
                           "best_samples_per_s", "best_batch", "params", "flops", "param_bytes", "memory_peak_bytes",
-                          "errors"}
+                          "errors", "cpu_percent_mean", "rss_bytes_peak", "gpu_util_percent_mean"}
+        res = result.models[n].resources  # sampled for real during the timing: recomputed from its kept samples
+        w = np.asarray(res.sample_seconds)
+        assert r["cpu_percent_mean"] == approx(np.sum(w * np.asarray(res.cpu_percent)) / w.sum())
+        assert r["rss_bytes_peak"] == max(res.rss_bytes) and r["gpu_util_percent_mean"] is None
         assert r["accuracy"] == approx(np.mean(e["correct"][n])) and r["median_s"] == t["median"]
         assert r["p99_s"] == approx(t["p99"]) and r["batch"] == 32
         rates = {b: b / np.median(x) for b, x in e["sweeps"][n].items()}
@@ -1073,6 +1078,7 @@ def test_report_md_tables_print_the_recomputed_figures(suites, sequential):
         check_fixed(r["accuracy change"].removesuffix(" pts"), c["accuracy_change"], 2, 100)
         check_sig(r["McNemar p"], c["mcnemar_p"])
         check_fixed(r["top-1 agreement"].removesuffix("%"), c["top1_agreement"], 2, 100)
+        check_sig(r["output MSE"], c["output_mse"], 3)
 
     for r in md_table(md, "Quality per class"):
         n = r["model (F1)"]

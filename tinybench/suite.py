@@ -882,7 +882,7 @@ class BenchmarkSuite:
         x = _batch_of(self.X, b or self.settings.batch_size)
         return model.prepare(x) if isinstance(model, EstimatorModel) else x.to(dev)
 
-# %% ../modules/suite.ipynb #fa6f4997
+# %% ../modules/suite.ipynb #aff2d245
 def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
     "Outputs of every model on the whole dataset: errors, NaN/Inf counts, quality, agreement with the baseline."
     from tinybench.quality import agreement_metrics, classification_quality, model_outputs, regression_quality
@@ -915,7 +915,8 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
             continue
         ok = np.isfinite(base).all(axis=1) & np.isfinite(out).all(axis=1)
         agree = {"n_samples": int(out.shape[0]), "nonfinite_candidate": result.models[name].nonfinite_outputs,
-                 **(agreement_metrics(base[ok], out[ok]) if ok.any() else {})}
+                 **(agreement_metrics(base[ok], out[ok]) if ok.any() else {}),
+                 **({"mse": float(np.mean((base[ok] - out[ok]) ** 2))} if ok.any() else {})}
         if suite.baseline in suite.correct and name in suite.correct:
             y = suite.y
             agree["per_class_accuracy_change"] = {
@@ -1314,7 +1315,7 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #3d6f03de
+# %% ../modules/suite.ipynb #2df4ef45
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
@@ -1348,17 +1349,23 @@ def latency_table(result: Any) -> Table:
 
 
 def comparisons_table(result: Any) -> Table:
-    "Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement."
+    """Per candidate: time ratio with CI, Holm-adjusted p, verdict, accuracy change with McNemar p, top-1 agreement, and
+    the mean squared difference of its outputs from the baseline's (finite samples)."""
+    def mse(name: str) -> str:
+        v = (result.models[name].agreement or {}).get("mse")
+        return "–" if v is None else f"{v:.3g}"
+
     def pooled(vc: Any) -> str:
         c = vc.pooled
         return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
     rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", format_value(vc.p_value, "p_value"),
              format_value(vc.p_holm, "p_value"), vc.verdict, pooled(vc),
              "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
-             format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent")] for vc in result.comparisons]
+             format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent"),
+             mse(vc.candidate)] for vc in result.comparisons]
     return Table(["candidate", f"time ratio vs {result.baseline} ({format_percent(result.settings.level)} CI)", "p", "Holm p",
                   "verdict", "pooled iterations: ratio (CI), descriptive only", "accuracy change", "McNemar p",
-                  "top-1 agreement"], rows)
+                  "top-1 agreement", "output MSE"], rows)
 
 
 def per_class_table(result: Any) -> Table | None:
