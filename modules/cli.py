@@ -522,7 +522,7 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `tinybench` argument parser (run, report, compare, plan, dashboard)."
+    "The `tinybench` argument parser (run, report, compare, plan, stress, dashboard)."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
@@ -596,6 +596,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("old", help="results.json of the baseline run")
     c.add_argument("new", help="results.json of the new run")
     c.add_argument("--margin", type=float, default=None, help="equivalence margin, e.g. 0.05 for ±5%%")
+    st = sub.add_parser("stress", help="stress test one model: peak rate, soak (leak, drift, throttling), bursts, ramp")
+    st.add_argument("--model", default=None, metavar="NAME:PATH",
+                    help="a torch.export (.pt2) or TorchScript file (default: the default workload's fp32 CNN)")
+    st.add_argument("--trust-pickles", action="store_true",
+                    help="also load a torch.save(model) pickle. WARNING: unpickling runs any code the file names")
+    st.add_argument("--data", default=None, help=".npz with arrays X (inputs) and optionally y")
+    st.add_argument("--dataset", default=None, metavar="DIR", help="an image folder, one subfolder per class")
+    st.add_argument("--batch-size", type=int, default=1,
+                    help="Server dynamic batching: a worker serves up to this many queued queries at once (default 1)")
+    st.add_argument("--duration", type=float, default=30.0, help="seconds of soak at --fraction of the peak (default 30)")
+    st.add_argument("--slo-ms", type=float, default=100.0, help="latency bound in milliseconds (default 100)")
+    st.add_argument("--quantile", type=float, default=0.99, help="quantile of the bound, a fraction (default 0.99)")
+    st.add_argument("--fraction", type=float, default=0.7, help="soak rate as a fraction of the peak (default 0.7)")
+    st.add_argument("--burst-size", type=int, default=10, help="queries arriving together in the burst run (default 10)")
+    st.add_argument("--save-dir", "--out", dest="save_dir", default="runs",
+                    help="parent of the stress-<time> folder with stress.json, stress.html, stress.md (default runs)")
+    st.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
+    st.add_argument("--quiet", action="store_true", help="no progress on stderr")
     d = sub.add_parser("dashboard", help="one interactive HTML page of a result store's history (trends, regressions)")
     d.add_argument("--store", required=True, help="the SQLite result store that `tinybench run --store` recorded into")
     d.add_argument("--out", default=None, help="folder for dashboard.html (default: the store's folder)")
@@ -658,6 +676,49 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     return 1 if failed or regressed else 0
 
 
+def stress_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """`tinybench stress` (`tinybench.stress.stress_test` on one model): exit 0 when every phase ran, 1 when no rate
+    met the bound, 2 on bad input, 130 after Ctrl-C (what was measured is saved)."""
+    import numpy as np
+
+    from tinybench.scenarios import ArrayDataset, TorchSUT
+    from tinybench.stress import check_options, stress_test
+    check_options(args.duration, args.slo_ms / 1e3, args.quantile, args.fraction, args.burst_size)
+    check_number(args.batch_size, "--batch-size", integer=True, lo=1)
+    if args.data is not None and args.dataset is not None:
+        raise ValueError("--data FILE and --dataset DIR are two ways to give the data: pass one")
+    spec = parse_model_specs(args.model) if args.model is not None else {}
+    if len(spec) > 1:
+        raise ValueError(f"--model takes one name:path, got {len(spec)}: stress-test one model at a time")
+    device = resolve_device(args.device, ())
+    parent = check_writable(args.save_dir)
+    name, model = next(((n, load_model_file(p, device, args.trust_pickles)) for n, p in spec.items()), ("fp32", None))
+    data = args.dataset if args.dataset is not None else args.data
+    X, y = load_data(data) if data is not None else (None, None)
+    if model is None or X is None:
+        from tinybench.workloads import default_workload
+        say("loading the default workload (digits + CNN; trains and caches it on first use)")
+        wl = default_workload(device=device)
+        model = model if model is not None else wl.variants["fp32"].model
+        X, y = (X, y) if X is not None else (wl.data.X_test, wl.data.y_test)
+    dataset = ArrayDataset(np.asarray(X), None if y is None else np.asarray(y).tolist())
+    with InterruptGuard() as guard:
+        result = stress_test(TorchSUT(model, device), dataset, args.duration, args.slo_ms / 1e3, args.quantile,
+                             args.fraction, args.burst_size, name=name, max_batch=args.batch_size, progress=say)
+        guard.hold()  # the files are written whole, Ctrl-C or not
+        folder = parent / time.strftime("stress-%Y%m%d-%H%M%S")
+        k = 1
+        while folder.exists():
+            folder, k = parent / f"{folder.name.split('.')[0]}.{k}", k + 1
+        paths = result.save(folder)
+    print(repr(result))
+    say("wrote " + ", ".join(p.name for p in paths.values()) + f" in {folder}")
+    if result.interrupted or guard.count:
+        say("interrupted: the files hold what was measured")
+        return 130
+    return 0 if result.complete else 1
+
+
 def error_line(e: BaseException) -> str:
     "One line for the user: the first non-blank line of the exception's message, else its type; never empty."
     text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
@@ -688,6 +749,8 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "plan":
             return plan_command(args, say)
+        if args.command == "stress":
+            return stress_command(args, say)
         if args.command == "dashboard":
             from tinybench.dashboard import build_dashboard
             print(build_dashboard(args.store, args.out, args.title))

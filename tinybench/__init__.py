@@ -40,7 +40,7 @@ _LAZY = {
     "default_workload": "workloads",
 }
 
-_MODULES = ["abtest", "capacity", "checks", "cli", "dashboard", "datasets", "display", "documents", "env", "files", "instrument", "loadgen", "monitor", "nbutils", "procsut", "profiles", "profiling", "quality", "report", "runner", "scenarios", "stats", "store", "suite", "timing", "workloads"]
+_MODULES = ["abtest", "capacity", "checks", "cli", "dashboard", "datasets", "display", "documents", "env", "files", "instrument", "loadgen", "monitor", "nbutils", "procsut", "profiles", "profiling", "quality", "report", "runner", "scenarios", "stats", "store", "stress", "suite", "timing", "workloads"]
 
 # public names that are not entry points, for the AttributeError's hint
 _ELSEWHERE = {
@@ -128,6 +128,7 @@ _ELSEWHERE = {
     "SequentialTest": "abtest",
     "SoakResult": "scenarios",
     "StoredRun": "store",
+    "StressResult": "stress",
     "TEMPLATES": "documents",
     "THROTTLE_STATUSES": "monitor",
     "Table": "display",
@@ -168,6 +169,7 @@ _ELSEWHERE = {
     "check_fraction": "checks",
     "check_level": "checks",
     "check_number": "checks",
+    "check_options": "stress",
     "check_outliers": "stats",
     "check_quantile": "checks",
     "check_resolution": "timing",
@@ -214,6 +216,7 @@ _ELSEWHERE = {
     "figure_png": "documents",
     "figure_speedup_by_technique": "suite",
     "figure_throughput": "suite",
+    "figures": "stress",
     "find_chromium": "documents",
     "finite_rows": "checks",
     "fit_usl": "capacity",
@@ -294,6 +297,7 @@ _ELSEWHERE = {
     "quantize_int8": "workloads",
     "quantized_flop_formulas": "profiling",
     "ramp_schedule": "scenarios",
+    "ramp_thirds": "stress",
     "rate_guardrail": "abtest",
     "ratio_ci": "stats",
     "ratio_of_runs": "stats",
@@ -338,6 +342,7 @@ _ELSEWHERE = {
     "speedscope_trace": "instrument",
     "srm_test": "abtest",
     "stack_samples": "scenarios",
+    "stress_test": "stress",
     "suite_findings": "report",
     "suite_limitations": "report",
     "suite_recommendations": "report",
