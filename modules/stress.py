@@ -262,25 +262,33 @@ def stress_test(sut: Callable[[list], Any], dataset: Any, duration: float = 30.0
         return out
     rate = fraction * peak.peak_qps
     long = dict(base, target_qps=rate, max_duration=max(60.0, 2 * duration + 10))
-    say(f"peak {peak.peak_qps:,.1f}/s; soak at {fraction:.0%} of it ({rate:,.1f}/s) for {duration:g} s")
-    out.soak = soak(sut, dataset, TestSettings(**long, min_duration=duration),
-                    interval=min(1.0, max(0.02, duration / 100)), windows=20)
     # runs below the queries that early stopping needs are extended (Poisson and bursts: schedule_for does it; a
     # ramp's length is its duration, so it gets 1.2x those queries on average, plus 10)
     need = TestSettings(**base).min_query_count
     ramp_time = max(variable_duration, (1.2 * need + 10) / rate)
     short = dict(long, min_duration=variable_duration, max_duration=max(60.0, 2 * ramp_time + 10),
                  stop_when_invalid=False)
-    for label, extra in (("burst", dict(load_pattern="burst", burst_size=burst_size)),
-                         ("ramp", dict(load_pattern="ramp", target_qps=0.5 * rate, ramp_to_qps=1.5 * rate,
-                                       min_duration=ramp_time))):
-        if out.soak.result.interrupted or (out.burst is not None and out.burst.interrupted):
+    phases = [("soak", f"peak {peak.peak_qps:,.1f}/s; soak at {fraction:.0%} of it ({rate:,.1f}/s) for {duration:g} s",
+               lambda: soak(sut, dataset, TestSettings(**long, min_duration=duration),
+                            interval=min(1.0, max(0.02, duration / 100)), windows=20)),
+              ("burst", f"bursts of {burst_size} at a mean {rate:,.1f}/s",
+               lambda: run(sut, dataset, TestSettings(**short, load_pattern="burst", burst_size=burst_size))),
+              ("ramp", f"ramp {0.5 * rate:,.1f} -> {1.5 * rate:,.1f}/s",
+               lambda: run(sut, dataset, TestSettings(**{**short, "target_qps": 0.5 * rate, "min_duration": ramp_time},
+                                                      load_pattern="ramp", ramp_to_qps=1.5 * rate)))]
+    for i, (label, message, go) in enumerate(phases):
+        say(message)
+        try:
+            setattr(out, label, go())
+        except KeyboardInterrupt:  # outside a run's own Ctrl-C handling: this phase is lost, the earlier ones kept
             out.interrupted = True
-            out.notes.append(f"interrupted (Ctrl-C): {label} not run")
+        got = getattr(out, label)
+        if out.interrupted or (got.result if label == "soak" else got).interrupted:
+            out.interrupted = True
+            lost = [name for name, _, _ in phases[i:] if getattr(out, name) is None]
+            out.notes.append(f"interrupted (Ctrl-C) during the {label}" + (f": {', '.join(lost)} not run" if lost
+                                                                              else ": its result is partial"))
             break
-        say(f"{label} run at a mean {rate:,.1f}/s")
-        setattr(out, label, run(sut, dataset, TestSettings(**{**short, **extra})))
-    out.interrupted = out.interrupted or any(r is not None and r.interrupted for r in (out.burst, out.ramp))
     return out
 
 # %% [markdown]

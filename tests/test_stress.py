@@ -120,16 +120,53 @@ def test_no_valid_rate_skips_the_later_phases(monkeypatch):
     assert r.to_dict()["soak"] is None and "no VALID rate" in repr(r)
 
 
+def test_ctrl_c_keeps_the_phases_done(stressed, monkeypatch):
+    """Ctrl-C landing outside a run's own handling (here: as the burst run starts) ends the stress test with the peak
+    and the soak kept, the later phases None, and a note saying what was not run."""
+    import tinybench.stress as st
+    done, _ = stressed
+
+    def fake_run(sut, dataset, settings=None, **kw):
+        if kw.get("scenario") == "SingleStream":
+            return done.soak.result  # any finished run: its median serves as the service-time estimate
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(st, "run", fake_run)
+    monkeypatch.setattr(st, "find_peak_qps", lambda *a, **k: done.peak)
+    monkeypatch.setattr(st, "soak", lambda *a, **k: done.soak)
+    r = stress_test(lambda b: [0] * len(b), ArrayDataset(np.zeros((4, 2))), duration=1.0)
+    assert r.interrupted and not r.complete and r.soak is done.soak and r.burst is None and r.ramp is None
+    assert r.notes == ["interrupted (Ctrl-C) during the burst: burst, ramp not run"], r.notes
+    assert r.to_dict()["burst"] is None and "interrupted" in repr(r)
+
+
+def _tiny_files(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    torch.jit.save(torch.jit.script(model), tmp_path / "tiny.pt")
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32))
+    return ["--model", f"tiny:{tmp_path / 'tiny.pt'}", "--data", str(tmp_path / "d.npz")]
+
+
+def test_stress_command_ctrl_c_saves_what_was_measured_and_exits_130(stressed, tmp_path, monkeypatch, capsys):
+    import dataclasses
+
+    import tinybench.stress as st
+    partial = dataclasses.replace(stressed[0], burst=None, ramp=None, interrupted=True,
+                                  notes=["interrupted (Ctrl-C) during the burst: burst, ramp not run"])
+    monkeypatch.setattr(st, "stress_test", lambda *a, **k: partial)
+    assert cli.main(["stress", *_tiny_files(tmp_path), "--save-dir", str(tmp_path / "out")]) == 130
+    (folder,) = (tmp_path / "out").iterdir()
+    d = json.loads((folder / "stress.json").read_text())
+    assert d["interrupted"] and d["soak"]["leak"] is True and d["burst"] is None
+    assert "INCOMPLETE" in (folder / "stress.html").read_text() and "interrupted" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------ the command
 @pytest.mark.slow
 def test_stress_command_end_to_end(tmp_path, capsys):
     """A tiny TorchScript model and an .npz, --duration 1: exit 0 and the three files, the JSON naming the model.
     (About 15 s on a 2-core machine: the torch start-up, the peak search from a fast model's estimate, four runs.)"""
-    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
-    torch.jit.save(torch.jit.script(model), tmp_path / "tiny.pt")
-    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32))
-    code = cli.main(["stress", "--model", f"tiny:{tmp_path / 'tiny.pt'}", "--data", str(tmp_path / "d.npz"),
-                     "--duration", "1", "--quantile", "0.9", "--save-dir", str(tmp_path / "out"), "--quiet"])
+    code = cli.main(["stress", *_tiny_files(tmp_path), "--duration", "1", "--quantile", "0.9", "--save-dir", str(tmp_path / "out"), "--quiet"])
     assert code == 0, capsys.readouterr()
     (folder,) = (tmp_path / "out").iterdir()
     assert {p.name for p in folder.iterdir()} == {"stress.json", "stress.html", "stress.md", "figures"}
