@@ -474,6 +474,7 @@ class SuiteResult:
                         "best_batch": best["batch"] if best else None,
                         "params": m.stats and m.stats.n_params, "flops": m.stats and m.stats.flops,
                         "param_bytes": m.stats and m.stats.param_bytes,
+                        "serialized_bytes": m.stats and m.stats.serialized_bytes,
                         "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
                         "cpu_percent_mean": m.resources and m.resources.cpu_percent_mean,
                         "rss_bytes_peak": m.resources and m.resources.rss_bytes_peak,
@@ -1461,13 +1462,14 @@ def results_table(result: Any) -> Table:
         rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
                      format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
                      format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"),
+                     format_value(r["params"], "count"), format_value(r["serialized_bytes"], "bytes"),
+                     format_value(r["memory_peak_bytes"], "bytes"),
                      *("–" if r[c] is None else format_metric(r[c], result.metric_info(c).unit) for c in metrics),
                      r["errors"] or ""])
     b = result.settings.batch_size
     return Table(["model", "accuracy", f"median / batch of {b}", "p99",
                   f"speedup ({format_percent(result.settings.level)} CI)", "verdict", "best samples/s @ batch", "params",
-                  "peak RSS +", *metrics, "errors"], rows)
+                  "size (state dict)", "peak RSS +", *metrics, "errors"], rows)
 
 
 def latency_table(result: Any) -> Table:
