@@ -395,6 +395,7 @@ def test_max_batch_under_latency_on_a_real_model():
     assert lim.batch == 1024 or (over and min(over) > lim.batch), lim.tried
     assert 8 <= lim.batch <= 512, f"the budget is batch 64's p90: {lim.tried}"  # generous: a noisy machine
     assert "BatchLimit(batch" in repr(lim) and "<table>" in lim._repr_html_()
+    assert lim.samples_per_s == lim.batch / lim.tried[lim.batch] and lim.to_dict()["samples_per_s"] == lim.samples_per_s
     with pytest.raises(ValueError, match="positive"):
         max_batch_under_latency(m, lambda b: torch.randn(b, 256), latency_budget=-1)
     oom = max_batch_under_latency(OOMAbove(100, torch.cuda.OutOfMemoryError), lambda b: torch.randn(b, 8), 1.0,
