@@ -1053,7 +1053,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
             if r in announced:
                 return
             announced.add(r)
-            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+            if isinstance(say, Progress) and say.draws_bar:  # a bar of rounds; a line only when extra rounds start
                 say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
                 if r != s.rounds:
                     return
@@ -1079,7 +1079,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         result.models[name].resources = resource_summary(windows[name], devices[name])
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
-    if isinstance(say, Progress) and announced:
+    if isinstance(say, Progress) and say.draws_bar and announced:
         say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
 
 

@@ -925,7 +925,7 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
                 for k in np.unique(y)}
         result.models[name].agreement = agree
 
-# %% ../modules/suite.ipynb #46f33f5d
+# %% ../modules/suite.ipynb #0d826d53
 def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
     """Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C. With
     `resource_interval`, a `ResourceMonitor` runs during each timed block, and its samples go to that model. Its cost
@@ -959,7 +959,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
             if r in announced:
                 return
             announced.add(r)
-            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+            if isinstance(say, Progress) and say.draws_bar:  # a bar of rounds; a line only when extra rounds start
                 say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
                 if r != s.rounds:
                     return
@@ -985,7 +985,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         result.models[name].resources = resource_summary(windows[name], devices[name])
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
-    if isinstance(say, Progress) and announced:
+    if isinstance(say, Progress) and say.draws_bar and announced:
         say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
 
 
