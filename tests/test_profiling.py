@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from tinybench.instrument import speedscope_trace
+from tinybench.instrument import sample_python
 from tinybench.monitor import EnergyResult, ResourceMonitor, _joules_per_block, energy_per_inference, nvml_device
 from tinybench.profiling import (batch_sweep, conv2d_flops, count_flops,
                                  largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
@@ -170,6 +170,7 @@ def test_profile_python_rows_and_speedscope_file(tmp_path):
     top = next(r for r in p.rows if "busy_python" in r["function"])
     assert top["calls"] == 1 and top["cumulative"] == pytest.approx(p.total, rel=0.2)
     doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
     events = doc["profiles"][0]["events"]
     depth = 0
     for e in events:  # balanced and time-ordered, as speedscope requires
@@ -180,9 +181,20 @@ def test_profile_python_rows_and_speedscope_file(tmp_path):
     assert "busy_python" in names and "setprofile" not in names
 
 
-def test_speedscope_trace_sees_builtins():
-    doc = speedscope_trace(sorted, (list(range(1000, 0, -1)),), {}, 2, "sorted")
+def test_profile_python_flame_graph_sees_builtins(tmp_path):
+    data = list(range(200_000, 0, -1))
+    profile_python(sorted, data, repeat=3, speedscope_path=tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text())
     assert any(f["name"] == "sorted" and f["file"] == "<built-in>" for f in doc["shared"]["frames"])
+
+
+def test_sample_python_checks_interval_and_switches_itself_off():
+    import sys
+    with pytest.raises(ValueError, match="interval"):
+        sample_python(abs, (1,), interval=0)
+    with pytest.raises(ZeroDivisionError):
+        sample_python(lambda: 1 / 0)
+    assert sys.getprofile() is None
 
 
 # --- memory ----------------------------------------------------------------------------------
