@@ -384,7 +384,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #efd015f7
+# %% ../modules/cli.ipynb #8b6a8b73
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -540,13 +540,13 @@ def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int
     else:
         from tinybench.workloads import load_digits
         X = load_digits(args.seed).X_test
+    if len(X) < args.batch_size:
+        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(X)} samples in the data: "
+                         "pass a smaller --batch-size")
     if model is None:
         from tinybench.workloads import load_digits, load_model
         say("loading the default model (the digits CNN; trained and cached on first use)")
         name, model = "digits-cnn", load_model(args.seed, data=load_digits(args.seed)).model
-    if len(X) < args.batch_size:
-        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(X)} samples in the data: "
-                         "pass a smaller --batch-size")
     batch = X[:args.batch_size] if torch.is_tensor(X) else torch.as_tensor(X[:args.batch_size])
     batch = batch.float() if batch.dtype == torch.float64 else batch
     say(f"profiling {name} on a batch of {tuple(batch.shape)} on {device} with {', '.join(profilers)}")

@@ -205,7 +205,7 @@ def index_html(art: ProfileArtifacts) -> str:
             f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
 
-# %% ../modules/flames.ipynb #6165a5bb
+# %% ../modules/flames.ipynb #5199a072
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
@@ -277,7 +277,8 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
         art.settings["pyinstrument_interval_s"] = step
         sampled = sample_python(one_pass, (), {}, repeat, step)
         (folder / "pyinstrument").mkdir(exist_ok=True)
-        page = re.sub(r"<link[^>]*fonts\.googleapis\.com[^>]*>", "", sampled.output_html())  # offline: no web fonts
+        # offline: the page's script loads web fonts from Google; an empty inline stylesheet instead (system fonts)
+        page = re.sub(r"https://fonts\.googleapis\.com/css[^\"']*", "data:text/css,", sampled.output_html())
         atomic_write_text(folder / "pyinstrument" / "profile.html", page)
         atomic_write_text(folder / "pyinstrument" / "profile.speedscope.json", sampled.output(SpeedscopeRenderer()))
         art.files.update({"pyinstrument_html": "pyinstrument/profile.html",
