@@ -103,6 +103,17 @@ def test_a_subset_of_profilers_writes_only_theirs(tmp_path):
     assert not (tmp_path / "torch").exists() and not (tmp_path / "pyinstrument").exists()
 
 
+def test_torchscript_and_exported_models_are_profiled_without_a_layer_table(tmp_path):
+    x = torch.randn(2, 1, 8, 8)
+    scripted = profile_model(torch.jit.script(TinyNet().eval()), x, tmp_path / "s", profilers="torch,cprofile", repeat=2)
+    exported = profile_model(torch.export.export(TinyNet().eval(), (x,)).module(), x, tmp_path / "e",
+                             profilers="torch,cprofile", repeat=2)
+    for art, why in ((scripted, "TorchScript"), (exported, "torch.export")):
+        assert art.layers is None and why in art.layers_error
+        assert why in (Path(art.save_dir) / "index.html").read_text()
+        assert any(r["name"] == "aten::conv2d" for r in art.ops.rows) and art.path("pstats").is_file()
+
+
 def test_bad_profiler_names_and_a_failing_model_are_clear(tmp_path):
     with pytest.raises(ValueError, match=r"unknown profiler 'perf'.*torch, pyinstrument, cprofile"):
         check_profilers("torch,perf")

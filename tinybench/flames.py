@@ -205,7 +205,7 @@ def index_html(art: ProfileArtifacts) -> str:
             f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
 
-# %% ../modules/flames.ipynb #5199a072
+# %% ../modules/flames.ipynb #08354ffa
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
@@ -228,7 +228,11 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     except OSError as e:
         raise ValueError(f"cannot write to {folder}: {e.strerror or e}") from e
     if isinstance(model, torch.nn.Module):
-        model = model.to(dev).eval()
+        model = model.to(dev)
+        try:
+            model = model.eval()
+        except NotImplementedError:  # a torch.export program: its mode was fixed when it was exported
+            pass
     batch = tuple(b.to(dev) if isinstance(b, torch.Tensor) else b for b in (batch if isinstance(batch, tuple) else (batch,)))
     cuda = dev.startswith("cuda")
 
@@ -250,13 +254,16 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
                                      "repeat": repeat, "warmup": warmup, "profilers": chosen, **(settings or {})},
                            environment=environment())
     args = batch if len(batch) > 1 else batch[0]
-    if isinstance(model, torch.nn.Module):
+    if isinstance(model, torch.jit.ScriptModule):
+        art.layers_error = "a TorchScript module runs no Python forward hooks, so it has no per-layer times"
+    elif isinstance(model, torch.nn.Module):
         try:
             art.layers = profile_layers(model, args, device=dev, repeat=repeat, warmup=warmup)
         except (ValueError, BenchmarkError) as e:  # no submodules, or hooks that never fire (TorchScript)
             art.layers_error = str(e)
-        if art.layers is not None and not art.layers.names:
-            art.layers, art.layers_error = None, "no submodule ran as a module (hooks saw nothing: a traced or exported graph?)"
+        if art.layers is not None and all(n.startswith("_") for n in art.layers.names):  # none, or export's guards
+            art.layers, art.layers_error = None, ("no layer ran as a submodule (a torch.export program runs its layers "
+                                                  "inline, as one graph): the operator and Python profiles still see them")
     else:
         art.layers_error = f"{type(model).__name__} is not an nn.Module"
     for _ in range(warmup):
