@@ -144,10 +144,17 @@ def test_pstats_tree_shares_follow_the_call_counts():
 
     prof = cProfile.Profile()
     prof.runcall(top)
-    tree = pstats_tree(pstats.Stats(prof))
+    st = pstats.Stats(prof)
+    cum = {k[2]: v[3] for k, v in st.stats.items()}
+    edge = {(caller[2], k[2]): e[3] for k, v in st.stats.items() for caller, e in v[4].items()}
+    tree = pstats_tree(st)
     (root,) = [c for c in tree["children"] if c["name"] == "top"]
+    assert root["seconds"] == cum["top"]
     kids = {c["name"]: c for c in root["children"]}
-    assert 1.3 < kids["twice"]["seconds"] / kids["once"]["seconds"] < 3.5
+    assert set(kids) == {"twice", "once"}  # one caller each: each keeps all its own time
+    assert kids["twice"]["seconds"] == pytest.approx(cum["twice"]) and kids["once"]["seconds"] == pytest.approx(cum["once"])
+    (leaf2,) = kids["twice"]["children"]  # leaf has two callers: under each, the time of that edge
+    assert leaf2["name"] == "leaf" and leaf2["seconds"] == pytest.approx(edge["twice", "leaf"])
     for node in (tree, root, *kids.values()):  # a box never holds more than its parent
         assert sum(c["seconds"] for c in node["children"]) <= node["seconds"] * (1 + 1e-9)
     page = flame_html(tree)
