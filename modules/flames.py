@@ -348,8 +348,10 @@ def index_html(art: ProfileArtifacts) -> str:
 #
 # The batch is moved to the device, the model is called once (an error there names the model),
 # then each profiler does `warmup` unprofiled passes and `repeat` profiled ones. The pyinstrument
-# sampling `interval` defaults to a twentieth of a pass (between 10 µs and 1 ms), so even a model
-# that takes well under a millisecond gets a few samples per pass.
+# sampling `interval` defaults to a twentieth of the fastest warm-up pass (between 10 µs and 1 ms),
+# so even a model that takes well under a millisecond gets samples in every pass; if the passes
+# then run faster than that and yield fewer than 10 samples each, they are sampled again at 10 µs.
+# The interval and the number of samples are in `settings`.
 
 # %%
 #| export
@@ -413,8 +415,10 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
                                                   "inline, as one graph): the operator and Python profiles still see them")
     else:
         art.layers_error = f"{type(model).__name__} is not an nn.Module"
-    for _ in range(warmup):
+    for _ in range(warmup):  # the fastest warm pass sets pyinstrument's interval (the first one pays one-off costs)
+        t0 = time.perf_counter()
         one_pass()
+        first = min(first, time.perf_counter() - t0)
     if "torch" in chosen:
         (folder / "torch").mkdir(exist_ok=True)
         tb_run = folder / "torch" / "tensorboard" / _safe_name(name)
@@ -428,8 +432,12 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     if "pyinstrument" in chosen:
         from pyinstrument.renderers import SpeedscopeRenderer
         step = interval if interval is not None else min(1e-3, max(1e-5, first / 20))
-        art.settings["pyinstrument_interval_s"] = step
         sampled = sample_python(one_pass, (), {}, repeat, step)
+        if interval is None and step > 1e-5 and sampled.last_session.sample_count < 10 * repeat:
+            step = 1e-5  # the passes ran faster than the estimate: sample them again, as finely as pyinstrument goes
+            sampled = sample_python(one_pass, (), {}, repeat, step)
+        art.settings["pyinstrument_interval_s"] = step
+        art.settings["pyinstrument_samples"] = sampled.last_session.sample_count
         (folder / "pyinstrument").mkdir(exist_ok=True)
         # offline: the page's script loads web fonts from Google; an empty inline stylesheet instead (system fonts)
         page = re.sub(r"https://fonts\.googleapis\.com/css[^\"']*", "data:text/css,", sampled.output_html())

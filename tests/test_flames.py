@@ -70,7 +70,7 @@ def test_pyinstrument_html_and_speedscope_name_the_forward(profiled):
     assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json" and doc["profiles"]
     frames = doc["shared"]["frames"]
     assert any(f["name"].endswith("forward") and (f["file"] or "").endswith(THIS_FILE) for f in frames), frames
-    assert art.settings["pyinstrument_interval_s"] > 0
+    assert art.settings["pyinstrument_interval_s"] > 0 and art.settings["pyinstrument_samples"] >= 1
 
 
 def test_pstats_loads_and_the_flame_graph_names_the_forward(profiled):

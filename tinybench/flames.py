@@ -205,7 +205,7 @@ def index_html(art: ProfileArtifacts) -> str:
             f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
 
-# %% ../modules/flames.ipynb #08354ffa
+# %% ../modules/flames.ipynb #adeecdc7
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
@@ -266,8 +266,10 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
                                                   "inline, as one graph): the operator and Python profiles still see them")
     else:
         art.layers_error = f"{type(model).__name__} is not an nn.Module"
-    for _ in range(warmup):
+    for _ in range(warmup):  # the fastest warm pass sets pyinstrument's interval (the first one pays one-off costs)
+        t0 = time.perf_counter()
         one_pass()
+        first = min(first, time.perf_counter() - t0)
     if "torch" in chosen:
         (folder / "torch").mkdir(exist_ok=True)
         tb_run = folder / "torch" / "tensorboard" / _safe_name(name)
@@ -281,8 +283,12 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     if "pyinstrument" in chosen:
         from pyinstrument.renderers import SpeedscopeRenderer
         step = interval if interval is not None else min(1e-3, max(1e-5, first / 20))
-        art.settings["pyinstrument_interval_s"] = step
         sampled = sample_python(one_pass, (), {}, repeat, step)
+        if interval is None and step > 1e-5 and sampled.last_session.sample_count < 10 * repeat:
+            step = 1e-5  # the passes ran faster than the estimate: sample them again, as finely as pyinstrument goes
+            sampled = sample_python(one_pass, (), {}, repeat, step)
+        art.settings["pyinstrument_interval_s"] = step
+        art.settings["pyinstrument_samples"] = sampled.last_session.sample_count
         (folder / "pyinstrument").mkdir(exist_ok=True)
         # offline: the page's script loads web fonts from Google; an empty inline stylesheet instead (system fonts)
         page = re.sub(r"https://fonts\.googleapis\.com/css[^\"']*", "data:text/css,", sampled.output_html())
