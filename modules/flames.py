@@ -372,8 +372,9 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled passes first")
     dev = resolve_device(device, ())
     folder = Path(save_dir)
-    try:
+    try:  # before measuring: a folder that cannot be written fails in a second, not after the profiles
         folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / ".tinybench-write-test", "").unlink()
     except OSError as e:
         raise ValueError(f"cannot write to {folder}: {e.strerror or e}") from e
     if isinstance(model, torch.nn.Module):
@@ -408,7 +409,7 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     elif isinstance(model, torch.nn.Module):
         try:
             art.layers = profile_layers(model, args, device=dev, repeat=repeat, warmup=warmup)
-        except (ValueError, BenchmarkError) as e:  # no submodules, or hooks that never fire (TorchScript)
+        except (ValueError, BenchmarkError) as e:  # a module without submodules, say
             art.layers_error = str(e)
         if art.layers is not None and all(n.startswith("_") for n in art.layers.names):  # none, or export's guards
             art.layers, art.layers_error = None, ("no layer ran as a submodule (a torch.export program runs its layers "

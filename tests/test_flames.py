@@ -170,8 +170,9 @@ def test_cli_profile_on_a_saved_model_and_data(tmp_path, capsys):
                      "--data", str(tmp_path / "data.npz"), "--batch-size", "8", "--save-dir", str(out),
                      "--repeat", "2", "--quiet"])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "ProfileArtifacts('tiny' on cpu, input [8, 1, 8, 8], 2 passes" in printed
+    captured = capsys.readouterr()
+    assert "ProfileArtifacts('tiny' on cpu, input [8, 1, 8, 8], 2 passes" in captured.out
+    assert "warning: --trust-pickles" in captured.err, "loading a pickle is never silent, even with --quiet"
     assert {p.name for p in out.iterdir()} == {"index.html", "profile.json", "torch", "pyinstrument", "cprofile"}
     st = pstats.Stats(str(out / "cprofile" / "profile.pstats"))
     assert any(k[2] == "forward" and k[0].endswith(THIS_FILE) for k in st.stats)

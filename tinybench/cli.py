@@ -384,7 +384,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #8b6a8b73
+# %% ../modules/cli.ipynb #18f3a0db
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -509,7 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--warmup", type=int, default=2, help="unprofiled passes before them (default 2)")
     f.add_argument("--interval", type=float, default=None,
                    help="pyinstrument's sampling interval in seconds (default: a twentieth of a pass, 10 us to 1 ms)")
-    f.add_argument("--trust-pickles", action="store_true", help="as for run: load a pickled model file")
+    f.add_argument("--trust-pickles", action="store_true",
+                   help="also load a torch.save(model) pickle. WARNING: unpickling runs any code the file names: use "
+                        "only with files you made yourself")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
@@ -533,6 +535,9 @@ def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int
         if len(specs) != 1:
             raise ValueError(f"--model takes one NAME:PATH (profile one model at a time), got {len(specs)}")
         ((name, path),) = specs.items()
+        if args.trust_pickles:
+            print("tinybench: warning: --trust-pickles: unpickling the model file runs any code it names; use only "
+                  "files you made yourself", file=sys.stderr)
         model = load_model_file(path, device, args.trust_pickles)
     data = args.dataset if args.dataset is not None else args.data
     if data is not None:

@@ -205,7 +205,7 @@ def index_html(art: ProfileArtifacts) -> str:
             f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
 
-# %% ../modules/flames.ipynb #adeecdc7
+# %% ../modules/flames.ipynb #75c30aa5
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
@@ -223,8 +223,9 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled passes first")
     dev = resolve_device(device, ())
     folder = Path(save_dir)
-    try:
+    try:  # before measuring: a folder that cannot be written fails in a second, not after the profiles
         folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / ".tinybench-write-test", "").unlink()
     except OSError as e:
         raise ValueError(f"cannot write to {folder}: {e.strerror or e}") from e
     if isinstance(model, torch.nn.Module):
@@ -259,7 +260,7 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
     elif isinstance(model, torch.nn.Module):
         try:
             art.layers = profile_layers(model, args, device=dev, repeat=repeat, warmup=warmup)
-        except (ValueError, BenchmarkError) as e:  # no submodules, or hooks that never fire (TorchScript)
+        except (ValueError, BenchmarkError) as e:  # a module without submodules, say
             art.layers_error = str(e)
         if art.layers is not None and all(n.startswith("_") for n in art.layers.names):  # none, or export's guards
             art.layers, art.layers_error = None, ("no layer ran as a submodule (a torch.export program runs its layers "
