@@ -633,8 +633,7 @@ def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int
     say(f"profiling {name} on a batch of {tuple(batch.shape)} on {device} with {', '.join(profilers)}")
     art = profile_model(model, batch, folder, profilers, device, args.repeat, args.warmup, name, args.interval,
                         settings={"command": "tinybench profile", "model_file": None if args.model is None else
-                                  str(path), "data": None if data is None else str(data), "batch_size": args.batch_size,
-                                  "seed": args.seed})
+                                  str(path), **{k: v for k, v in vars(args).items() if k not in ("command", "model")}})
     print(repr(art))
     for rel in art.files.values():
         print(folder / rel)

@@ -400,8 +400,9 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
         raise forward_error(model, batch, e, f"model {name!r} failed on the profiling batch") from e
     first = time.perf_counter() - t0
     art = ProfileArtifacts(str(folder), name, dev, list(getattr(batch[0], "shape", [])), repeat, warmup, chosen,
-                           settings={"model": name, "device": dev, "input_shape": list(getattr(batch[0], "shape", [])),
-                                     "repeat": repeat, "warmup": warmup, "profilers": chosen, **(settings or {})},
+                           settings={**(settings or {}), "model": name, "device": dev, "repeat": repeat,
+                                     "input_shape": list(getattr(batch[0], "shape", [])), "warmup": warmup,
+                                     "profilers": chosen},  # what was run wins over what the caller passed
                            environment=environment())
     args = batch if len(batch) > 1 else batch[0]
     if isinstance(model, torch.jit.ScriptModule):

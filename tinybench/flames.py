@@ -205,7 +205,7 @@ def index_html(art: ProfileArtifacts) -> str:
             f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
 
-# %% ../modules/flames.ipynb #75c30aa5
+# %% ../modules/flames.ipynb #098d0246
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
 
@@ -251,8 +251,9 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
         raise forward_error(model, batch, e, f"model {name!r} failed on the profiling batch") from e
     first = time.perf_counter() - t0
     art = ProfileArtifacts(str(folder), name, dev, list(getattr(batch[0], "shape", [])), repeat, warmup, chosen,
-                           settings={"model": name, "device": dev, "input_shape": list(getattr(batch[0], "shape", [])),
-                                     "repeat": repeat, "warmup": warmup, "profilers": chosen, **(settings or {})},
+                           settings={**(settings or {}), "model": name, "device": dev, "repeat": repeat,
+                                     "input_shape": list(getattr(batch[0], "shape", [])), "warmup": warmup,
+                                     "profilers": chosen},  # what was run wins over what the caller passed
                            environment=environment())
     args = batch if len(batch) > 1 else batch[0]
     if isinstance(model, torch.jit.ScriptModule):
