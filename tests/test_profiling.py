@@ -154,6 +154,18 @@ def test_profile_ops_table_and_chrome_trace(tmp_path):
     assert "aten::addmm" in ops.table() and "OpProfile" in repr(ops) and "<table>" in ops._repr_html_()
 
 
+def test_profile_ops_writes_the_trace_where_tensorboard_reads_it(tmp_path):
+    m = nn.Sequential(nn.Linear(16, 8), nn.ReLU())
+    ops = profile_ops(m, torch.randn(4, 16), repeat=2, tensorboard_dir=tmp_path / "tb" / "run1",
+                      trace_path=tmp_path / "trace.json")
+    (tb,) = (tmp_path / "tb" / "run1").glob("*.pt.trace.json")
+    assert tb.read_bytes() == (tmp_path / "trace.json").read_bytes(), "one trace, in both places"
+    names = {e.get("name") for e in json.loads(tb.read_text())["traceEvents"]}
+    assert "aten::linear" in names and ops.trace_path == str(tmp_path / "trace.json")
+    profile_ops(m, torch.randn(4, 16), repeat=1, tensorboard_dir=tmp_path / "tb" / "run1")
+    assert len(list((tmp_path / "tb" / "run1").glob("*.pt.trace.json"))) == 2, "a second run adds its own file"
+
+
 def test_profile_ops_model_error_is_clear():
     with pytest.raises(BenchmarkError, match="profile_ops"):
         profile_ops(nn.Linear(3, 3), torch.randn(2, 4))
