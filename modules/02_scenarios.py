@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -52,6 +51,7 @@ import numpy as np
 
 from tinybench.display import format_seconds
 from tinybench.env import environment
+from tinybench.monitor import ResourceMonitor, ThermalReport, thermal_report
 from tinybench.procsut import ProcessSUT
 from tinybench.runner import (
     ISSUE_MODES, NONFINITE_OUTPUT, Pacer, Recorder, batch_error, execute, max_over_allowed, offline_views, output_errors)
@@ -1018,9 +1018,10 @@ print("ramp 100 -> 700/s, median latency by thirds:",
 #
 # A long run at a steady rate catches what short runs cannot: latency that drifts up (a cache
 # or queue growing, thermal throttling) and memory that grows (a leak). `soak` runs the Server
-# scenario while a background thread samples the process's resident memory (psutil) every
-# `interval` seconds, then tests both series for a trend with module 01's tools: Spearman's test
-# on per-window median latency, and a least-squares slope of memory with its p-value.
+# scenario under a `ResourceMonitor` (resident memory, and the clock and temperature where they can
+# be read, every `interval` seconds), then tests for trends with module 01's tools: Spearman's test
+# on per-window median latency, a least-squares slope of memory with its p-value, and whether a
+# clock drop explains the latency (`tinybench.monitor.detect_throttling`; no clock: not assessed).
 
 # %%
 #| export
@@ -1035,6 +1036,7 @@ class SoakResult:
     mem_slope: float
     mem_p: float
     latency_drift: str | None
+    thermal: ThermalReport | None = None
 
     @property
     def leak(self) -> bool:
@@ -1046,12 +1048,14 @@ class SoakResult:
         return {"result": self.result.to_dict(), "window_start": self.window_start.tolist(),
                 "window_p50": self.window_p50.tolist(), "mem_time": self.mem_time.tolist(),
                 "mem_rss": self.mem_rss.tolist(), "mem_slope_bytes_per_s": self.mem_slope, "mem_p": self.mem_p,
-                "leak": self.leak, "latency_drift": self.latency_drift}
+                "leak": self.leak, "latency_drift": self.latency_drift,
+                "thermal": None if self.thermal is None else self.thermal.to_dict()}
 
     def __repr__(self) -> str:
         return (f"SoakResult({self.result.settings.min_duration:g} s at {self.result.settings.target_qps:g}/s: "
                 f"memory {self.mem_slope / 2**20 * 60:+.2f} MiB/min (p={self.mem_p:.2g}){', LEAK' if self.leak else ''}; "
-                f"latency {'drifts: ' + self.latency_drift if self.latency_drift else 'steady'})")
+                f"latency {'drifts: ' + self.latency_drift if self.latency_drift else 'steady'}"
+                + (f"; {self.thermal.headline})" if self.thermal else ")"))
 
     def _repr_html_(self) -> str:
         return f"<pre>{self!r}</pre>"
@@ -1059,10 +1063,10 @@ class SoakResult:
 
 def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None = None, interval: float = 0.1,
          windows: int = 20, **overrides) -> SoakResult:
-    "Run Server for settings.min_duration while sampling process RSS every `interval` s; test latency and memory trends."
+    """Run Server for settings.min_duration under a ResourceMonitor (RSS, clock, temperature every `interval` s);
+    test latency and memory for trends, and the latency against the clock for throttling (`thermal`)."""
     interval = check_number(interval, "interval", positive=True, hint="seconds between memory samples, e.g. 0.1")
     windows = check_number(windows, "windows", integer=True, lo=1, hint="time windows for the latency trend")
-    import psutil
     from scipy.stats import linregress
 
     from tinybench.timing import check_drift
@@ -1070,22 +1074,9 @@ def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None
     if settings is not None and overrides:
         s = TestSettings(**{**settings.to_dict(), **overrides})
     s = TestSettings(**{**s.to_dict(), "stop_when_invalid": False})  # a soak runs its whole duration: that is its point
-    proc, stop, samples = psutil.Process(), threading.Event(), []
-    t0 = time.perf_counter()
-
-    def sample_memory():
-        while not stop.is_set():
-            samples.append((time.perf_counter() - t0, proc.memory_info().rss))
-            stop.wait(interval)
-
-    th = threading.Thread(target=sample_memory, daemon=True)
-    th.start()
-    try:
+    with ResourceMonitor(interval=interval, thermal=True) as mon:  # its thread stops even if the run raises
         r = run(sut, dataset, s)
-    finally:
-        stop.set()
-        th.join()
-    mem = np.array(samples, dtype=float).reshape(-1, 2)
+    mem = np.stack([mon.result.t, mon.result.series["rss_bytes"]], axis=1)
     fit = linregress(mem[:, 0], mem[:, 1]) if len(mem) > 2 and np.ptp(mem[:, 1]) > 0 else None
     edges = np.linspace(0, max(float(r.scheduled.max()), 1e-9), windows + 1)
     ok_sched = r.scheduled[r.ok]
@@ -1094,7 +1085,8 @@ def soak(sut: Callable[[list], Any], dataset: Any, settings: TestSettings | None
     good = np.isfinite(p50)
     drift = check_drift(p50[good]) if good.sum() >= 20 else None
     return SoakResult(r, edges[:-1], p50, mem[:, 0], mem[:, 1], float(fit.slope) if fit else 0.0,
-                      float(fit.pvalue) if fit else 1.0, drift.explanation if drift else None)
+                      float(fit.pvalue) if fit else 1.0, drift.explanation if drift else None,
+                      thermal_report(mon.result, edges, p50))
 
 # %%
 class LeakySUT(SleepSUT):

@@ -188,6 +188,26 @@ print(f"conv 16→32, 3×3 on 8×8, batch 64: {conv2d_flops(64, 16, 32, 3, 8) / 
 # `parameters()`; note too that quantized kernels have no FLOP formula and count as zero.
 # It returns a `ModelStats`, one of the result types in `tinybench.profiles`.
 
+# %% [markdown]
+# FlopCounterMode knows aten's matmuls and convolutions, not the ops of quantized modules
+# (`torch.ao.nn.quantized`: `quantized::linear_dynamic`, `quantized::conv2d`, ...): an int8 model
+# would count almost nothing. We give it their formulas, the same 2 × MACs as aten's.
+
+# %%
+#| export
+def quantized_flop_formulas() -> dict[Any, Callable[..., int]]:
+    """FLOP formulas (2 × multiply-accumulates) for torch.ao's quantized Linear and Conv ops, for FlopCounterMode's
+    `custom_mapping`: the input's last dimension (Linear) or the packed weight's fan-in (Conv) per output element."""
+    def linear(x_shape, packed, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * x_shape[-1]
+
+    def conv(x_shape, packed, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * math.prod(packed.unpack()[0].shape[1:])
+    q = torch.ops.quantized
+    ops = {"linear_dynamic": linear, "linear_relu_dynamic": linear, "linear": linear, "linear_relu": linear,
+           "conv1d": conv, "conv2d": conv, "conv2d_relu": conv, "conv3d": conv}
+    return {getattr(q, name): f for name, f in ops.items() if hasattr(q, name)}  # keys: op packets, as aten's
+
 # %%
 #| export
 def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
@@ -195,7 +215,7 @@ def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     from torch.utils.flop_counter import FlopCounterMode
     if not callable(model):
         raise TypeError(f"model must be callable on the inputs (an nn.Module), got {type(model).__name__} {model!r:.60}")
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=quantized_flop_formulas())
     try:
         with counter, torch.inference_mode():
             model(*as_args(inputs))
@@ -206,6 +226,8 @@ def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
 
 # %%
 assert count_flops(nn.Linear(512, 64), torch.randn(4, 512))[0] == linear_flops(4, 512, 64)
+_q8 = torch.ao.quantization.quantize_dynamic(nn.Sequential(nn.Linear(512, 64)), {nn.Linear}, dtype=torch.qint8)
+assert count_flops(_q8, torch.randn(4, 512))[0] == linear_flops(4, 512, 64), "int8 Linear: the same FLOPs"
 
 # %%
 #| export
@@ -215,10 +237,22 @@ def _check_module(model: Any) -> None:
         raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__} {model!r:.60}")
 
 
+def packed_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights and biases that quantized modules (torch.ao.nn.quantized: Linear, Conv, dynamic Linear) keep packed,
+    outside `parameters()`: an int8 model's weights, as its `weight()` / `bias()` methods return them."""
+    out = []
+    for m in model.modules():
+        if type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)):
+            out += [t for t in (m.weight(), m.bias() if callable(getattr(m, "bias", None)) else None)
+                    if isinstance(t, torch.Tensor)]
+    return out
+
+
 def model_stats(model: nn.Module, example_input: Any) -> ModelStats:
-    "Parameter count and bytes, buffer bytes, serialized size and counted FLOPs of `model(example_input)`."
+    """Parameter count and bytes (quantized modules' packed weights included, at their own element size), buffer
+    bytes, serialized size and counted FLOPs of `model(example_input)`."""
     _check_module(model)
-    params, buffers = list(model.parameters()), list(model.buffers())
+    params, buffers = list(model.parameters()) + packed_weights(model), list(model.buffers())
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     flops, per_module = count_flops(model, example_input)

@@ -34,7 +34,6 @@
 #| export
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass
@@ -43,13 +42,16 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tinybench.display import (Table, figure_img, format_bytes, format_metric, format_percent, format_seconds,
-                               markdown_text)
-from tinybench.files import atomic_write_bytes, atomic_write_text, write_error_message
+from tinybench.checks import check_number
+from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, markdown_text
+from tinybench.documents import Chart, as_path, html_to_pdf, png_data_uri, render_document, save_figure
+from tinybench.files import atomic_write_text, write_error_message
 from tinybench.stats import samples_of
-from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, environment_table,
-                             figure_accuracy_vs_speedup, latency_table, figure_memory, figure_throughput, methodology, per_class_table,
-                             plot_text, regression_blocks, results_table, rounds_run, scenarios_table, sweep_table)
+from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, comparisons_table, cost_table,
+                             environment_table, figure_accuracy_vs_speedup, figure_memory, figure_speedup_by_technique,
+                             figure_throughput, latency_table, methodology, per_class_table, plot_text,
+                             regression_blocks, resource_finding, resources_blocks, results_table, rounds_run,
+                             scenarios_table, sweep_table)
 
 # %%
 #| export quality
@@ -785,15 +787,18 @@ print("\n".join(s for s in Report(ext).findings() if s.startswith(("p95_per_batc
 #
 # `Report(result)` turns a `SuiteResult` into the document a reader can judge without asking:
 # environment, methodology, results with uncertainty, comparisons with significance, findings,
-# recommendations and limitations, plus four plots (latency CDF per model, throughput against
-# batch size, accuracy against speedup, memory). Each finding is built by a small function from
+# recommendations and limitations, plus five plots (latency CDF per model, speedup by technique,
+# accuracy against speedup, throughput against batch size, memory), each next to the table it
+# illustrates. It answers first: an executive summary, then the latency table (p50 / p95 / p99). Each finding is built by a small function from
 # the numbers it cites; a recommendation follows from the verdicts (a variant is recommended only
 # if it is significantly faster after Holm's correction *and* does not lose accuracy
 # significantly); limitations come from what the measurements flagged.
 #
 # The same sections render as Markdown (`report.md`, plots as PNG files next to it), as one
-# self-contained HTML file (`report.html`, plots inlined as base64 PNG, no scripts), and the data
-# as versioned JSON (`results.json`) that `SuiteResult.load` reads back.
+# self-contained HTML file (`report.html`, plots inlined as base64 PNG, no scripts), as PDF
+# (`report.pdf`, that HTML printed by headless Chromium), and the data as versioned JSON
+# (`results.json`) that `SuiteResult.load` reads back. With `cost_per_hour`, a Cost section turns
+# measured throughput into cost per million inferences, with its interval.
 
 # %%
 #| export
@@ -937,6 +942,7 @@ def suite_findings(result: SuiteResult) -> list[str]:
     out += [s for s in (throughput_finding(m) for m in result.models.values()) if s]
     out += [s for s in (size_finding(m) for m in result.models.values()) if s]
     out += [s for s in (scenario_finding(result, sc) for sc in result.settings.scenarios) if s]
+    out += [s for s in [resource_finding(result)] if s]
     out += [s for s in (metric_finding(result, c) for c in result.metric_columns()) if s]
     for name, m in result.models.items():
         if m.cross_validation:
@@ -1060,62 +1066,59 @@ def executive_summary(result: SuiteResult) -> list[str]:
     return out + ([f"Main caveat: {limits[0]}"] if limits else [])
 
 # %% [markdown]
-# The four plots. Each returns a matplotlib `Figure` (no window opens) or `None` when the data is
-# missing (e.g. no batch sweep).
+# The plots. Each returns a matplotlib `Figure` (no window opens) or `None` when the data is
+# missing (e.g. no batch sweep). A report places each one as a `Chart` next to the table or
+# sentences that cite it, not in an appendix.
 
 # %%
 #| export
-def _as_path(path: Any, name: str) -> Path:
-    "`path` (a str or os.PathLike) as a Path, else a TypeError naming `name`."
-    if isinstance(path, bytes) or not isinstance(path, (str, Path)) and not hasattr(path, "__fspath__"):
-        raise TypeError(f"{name} must be a path (a str or pathlib.Path), got {type(path).__name__} {path!r:.60}")
-    return Path(path)
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    "Write a matplotlib Figure as a PNG at `path` atomically (`atomic_write_bytes`), creating its folder; the path."
-    import io
-    if not hasattr(fig, "savefig"):
-        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__} {fig!r:.60}")
-    path = _as_path(path, "path")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OSError(e.errno, write_error_message(path.parent, e)) from e
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return atomic_write_bytes(path, buf.getvalue())
-
-
 def figure_latency_cdf(result: SuiteResult):
     "ECDF of each model's seconds per batch (the interleaved timing), via `plot_latency_cdf`."
     samples = {plot_text(n): m.timing.samples for n, m in result.models.items() if m.timing}
     if not samples:
         return None
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     fig = plot_latency_cdf(samples)
-    fig.axes[0].set_title(f"latency per batch of {result.settings.batch_size}", fontsize=9)
+    ax = fig.axes[0]
+    ax.set_title(f"latency per batch of {result.settings.batch_size}", fontsize=9)
+    if ax.get_xscale() == "log":  # plain labels at 1, 2, 5 × 10ⁿ: the default minor labels (2×10⁻¹, ...) overlap
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    fig.tight_layout()
     return fig
 
 
-FIGURES = {"latency_cdf": figure_latency_cdf, "throughput_vs_batch": figure_throughput,
-           "accuracy_vs_speedup": figure_accuracy_vs_speedup, "memory": figure_memory}
+FIGURES = {"latency_cdf": figure_latency_cdf, "speedup_by_technique": figure_speedup_by_technique,
+           "accuracy_vs_speedup": figure_accuracy_vs_speedup, "throughput_vs_batch": figure_throughput,
+           "memory": figure_memory}
 
 # %% [markdown]
-# The sections are built once as plain data (a heading, then paragraphs, lists or tables of
-# strings) and rendered twice, as Markdown and as HTML, so the two cannot disagree.
+# The sections are built once as plain data (a heading, then paragraphs, lists, tables of strings
+# and charts) and rendered twice: as Markdown by hand (plain text), and as HTML by a jinja2
+# template with autoescaping (`tinybench.documents`), so the two cannot disagree and no model name
+# can inject markup. The PDF is that HTML, printed by headless Chromium.
 
 # %%
 #| export
+REPORT_FORMATS = ("markdown", "html", "json", "pdf")
+
+
 @dataclass(repr=False)
 class Report:
-    "A benchmark report of a `SuiteResult`: Markdown, self-contained HTML and JSON, every sentence from the data."
+    """A benchmark report of a `SuiteResult`: Markdown, self-contained HTML, PDF and JSON, every sentence from the data.
+    `cost_per_hour` (money per machine-hour, optional) adds cost per million inferences from measured throughput."""
     result: Any
     title: str = "tinybench report"
+    cost_per_hour: float | None = None
 
     def __post_init__(self):
         if not all(hasattr(self.result, a) for a in ("models", "baseline", "comparisons", "to_dict", "save")):
             raise TypeError(f"result must be a SuiteResult (BenchmarkSuite.run() or SuiteResult.load(path)), got "
                             f"{type(self.result).__name__} {self.result!r:.60}")
+        if self.cost_per_hour is not None:
+            self.cost_per_hour = check_number(self.cost_per_hour, "cost_per_hour", nonnegative=True,
+                                              hint="the price of one machine-hour, e.g. 3.06")
 
     def findings(self) -> list[str]:
         return suite_findings(self.result)
@@ -1132,22 +1135,35 @@ class Report:
         return {k: f for k, f in figs.items() if f is not None}
 
     def sections(self) -> list[tuple[str, list[Any]]]:
-        "(heading, blocks) in order; a block is a sentence (str), a list of sentences, or a Table."
-        r = self.result
+        "(heading, blocks) in order; a block is a sentence (str), a list of sentences, a Table or a Chart."
+        r, lvl = self.result, format_percent(self.result.settings.level)
         meta = (f"Started {r.started} (UTC), {r.duration:.0f} s, {len(r.models)} models, task: {r.task}."
                 + (" **Interrupted: partial results.**" if r.interrupted else ""))
-        out = [("", [meta]), ("Executive summary", [executive_summary(r)]), ("Latency", [latency_table(r)]),
+        out = [("", [meta]), ("Executive summary", [executive_summary(r)]),
+               ("Latency", [latency_table(r), Chart("latency_cdf", "Latency per batch, every kept sample: the further "
+                                                    "left, the faster; the top of each curve is its tail.")]),
                ("Environment", [environment_table(r.environment)]), ("Methodology", [methodology(r)]),
-               ("Results", [results_table(r)])]
+               ("Results", [results_table(r), Chart("memory", "Memory per model: counted parameters and layer bytes, "
+                                                    "and the measured peak RSS increase of one batch.")])]
         per_class = per_class_table(r)
         if per_class is not None:
             out.append(("Quality per class", [per_class]))
         if r.comparisons:
-            out.append((f"Comparisons with {r.baseline}", [comparisons_table(r)]))
+            out.append((f"Comparisons with {r.baseline}", [comparisons_table(r), Chart(
+                "speedup_by_technique", f"Speedup of each variant over {r.baseline} with its {lvl} interval, coloured "
+                "by the verdict; the dotted line is no change."), Chart(
+                "accuracy_vs_speedup", "Accuracy against speedup: up and to the right is better; left of the dotted "
+                "line is slower than the baseline.")]))
+        if self.cost_per_hour is not None:
+            out.append(("Cost", [cost_table(r, self.cost_per_hour), f"At {self.cost_per_hour:g} per machine-hour, one "
+                                 "model per machine, fully busy at the suite's batch size: a lower bound on serving cost."]))
         if any(m.scenarios for m in r.models.values()):
             out.append(("Scenarios", [scenarios_table(r)]))
         if any(m.batch_sweep for m in r.models.values()):
-            out.append(("Throughput against batch size", [sweep_table(r)]))
+            out.append(("Throughput against batch size", [sweep_table(r), Chart(
+                "throughput_vs_batch", "Samples/s against batch size (the model alone, median time per batch).")]))
+        if any(m.resources for m in r.models.values()):
+            out.append(("Resources during timing", resources_blocks(r)))
         if r.regressions is not None:
             out.append(("Against the stored baseline", regression_blocks(r.regressions)))
         out += [("Findings", [self.findings()]), ("Recommendations", [self.recommendations()]),
@@ -1155,43 +1171,28 @@ class Report:
         return out
 
     def to_markdown(self, figure_files: Mapping[str, str] | None = None) -> str:
-        "The report as Markdown; `figure_files` (name → relative path of a PNG) adds the plots."
-        lines = [f"# {markdown_text(self.title)}", ""]
+        "The report as Markdown; `figure_files` (chart name → relative path of a PNG) places the plots."
+        lines, files = [f"# {markdown_text(self.title)}", ""], figure_files or {}
         for heading, blocks in self.sections():
             if heading:
                 lines += [f"## {markdown_text(heading)}", ""]
             for b in blocks:
+                if isinstance(b, Chart):
+                    lines += [f"![{markdown_text(b.caption)}]({files[b.name]})", ""] if b.name in files else []
+                    continue
                 lines += [b.markdown() if isinstance(b, Table) else
                           "\n".join(f"- {markdown_text(s)}" for s in b) if isinstance(b, list) else markdown_text(b), ""]
-        if figure_files:
-            lines += ["## Figures", "", *(f"![{name}]({path})\n" for name, path in figure_files.items())]
         return "\n".join(lines).rstrip() + "\n"
 
     def html_body(self) -> str:
-        "The report's sections and inline plots as an HTML fragment (what `to_html` wraps, and notebooks show)."
-        parts = [f"<h1>{html.escape(self.title)}</h1>"]
-        for heading, blocks in self.sections():
-            if heading:
-                parts.append(f"<h2>{html.escape(heading)}</h2>")
-            for b in blocks:
-                parts.append(b.html() if isinstance(b, Table) else
-                             "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in b) + "</ul>" if isinstance(b, list)
-                             else f"<p>{html.escape(b).replace('**', '')}</p>")
-        figs = self.figures()
-        if figs:
-            parts.append("<h2>Figures</h2>" + "".join(
-                f"<figure>{figure_img(f).replace('<img ', f'<img alt={html.escape(n)!r} ')}<figcaption>"
-                f"{html.escape(n.replace('_', ' '))}</figcaption></figure>" for n, f in figs.items()))
-        return "".join(parts)
+        "The report's sections with inline plots as an HTML fragment (what notebooks show)."
+        images = {n: png_data_uri(f) for n, f in self.figures().items()}
+        return render_document(self.title, self.sections(), images, page=False)
 
     def to_html(self) -> str:
         "The report as one self-contained HTML page: tables, and the plots inlined as PNG (no scripts, no links)."
-        style = ("body{font-family:system-ui,sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222}"
-                 "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
-                 "font-size:.9em;text-align:left}th{background:#f3f3f3}figure{display:inline-block;margin:.5em}"
-                 "img{max-width:100%}")
-        return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-                f"<style>{style}</style></head><body>{self.html_body()}</body></html>\n")
+        images = {n: png_data_uri(f) for n, f in self.figures().items()}
+        return render_document(self.title, self.sections(), images)
 
     def to_json(self) -> str:
         "The result as versioned JSON (`SuiteResult.load` reads it back)."
@@ -1199,17 +1200,19 @@ class Report:
 
     def save(self, folder: str | Path, formats: Sequence[str] = ("markdown", "html", "json"),
              results: bool = True) -> dict[str, Path]:
-        """Write results.json, then report.md (+ figures/*.png) and report.html into `folder`; return format → path.
+        """Write results.json, then report.md (+ figures/*.png), report.html and report.pdf (printed from the HTML by
+        headless Chromium) into `folder`; return format → path.
 
-        results.json is written first, whatever `formats` says (it is the data the other two are made from), unless
-        `results=False` (it is already there). Every file is written atomically (`atomic_write_bytes`): a failure
-        leaves the files already written whole and no partial file; it raises an OSError naming the file and why."""
+        results.json is written first, whatever `formats` says (it is the data the others are made from), unless
+        `results=False` (it is already there). Every file is written atomically: a failure leaves the files already
+        written whole and no partial file; it raises an OSError naming the file and why (RuntimeError for PDF without
+        Chromium, after the HTML is written)."""
         if isinstance(formats, str) or not all(isinstance(f, str) for f in formats):
             raise TypeError(f"formats must be a list of format names, e.g. ['html'], got {formats!r:.60}")
-        unknown = set(formats) - {"markdown", "html", "json"}
+        unknown = set(formats) - set(REPORT_FORMATS)
         if unknown:
-            raise ValueError(f"unknown report format(s) {sorted(unknown)}: choose from markdown, html, json")
-        folder = _as_path(folder, "folder")
+            raise ValueError(f"unknown report format(s) {sorted(unknown)}: choose from {', '.join(REPORT_FORMATS)}")
+        folder = as_path(folder, "folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -1220,8 +1223,10 @@ class Report:
             for name, fig in self.figures().items():
                 files[name] = save_figure(fig, folder / "figures" / f"{name}.png").relative_to(folder).as_posix()
             out["markdown"] = atomic_write_text(folder / "report.md", self.to_markdown(files))
-        if "html" in formats:
+        if "html" in formats or "pdf" in formats:
             out["html"] = atomic_write_text(folder / "report.html", self.to_html())
+        if "pdf" in formats:
+            out["pdf"] = html_to_pdf(out["html"], folder / "report.pdf")
         return out
 
     def __repr__(self) -> str:

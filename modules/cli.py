@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from tinybench.display import format_seconds
+from tinybench.checks import check_number
+from tinybench.display import Progress, format_seconds
 from tinybench.files import write_error_message
 from tinybench.timing import resolve_device
 
@@ -177,6 +178,21 @@ def ignore_ctrl_c() -> None:
 
 # %%
 #| export
+def check_report_formats(formats: Sequence[str]) -> list[str]:
+    """`formats` (report format names) checked before anything is measured: a ValueError for an unknown name, and for
+    pdf where no Chromium is found (PDF is the HTML printed by headless Chromium)."""
+    from tinybench.documents import find_chromium
+    from tinybench.report import REPORT_FORMATS
+    unknown = set(formats) - set(REPORT_FORMATS)
+    if unknown:
+        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from {', '.join(REPORT_FORMATS)}")
+    if "pdf" in formats and find_chromium() is None:
+        raise ValueError("--report-format pdf needs Chromium (headless print-to-PDF) and none was found: install it "
+                         "(e.g. apt-get install chromium), set TINYBENCH_CHROMIUM=/path/to/chrome, or leave pdf out")
+    return list(formats)
+
+# %%
+#| export
 class InterruptGuard:
     """The SIGINT policy of `tinybench run` (a context manager; main thread only).
 
@@ -236,7 +252,7 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
         tolerance: float = 0.10, title: str | None = None, trust_pickles: bool = False,
         guard: InterruptGuard | None = None, image_size: int | tuple[int, int] | None = None,
-        normalize: str = "imagenet") -> tuple[Path, Any]:
+        normalize: str = "imagenet", cost_per_hour: float | None = None) -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
     into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
@@ -253,9 +269,9 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
     say("starting: checking the options, loading the models and the data")
     settings = settings or SuiteSettings()
     device = resolve_device(settings.device, ())
-    unknown = set(formats) - {"markdown", "html", "json"}
-    if unknown:
-        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from markdown, html, json")
+    check_report_formats(formats)
+    if cost_per_hour is not None:
+        check_number(cost_per_hour, "--cost-per-hour", nonnegative=True, hint="the price of one machine-hour, e.g. 3.06")
     if baseline:
         check_tolerance(tolerance, "--tolerance")
     parent = check_writable(save_dir)
@@ -290,7 +306,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         guard.release()
     say("writing the figures and the report")
     try:
-        Report(result, title or ("tinybench: " + ", ".join(result.models))).save(folder, formats, results=False)
+        Report(result, title or ("tinybench: " + ", ".join(result.models)), cost_per_hour).save(folder, formats,
+                                                                                               results=False)
     except OSError as e:
         raise OSError(e.errno, f"{e.strerror or e}; {json_path} is saved (`tinybench report {json_path} --out DIR` "
                       "writes the report elsewhere)") from e
@@ -315,8 +332,12 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
     The gate compares the runs' **round medians** (series `round_median_s`, seconds per batch), the replications of a
     run, not its pooled iterations, which are not independent (module 06). A stored baseline without round medians
     (written by tinybench before 0.1.0's suite, or empty) is not usable, and this run becomes the baseline. A baseline
-    or a run that cannot be judged (NaN or inf metrics) gives {"ok": False, "error": why, "rows": []}: never a pass."""
+    or a run that cannot be judged (NaN or inf metrics) gives {"ok": False, "error": why, "rows": []}: never a pass.
+    Each run is stored with its pooled batch times (`batch_s`, for the dashboard's drill-down), the 90% CI of its
+    median (`tinybench.dashboard.interval_metrics`) and the gate's verdict, so that the dashboard shows what the gate
+    decided."""
     from tinybench.abtest import detect_regression
+    from tinybench.dashboard import interval_metrics
     from tinybench.store import ResultStore
     reports: dict[str, Any] = {}
     with ResultStore(store) as db:
@@ -325,7 +346,8 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
             if not t:
                 continue
             name = f"{prefix}/{model}/batch{t.batch}"
-            metrics = {"median_s": t.median, "p99_s": t.p99, "throughput_samples_per_s": t.throughput}
+            metrics = {"median_s": t.median, "p99_s": t.p99, "throughput_samples_per_s": t.throughput,
+                       **interval_metrics(t.round_medians, t.batch)}
             current: dict[str, Any] = {"round_median_s": _replications(t.round_medians)}
             if m.accuracy is not None:
                 metrics["accuracy"] = current["accuracy"] = m.accuracy
@@ -339,8 +361,8 @@ def record_in_store(result: Any, store: str | Path, baseline: bool, tolerance: f
                         reports[name] = detect_regression(current, stored, tolerance).to_dict()
                     except ValueError as e:  # NaN/inf in a metric: this gate cannot judge it, so it does not pass
                         reports[name] = {"ok": False, "error": str(e), "rows": []}
-            db.save(name, metrics, {"round_median_s": t.round_medians}, settings=result.settings.to_dict(),
-                    env=result.environment)
+            db.save(name, metrics, {"round_median_s": t.round_medians, "batch_s": t.samples},
+                    settings=result.settings.to_dict(), env=result.environment, verdict=reports.get(name))
     return reports
 
 # %% [markdown]
@@ -436,7 +458,8 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
 # %%
 #| export
 def report_files(results: str | Path, out: str | Path | None = None,
-                 formats: Sequence[str] = ("markdown", "html"), title: str | None = None) -> dict[str, Path]:
+                 formats: Sequence[str] = ("markdown", "html"), title: str | None = None,
+                 cost_per_hour: float | None = None) -> dict[str, Path]:
     """Write the report of a saved `results.json` into `out` (default: its folder); returns format → path.
 
     A results.json already in `out` is never overwritten: it is either the file read (kept as it is) or another run's
@@ -445,7 +468,8 @@ def report_files(results: str | Path, out: str | Path | None = None,
     from tinybench.suite import SuiteResult
     r = SuiteResult.load(results)
     folder = check_writable(out if out is not None else Path(results).parent)
-    rep = Report(r, title or ("tinybench: " + ", ".join(r.models)))
+    check_report_formats(formats)
+    rep = Report(r, title or ("tinybench: " + ", ".join(r.models)), cost_per_hour)
     target = folder / "results.json"
     if target.exists() and target.resolve() != Path(results).resolve():
         if "json" in formats:
@@ -498,7 +522,7 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `tinybench` argument parser (run, report, compare, plan)."
+    "The `tinybench` argument parser (run, report, compare, plan, dashboard)."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
@@ -516,7 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
     p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
-                   help="comma-separated: markdown, html, json (results.json is always written)")
+                   help="comma-separated: markdown, html, json, pdf (pdf: the HTML printed by headless Chromium; "
+                        "results.json is always written)")
+    p.add_argument("--cost-per-hour", type=float, default=None, metavar="PRICE",
+                   help="price of one machine-hour: the report adds cost per million inferences per model")
     p.add_argument("--batch-size", type=int, default=32, help="batch of the timed comparison (default 32)")
     p.add_argument("--rounds", "--num-runs", dest="rounds", type=int, default=None,
                    help="interleaved timing rounds to run at least (--num-runs: the same); the rounds are the "
@@ -545,10 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --store: compare with the stored baseline first; exit status 1 if anything regressed")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="practical tolerance for --baseline, a positive fraction (default 0.10 = 10%%)")
+    p.add_argument("--dashboard", action="store_true",
+                   help="with --store: write the store's dashboard.html (next to the store) after recording")
     r = sub.add_parser("report", help="write the report of a saved results.json again")
     r.add_argument("results", help="results.json written by `tinybench run`")
     r.add_argument("--out", default=None, help="folder for the report files (default: next to results.json)")
-    r.add_argument("--report-format", type=_csv(str), default=("markdown", "html"), help="markdown, html, json")
+    r.add_argument("--report-format", type=_csv(str), default=("markdown", "html"), help="markdown, html, json, pdf")
+    r.add_argument("--cost-per-hour", type=float, default=None, metavar="PRICE",
+                   help="price of one machine-hour: adds cost per million inferences per model")
     r.add_argument("--title", default=None)
     q = sub.add_parser("plan", help="replicas needed for a target rate under a latency SLO, from measured service times")
     q.add_argument("--target-qps", type=float, required=True, help="requests per second to serve")
@@ -565,6 +596,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("old", help="results.json of the baseline run")
     c.add_argument("new", help="results.json of the new run")
     c.add_argument("--margin", type=float, default=None, help="equivalence margin, e.g. 0.05 for ±5%%")
+    d = sub.add_parser("dashboard", help="one interactive HTML page of a result store's history (trends, regressions)")
+    d.add_argument("--store", required=True, help="the SQLite result store that `tinybench run --store` recorded into")
+    d.add_argument("--out", default=None, help="folder for dashboard.html (default: the store's folder)")
+    d.add_argument("--title", default=None)
     f = sub.add_parser("profile", help="profile one model with torch.profiler, pyinstrument and cProfile; "
                                        "write traces, flame graphs and an index.html")
     f.add_argument("--model", default=None, metavar="NAME:PATH",
@@ -660,6 +695,8 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     130 after Ctrl-C (results.json holds what was measured)."""
     if args.baseline and not args.store:
         raise ValueError("--baseline needs --store PATH (where the baseline lives)")
+    if args.dashboard and not args.store:
+        raise ValueError("--dashboard needs --store PATH (the dashboard shows the store's history)")
     models = parse_model_specs(args.models) if args.models is not None else None
     if args.trust_pickles:
         print("tinybench: warning: --trust-pickles: unpickling the model files runs any code they name; use only "
@@ -670,7 +707,8 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     with InterruptGuard() as guard:
         folder, result = run(args.save_dir, models, args.dataset if args.dataset is not None else args.data,
                              settings_from_args(args), args.report_format, args.seed, say, args.store, args.baseline,
-                             args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize)
+                             args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize,
+                             args.cost_per_hour)
     from tinybench.report import Report
     print(repr(result))
     for line in Report(result).recommendations():
@@ -683,6 +721,9 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         say(f"failed: {', '.join(failed)} (see the report's limitations)")
     if regressed:
         say(f"regressed against the stored baseline, or could not be judged: {', '.join(regressed)}")
+    if args.dashboard:
+        from tinybench.dashboard import build_dashboard
+        say(f"dashboard: {build_dashboard(args.store)}")
     if result.interrupted or guard.count:
         say("interrupted: the results hold what was measured" if result.interrupted else "interrupted")
         return 130
@@ -708,19 +749,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    t0 = time.perf_counter()
-    say = ((lambda msg: None) if getattr(args, "quiet", False) else
-           (lambda msg: print(f"tinybench [{time.perf_counter() - t0:6.1f} s] {msg}", file=sys.stderr, flush=True)))
+    say = Progress(enabled=not getattr(args, "quiet", False))
     try:
         if args.command == "compare":
             print(compare_runs(args.old, args.new, args.margin), end="")
             return 0
         if args.command == "report":
-            paths = report_files(args.results, args.out, args.report_format, args.title)
+            paths = report_files(args.results, args.out, args.report_format, args.title, args.cost_per_hour)
             print("\n".join(str(p) for p in paths.values()))
             return 0
         if args.command == "plan":
             return plan_command(args, say)
+        if args.command == "dashboard":
+            from tinybench.dashboard import build_dashboard
+            print(build_dashboard(args.store, args.out, args.title))
+            return 0
         if args.command == "profile":
             return profile_command(args, say)
         return run_command(args, say)

@@ -188,3 +188,71 @@ class Table:
 # %%
 _t = Table(["model", "median"], [["<b>a|b</b>", format_value(1e-3, "seconds")]])
 assert "&lt;b&gt;a\\|b&lt;/b&gt;" in _t.markdown() and "<td>1 ms</td>" in _t.html()
+
+# %% [markdown]
+# Progress of a long run, for people: phase messages (one line each, with the elapsed time) and a
+# tqdm bar for counted work such as timing rounds, all on stderr so that stdout stays the result.
+# The bar draws only on a terminal unless asked (`bar=True`); `enabled=False` (the CLI's
+# `--quiet`) silences both. Library code calls it; it never prints on its own.
+
+# %%
+#| export
+class Progress:
+    """Callable with a phase message; `advance(done, total, what)` moves a tqdm bar of counted work (e.g. timing
+    rounds; the total may grow). `bar`: True draws it, False never, None only when `file` is a terminal."""
+
+    def __init__(self, enabled: bool = True, bar: bool | None = None, file: Any = None, prefix: str = "tinybench"):
+        import sys
+        import time
+        self.enabled, self.bar_mode, self.prefix = enabled, bar, prefix
+        self.file = file if file is not None else sys.stderr
+        self._clock, self._t0, self._bar, self._what = time.perf_counter, time.perf_counter(), None, ""
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None and self._bar.total is not None and self._bar.n >= self._bar.total:
+            self.close()
+        line = f"{self.prefix} [{self._clock() - self._t0:6.1f} s] {message}"
+        if self._bar is not None:
+            self._bar.write(line, file=self.file)
+        else:
+            print(line, file=self.file, flush=True)
+
+    def advance(self, done: int, total: int, what: str = "steps") -> None:
+        "`done` of `total` units of `what` are finished (a new `what` starts a new bar)."
+        if not self.enabled or self.bar_mode is False:
+            return
+        from tqdm import tqdm
+        if self._bar is not None and self._what != what:
+            self.close()
+        if self._bar is None:
+            self._what = what
+            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True,
+                             disable=None if self.bar_mode is None else False)
+        if total != self._bar.total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        "Finish the current bar, if any."
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __repr__(self) -> str:
+        return f"Progress(enabled={self.enabled}, bar={self.bar_mode})"
+
+# %%
+import io
+
+_out = io.StringIO()
+_p = Progress(bar=True, file=_out)
+_p("loading")
+for _r in range(3):
+    _p.advance(_r + 1, 3, "timing rounds")
+_p("done")
+assert "loading" in _out.getvalue() and "timing rounds" in _out.getvalue() and "3/3" in _out.getvalue()
+_q = io.StringIO()
+Progress(enabled=False, file=_q)("nothing")
+assert _q.getvalue() == ""

@@ -16,7 +16,10 @@
 #
 # - a run: name, time, environment, git commit (when there is one), settings;
 # - its metrics (one number each) and raw samples (arrays of float64);
-# - which run is the baseline for a name.
+# - which run is the baseline for a name;
+# - the regression gate's verdict on a run (`verdict`: the `RegressionReport` dict that
+#   `tinybench run --store --baseline` acted on), so that a later reader (the dashboard) shows
+#   what the gate decided instead of deciding again by another rule.
 #
 # The file runs in WAL mode, so readers never block the writer; every `save` is one transaction
 # (`BEGIN IMMEDIATE`), so a process killed mid-write loses only the run it was writing, and two
@@ -42,7 +45,7 @@ import numpy as np
 from tinybench.env import environment, git_commit
 from tinybench.timing import check_number
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x74696E62  # "tinb": marks the file as a tinybench store (PRAGMA application_id)
 
 # %%
@@ -60,14 +63,17 @@ _SCHEMA = [
     """CREATE TABLE samples (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, metric TEXT NOT NULL,
        data BLOB NOT NULL, PRIMARY KEY (run_id, metric))""",
 ]
-# version n -> n+1; version 1 had no baselines table
-_MIGRATIONS = {1: ["CREATE TABLE baselines (name TEXT PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id))"]}
+# version n -> n+1; version 1 had no baselines table, version 2 no verdicts table
+_MIGRATIONS = {1: ["CREATE TABLE baselines (name TEXT PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id))"],
+               2: ["""CREATE TABLE IF NOT EXISTS verdicts (run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+                   report TEXT NOT NULL)"""]}
 
 # %%
 #| export
 @dataclass(repr=False)
 class StoredRun:
-    "One run from the store: metrics (numbers), samples (float64 arrays), and where and how it was measured."
+    """One run from the store: metrics (numbers), samples (float64 arrays), and where and how it was measured;
+    `verdict`: the regression gate's report on this run (a `RegressionReport` dict), None when no gate judged it."""
     id: int
     name: str
     created: float
@@ -76,11 +82,12 @@ class StoredRun:
     settings: dict[str, Any]
     metrics: dict[str, float]
     samples: dict[str, np.ndarray] = field(default_factory=dict)
+    verdict: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "created": self.created, "git_commit": self.git_commit,
                 "environment": self.environment, "settings": self.settings, "metrics": self.metrics,
-                "samples": {k: v.tolist() for k, v in self.samples.items()}}
+                "samples": {k: v.tolist() for k, v in self.samples.items()}, "verdict": self.verdict}
 
     def __repr__(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.created))
@@ -158,15 +165,17 @@ class ResultStore:
 
     def save(self, name: str, metrics: dict[str, float] | None = None, samples: dict[str, Sequence[float]] | None = None,
              settings: dict[str, Any] | None = None, env: dict[str, Any] | None = None,
-             commit: str | None = None) -> int:
-        """Store one run atomically; returns its id. `env` defaults to `environment()`, `commit` to the git HEAD.
+             commit: str | None = None, verdict: dict[str, Any] | None = None) -> int:
+        """Store one run atomically; returns its id. `env` defaults to `environment()`, `commit` to the git HEAD;
+        `verdict` is the regression gate's report on this run (a JSON-able dict, e.g. `RegressionReport.to_dict()`).
 
         Metrics are finite numbers: a NaN or infinite metric is refused with a ValueError (SQLite would store NaN as
         NULL, which loads back as None), so record a failed measurement as missing, not as NaN. Sample arrays are
         stored bit for bit, NaN included."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"a run needs a non-empty name (the benchmark it belongs to), got {name!r}")
-        for arg, value in (("metrics", metrics), ("samples", samples), ("settings", settings), ("env", env)):
+        for arg, value in (("metrics", metrics), ("samples", samples), ("settings", settings), ("env", env),
+                           ("verdict", verdict)):
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"{arg} must be a dict or None, got {type(value).__name__}")
         metrics, samples = dict(metrics or {}), dict(samples or {})
@@ -188,6 +197,8 @@ class ResultStore:
             run_id = cur.lastrowid
             c.executemany("INSERT INTO metrics VALUES (?, ?, ?)", [(run_id, k, float(v)) for k, v in metrics.items()])
             c.executemany("INSERT INTO samples VALUES (?, ?, ?)", [(run_id, k, a.tobytes()) for k, a in arrays.items()])
+            if verdict is not None:
+                c.execute("INSERT INTO verdicts VALUES (?, ?)", (run_id, json.dumps(verdict, default=str)))
         return int(run_id)
 
     def load(self, run_id: int, samples: bool = True) -> StoredRun:
@@ -201,7 +212,9 @@ class ResultStore:
         if samples:
             arrays = {k: np.frombuffer(b, dtype=np.float64).copy()
                       for k, b in self.conn.execute("SELECT metric, data FROM samples WHERE run_id = ?", (run_id,))}
-        return StoredRun(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), metrics, arrays)
+        verdict = self.conn.execute("SELECT report FROM verdicts WHERE run_id = ?", (run_id,)).fetchone()
+        return StoredRun(row[0], row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]), metrics, arrays,
+                         None if verdict is None else json.loads(verdict[0]))
 
     def history(self, name: str, samples: bool = False) -> list[StoredRun]:
         "Every run of `name`, oldest first."
@@ -256,3 +269,5 @@ with tempfile.TemporaryDirectory() as tmp:
         print(store, run, sep="\n")
         assert run.metrics == {"median_s": 1.5e-3} and run.samples["latency_s"].tolist() == [1.4e-3, 1.5e-3, 1.7e-3]
         assert store.baseline("matmul").id == rid and store.history("matmul")[0].settings == {"n": 512}
+        judged = store.save("matmul", {"median_s": 1.9e-3}, verdict={"ok": False, "rows": [{"verdict": "regressed"}]})
+        assert store.load(judged).verdict["ok"] is False and run.verdict is None

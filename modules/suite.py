@@ -22,6 +22,7 @@
 #| export
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -35,8 +36,9 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from tinybench.checks import check_level, check_number, check_quantile
-from tinybench.display import Table, format_bytes, format_metric, format_percent, format_seconds, format_value
+from tinybench.display import Progress, Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
+from tinybench.monitor import MonitorResult, ResourceMonitor, ResourceSummary
 from tinybench.profiles import BatchSweep, MemoryProfile, ModelStats
 from tinybench.stats import verdict
 
@@ -48,7 +50,8 @@ class SuiteSettings:
     """What `BenchmarkSuite` measures for every model. Times in seconds, sizes in samples.
 
     Timing runs `rounds` interleaved rounds of `min_time / rounds` seconds per model; with `sequential` it then adds
-    rounds until every comparison is decisive, up to `max_rounds` rounds or `time_budget` seconds of timing."""
+    rounds until every comparison is decisive, up to `max_rounds` rounds or `time_budget` seconds of timing.
+    `resource_interval`: seconds between `ResourceMonitor` samples during each model's timed blocks (None: off)."""
     batch_size: int = 32
     min_time: float = 2.0
     rounds: int = 20
@@ -64,6 +67,7 @@ class SuiteSettings:
     sequential: bool = True
     max_rounds: int = 200
     time_budget: float = 60.0
+    resource_interval: float | None = 0.1
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
@@ -72,6 +76,9 @@ class SuiteSettings:
             setattr(self, name, check_number(getattr(self, name), name, integer=True, positive=True))
         for name in ("min_time", "time_budget", "scenario_duration", "sweep_min_time"):
             setattr(self, name, check_number(getattr(self, name), name, positive=True, hint="seconds"))
+        if self.resource_interval is not None:
+            self.resource_interval = check_number(self.resource_interval, "resource_interval", positive=True,
+                                                  hint="seconds between resource samples, e.g. 0.1, or None for none")
         for name in ("sequential", "memory"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"SuiteSettings: {name} must be True or False, got {getattr(self, name)!r}")
@@ -239,7 +246,8 @@ class ModelResult:
     against the baseline; `stats`: `ModelStats.to_dict()`; `memory`: `MemoryProfile.to_dict()` of one batch;
     `batch_sweep`: `BatchSweep.to_dict()`; `scenarios`: per scenario, its metrics and latencies;
     `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `metrics`: the user metrics' values
-    (column → number, see `Metric`); `errors`: step → message."""
+    (column → number, see `Metric`); `resources`: CPU %, RSS and (with NVML) GPU use sampled during this model's
+    timed blocks only (`ResourceSummary`, with its samples); `errors`: step → message."""
     name: str
     description: str = ""
     device: str = "cpu"
@@ -255,6 +263,7 @@ class ModelResult:
     cross_validation: dict[str, Any] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    resources: ResourceSummary | None = None
 
     @property
     def ok(self) -> bool:
@@ -281,6 +290,7 @@ class ModelResult:
         d["timing"] = None if self.timing is None else self.timing.to_dict()
         d["memory"] = None if self.memory is None else self.memory.to_dict()
         d["stats"] = None if self.stats is None else self.stats.to_dict()
+        d["resources"] = None if self.resources is None else self.resources.to_dict()
         d["batch_sweep"] = None if self.batch_sweep is None else {
             k: v for k, v in self.batch_sweep.to_dict().items() if k != "env"}  # the suite keeps one environment
         return d
@@ -288,7 +298,9 @@ class ModelResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
         timing, memory, stats, sweep = d.get("timing"), d.get("memory"), d.get("stats"), d.get("batch_sweep")
+        resources = d.get("resources")  # absent from results written before it was measured
         return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing),
+                      "resources": None if resources is None else ResourceSummary.from_dict(resources),
                       "memory": None if memory is None else MemorySummary.from_dict(memory),
                       "stats": None if stats is None else ModelStats.from_dict(stats),
                       "batch_sweep": None if sweep is None else BatchSweep.from_dict(sweep)})
@@ -463,6 +475,9 @@ class SuiteResult:
                         "params": m.stats and m.stats.n_params, "flops": m.stats and m.stats.flops,
                         "param_bytes": m.stats and m.stats.param_bytes,
                         "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
+                        "cpu_percent_mean": m.resources and m.resources.cpu_percent_mean,
+                        "rss_bytes_peak": m.resources and m.resources.rss_bytes_peak,
+                        "gpu_util_percent_mean": m.resources and m.resources.gpu_util_percent_mean,
                         "errors": "; ".join(f"{k}: {v}" for k, v in m.errors.items()) or None})
             out[-1].update({c: m.metrics.get(c) for c in metric_columns})
         return out
@@ -711,12 +726,15 @@ def _timing_summary(samples: list[float], batch: int, round_medians: list[float]
 def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: int, min_time: float,
                      devices: Mapping[str, str] | None = None, on_round: Callable[[int, str], None] | None = None,
                      *, until: Callable[[Mapping[str, list[float]]], bool] | None = None,
-                     max_rounds: int | None = None, time_budget: float | None = None
+                     max_rounds: int | None = None, time_budget: float | None = None,
+                     around: Callable[[str], contextlib.AbstractContextManager] | None = None
                      ) -> tuple[dict[str, dict], dict[str, str]]:
     """Time each `fns[name]()` round-robin in `rounds` rounds of `min_time / rounds` seconds, pooling the samples.
 
     With `until`, rounds continue after the first `rounds` until `until(round medians by name)` is true, up to
     `max_rounds` rounds, and no round starts after `time_budget` seconds (the first `rounds` always run).
+    With `around`, each timed block of model `name` runs inside the context manager `around(name)` (e.g. a
+    `ResourceMonitor`, so that what it samples belongs to that model alone).
     Returns ({name: timing summary (seconds per call)}, {name: error}); a function that raises is dropped from the
     later rounds. On Ctrl-C the summaries of what was measured are attached to the KeyboardInterrupt
     (`.partial`) before it propagates."""
@@ -753,7 +771,8 @@ def time_interleaved(fns: Mapping[str, Callable[[], Any]], batch: int, rounds: i
                 if on_round:
                     on_round(r, name)
                 try:
-                    m = measure(fn, label=name, device=(devices or {}).get(name), min_time=min_time / rounds)
+                    with around(name) if around else contextlib.nullcontext():
+                        m = measure(fn, label=name, device=(devices or {}).get(name), min_time=min_time / rounds)
                 except BenchmarkError as e:
                     errors[name] = _error(e.__cause__ or e)
                     continue
@@ -904,7 +923,8 @@ class BenchmarkSuite:
 
     def measure_all(self, progress: Callable[[str], None] | None = None) -> SuiteResult:
         """Every measuring step for every model, without the comparisons; the first Ctrl-C stops at the next safe
-        point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far."""
+        point and returns what was measured, marked `interrupted`. `duration` holds the seconds spent so far.
+        `progress` takes a message per phase; a `tinybench.display.Progress` also draws a bar of the timing rounds."""
         from tinybench.env import environment
         say = progress or (lambda msg: None)
         t0 = time.perf_counter()
@@ -989,14 +1009,31 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
         result.models[name].agreement = agree
 
 # %% [markdown]
-# Step 2: the interleaved timing of every model that ran (`time_interleaved`, above).
+# Step 2: the interleaved timing of every model that ran (`time_interleaved`, above). While a
+# model's block is timed, a `ResourceMonitor` samples the process (CPU %, RSS, and the GPU when the
+# model is on CUDA). The rounds interleave the models, so one monitor over the whole step would mix
+# them: each timed block gets its own monitor, and its samples go to the model that ran in it
+# (`ModelResult.resources`, a `ResourceSummary` that keeps the samples). Its cost on the timing
+# is measured by bench/resource_overhead.py (a time ratio of 1.00 within about 1–3%).
 
 # %%
 #| export
 def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
-    "Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C."
+    """Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C. With
+    `resource_interval`, a `ResourceMonitor` runs during each timed block, and its samples go to that model. Its cost
+    (bench/resource_overhead.py, 2-core shared CPU box, interval 0.1 s): time ratio monitored/plain 0.999 (95% CI
+    0.981-1.018) for a matmul stack, 0.999 (0.990-1.008) for a Python-bound MLP at batch 1."""
     import torch
     s = suite.settings
+    windows: dict[str, list[MonitorResult]] = {n: [] for n in suite.models}
+
+    @contextlib.contextmanager
+    def monitored(name: str):
+        dev = devices[name]
+        with ResourceMonitor(interval=s.resource_interval, gpu=dev.startswith("cuda"),
+                             device_index=torch.device(dev).index or 0) as mon:
+            yield
+        windows[name].append(mon.result)
     fns, devices = {}, {}
     for name, (model, dev, _) in suite.models.items():
         if "forward" in result.models[name].errors:
@@ -1010,28 +1047,48 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
     try:
         announced: set[int] = set()
 
-        def on_round(r: int, name: str) -> None:  # one progress line per round, not per model
-            if r not in announced:
-                announced.add(r)
-                say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)" if r < s.rounds else
-                    f"timing round {r + 1} (undecided comparisons left; up to {s.max_rounds} rounds or "
-                    f"{s.time_budget:g} s)")
+        def on_round(r: int, name: str) -> None:  # one progress line (or a bar step) per round, not per model
+            if r in announced:
+                return
+            announced.add(r)
+            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+                say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
+                if r != s.rounds:
+                    return
+            say(f"timing round {r + 1}/{s.rounds} ({len(fns)} models)" if r < s.rounds else
+                f"timing round {r + 1} (undecided comparisons left; up to {s.max_rounds} rounds or "
+                f"{s.time_budget:g} s)")
 
         def decided(medians: Mapping[str, list[float]]) -> bool:
             return all(vc.decided for vc in compare_with_baseline(medians, suite.baseline, s.level, s.margin,
                                                                    sequential=True))
         timings, errors = time_interleaved(fns, s.batch_size, s.rounds, s.min_time, devices, on_round,
                                            until=decided if s.sequential and len(fns) > 1 else None,
-                                           max_rounds=s.max_rounds, time_budget=s.time_budget)
+                                           max_rounds=s.max_rounds, time_budget=s.time_budget,
+                                           around=monitored if s.resource_interval else None)
     except KeyboardInterrupt as e:
         timings, errors = getattr(e, "partial", {}), {}
         for name, t in timings.items():
             result.models[name].timing = t
+            result.models[name].resources = resource_summary(windows[name], devices[name])
         raise
     for name, t in timings.items():
         result.models[name].timing = t
+        result.models[name].resources = resource_summary(windows[name], devices[name])
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
+    if isinstance(say, Progress) and announced:
+        say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
+
+
+def resource_summary(windows: Sequence[MonitorResult], device: str) -> ResourceSummary | None:
+    "The pooled `ResourceSummary` of one model's monitored timing blocks (None if none); says why GPU fields are absent."
+    if not windows:
+        return None
+    rs = ResourceSummary.from_monitor(windows)
+    if not device.startswith("cuda"):
+        rs.gpu_reason = f"the model ran on {device}: the GPU was not sampled"
+    return rs
 
 # %% [markdown]
 # Steps 3 and 4, per model: size (parameters, bytes, counted FLOPs) and the memory of the largest
@@ -1467,6 +1524,51 @@ def sweep_table(result: Any) -> Table:
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
 
 
+def resources_table(result: Any) -> Table:
+    """Per model, what the process used during its own timed blocks (`ModelResult.resources`): mean and p95 CPU %
+    (100% = one core), peak RSS, and GPU utilisation, peak device memory and power ("n/a" without NVML)."""
+    rows = []
+    for name, m in result.models.items():
+        r = m.resources
+        if r is None:
+            rows.append([name, *["–"] * 7])
+            continue
+        rows.append([name, f"{r.cpu_percent_mean:.0f}% ({r.cpu_cores_mean:.2f} cores)", f"{r.cpu_percent_p95:.0f}%",
+                     format_bytes(r.rss_bytes_peak),
+                     "n/a" if r.gpu_util_percent_mean is None else f"{r.gpu_util_percent_mean:.0f}%",
+                     "n/a" if r.gpu_mem_bytes_peak is None else format_bytes(r.gpu_mem_bytes_peak),
+                     "n/a" if r.gpu_power_watts_mean is None else f"{r.gpu_power_watts_mean:.0f} W",
+                     f"{r.n_samples} over {r.windows} blocks"])
+    return Table(["model", "CPU mean", "CPU p95", "peak RSS", "GPU util", "GPU memory", "GPU power", "samples"], rows)
+
+
+def resources_blocks(result: Any) -> list[Any]:
+    "The report's Resources section: how the figures were sampled, then `resources_table`."
+    s = result.settings
+    gpu = sorted({m.resources.gpu_reason for m in result.models.values() if m.resources and m.resources.gpu_reason})
+    return [f"Sampled by `ResourceMonitor` every {format_seconds(s.resource_interval or 0)} during each model's own "
+            "timed blocks only (the rounds interleave the models; each block is monitored on its own). CPU % is the "
+            "process's CPU time over the wall time × 100 (100% = one core; the monitor thread included); p95 and "
+            "peak RSS are over the samples." + (f" GPU n/a: {'; '.join(gpu)}." if gpu else ""), resources_table(result)]
+
+
+def resource_finding(result: Any) -> str | None:
+    "One sentence: CPU cores and peak RSS (and GPU use when sampled) of every model during its timing."
+    parts = []
+    for name, m in result.models.items():
+        r = m.resources
+        if r is None:
+            continue
+        gpu = (f", GPU {r.gpu_util_percent_mean:.0f}% busy" if r.gpu_util_percent_mean is not None else "") + \
+            (f" at {r.gpu_power_watts_mean:.0f} W" if r.gpu_power_watts_mean is not None else "")
+        parts.append(f"{name} used {r.cpu_cores_mean:.1f} CPU cores on average (peak RSS "
+                     f"{format_bytes(r.rss_bytes_peak)}{gpu})")
+    if not parts:
+        return None
+    return (f"During timing, {'; '.join(parts)} (from {sum(m.resources.n_samples for m in result.models.values() if m.resources)} "
+            "resource samples; the CPU figure counts all of the process's threads).")
+
+
 def environment_table(env: Mapping[str, Any]) -> Table:
     keys = ("python", "tinybench", "torch", "numpy", "platform", "cpu_model", "cpu_count", "memory_bytes",
             "torch_threads", "gpu", "cuda", "gpu_driver", "git_commit")
@@ -1568,6 +1670,76 @@ def figure_memory(result: Any):
     return fig
 
 # %% [markdown]
+# Speedup by technique: one bar per variant with its interval, coloured by the verdict, so the
+# reader sees at a glance which optimisation paid off and which one the data cannot tell apart.
+
+# %%
+#| export
+VERDICT_COLOURS = {"faster": "tab:green", "slower": "tab:red", "equivalent": "tab:blue"}
+
+
+def figure_speedup_by_technique(result: Any):
+    "Each candidate's speedup over the baseline with its CI (a bar per variant), coloured by its verdict."
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    comps = sorted(result.comparisons, key=lambda vc: vc.speedup)
+    if not comps:
+        return None
+    fig = Figure(figsize=(5, 1.2 + 0.4 * len(comps)), dpi=100)
+    ax = fig.add_subplot()
+    y = np.arange(len(comps))
+    sp = np.array([vc.speedup for vc in comps])
+    err = np.array([[s - vc.speedup_ci[0], vc.speedup_ci[1] - s] for s, vc in zip(sp, comps)]).T
+    ax.barh(y, sp, xerr=err, capsize=3, color=[VERDICT_COLOURS.get(vc.verdict, "tab:grey") for vc in comps])
+    ax.axvline(1.0, color="black", linestyle=":")
+    ax.set_yticks(y, [plot_text(vc.candidate) for vc in comps], fontsize=7)
+    ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({format_percent(result.settings.level)} CI)")
+    ax.set_title("speedup by technique", fontsize=9)
+    seen = dict.fromkeys(vc.verdict for vc in comps)
+    ax.legend(handles=[Patch(color=VERDICT_COLOURS.get(v, "tab:grey"), label=v) for v in seen], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+# %% [markdown]
+# Cost per million inferences, from measured throughput: a machine that costs `cost_per_hour` and
+# serves `r` samples/s costs `cost_per_hour / (3600 r) × 10⁶` per million. The throughput is the
+# batch over the median of the round medians (the rounds are the replications), and its interval
+# is the distribution-free interval of that median; a cost interval is the throughput interval
+# turned upside down. It is the cost at the suite's batch size, one model per machine, fully busy:
+# a lower bound on what serving costs.
+
+# %%
+#| export
+def cost_per_million(samples_per_second: float, cost_per_hour: float) -> float:
+    "Cost (the unit of `cost_per_hour`) of 10⁶ inferences on a machine that costs `cost_per_hour` and serves `samples_per_second`."
+    return cost_per_hour / (samples_per_second * 3600.0) * 1e6
+
+
+def cost_table(result: Any, cost_per_hour: float) -> Table:
+    """Per model: throughput (batch / median of round medians, samples/s) with its interval, and the cost per million
+    inferences at `cost_per_hour` with its interval (the distribution-free interval of the median of round medians;
+    "–" with fewer rounds than that interval needs)."""
+    from tinybench.stats import median_ci, min_samples_for_quantile_ci
+    cost_per_hour = check_number(cost_per_hour, "cost_per_hour", nonnegative=True)
+    level, rows = result.settings.level, []
+    need = min_samples_for_quantile_ci(0.5, level)
+    for name, m in result.models.items():
+        t = m.timing
+        if t is None or not t.round_medians:
+            rows.append([name, "–", "–", "–"])
+            continue
+        rate = t.batch / float(np.median(t.round_medians))
+        ci = median_ci(t.round_medians, level) if t.rounds >= need else None
+        rates = (t.batch / ci[1], t.batch / ci[0]) if ci else None
+        rows.append([name, format_value(rate, "count") + (f" ({rates[0]:,.0f}–{rates[1]:,.0f})" if rates else ""),
+                     f"{cost_per_million(rate, cost_per_hour):.4g}",
+                     f"{cost_per_million(rates[1], cost_per_hour):.4g}–{cost_per_million(rates[0], cost_per_hour):.4g}"
+                     if rates else f"– (needs {need} rounds)"])
+    lvl = format_percent(level)
+    return Table(["model", f"samples/s at batch {result.settings.batch_size} ({lvl} CI)",
+                  f"cost per million inferences at {cost_per_hour:g}/h", f"{lvl} CI"], rows)
+
+# %% [markdown]
 # How the suite measured, in sentences generated from its settings (the report's Methodology).
 
 # %%
@@ -1618,3 +1790,22 @@ def methodology(result: Any) -> list[str]:
                    + "; ".join(i.name + (f" ({i.unit})" if i.unit else "") + (f": {i.description}" if i.description
                                                                               else "") for i in result.metrics) + ".")
     return out
+
+# %% [markdown]
+# The resources of a small suite: each model's CPU and memory during its own timed blocks, the
+# report's table and its finding. The figures come from the samples the result keeps.
+
+# %%
+import torch
+
+_X = torch.randn(64, 128, generator=torch.Generator().manual_seed(0))
+_W = torch.randn(128, 128, generator=torch.Generator().manual_seed(1))
+_rs_suite = BenchmarkSuite({"one matmul": lambda x: x @ _W, "four matmuls": lambda x: x @ _W @ _W @ _W @ _W}, _X,
+                           SuiteSettings(batch_size=16, min_time=0.2, rounds=2, sequential=False, scenarios=(),
+                                         batch_sizes=(), memory=False)).run()
+print(resources_table(_rs_suite).markdown())
+print(resource_finding(_rs_suite))
+for _m in _rs_suite.models.values():
+    _r = _m.resources
+    assert _r.windows == 2 and _r.rss_bytes_peak == max(_r.rss_bytes) and _r.gpu_util_percent is None
+    assert abs(_r.cpu_percent_mean - np.average(_r.cpu_percent, weights=_r.sample_seconds)) < 1e-9

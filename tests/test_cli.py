@@ -40,7 +40,7 @@ def test_run_end_to_end_writes_three_files_and_the_json_equals_the_result(tmp_pa
     assert all(m.accuracy >= 0.9 and m.timing.n > 0 for m in loaded.models.values())
     md = (folder / "report.md").read_text()
     for section in ("## Environment", "## Methodology", "## Results", "## Comparisons with fp32", "## Findings",
-                    "## Recommendations", "## Limitations", "![latency_cdf](figures/latency_cdf.png)"):
+                    "## Recommendations", "## Limitations", "](figures/latency_cdf.png)"):
         assert section in md, section
     assert (folder / "figures" / "throughput_vs_batch.png").stat().st_size > 1000
     out = capsys.readouterr().out
@@ -106,7 +106,8 @@ def test_ctrl_c_writes_the_partial_report_and_exits_130(tmp_path, monkeypatch):
     (["--models", "STATEDICT"], "holds a dict, not a model"),
     (["--save-dir", "FILE/sub"], "cannot write to"),
     (["--device", "tpu"], "device must be"),
-    (["--report-format", "pdf"], "unknown --report-format ['pdf']"),
+    (["--report-format", "docx"], "unknown --report-format ['docx']: choose from markdown, html, json, pdf"),
+    (["--cost-per-hour", "-1"], "--cost-per-hour must be"),
     (["--baseline"], "--baseline needs --store"),
     (["--data", "/no/such.npz"], "no such data file"),
 ])
@@ -187,7 +188,7 @@ def test_a_foreign_store_is_refused_before_measuring(tmp_path, capsys):
 def test_report_command_rewrites_the_report_from_saved_data(saved_run, tmp_path, capsys):
     assert cli.main(["report", str(saved_run / "results.json"), "--out", str(tmp_path), "--report-format",
                      "markdown,html,json", "--title", "again"]) == 0
-    assert (tmp_path / "report.html").read_text().count("<img ") == 4
+    assert (tmp_path / "report.html").read_text().count("<img ") == 5
     assert (tmp_path / "report.md").read_text().startswith("# again")
     assert json.loads((tmp_path / "results.json").read_text()) == json.loads((saved_run / "results.json").read_text())
     capsys.readouterr()
@@ -255,3 +256,41 @@ def test_runs_ratio_is_welch_on_log_round_medians():
             ratio_of_runs(a, b, margin=bad)
     with pytest.raises(ValueError, match="old"):
         ratio_of_runs([1.0, -1.0], b)
+
+
+def test_pdf_without_chromium_is_refused_before_measuring(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TINYBENCH_CHROMIUM", "/no/such/chromium")
+    assert cli.main(["run", "--save-dir", str(tmp_path / "runs"), "--report-format", "html,pdf", *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "--report-format pdf needs Chromium" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir()), "nothing was measured"
+
+
+def test_report_with_cost_per_hour_adds_a_cost_section(saved_run, tmp_path):
+    assert cli.main(["report", str(saved_run / "results.json"), "--out", str(tmp_path), "--report-format", "markdown",
+                     "--cost-per-hour", "3.06"]) == 0
+    md = (tmp_path / "report.md").read_text()
+    r = SuiteResult.load(saved_run / "results.json")
+    assert "## Cost" in md and "cost per million inferences at 3.06/h" in md
+    t = r.models["fp32"].timing
+    assert f"{3.06 / (t.batch / np.median(t.round_medians) * 3600) * 1e6:.4g}" in md, "recomputed from the round medians"
+
+
+def test_progress_is_phase_lines_and_a_bar_of_timing_rounds():
+    import io
+
+    from tinybench.display import Progress
+    from tinybench.suite import SuiteSettings
+    buf = io.StringIO()
+    s = SuiteSettings(batch_size=8, min_time=0.02, rounds=3, sequential=False, scenarios=(), batch_sizes=(), memory=False)
+    X = torch.randn(40, 8)
+    BenchmarkSuite({"a": torch.nn.Linear(8, 4), "b": torch.nn.Linear(8, 4)}, (X, None), s,
+                   task="regression").run(progress=Progress(bar=True, file=buf))
+    text = buf.getvalue()
+    assert "tinybench [" in text and "outputs and quality" in text, "phase lines"
+    assert "timing rounds (2 models)" in text and "3/3" in text, "a tqdm bar of the rounds, to the end"
+    assert "timing round 1/3" not in text, "the bar replaces one line per round"
+    quiet = io.StringIO()
+    BenchmarkSuite({"a": torch.nn.Linear(8, 4)}, (X, None), s, task="regression").run(
+        progress=Progress(enabled=False, file=quiet))
+    assert quiet.getvalue() == ""

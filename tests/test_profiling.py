@@ -510,3 +510,28 @@ def test_profilers_leave_no_files_in_the_temporary_folder(tmp_path, monkeypatch)
     py = profile_python(lambda: sum(range(1000)), repeat=2)
     assert ops.trace_path is None and py.speedscope_path is None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tinybench")] == []  # torch keeps its own cache
+
+
+def test_quantized_models_count_their_packed_weights_and_flops():
+    """torch.ao's quantized modules keep their weights packed, outside parameters(), and run ops FlopCounterMode
+    does not know: an int8 CNN once showed 40 parameters and lost its Linear FLOPs. Same model, same counts."""
+    import warnings
+
+    from tinybench.profiling import count_flops, linear_flops, model_stats
+    torch.manual_seed(0)
+    fp32 = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        int8 = torch.ao.quantization.quantize_dynamic(fp32, {nn.Linear}, dtype=torch.qint8)
+        conv = nn.Sequential(torch.ao.quantization.QuantStub(), nn.Conv2d(3, 8, 3), torch.ao.quantization.DeQuantStub()).eval()
+        conv.qconfig = torch.ao.quantization.get_default_qconfig("x86")
+        qconv = torch.ao.quantization.prepare(conv)
+        qconv(torch.randn(2, 3, 8, 8))
+        qconv = torch.ao.quantization.convert(qconv)
+    x = torch.randn(4, 1, 8, 8)
+    a, b = model_stats(fp32, x), model_stats(int8, x)
+    assert b.n_params == a.n_params == 64 * 32 + 32 + 32 * 10 + 10
+    assert b.flops == a.flops == linear_flops(4, 64, 32) + linear_flops(4, 32, 10)
+    weights = 64 * 32 + 32 * 10
+    assert b.param_bytes == weights * 1 + (32 + 10) * 4, "int8 weights at 1 byte each, float biases at 4"
+    assert count_flops(qconv, torch.randn(2, 3, 8, 8))[0] == count_flops(nn.Conv2d(3, 8, 3), torch.randn(2, 3, 8, 8))[0]

@@ -135,20 +135,24 @@ def small_report(tmp_path_factory):
 def _png_arrays(html_text):
     import matplotlib.image as mpimg
     return [mpimg.imread(io.BytesIO(base64.b64decode(b)), format="png")
-            for b in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html_text)]
+            for b in re.findall(r"src=[\"']data:image/png;base64,([A-Za-z0-9+/=]+)[\"']", html_text)]
 
 
-def test_html_report_is_self_contained_with_four_nonempty_plots(small_report):
+def test_html_report_is_self_contained_with_five_nonempty_plots_next_to_their_text(small_report):
     rep, paths, folder = small_report
     text = paths["html"].read_text()
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text and "http://" not in text and "https://" not in text
     images = _png_arrays(text)
-    assert len(images) == 4 == text.count("<img ")
+    assert len(images) == 5 == text.count("<img ")
     for img in images:
         assert img.shape[0] > 100 and img.shape[1] > 100 and img[..., :3].std() > 0.05, "a plot is blank"
-    for heading in ("Environment", "Methodology", "Results", "Comparisons with fp32", "Scenarios",
-                    "Throughput against batch size", "Findings", "Recommendations", "Limitations", "Figures"):
+    for heading in ("Executive summary", "Latency", "Environment", "Methodology", "Results", "Comparisons with fp32",
+                    "Scenarios", "Throughput against batch size", "Findings", "Recommendations", "Limitations"):
         assert f"<h2>{heading}</h2>" in text, heading
+    sections = {m.group(1): m.group(2) for m in re.finditer(r"<h2>(.*?)</h2>(.*?)(?=<h2>|</body>)", text, re.S)}
+    for chart, heading in (("latency_cdf", "Latency"), ("memory", "Results"), ("speedup_by_technique", "Comparisons with fp32"),
+                           ("accuracy_vs_speedup", "Comparisons with fp32"), ("throughput_vs_batch", "Throughput against batch size")):
+        assert f'alt="{chart}"' in sections[heading], f"{chart} sits next to the text that cites it ({heading})"
     assert text.count("<table>") >= 5
     assert "<h1>small &lt;report&gt; &amp; test</h1>" in rep.to_html(), "the title is escaped"
 
@@ -189,7 +193,7 @@ def test_html_report_renders_in_headless_chromium(small_report, tmp_path):
     ink = (img.mean(axis=2) < 0.9).mean()
     assert ink > 0.02, f"the screenshot is nearly blank ({ink:.1%} of pixels are not white)"
     dom = subprocess.run([*base, "--dump-dom", paths["html"].as_uri()], capture_output=True, text=True, timeout=180)
-    assert dom.stdout.count("<table>") >= 5 and dom.stdout.count("<img ") == 4, dom.stderr[-2000:]
+    assert dom.stdout.count("<table>") >= 5 and dom.stdout.count("<img ") == 5, dom.stderr[-2000:]
 
 
 def test_offline_is_explained_against_the_batch_sweep_at_the_same_batch():
@@ -225,3 +229,77 @@ def test_the_report_answers_first_with_a_p50_p95_p99_latency_table():
     assert order == sorted(order), "the answer comes first"
     summary = executive_summary(r)
     assert summary and all(s in text for s in summary)
+
+
+def test_cost_table_is_recomputed_from_the_round_medians(small_report):
+    "Cost per million = cost_per_hour / (3600 × batch / median of round medians) × 10⁶, the interval from median_ci."
+    from tinybench.stats import median_ci, min_samples_for_quantile_ci
+    from tinybench.suite import cost_per_million, cost_table
+    rep, _, _ = small_report
+    r = rep.result
+    assert cost_per_million(1000.0, 3.6) == pytest.approx(1.0), "1,000 samples/s at 3.6/h: 3.6 M samples/h cost 3.6"
+    table = cost_table(r, 2.5)
+    for row in table.rows:
+        t = r.models[row[0]].timing
+        rate = t.batch / np.median(t.round_medians)
+        assert row[2] == f"{2.5 / (rate * 3600) * 1e6:.4g}"
+        if t.rounds >= min_samples_for_quantile_ci(0.5, r.settings.level):
+            lo, hi = median_ci(t.round_medians, r.settings.level)
+            assert row[3] == f"{cost_per_million(t.batch / lo, 2.5):.4g}–{cost_per_million(t.batch / hi, 2.5):.4g}"
+        else:
+            assert row[3].startswith("– (needs"), "too few rounds for an interval: says so, invents none"
+    with pytest.raises(ValueError, match="cost_per_hour"):
+        cost_table(r, -1)
+
+
+def test_cost_interval_with_enough_rounds_brackets_the_estimate():
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings, TimingSummary, cost_table
+    rng = np.random.default_rng(1)
+    medians = list(rng.lognormal(np.log(2e-3), 0.05, 20))
+    r = SuiteResult({"fp32": ModelResult("fp32", timing=TimingSummary(32, medians, medians))}, "fp32",
+                    SuiteSettings(batch_size=32, scenarios=(), batch_sizes=(), sequential=False), "classification", 100)
+    _, rate, cost, ci = cost_table(r, 3.0).rows[0]
+    lo, hi = map(float, ci.split("–"))
+    assert lo < float(cost) < hi and "(" in rate
+
+
+def test_report_with_cost_and_hostile_names_escapes_every_string():
+    from tinybench.report import Report
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings, TimingSummary
+    s = list(np.random.default_rng(0).lognormal(np.log(2e-3), 0.2, 30))
+    name = "<script>alert(1)</script>"
+    r = SuiteResult({name: ModelResult(name, timing=TimingSummary(8, s, s[:10]))}, name,
+                    SuiteSettings(batch_size=8, scenarios=(), batch_sizes=(), sequential=False), "classification", 10)
+    text = Report(r, title="<b>t</b>", cost_per_hour=1.5).to_html()
+    assert "<script" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<h2>Cost</h2>" in text
+    with pytest.raises(TypeError, match="cost_per_hour"):
+        Report(r, cost_per_hour="3 dollars")
+
+
+def test_pdf_without_chromium_is_a_clear_error_and_keeps_the_html(small_report, tmp_path, monkeypatch):
+    rep, _, _ = small_report
+    monkeypatch.setenv("TINYBENCH_CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(RuntimeError, match="needs Chromium"):
+        rep.save(tmp_path, formats=("pdf",))
+    assert (tmp_path / "report.html").stat().st_size > 10_000 and not list(tmp_path.glob("*.pdf"))
+    with pytest.raises(ValueError, match="markdown, html, json, pdf"):
+        rep.save(tmp_path, formats=("docx",))
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (apt-get install chromium)")
+def test_pdf_report_has_pages_that_render_non_blank(small_report, tmp_path):
+    "The PDF is the HTML printed by Chromium: it opens (pypdfium2, PDFium), has pages, and they are not blank."
+    import pypdfium2 as pdfium
+    rep, _, _ = small_report
+    paths = rep.save(tmp_path, formats=("pdf",))
+    assert set(paths) == {"json", "html", "pdf"} and paths["pdf"].read_bytes().startswith(b"%PDF")
+    pdf = pdfium.PdfDocument(str(paths["pdf"]))
+    assert len(pdf) >= 2, "a whole report is more than a page"
+    first = pdf[0].render(scale=1).to_numpy()[..., :3]
+    assert ((first.mean(axis=2) < 200).mean()) > 0.01, "the first page has ink"
+    text = pdf[0].get_textpage().get_text_range()
+    assert "Executive summary" in text and "small <report> & test" in text, "the escaped title prints as written"
+    images = sum(1 for page in pdf for obj in page.get_objects() if obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
+    pdf.close()
+    assert images == 5, f"the five plots are in the PDF, found {images}"

@@ -144,3 +144,21 @@ def test_a_non_finite_metric_is_refused_not_stored_as_none(tmp_path, value):
 def test_save_bad_inputs(tmp_path, kwargs, exc, pattern):
     with ResultStore(tmp_path / "r.sqlite") as s, pytest.raises(exc, match=pattern):
         s.save(**kwargs)
+
+
+def test_the_gate_verdict_is_stored_with_its_run(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    verdict = {"ok": False, "tolerance": 0.1, "rows": [{"metric": "round_median_s", "verdict": "regressed",
+                                                         "ci": [1.2, 1.4], "ratio": 1.3}]}
+    with ResultStore(path) as s:
+        judged = s.save("k", {"v": 2.0}, verdict=verdict, commit="b")
+        plain = s.save("k", {"v": 1.0}, commit="a")
+        assert s.load(judged).verdict == verdict and s.load(plain).verdict is None
+        assert s.load(judged).to_dict()["verdict"] == verdict
+        with pytest.raises(TypeError, match="verdict must be a dict"):
+            s.save("k", {"v": 1.0}, verdict="regressed")
+        s.conn.execute("DROP TABLE verdicts")  # what a version-2 store looked like
+        s.conn.execute("PRAGMA user_version = 2")
+    with ResultStore(path) as s:
+        assert s.schema_version == SCHEMA_VERSION == 3 and s.load(plain).verdict is None
+        assert s.load(s.save("k", {"v": 1.0}, verdict={"ok": True, "rows": []})).verdict == {"ok": True, "rows": []}

@@ -12,7 +12,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['format_seconds', 'format_bytes', 'figure_img', 'ecdf_png', 'format_percent', 'format_value', 'format_metric',
-           'markdown_text', 'Table']
+           'markdown_text', 'Table', 'Progress']
 
 # %% ../modules/display.ipynb #7c268492
 def format_seconds(seconds: float) -> str:
@@ -118,3 +118,50 @@ class Table:
 
     def _repr_html_(self) -> str:
         return self.html()
+
+# %% ../modules/display.ipynb #ae22890d
+class Progress:
+    """Callable with a phase message; `advance(done, total, what)` moves a tqdm bar of counted work (e.g. timing
+    rounds; the total may grow). `bar`: True draws it, False never, None only when `file` is a terminal."""
+
+    def __init__(self, enabled: bool = True, bar: bool | None = None, file: Any = None, prefix: str = "tinybench"):
+        import sys
+        import time
+        self.enabled, self.bar_mode, self.prefix = enabled, bar, prefix
+        self.file = file if file is not None else sys.stderr
+        self._clock, self._t0, self._bar, self._what = time.perf_counter, time.perf_counter(), None, ""
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        if self._bar is not None and self._bar.total is not None and self._bar.n >= self._bar.total:
+            self.close()
+        line = f"{self.prefix} [{self._clock() - self._t0:6.1f} s] {message}"
+        if self._bar is not None:
+            self._bar.write(line, file=self.file)
+        else:
+            print(line, file=self.file, flush=True)
+
+    def advance(self, done: int, total: int, what: str = "steps") -> None:
+        "`done` of `total` units of `what` are finished (a new `what` starts a new bar)."
+        if not self.enabled or self.bar_mode is False:
+            return
+        from tqdm import tqdm
+        if self._bar is not None and self._what != what:
+            self.close()
+        if self._bar is None:
+            self._what = what
+            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True,
+                             disable=None if self.bar_mode is None else False)
+        if total != self._bar.total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        "Finish the current bar, if any."
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __repr__(self) -> str:
+        return f"Progress(enabled={self.enabled}, bar={self.bar_mode})"

@@ -32,11 +32,11 @@ _all_ = ["ModelStats", "leaf_modules", "LayerProfile", "OpProfile", "PythonProfi
          "BatchSweep", "BatchLimit", "DevicePeaks", "tensor_bytes", "Roofline"]
 
 # %% auto #0
-__all__ = ['linear_flops', 'conv2d_flops', 'count_flops', 'model_stats', 'time_layers', 'profile_layers', 'profile_ops',
-           'profile_python', 'measure_memory', 'pipeline_profile', 'batch_sweep', 'largest_batch_within',
-           'max_batch_under_latency', 'measure_peaks', 'roofline', 'ModelStats', 'leaf_modules', 'LayerProfile',
-           'OpProfile', 'PythonProfile', 'MemoryProfile', 'PipelineProfile', 'BatchSweep', 'BatchLimit', 'DevicePeaks',
-           'tensor_bytes', 'Roofline']
+__all__ = ['linear_flops', 'conv2d_flops', 'quantized_flop_formulas', 'count_flops', 'packed_weights', 'model_stats',
+           'time_layers', 'profile_layers', 'profile_ops', 'profile_python', 'measure_memory', 'pipeline_profile',
+           'batch_sweep', 'largest_batch_within', 'max_batch_under_latency', 'measure_peaks', 'roofline', 'ModelStats',
+           'leaf_modules', 'LayerProfile', 'OpProfile', 'PythonProfile', 'MemoryProfile', 'PipelineProfile',
+           'BatchSweep', 'BatchLimit', 'DevicePeaks', 'tensor_bytes', 'Roofline']
 
 # %% ../modules/03_profiling.ipynb #linear-flops
 def linear_flops(batch: int, in_features: int, out_features: int) -> int:
@@ -67,13 +67,27 @@ def conv2d_flops(batch: int, in_channels: int, out_channels: int, kernel_size: i
         raise ValueError(f"in_channels ({in_channels}) must be divisible by groups ({groups})")
     return 2 * batch * out_channels * oh * ow * (in_channels // groups) * kh * kw
 
-# %% ../modules/03_profiling.ipynb #61932e24
+# %% ../modules/03_profiling.ipynb #d97e2d37
+def quantized_flop_formulas() -> dict[Any, Callable[..., int]]:
+    """FLOP formulas (2 × multiply-accumulates) for torch.ao's quantized Linear and Conv ops, for FlopCounterMode's
+    `custom_mapping`: the input's last dimension (Linear) or the packed weight's fan-in (Conv) per output element."""
+    def linear(x_shape, packed, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * x_shape[-1]
+
+    def conv(x_shape, packed, *args, out_shape=None, **kwargs) -> int:
+        return 2 * math.prod(out_shape) * math.prod(packed.unpack()[0].shape[1:])
+    q = torch.ops.quantized
+    ops = {"linear_dynamic": linear, "linear_relu_dynamic": linear, "linear": linear, "linear_relu": linear,
+           "conv1d": conv, "conv2d": conv, "conv2d_relu": conv, "conv3d": conv}
+    return {getattr(q, name): f for name, f in ops.items() if hasattr(q, name)}  # keys: op packets, as aten's
+
+# %% ../modules/03_profiling.ipynb #d023ee3b
 def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     "FLOPs of one call `model(*inputs)` (FlopCounterMode), total and per module (keys: 'Root.child.name')."
     from torch.utils.flop_counter import FlopCounterMode
     if not callable(model):
         raise TypeError(f"model must be callable on the inputs (an nn.Module), got {type(model).__name__} {model!r:.60}")
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=quantized_flop_formulas())
     try:
         with counter, torch.inference_mode():
             model(*as_args(inputs))
@@ -82,17 +96,29 @@ def count_flops(model: Callable, inputs: Any) -> tuple[int, dict[str, int]]:
     per_module = {name: int(sum(ops.values())) for name, ops in counter.get_flop_counts().items()}
     return int(counter.get_total_flops()), per_module
 
-# %% ../modules/03_profiling.ipynb #015dffe0
+# %% ../modules/03_profiling.ipynb #c30907a6
 def _check_module(model: Any) -> None:
     "TypeError unless `model` is a torch nn.Module (these functions hook or read its layers)."
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__} {model!r:.60}")
 
 
+def packed_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights and biases that quantized modules (torch.ao.nn.quantized: Linear, Conv, dynamic Linear) keep packed,
+    outside `parameters()`: an int8 model's weights, as its `weight()` / `bias()` methods return them."""
+    out = []
+    for m in model.modules():
+        if type(m).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(m, "weight", None)):
+            out += [t for t in (m.weight(), m.bias() if callable(getattr(m, "bias", None)) else None)
+                    if isinstance(t, torch.Tensor)]
+    return out
+
+
 def model_stats(model: nn.Module, example_input: Any) -> ModelStats:
-    "Parameter count and bytes, buffer bytes, serialized size and counted FLOPs of `model(example_input)`."
+    """Parameter count and bytes (quantized modules' packed weights included, at their own element size), buffer
+    bytes, serialized size and counted FLOPs of `model(example_input)`."""
     _check_module(model)
-    params, buffers = list(model.parameters()), list(model.buffers())
+    params, buffers = list(model.parameters()) + packed_weights(model), list(model.buffers())
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     flops, per_module = count_flops(model, example_input)

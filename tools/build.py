@@ -335,11 +335,11 @@ def lint() -> list[str]:
 # package has no import cycle, lazy imports included; the teaching order follows the same direction.
 LAYERS = {
     "nbutils": 0, "checks": 0, "display": 0, "env": 0, "files": 0,
-    "timing": 1, "datasets": 1,
+    "timing": 1, "datasets": 1, "documents": 1,
     "stats": 2, "instrument": 2, "profiles": 2,
-    "runner": 3, "procsut": 3,
-    "scenarios": 4, "profiling": 4, "abtest": 4, "monitor": 4, "store": 4, "workloads": 4,
-    "capacity": 5, "loadgen": 5, "flames": 5,
+    "runner": 3, "procsut": 3, "monitor": 3,
+    "scenarios": 4, "profiling": 4, "abtest": 4, "store": 4, "workloads": 4,
+    "capacity": 5, "loadgen": 5, "dashboard": 5, "flames": 5,
     "quality": 6,
     "suite": 7,
     "report": 8,
