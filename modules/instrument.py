@@ -403,14 +403,14 @@ from pyinstrument.renderers import SpeedscopeRenderer
 
 
 def outer(n):
-    return sorted(inner(i) for i in range(n))
+    return sorted([inner(i) for i in range(n)])  # the list is built first, then sorted in C for a millisecond or so
 
 
 def inner(i):
-    return -i
+    return i * 7919 % 10007  # shuffled, so that sorting takes time
 
 
-doc = json.loads(sample_python(outer, (20_000,), repeat=5, interval=1e-4).output(SpeedscopeRenderer()))
+doc = json.loads(sample_python(outer, (50_000,), repeat=5, interval=1e-4).output(SpeedscopeRenderer()))
 names = [f["name"] for f in doc["shared"]["frames"]]
 events = doc["profiles"][0]["events"]
 assert {"outer", "sorted"} <= set(names), names  # a C function (sorted) is a frame too
