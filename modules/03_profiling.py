@@ -43,7 +43,6 @@ import contextlib
 import cProfile
 import gc
 import io
-import json
 import math
 import pstats
 import time
@@ -58,7 +57,7 @@ from torch import nn
 
 from tinybench.instrument import (
     CudaEventClock, HostClock, LayerHooks, RssSampler, as_args, device_of, forward_error, free_memory, is_oom,
-    layer_bytes, leaf_modules, read_hwm, reset_hwm, speedscope_trace, tensor_bytes)
+    layer_bytes, leaf_modules, read_hwm, reset_hwm, sample_python, tensor_bytes)
 from tinybench.profiles import (
     BatchLimit, BatchSweep, DevicePeaks, LayerProfile, MemoryProfile, ModelStats, OpProfile, PipelineProfile,
     PythonProfile, Roofline)
@@ -502,17 +501,23 @@ cnn_layers
 # `aten::mkldnn_convolution`, ...) with their self time (time in the operator itself) and total
 # time (including the operators it calls), on the CPU and, with CUDA activity, on the GPU. It
 # also writes a Chrome trace: open it at `chrome://tracing` or <https://ui.perfetto.dev> to see
-# every operator on a timeline. `profile_ops` turns the profiler's table into data, an `OpProfile`.
+# every operator on a timeline (`tensorboard_dir` writes it where TensorBoard's profiler plugin
+# looks). `profile_ops` turns the profiler's table into data, an `OpProfile`.
 
 # %%
 #| export
 def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: int = 5, warmup: int = 2,
-                record_shapes: bool = False, trace_path: str | Path | None = None) -> OpProfile:
+                record_shapes: bool = False, trace_path: str | Path | None = None,
+                tensorboard_dir: str | Path | None = None) -> OpProfile:
     """Run `fn(*args)` `repeat` times under torch.profiler (CPU, plus CUDA when `device` is cuda).
 
-    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path` when one is
-    given (nothing is written otherwise). `record_shapes=True` splits operators by input shapes."""
-    from torch.profiler import ProfilerActivity, profile
+    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path` and/or, by
+    `torch.profiler.tensorboard_trace_handler`, as `<worker>.<time>.pt.trace.json` into `tensorboard_dir` (TensorBoard's
+    profiler plugin reads `<logdir>/<run>/`); nothing is written otherwise. `record_shapes=True` splits operators by
+    input shapes."""
+    import shutil
+
+    from torch.profiler import ProfilerActivity, profile, tensorboard_trace_handler
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     dev = device_of(args, device)
@@ -530,12 +535,17 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
     with torch.inference_mode():
         for _ in range(warmup):
             call()
-        with profile(activities=activities, record_shapes=record_shapes) as prof:
+        ready = None if tensorboard_dir is None else tensorboard_trace_handler(str(tensorboard_dir))
+        old = set(Path(tensorboard_dir).glob("*.pt.trace.json")) if tensorboard_dir is not None else set()
+        with profile(activities=activities, record_shapes=record_shapes, on_trace_ready=ready) as prof:
             for _ in range(repeat):
                 call()
     if trace_path is not None:
         Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
-        prof.export_chrome_trace(str(trace_path))
+        if tensorboard_dir is None:
+            prof.export_chrome_trace(str(trace_path))
+        else:  # a trace is saved once: copy the file the handler wrote
+            shutil.copyfile(max(set(Path(tensorboard_dir).glob("*.pt.trace.json")) - old), trace_path)
     rows = []
     for e in prof.key_averages(group_by_input_shape=record_shapes):
         rows.append({"name": e.key, "calls": e.count / repeat,
@@ -563,21 +573,25 @@ assert any("conv" in r["name"] for r in ops.top(3)) and Path(ops.trace_path).sta
 #
 # A model call is also Python: `nn.Module.__call__`, hooks, argument handling, your own pre- and
 # post-processing. For small models that overhead can dominate. `profile_python` runs the
-# standard library's `cProfile` (deterministic: every function call is counted) and returns the
-# functions by self time. It also writes a **flame graph** file in speedscope's format from a
-# tracing run: open it at <https://www.speedscope.app> (it runs locally in the browser) and see
-# the call stacks over time. Tracing every call slows the code down several-fold, so read the
-# proportions, not the absolute times. The tracer is `speedscope_trace` in `tinybench.instrument`;
-# the result is a `PythonProfile`.
+# standard library's `cProfile` (deterministic: every function call is counted; that costs time on
+# every call, so read the proportions, not the absolute times) and returns the functions by self
+# time. It also writes a **flame graph** file in speedscope's format: open it at
+# <https://www.speedscope.app> (it runs locally in the browser) and see the call stacks. That one
+# comes from a second run under **pyinstrument**, a *statistical* profiler: it samples the call stack
+# every `interval` seconds instead of recording every call, so it costs little, but a function that
+# takes less than the interval may be missed. Make `interval` small (the default 1e-4 s) or `repeat`
+# large for short calls. The sampler is `sample_python` in `tinybench.instrument`; the result is a
+# `PythonProfile`.
 
 # %%
 #| export
 def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup: int = 1,
-                   speedscope_path: str | Path | None = None, flame: bool = True, **kwargs: Any) -> PythonProfile:
+                   speedscope_path: str | Path | None = None, flame: bool = True, interval: float = 1e-4,
+                   **kwargs: Any) -> PythonProfile:
     """cProfile `fn(*args, **kwargs)` over `repeat` calls after `warmup` unprofiled ones; times are per call, seconds.
 
-    With `flame=True` and a `speedscope_path`, a second, traced run writes a speedscope JSON flame graph there;
-    without a path nothing is written (no files are left in the temporary folder)."""
+    With `flame=True` and a `speedscope_path`, a second run of `repeat` calls, sampled by pyinstrument every `interval`
+    seconds, writes a speedscope JSON flame graph there; without a path nothing is written."""
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     for _ in range(warmup):  # first calls pay one-off costs (lazy initialisation, caches) that are not overhead
@@ -596,10 +610,11 @@ def profile_python(fn: Callable[..., Any], *args: Any, repeat: int = 10, warmup:
     rows = [r for r in rows if "disable' of '_lsprof" not in r["function"]]
     path = None
     if flame and speedscope_path is not None:
-        trace = speedscope_trace(fn, args, kwargs, 1, getattr(fn, "__qualname__", type(fn).__name__))
+        from pyinstrument.renderers import SpeedscopeRenderer
+        sampled = sample_python(fn, args, kwargs, repeat, interval)
         out = Path(speedscope_path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(trace))
+        out.write_text(sampled.output(SpeedscopeRenderer()))
         path = str(out)
     return PythonProfile(rows, st.total_tt / repeat, repeat, path)
 
@@ -624,7 +639,7 @@ py
 # %% [markdown]
 # Add up the self time of torch's operators (the built-in methods) against everything else.
 # cProfile's own cost lands on the Python side, so this overstates the overhead somewhat; the
-# flame graph shows where it sits in the call stack.
+# flame graph (sampled, so it costs almost nothing) shows where it sits in the call stack.
 
 # %%
 torch_ops = sum(r["self"] for r in py.rows if r["function"].startswith("<built-in method torch"))

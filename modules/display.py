@@ -219,17 +219,23 @@ class Progress:
         else:
             print(line, file=self.file, flush=True)
 
+    @property
+    def draws_bar(self) -> bool:
+        "Whether `advance` draws a bar (else callers keep their one-line-per-step messages)."
+        if not self.enabled or self.bar_mode is False:
+            return False
+        return True if self.bar_mode else bool(getattr(self.file, "isatty", lambda: False)())
+
     def advance(self, done: int, total: int, what: str = "steps") -> None:
         "`done` of `total` units of `what` are finished (a new `what` starts a new bar)."
-        if not self.enabled or self.bar_mode is False:
+        if not self.draws_bar:
             return
         from tqdm import tqdm
         if self._bar is not None and self._what != what:
             self.close()
         if self._bar is None:
             self._what = what
-            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True,
-                             disable=None if self.bar_mode is None else False)
+            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True)
         if total != self._bar.total:
             self._bar.total = total
         self._bar.update(done - self._bar.n)
@@ -256,3 +262,4 @@ assert "loading" in _out.getvalue() and "timing rounds" in _out.getvalue() and "
 _q = io.StringIO()
 Progress(enabled=False, file=_q)("nothing")
 assert _q.getvalue() == ""
+assert not Progress(file=io.StringIO()).draws_bar, "not a terminal: no bar (one line per step instead)"

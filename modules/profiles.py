@@ -485,15 +485,21 @@ class BatchLimit:
     quantile: float
     tried: dict[int, float]
 
+    @property
+    def samples_per_s(self) -> float | None:
+        """Throughput at the chosen batch, samples/s: batch / its latency at `quantile` (a rate the model sustains
+        while meeting the budget; the median rate is higher). None when no batch meets the budget."""
+        return self.batch / self.latency if self.batch and self.latency > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
-                "tried": {str(k): v for k, v in self.tried.items()}}
+                "samples_per_s": self.samples_per_s, "tried": {str(k): v for k, v in self.tried.items()}}
 
     def __repr__(self) -> str:
         if not self.batch:
             return f"BatchLimit(no batch meets p{self.quantile * 100:g} ≤ {format_seconds(self.budget)})"
         return (f"BatchLimit(batch {self.batch}: p{self.quantile * 100:g} {format_seconds(self.latency)} ≤ "
-                f"{format_seconds(self.budget)}; {len(self.tried)} sizes measured)")
+                f"{format_seconds(self.budget)}, {self.samples_per_s:,.0f} samples/s; {len(self.tried)} sizes measured)")
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{b}</td><td>{'out of memory' if math.isinf(v) else format_seconds(v)}</td>"
@@ -504,6 +510,7 @@ class BatchLimit:
 bl = BatchLimit(batch=40, latency=4.9e-3, budget=5e-3, quantile=0.9,
                 tried={1: 1.1e-3, 64: 7.4e-3, 40: 4.9e-3, 128: math.inf})
 assert "batch 40: p90" in repr(bl) and bl.to_dict()["tried"]["128"] == math.inf and "out of memory" in bl._repr_html_()
+assert bl.samples_per_s == 40 / 4.9e-3 and "8,163 samples/s" in repr(bl)
 bl
 
 # %% [markdown]

@@ -202,7 +202,7 @@ def _search_runner(seen: list[ScenarioResult]) -> Callable[..., ScenarioResult]:
     return runner
 
 
-def check_options(duration: float, target_latency: float, quantile: float, fraction: float,
+def check_stress_options(duration: float, target_latency: float, quantile: float, fraction: float,
                   burst_size: int) -> tuple[float, float, float, float, int]:
     "The stress test's options checked (ValueError/TypeError naming the option and a fix), before anything runs."
     return (check_number(duration, "duration", positive=True, hint="seconds of soak, e.g. 30"),
@@ -222,8 +222,8 @@ def stress_test(sut: Callable[[list], Any], dataset: Any, duration: float = 30.0
     soak at `fraction` x peak for `duration` s, then a burst run (`burst_size` arrivals at once) and a ramp run
     (0.5 to 1.5x the soak rate) at the soak's mean rate for `variable_duration` s (default min(duration, 10)).
     `workers` and `max_batch` are the Server's worker threads and dynamic batch (TestSettings)."""
-    duration, target_latency, quantile, fraction, burst_size = check_options(duration, target_latency, quantile,
-                                                                              fraction, burst_size)
+    duration, target_latency, quantile, fraction, burst_size = check_stress_options(
+        duration, target_latency, quantile, fraction, burst_size)
     search_duration = check_number(search_duration, "search_duration", positive=True, hint="seconds per tried rate")
     variable_duration = min(duration, 10.0) if variable_duration is None else \
         check_number(variable_duration, "variable_duration", positive=True, hint="seconds of the burst and ramp runs")
@@ -329,7 +329,7 @@ def _figure_search(r: StressResult) -> Any:
     return fig
 
 
-def figures(r: StressResult) -> dict[str, Any]:
+def stress_figures(r: StressResult) -> dict[str, Any]:
     "The charts' matplotlib Figures by name (those with data)."
     out = {}
     if r.peak.tried:
@@ -413,7 +413,7 @@ def _save(r: StressResult, folder: str | Path, markdown: bool = True) -> dict[st
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": atomic_write_text(folder / "stress.json", json.dumps(r.to_dict(), indent=1) + "\n")}
-    figs, title = figures(r), f"tinybench stress: {r.name}"
+    figs, title = stress_figures(r), f"tinybench stress: {r.name}"
     secs = r.sections()
     paths["html"] = atomic_write_text(folder / "stress.html", render_document(
         title, secs, {k: png_data_uri(f) for k, f in figs.items()}))

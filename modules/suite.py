@@ -474,6 +474,7 @@ class SuiteResult:
                         "best_batch": best["batch"] if best else None,
                         "params": m.stats and m.stats.n_params, "flops": m.stats and m.stats.flops,
                         "param_bytes": m.stats and m.stats.param_bytes,
+                        "serialized_bytes": m.stats and m.stats.serialized_bytes,
                         "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
                         "cpu_percent_mean": m.resources and m.resources.cpu_percent_mean,
                         "rss_bytes_peak": m.resources and m.resources.rss_bytes_peak,
@@ -1052,7 +1053,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
             if r in announced:
                 return
             announced.add(r)
-            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+            if isinstance(say, Progress) and say.draws_bar:  # a bar of rounds; a line only when extra rounds start
                 say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
                 if r != s.rounds:
                     return
@@ -1078,7 +1079,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         result.models[name].resources = resource_summary(windows[name], devices[name])
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
-    if isinstance(say, Progress) and announced:
+    if isinstance(say, Progress) and say.draws_bar and announced:
         say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
 
 
@@ -1461,13 +1462,14 @@ def results_table(result: Any) -> Table:
         rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
                      format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
                      format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"),
+                     format_value(r["params"], "count"), format_value(r["serialized_bytes"], "bytes"),
+                     format_value(r["memory_peak_bytes"], "bytes"),
                      *("–" if r[c] is None else format_metric(r[c], result.metric_info(c).unit) for c in metrics),
                      r["errors"] or ""])
     b = result.settings.batch_size
     return Table(["model", "accuracy", f"median / batch of {b}", "p99",
                   f"speedup ({format_percent(result.settings.level)} CI)", "verdict", "best samples/s @ batch", "params",
-                  "peak RSS +", *metrics, "errors"], rows)
+                  "size (state dict)", "peak RSS +", *metrics, "errors"], rows)
 
 
 def latency_table(result: Any) -> Table:

@@ -968,7 +968,8 @@ def test_suite_rows_every_figure(suites):
         assert set(r) == {"model", "accuracy", "median_s", "p99_s", "batch", "speedup", "speedup_ci_low",
                           "speedup_ci_high", "verdict", "p_holm", "accuracy_change", "mcnemar_p", "top1_agreement",
                           "best_samples_per_s", "best_batch", "params", "flops", "param_bytes", "memory_peak_bytes",
-                          "errors", "cpu_percent_mean", "rss_bytes_peak", "gpu_util_percent_mean"}
+                          "errors", "cpu_percent_mean", "rss_bytes_peak", "gpu_util_percent_mean", "serialized_bytes"}
+        assert r["serialized_bytes"] == STATS[n]["serialized_bytes"]
         res = result.models[n].resources  # sampled for real during the timing: recomputed from its kept samples
         w = np.asarray(res.sample_seconds)
         assert r["cpu_percent_mean"] == approx(np.sum(w * np.asarray(res.cpu_percent)) / w.sum())
@@ -1057,6 +1058,7 @@ def test_report_md_tables_print_the_recomputed_figures(suites, sequential):
         check_fixed(sps, rates[best], 0)
         assert int(at) == best
         assert r["params"] == f"{STATS[n]['n_params']:,}"
+        check_bytes_text(r["size (state dict)"], STATS[n]["serialized_bytes"])
         check_bytes_text(r["peak RSS +"], MEMORY[n]["rss_increase"])
         if n == "fp32":
             assert r["speedup (95% CI)"] == "1.000" and r["verdict"] == "baseline"

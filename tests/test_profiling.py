@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from tinybench.instrument import speedscope_trace
+from tinybench.instrument import sample_python
 from tinybench.monitor import EnergyResult, ResourceMonitor, _joules_per_block, energy_per_inference, nvml_device
 from tinybench.profiling import (batch_sweep, conv2d_flops, count_flops,
                                  largest_batch_within, leaf_modules, linear_flops, max_batch_under_latency,
@@ -154,6 +154,18 @@ def test_profile_ops_table_and_chrome_trace(tmp_path):
     assert "aten::addmm" in ops.table() and "OpProfile" in repr(ops) and "<table>" in ops._repr_html_()
 
 
+def test_profile_ops_writes_the_trace_where_tensorboard_reads_it(tmp_path):
+    m = nn.Sequential(nn.Linear(16, 8), nn.ReLU())
+    ops = profile_ops(m, torch.randn(4, 16), repeat=2, tensorboard_dir=tmp_path / "tb" / "run1",
+                      trace_path=tmp_path / "trace.json")
+    (tb,) = (tmp_path / "tb" / "run1").glob("*.pt.trace.json")
+    assert tb.read_bytes() == (tmp_path / "trace.json").read_bytes(), "one trace, in both places"
+    names = {e.get("name") for e in json.loads(tb.read_text())["traceEvents"]}
+    assert "aten::linear" in names and ops.trace_path == str(tmp_path / "trace.json")
+    profile_ops(m, torch.randn(4, 16), repeat=1, tensorboard_dir=tmp_path / "tb" / "run1")
+    assert len(list((tmp_path / "tb" / "run1").glob("*.pt.trace.json"))) == 2, "a second run adds its own file"
+
+
 def test_profile_ops_model_error_is_clear():
     with pytest.raises(BenchmarkError, match="profile_ops"):
         profile_ops(nn.Linear(3, 3), torch.randn(2, 4))
@@ -170,6 +182,7 @@ def test_profile_python_rows_and_speedscope_file(tmp_path):
     top = next(r for r in p.rows if "busy_python" in r["function"])
     assert top["calls"] == 1 and top["cumulative"] == pytest.approx(p.total, rel=0.2)
     doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["$schema"] == "https://www.speedscope.app/file-format-schema.json"
     events = doc["profiles"][0]["events"]
     depth = 0
     for e in events:  # balanced and time-ordered, as speedscope requires
@@ -180,9 +193,20 @@ def test_profile_python_rows_and_speedscope_file(tmp_path):
     assert "busy_python" in names and "setprofile" not in names
 
 
-def test_speedscope_trace_sees_builtins():
-    doc = speedscope_trace(sorted, (list(range(1000, 0, -1)),), {}, 2, "sorted")
+def test_profile_python_flame_graph_sees_builtins(tmp_path):
+    data = list(range(200_000, 0, -1))
+    profile_python(sorted, data, repeat=3, speedscope_path=tmp_path / "s.json")
+    doc = json.loads((tmp_path / "s.json").read_text())
     assert any(f["name"] == "sorted" and f["file"] == "<built-in>" for f in doc["shared"]["frames"])
+
+
+def test_sample_python_checks_interval_and_switches_itself_off():
+    import sys
+    with pytest.raises(ValueError, match="interval"):
+        sample_python(abs, (1,), interval=0)
+    with pytest.raises(ZeroDivisionError):
+        sample_python(lambda: 1 / 0)
+    assert sys.getprofile() is None
 
 
 # --- memory ----------------------------------------------------------------------------------
@@ -395,6 +419,7 @@ def test_max_batch_under_latency_on_a_real_model():
     assert lim.batch == 1024 or (over and min(over) > lim.batch), lim.tried
     assert 8 <= lim.batch <= 512, f"the budget is batch 64's p90: {lim.tried}"  # generous: a noisy machine
     assert "BatchLimit(batch" in repr(lim) and "<table>" in lim._repr_html_()
+    assert lim.samples_per_s == lim.batch / lim.tried[lim.batch] and lim.to_dict()["samples_per_s"] == lim.samples_per_s
     with pytest.raises(ValueError, match="positive"):
         max_batch_under_latency(m, lambda b: torch.randn(b, 256), latency_budget=-1)
     oom = max_batch_under_latency(OOMAbove(100, torch.cuda.OutOfMemoryError), lambda b: torch.randn(b, 8), 1.0,

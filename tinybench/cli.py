@@ -21,8 +21,8 @@ from .timing import resolve_device
 # %% auto #0
 __all__ = ['parse_model_specs', 'load_model_file', 'load_data_file', 'load_data', 'check_writable', 'ignore_ctrl_c',
            'check_report_formats', 'InterruptGuard', 'save_results', 'run', 'record_in_store', 'service_times_for_plan',
-           'compare_runs', 'report_files', 'plan_command', 'build_parser', 'settings_from_args', 'run_command',
-           'stress_command', 'error_line', 'main']
+           'compare_runs', 'report_files', 'plan_command', 'build_parser', 'profile_command', 'settings_from_args',
+           'run_command', 'stress_command', 'error_line', 'main']
 
 # %% ../modules/cli.ipynb #45f19d77
 def parse_model_specs(spec: str) -> dict[str, Path]:
@@ -407,7 +407,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #8c9ef02f
+# %% ../modules/cli.ipynb #50daeee0
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -445,7 +445,7 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `tinybench` argument parser (run, report, compare, plan, stress, dashboard)."
+    "The `tinybench` argument parser (run, report, compare, plan, stress, dashboard, profile)."
     parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
@@ -541,7 +541,79 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--store", required=True, help="the SQLite result store that `tinybench run --store` recorded into")
     d.add_argument("--out", default=None, help="folder for dashboard.html (default: the store's folder)")
     d.add_argument("--title", default=None)
+    f = sub.add_parser("profile", help="profile one model with torch.profiler, pyinstrument and cProfile; "
+                                       "write traces, flame graphs and an index.html")
+    f.add_argument("--model", default=None, metavar="NAME:PATH",
+                   help="the model file, as for run --models (default: the digits CNN)")
+    f.add_argument("--data", default=None, help=".npz with an array X (default: digits test split)")
+    f.add_argument("--dataset", default=None, metavar="DIR", help="an image folder, one subfolder per class")
+    f.add_argument("--image-size", type=_image_size, default=None, metavar="N|HxW", help="--dataset: resize to this")
+    f.add_argument("--normalize", choices=("imagenet", "unit", "none"), default="imagenet",
+                   help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
+    f.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
+    f.add_argument("--save-dir", "--out", dest="save_dir", default="profile",
+                   help="folder for the files (default ./profile)")
+    f.add_argument("--profiler", default="torch,pyinstrument,cprofile",
+                   help="comma-separated: torch, pyinstrument, cprofile (default: all three)")
+    f.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
+    f.add_argument("--use-cuda", dest="device", action="store_const", const="cuda", help="same as --device cuda")
+    f.add_argument("--repeat", type=int, default=5, help="profiled forward passes per profiler (default 5)")
+    f.add_argument("--warmup", type=int, default=2, help="unprofiled passes before them (default 2)")
+    f.add_argument("--interval", type=float, default=None,
+                   help="pyinstrument's sampling interval in seconds (default: a twentieth of a pass, 10 us to 1 ms)")
+    f.add_argument("--trust-pickles", action="store_true",
+                   help="also load a torch.save(model) pickle. WARNING: unpickling runs any code the file names: use "
+                        "only with files you made yourself")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
+
+
+def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    "`tinybench profile`: profile one model on one batch (`tinybench.flames.profile_model`); exit 0, or 2 on bad usage."
+    import torch
+
+    from tinybench.flames import check_profilers, profile_model
+    profilers = check_profilers(args.profiler)
+    if args.data is not None and args.dataset is not None:
+        raise ValueError("--data FILE and --dataset DIR are two ways to give the data: pass one")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive number of samples, got {args.batch_size}")
+    device = resolve_device(args.device, ())
+    folder = check_writable(args.save_dir)
+    model = None
+    if args.model is not None:
+        specs = parse_model_specs(args.model) if ":" in args.model else {Path(args.model).stem: Path(args.model)}
+        if len(specs) != 1:
+            raise ValueError(f"--model takes one NAME:PATH (profile one model at a time), got {len(specs)}")
+        ((name, path),) = specs.items()
+        if args.trust_pickles:
+            print("tinybench: warning: --trust-pickles: unpickling the model file runs any code it names; use only "
+                  "files you made yourself", file=sys.stderr)
+        model = load_model_file(path, device, args.trust_pickles)
+    data = args.dataset if args.dataset is not None else args.data
+    if data is not None:
+        X = load_data(data, args.image_size, args.normalize)[0]
+    else:
+        from tinybench.workloads import load_digits
+        X = load_digits(args.seed).X_test
+    if len(X) < args.batch_size:
+        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(X)} samples in the data: "
+                         "pass a smaller --batch-size")
+    if model is None:
+        from tinybench.workloads import load_digits, load_model
+        say("loading the default model (the digits CNN; trained and cached on first use)")
+        name, model = "digits-cnn", load_model(args.seed, data=load_digits(args.seed)).model
+    batch = X[:args.batch_size] if torch.is_tensor(X) else torch.as_tensor(X[:args.batch_size])
+    batch = batch.float() if batch.dtype == torch.float64 else batch
+    say(f"profiling {name} on a batch of {tuple(batch.shape)} on {device} with {', '.join(profilers)}")
+    art = profile_model(model, batch, folder, profilers, device, args.repeat, args.warmup, name, args.interval,
+                        settings={"command": "tinybench profile", "model_file": None if args.model is None else
+                                  str(path), **{k: v for k, v in vars(args).items() if k not in ("command", "model")}})
+    print(repr(art))
+    for rel in art.files.values():
+        print(folder / rel)
+    return 0
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
@@ -605,8 +677,8 @@ def stress_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     import numpy as np
 
     from tinybench.scenarios import ArrayDataset, TorchSUT
-    from tinybench.stress import check_options, stress_test
-    check_options(args.duration, args.slo_ms / 1e3, args.quantile, args.fraction, args.burst_size)
+    from tinybench.stress import check_stress_options, stress_test
+    check_stress_options(args.duration, args.slo_ms / 1e3, args.quantile, args.fraction, args.burst_size)
     check_number(args.batch_size, "--batch-size", integer=True, lo=1)
     if args.data is not None and args.dataset is not None:
         raise ValueError("--data FILE and --dataset DIR are two ways to give the data: pass one")
@@ -678,6 +750,8 @@ def _main(argv: list[str] | None) -> int:
             from tinybench.dashboard import build_dashboard
             print(build_dashboard(args.store, args.out, args.title))
             return 0
+        if args.command == "profile":
+            return profile_command(args, say)
         return run_command(args, say)
     except OSError as e:  # disk full, read-only folder: what was written is kept, and the line says where
         print(f"tinybench: error: {error_line(e)}", file=sys.stderr)

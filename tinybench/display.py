@@ -119,7 +119,7 @@ class Table:
     def _repr_html_(self) -> str:
         return self.html()
 
-# %% ../modules/display.ipynb #ae22890d
+# %% ../modules/display.ipynb #d3ef9af0
 class Progress:
     """Callable with a phase message; `advance(done, total, what)` moves a tqdm bar of counted work (e.g. timing
     rounds; the total may grow). `bar`: True draws it, False never, None only when `file` is a terminal."""
@@ -142,17 +142,23 @@ class Progress:
         else:
             print(line, file=self.file, flush=True)
 
+    @property
+    def draws_bar(self) -> bool:
+        "Whether `advance` draws a bar (else callers keep their one-line-per-step messages)."
+        if not self.enabled or self.bar_mode is False:
+            return False
+        return True if self.bar_mode else bool(getattr(self.file, "isatty", lambda: False)())
+
     def advance(self, done: int, total: int, what: str = "steps") -> None:
         "`done` of `total` units of `what` are finished (a new `what` starts a new bar)."
-        if not self.enabled or self.bar_mode is False:
+        if not self.draws_bar:
             return
         from tqdm import tqdm
         if self._bar is not None and self._what != what:
             self.close()
         if self._bar is None:
             self._what = what
-            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True,
-                             disable=None if self.bar_mode is None else False)
+            self._bar = tqdm(total=total, desc=what, file=self.file, unit="", leave=True, dynamic_ncols=True)
         if total != self._bar.total:
             self._bar.total = total
         self._bar.update(done - self._bar.n)

@@ -18,7 +18,7 @@ from .timing import BenchmarkError, resolve_device
 
 # %% auto #0
 __all__ = ['as_args', 'forward_error', 'device_of', 'HostClock', 'CudaEventClock', 'LayerHooks', 'leaf_modules', 'tensor_bytes',
-           'layer_bytes', 'read_hwm', 'reset_hwm', 'RssSampler', 'speedscope_trace', 'is_oom', 'free_memory']
+           'layer_bytes', 'read_hwm', 'reset_hwm', 'RssSampler', 'sample_python', 'is_oom', 'free_memory']
 
 # %% ../modules/instrument.ipynb #a7fbc477
 def as_args(inputs: Any) -> tuple:
@@ -210,51 +210,22 @@ class RssSampler:
         self._thread.join()
         self.peak = max(self.peak, self._proc.memory_info().rss)
 
-# %% ../modules/instrument.ipynb #e862ee89
-def speedscope_trace(fn: Callable, args: tuple, kwargs: dict, repeat: int, name: str) -> dict[str, Any]:
-    "An evented speedscope profile of `repeat` calls `fn(*args, **kwargs)` from sys.setprofile (Python and C calls, s)."
-    frames: list[dict[str, Any]] = []
-    index: dict[tuple, int] = {}
-    events: list[dict[str, Any]] = []
-    stack: list[int] = []
-    t0 = time.perf_counter()
-
-    def frame_id(key: tuple) -> int:
-        if key not in index:
-            index[key] = len(frames)
-            frames.append({"name": key[0], "file": key[1], "line": key[2]})
-        return index[key]
-
-    def tracer(frame, event, arg):
-        now = time.perf_counter() - t0
-        if event == "call":
-            code = frame.f_code
-            fid = frame_id((getattr(code, "co_qualname", code.co_name), code.co_filename, code.co_firstlineno))
-        elif event == "c_call":
-            if arg is sys.setprofile:  # the call that switches tracing off
-                return
-            fid = frame_id((getattr(arg, "__qualname__", repr(arg)), "<built-in>", 0))
-        elif stack:
-            events.append({"type": "C", "frame": stack.pop(), "at": now})
-            return
-        else:
-            return
-        stack.append(fid)
-        events.append({"type": "O", "frame": fid, "at": now})
-
-    sys.setprofile(tracer)
+# %% ../modules/instrument.ipynb #2d2ede4f
+def sample_python(fn: Callable, args: tuple = (), kwargs: dict | None = None, repeat: int = 1,
+                  interval: float = 1e-4) -> Any:
+    """A stopped `pyinstrument.Profiler` holding `repeat` calls of `fn(*args, **kwargs)`, sampled every `interval`
+    seconds (statistical: calls shorter than the interval may be missed)."""
+    from pyinstrument import Profiler
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0 < interval <= 1:
+        raise ValueError(f"interval must be seconds between samples in (0, 1], got {interval!r}: e.g. 1e-4")
+    profiler = Profiler(interval=interval, async_mode="disabled")
+    profiler.start(target_description=getattr(fn, "__qualname__", type(fn).__name__))
     try:
         for _ in range(repeat):
-            fn(*args, **kwargs)
+            fn(*args, **(kwargs or {}))
     finally:
-        sys.setprofile(None)
-    end = time.perf_counter() - t0
-    while stack:
-        events.append({"type": "C", "frame": stack.pop(), "at": end})
-    return {"$schema": "https://www.speedscope.app/file-format-schema.json", "exporter": "tinybench",
-            "name": name, "shared": {"frames": frames},
-            "profiles": [{"type": "evented", "name": name, "unit": "seconds", "startValue": 0.0,
-                          "endValue": end, "events": events}]}
+        profiler.stop()
+    return profiler
 
 # %% ../modules/instrument.ipynb #b2263a46
 def is_oom(e: BaseException) -> bool:

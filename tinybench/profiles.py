@@ -364,7 +364,7 @@ class BatchSweep:
         return (f"<div><b>{self!r}</b><table><tr><th>batch</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th>"
                 f"<th>CUDA peak</th></tr>{rows}</table>{img}</div>")
 
-# %% ../modules/profiles.ipynb #20e1c51f
+# %% ../modules/profiles.ipynb #dedeb019
 @dataclass(repr=False)
 class BatchLimit:
     "Largest batch with latency (at `quantile`, seconds) within `budget`, and every batch size measured."
@@ -374,15 +374,21 @@ class BatchLimit:
     quantile: float
     tried: dict[int, float]
 
+    @property
+    def samples_per_s(self) -> float | None:
+        """Throughput at the chosen batch, samples/s: batch / its latency at `quantile` (a rate the model sustains
+        while meeting the budget; the median rate is higher). None when no batch meets the budget."""
+        return self.batch / self.latency if self.batch and self.latency > 0 else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
-                "tried": {str(k): v for k, v in self.tried.items()}}
+                "samples_per_s": self.samples_per_s, "tried": {str(k): v for k, v in self.tried.items()}}
 
     def __repr__(self) -> str:
         if not self.batch:
             return f"BatchLimit(no batch meets p{self.quantile * 100:g} ≤ {format_seconds(self.budget)})"
         return (f"BatchLimit(batch {self.batch}: p{self.quantile * 100:g} {format_seconds(self.latency)} ≤ "
-                f"{format_seconds(self.budget)}; {len(self.tried)} sizes measured)")
+                f"{format_seconds(self.budget)}, {self.samples_per_s:,.0f} samples/s; {len(self.tried)} sizes measured)")
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{b}</td><td>{'out of memory' if math.isinf(v) else format_seconds(v)}</td>"

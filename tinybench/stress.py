@@ -21,7 +21,7 @@ from .files import atomic_write_text
 from .scenarios import PeakSearch, ScenarioResult, SoakResult, TestSettings, find_peak_qps, run, soak
 
 # %% auto #0
-__all__ = ['ramp_thirds', 'StressResult', 'check_options', 'stress_test', 'figures']
+__all__ = ['ramp_thirds', 'StressResult', 'check_stress_options', 'stress_test', 'stress_figures']
 
 # %% ../modules/stress.ipynb #d6498745
 def _run_dict(r: ScenarioResult | None, q: float) -> dict[str, Any] | None:
@@ -133,7 +133,7 @@ class StressResult:
         head = html_escape(repr(self).split("\n")[0])
         return f"<div><b>{head}</b>{self.table().html()}</div>"
 
-# %% ../modules/stress.ipynb #83505b2a
+# %% ../modules/stress.ipynb #f14a9111
 def _search_runner(seen: list[ScenarioResult]) -> Callable[..., ScenarioResult]:
     "find_peak_qps's runner: module 02's `run`, keeping each result; Ctrl-C (an interrupted run) ends the search."
     def runner(sut: Any, dataset: Any, s: TestSettings) -> ScenarioResult:
@@ -145,7 +145,7 @@ def _search_runner(seen: list[ScenarioResult]) -> Callable[..., ScenarioResult]:
     return runner
 
 
-def check_options(duration: float, target_latency: float, quantile: float, fraction: float,
+def check_stress_options(duration: float, target_latency: float, quantile: float, fraction: float,
                   burst_size: int) -> tuple[float, float, float, float, int]:
     "The stress test's options checked (ValueError/TypeError naming the option and a fix), before anything runs."
     return (check_number(duration, "duration", positive=True, hint="seconds of soak, e.g. 30"),
@@ -165,8 +165,8 @@ def stress_test(sut: Callable[[list], Any], dataset: Any, duration: float = 30.0
     soak at `fraction` x peak for `duration` s, then a burst run (`burst_size` arrivals at once) and a ramp run
     (0.5 to 1.5x the soak rate) at the soak's mean rate for `variable_duration` s (default min(duration, 10)).
     `workers` and `max_batch` are the Server's worker threads and dynamic batch (TestSettings)."""
-    duration, target_latency, quantile, fraction, burst_size = check_options(duration, target_latency, quantile,
-                                                                              fraction, burst_size)
+    duration, target_latency, quantile, fraction, burst_size = check_stress_options(
+        duration, target_latency, quantile, fraction, burst_size)
     search_duration = check_number(search_duration, "search_duration", positive=True, hint="seconds per tried rate")
     variable_duration = min(duration, 10.0) if variable_duration is None else \
         check_number(variable_duration, "variable_duration", positive=True, hint="seconds of the burst and ramp runs")
@@ -234,7 +234,7 @@ def stress_test(sut: Callable[[list], Any], dataset: Any, duration: float = 30.0
             break
     return out
 
-# %% ../modules/stress.ipynb #49469d79
+# %% ../modules/stress.ipynb #430d3c8e
 def _figure_soak(r: StressResult) -> Any:
     from matplotlib.figure import Figure
     s = r.soak
@@ -263,7 +263,7 @@ def _figure_search(r: StressResult) -> Any:
     return fig
 
 
-def figures(r: StressResult) -> dict[str, Any]:
+def stress_figures(r: StressResult) -> dict[str, Any]:
     "The charts' matplotlib Figures by name (those with data)."
     out = {}
     if r.peak.tried:
@@ -347,7 +347,7 @@ def _save(r: StressResult, folder: str | Path, markdown: bool = True) -> dict[st
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"json": atomic_write_text(folder / "stress.json", json.dumps(r.to_dict(), indent=1) + "\n")}
-    figs, title = figures(r), f"tinybench stress: {r.name}"
+    figs, title = stress_figures(r), f"tinybench stress: {r.name}"
     secs = r.sections()
     paths["html"] = atomic_write_text(folder / "stress.html", render_document(
         title, secs, {k: png_data_uri(f) for k, f in figs.items()}))

@@ -363,7 +363,7 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple
     b, c = int(np.sum(a & ~b_)), int(np.sum(~a & b_))
     return (1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)), b, c
 
-# %% ../modules/suite.ipynb #a2e629c5
+# %% ../modules/suite.ipynb #db027c69
 @dataclass(repr=False)
 class SuiteResult:
     """A suite's per-model results, the comparisons with the baseline, its settings and environment (see ModelResult).
@@ -415,6 +415,7 @@ class SuiteResult:
                         "best_batch": best["batch"] if best else None,
                         "params": m.stats and m.stats.n_params, "flops": m.stats and m.stats.flops,
                         "param_bytes": m.stats and m.stats.param_bytes,
+                        "serialized_bytes": m.stats and m.stats.serialized_bytes,
                         "memory_peak_bytes": m.memory.rss_increase if m.memory else None,
                         "cpu_percent_mean": m.resources and m.resources.cpu_percent_mean,
                         "rss_bytes_peak": m.resources and m.resources.rss_bytes_peak,
@@ -924,7 +925,7 @@ def _step_quality(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str
                 for k in np.unique(y)}
         result.models[name].agreement = agree
 
-# %% ../modules/suite.ipynb #46f33f5d
+# %% ../modules/suite.ipynb #0d826d53
 def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str], None]) -> None:
     """Interleaved timing (seconds per batch) of every model that ran; partial timings survive Ctrl-C. With
     `resource_interval`, a `ResourceMonitor` runs during each timed block, and its samples go to that model. Its cost
@@ -958,7 +959,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
             if r in announced:
                 return
             announced.add(r)
-            if isinstance(say, Progress):  # a bar of rounds; a line only when the extra rounds start
+            if isinstance(say, Progress) and say.draws_bar:  # a bar of rounds; a line only when extra rounds start
                 say.advance(r, max(s.rounds, r + 1), f"timing rounds ({len(fns)} models)")
                 if r != s.rounds:
                     return
@@ -984,7 +985,7 @@ def _step_timing(suite: BenchmarkSuite, result: SuiteResult, say: Callable[[str]
         result.models[name].resources = resource_summary(windows[name], devices[name])
     for name, err in errors.items():
         result.models[name].errors["timing"] = err
-    if isinstance(say, Progress) and announced:
+    if isinstance(say, Progress) and say.draws_bar and announced:
         say.advance(len(announced), len(announced), f"timing rounds ({len(fns)} models)")
 
 
@@ -1315,7 +1316,7 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #2df4ef45
+# %% ../modules/suite.ipynb #c6952e18
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
@@ -1325,13 +1326,14 @@ def results_table(result: Any) -> Table:
         rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
                      format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
                      format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
-                     format_value(r["params"], "count"), format_value(r["memory_peak_bytes"], "bytes"),
+                     format_value(r["params"], "count"), format_value(r["serialized_bytes"], "bytes"),
+                     format_value(r["memory_peak_bytes"], "bytes"),
                      *("–" if r[c] is None else format_metric(r[c], result.metric_info(c).unit) for c in metrics),
                      r["errors"] or ""])
     b = result.settings.batch_size
     return Table(["model", "accuracy", f"median / batch of {b}", "p99",
                   f"speedup ({format_percent(result.settings.level)} CI)", "verdict", "best samples/s @ batch", "params",
-                  "peak RSS +", *metrics, "errors"], rows)
+                  "size (state dict)", "peak RSS +", *metrics, "errors"], rows)
 
 
 def latency_table(result: Any) -> Table:

@@ -339,7 +339,7 @@ LAYERS = {
     "stats": 2, "instrument": 2, "profiles": 2,
     "runner": 3, "procsut": 3, "monitor": 3,
     "scenarios": 4, "profiling": 4, "abtest": 4, "store": 4, "workloads": 4,
-    "capacity": 5, "loadgen": 5, "dashboard": 5,
+    "capacity": 5, "loadgen": 5, "dashboard": 5, "flames": 5,
     "quality": 6, "stress": 6,
     "suite": 7,
     "report": 8,
