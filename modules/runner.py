@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+from array import array
 import queue
 import sys
 import threading
@@ -147,13 +148,17 @@ assert _is_correct(np.float32(3.0), 3)
 # %%
 #| export
 class Recorder:
-    "Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads."
+    """Per-query timestamps (seconds from t0), appended by the issuer and filled in by the worker threads.
+
+    The timestamps are `array('d')` columns: a timestamp stored there is 8 bytes in place, where a list would hold a
+    new float object for each one (about 100 bytes a query over the four columns), memory that grew with every
+    query and that a soak's leak test read as the SUT's leak (at 3,000 queries/s: about 18 MiB/min)."""
     def __init__(self, labels: Sequence | None):
         self.queries: list[list[int]] = []
-        self.scheduled: list[float] = []
-        self.issued: list[float] = []
-        self.started: list[float] = []
-        self.completed: list[float] = []
+        self.scheduled: array = array("d")
+        self.issued: array = array("d")
+        self.started: array = array("d")
+        self.completed: array = array("d")
         self.errors: list[str | None] = []
         self.labels = labels
         self.query_labels: np.ndarray | None = None  # Offline over one array: the label of each query, in order
