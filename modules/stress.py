@@ -23,7 +23,9 @@
 #    clock falls and the latency follows it). Why a fraction: at the peak itself the queue is on
 #    the edge of growing without bound, so any trend would be the queue's, not the system's; and
 #    a service runs below its peak to keep headroom. At 70% the queue is stable, and a latency
-#    that still rises is the system getting slower.
+#    that still rises is the system getting slower. The memory is the whole process's, load
+#    generator included: its per-query records take a few bytes a query, so at thousands of
+#    queries/s over a long soak read the bytes per query too (a leak per call is usually KiBs).
 # 3. **Bursts** (variable load): the same mean rate, but queries arrive `burst_size` at a time (a
 #    retry storm, a batch upload). A queue absorbs a burst only by making its last queries wait, so
 #    the tail grows even though the mean rate is unchanged: the burst run's p99 against the steady
@@ -361,9 +363,10 @@ def _sections(r: StressResult) -> list[tuple[str, list]]:
         s = r.soak
         th = "throttling not assessed"
         secs.append((f"Sustained load: soak at {r.soak_qps:,.1f} queries/s", [[
-            f"Memory: {'LEAK' if s.leak else 'no leak'}: resident memory {s.mem_slope / 2**20 * 60:+.2f} MiB/min "
-            f"(p = {s.mem_p:.2g}, {s.mem_rss.size} samples; a leak is a positive slope with p < 0.001 and > 1 MiB "
-            "over the run).",
+            f"Memory: {'LEAK' if s.leak else 'no leak'}: resident memory {s.mem_slope / 2**20 * 60:+.2f} MiB/min, "
+            f"{s.mem_slope / r.soak_qps:+,.0f} bytes per query (p = {s.mem_p:.2g}, {s.mem_rss.size} samples; a leak "
+            "is a positive slope with p < 0.001 and > 1 MiB over the run; a leak per call is typically KiBs per "
+            "query, the load generator's own bookkeeping about 10 bytes).",
             f"Latency over time: {s.latency_trend} (Spearman's test on the median of each of "
             f"{s.window_p50.size} windows).",
             f"Thermal: {th}." if s.thermal is None else f"Thermal: {s.thermal.verdict.status}: {s.thermal.verdict.reason}",

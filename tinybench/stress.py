@@ -234,7 +234,7 @@ def stress_test(sut: Callable[[list], Any], dataset: Any, duration: float = 30.0
             break
     return out
 
-# %% ../modules/stress.ipynb #430d3c8e
+# %% ../modules/stress.ipynb #94a2a8de
 def _figure_soak(r: StressResult) -> Any:
     from matplotlib.figure import Figure
     s = r.soak
@@ -295,9 +295,10 @@ def _sections(r: StressResult) -> list[tuple[str, list]]:
         s = r.soak
         th = "throttling not assessed"
         secs.append((f"Sustained load: soak at {r.soak_qps:,.1f} queries/s", [[
-            f"Memory: {'LEAK' if s.leak else 'no leak'}: resident memory {s.mem_slope / 2**20 * 60:+.2f} MiB/min "
-            f"(p = {s.mem_p:.2g}, {s.mem_rss.size} samples; a leak is a positive slope with p < 0.001 and > 1 MiB "
-            "over the run).",
+            f"Memory: {'LEAK' if s.leak else 'no leak'}: resident memory {s.mem_slope / 2**20 * 60:+.2f} MiB/min, "
+            f"{s.mem_slope / r.soak_qps:+,.0f} bytes per query (p = {s.mem_p:.2g}, {s.mem_rss.size} samples; a leak "
+            "is a positive slope with p < 0.001 and > 1 MiB over the run; a leak per call is typically KiBs per "
+            "query, the load generator's own bookkeeping about 10 bytes).",
             f"Latency over time: {s.latency_trend} (Spearman's test on the median of each of "
             f"{s.window_p50.size} windows).",
             f"Thermal: {th}." if s.thermal is None else f"Thermal: {s.thermal.verdict.status}: {s.thermal.verdict.reason}",
