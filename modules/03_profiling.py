@@ -61,7 +61,8 @@ from tinybench.instrument import (
 from tinybench.profiles import (
     BatchLimit, BatchSweep, DevicePeaks, LayerProfile, MemoryProfile, ModelStats, OpProfile, PipelineProfile,
     PythonProfile, Roofline)
-from tinybench.timing import BenchmarkError, check_number, measure, resolve_device
+from tinybench.checks import check_number
+from tinybench.timing import BenchmarkError, measure, resolve_device
 
 # public names of tinybench.profiling that instrument and profiles define
 _all_ = ["ModelStats", "leaf_modules", "LayerProfile", "OpProfile", "PythonProfile", "MemoryProfile", "PipelineProfile",

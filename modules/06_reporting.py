@@ -64,7 +64,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from tinybench.stats import samples_of
-from tinybench.timing import check_number
+from tinybench.checks import check_number
 
 # %% [markdown]
 # §3–4 (output agreement, quality metrics) are exported to `tinybench.quality`, the layer the

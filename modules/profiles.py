@@ -31,7 +31,7 @@ import numpy as np
 
 from tinybench.display import figure_img, format_bytes, format_seconds
 from tinybench.env import environment
-from tinybench.timing import check_quantile
+from tinybench.checks import check_quantile
 
 # %% [markdown]
 # `ModelStats` (module 03, section 1): a model's size. MACs are half the FLOPs, by the convention

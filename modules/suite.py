@@ -71,7 +71,7 @@ class SuiteSettings:
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
-        from tinybench.timing import check_number
+        from tinybench.checks import check_number
         for name in ("batch_size", "rounds", "max_rounds"):
             setattr(self, name, check_number(getattr(self, name), name, integer=True, positive=True))
         for name in ("min_time", "time_budget", "scenario_duration", "sweep_min_time"):
