@@ -51,7 +51,7 @@ from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, compar
                              environment_table, figure_accuracy_vs_speedup, figure_memory, figure_speedup_by_technique,
                              figure_throughput, latency_table, methodology, per_class_table, plot_text,
                              regression_blocks, resource_finding, resources_blocks, results_table, rounds_run,
-                             scenarios_table, sweep_table)
+                             scenarios_table, sweep_memory_table, sweep_table)
 
 # %%
 #| export quality
@@ -1160,7 +1160,7 @@ class Report:
         if any(m.scenarios for m in r.models.values()):
             out.append(("Scenarios", [scenarios_table(r)]))
         if any(m.batch_sweep for m in r.models.values()):
-            out.append(("Throughput against batch size", [sweep_table(r), Chart(
+            out.append(("Throughput against batch size", [sweep_table(r), *filter(None, [sweep_memory_table(r)]), Chart(
                 "throughput_vs_batch", "Samples/s against batch size (the model alone, median time per batch).")]))
         if any(m.resources for m in r.models.values()):
             out.append(("Resources during timing", resources_blocks(r)))

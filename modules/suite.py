@@ -1533,6 +1533,22 @@ def sweep_table(result: Any) -> Table:
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
 
 
+def sweep_memory_table(result: Any) -> Table | None:
+    """Peak memory while each batch size ran (bytes): CUDA's peak allocation on a GPU, the process's peak RSS on CPU
+    (`batch_sweep` rows' cuda_peak_bytes / rss_peak_bytes); None when the sweep recorded neither."""
+    sizes, rows, kinds = list(result.settings.batch_sizes), [], set()
+    for n, m in result.models.items():
+        by = {}
+        for r in (m.batch_sweep.rows if m.batch_sweep else []):
+            key = "cuda_peak_bytes" if "cuda_peak_bytes" in r else "rss_peak_bytes" if "rss_peak_bytes" in r else None
+            if key:
+                by[r["batch"]], _ = r[key], kinds.add("CUDA peak allocation" if key == "cuda_peak_bytes" else "peak RSS")
+        rows.append([n, *(format_value(by.get(b), "bytes") for b in sizes)])
+    if not kinds:
+        return None
+    return Table([f"model ({' / '.join(sorted(kinds))})", *(f"batch {b}" for b in sizes)], rows)
+
+
 def resources_table(result: Any) -> Table:
     """Per model, what the process used during its own timed blocks (`ModelResult.resources`): mean and p95 CPU %
     (100% = one core), peak RSS, and GPU utilisation, peak device memory and power ("n/a" without NVML)."""

@@ -351,6 +351,7 @@ _ELSEWHERE = {
     "suite_limitations": "report",
     "suite_recommendations": "report",
     "summary": "scenarios",
+    "sweep_memory_table": "suite",
     "sweep_table": "suite",
     "template_environment": "documents",
     "tensor_bytes": "instrument",

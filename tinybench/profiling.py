@@ -381,17 +381,21 @@ def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
             raise ValueError(f"batch_sizes must hold positive integers (e.g. [1, 8, 64]), got {b!r} in {items}")
     return sorted({int(b) for b in items})
 
-# %% ../modules/03_profiling.ipynb #61569fe4
+# %% ../modules/03_profiling.ipynb #a8e4846c
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
-    "Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), CUDA peak memory (bytes)."
+    """Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), and the peak memory
+    while it ran (bytes): CUDA's peak allocation on a GPU; the process's peak RSS (VmHWM, reset first) on CPU."""
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+    hwm = dev.type != "cuda" and reset_hwm()
     with torch.inference_mode():
         m = measure(model, batch, device=str(dev), min_time=min_time, max_time=max_time)
     row = {"median": m.median, "p50": m.quantile(0.5), "p90": m.quantile(0.9), "p99": m.quantile(0.99),
            "n_samples": int(m.samples.size), "samples": m.samples.tolist(), "interrupted": m.interrupted}
     if dev.type == "cuda":
         row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
+    elif hwm:
+        row["rss_peak_bytes"] = read_hwm()
     return row
 
 # %% ../modules/03_profiling.ipynb #fe620c3f

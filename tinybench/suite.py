@@ -94,9 +94,10 @@ __all__ = ['SUITE_SCHEMA', 'VERDICT_COLOURS', 'SuiteSettings', 'TimingSummary', 
            'largest_layer_bytes', 'time_interleaved', 'sequential_verdict', 'compare_with_baseline', 'BenchmarkSuite',
            'resource_summary', 'EstimatorModel', 'as_batch_callable', 'MetricInfo', 'Metric', 'builtin_columns',
            'as_metrics', 'results_table', 'latency_table', 'comparisons_table', 'per_class_table', 'scenarios_table',
-           'sweep_table', 'resources_table', 'resources_blocks', 'resource_finding', 'environment_table',
-           'regression_blocks', 'plot_text', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory',
-           'figure_speedup_by_technique', 'cost_per_million', 'cost_table', 'rounds_run', 'methodology']
+           'sweep_table', 'sweep_memory_table', 'resources_table', 'resources_blocks', 'resource_finding',
+           'environment_table', 'regression_blocks', 'plot_text', 'figure_throughput', 'figure_accuracy_vs_speedup',
+           'figure_memory', 'figure_speedup_by_technique', 'cost_per_million', 'cost_table', 'rounds_run',
+           'methodology']
 
 # %% ../modules/suite.ipynb #26e7bd81
 @dataclass(repr=False)
@@ -1316,7 +1317,7 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #c6952e18
+# %% ../modules/suite.ipynb #0765a01c
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
@@ -1395,6 +1396,22 @@ def sweep_table(result: Any) -> Table:
         by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep.rows if m.batch_sweep else [])}
         rows.append([n, *(format_value(by.get(b), "count") for b in sizes)])
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
+
+
+def sweep_memory_table(result: Any) -> Table | None:
+    """Peak memory while each batch size ran (bytes): CUDA's peak allocation on a GPU, the process's peak RSS on CPU
+    (`batch_sweep` rows' cuda_peak_bytes / rss_peak_bytes); None when the sweep recorded neither."""
+    sizes, rows, kinds = list(result.settings.batch_sizes), [], set()
+    for n, m in result.models.items():
+        by = {}
+        for r in (m.batch_sweep.rows if m.batch_sweep else []):
+            key = "cuda_peak_bytes" if "cuda_peak_bytes" in r else "rss_peak_bytes" if "rss_peak_bytes" in r else None
+            if key:
+                by[r["batch"]], _ = r[key], kinds.add("CUDA peak allocation" if key == "cuda_peak_bytes" else "peak RSS")
+        rows.append([n, *(format_value(by.get(b), "bytes") for b in sizes)])
+    if not kinds:
+        return None
+    return Table([f"model ({' / '.join(sorted(kinds))})", *(f"batch {b}" for b in sizes)], rows)
 
 
 def resources_table(result: Any) -> Table:
