@@ -157,6 +157,7 @@ _ELSEWHERE = {
     "atomic_write_bytes": "files",
     "atomic_write_text": "files",
     "batch_error": "runner",
+    "batch_limit_table": "suite",
     "benjamini_hochberg": "stats",
     "bootstrap_ci": "stats",
     "bootstrap_ratio_ci": "stats",

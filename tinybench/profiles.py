@@ -364,7 +364,7 @@ class BatchSweep:
         return (f"<div><b>{self!r}</b><table><tr><th>batch</th><th>p50</th><th>p90</th><th>p99</th><th>samples/s</th>"
                 f"<th>CUDA peak</th></tr>{rows}</table>{img}</div>")
 
-# %% ../modules/profiles.ipynb #dedeb019
+# %% ../modules/profiles.ipynb #ce86e264
 @dataclass(repr=False)
 class BatchLimit:
     "Largest batch with latency (at `quantile`, seconds) within `budget`, and every batch size measured."
@@ -383,6 +383,11 @@ class BatchLimit:
     def to_dict(self) -> dict[str, Any]:
         return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
                 "samples_per_s": self.samples_per_s, "tried": {str(k): v for k, v in self.tried.items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchLimit":
+        "The limit of `to_dict()` (samples_per_s is recomputed)."
+        return cls(d["batch"], d["latency"], d["budget"], d["quantile"], {int(k): v for k, v in d["tried"].items()})
 
     def __repr__(self) -> str:
         if not self.batch:
