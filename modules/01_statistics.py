@@ -42,8 +42,8 @@ import numpy as np
 from scipy import special, stats as st
 
 from tinybench.display import format_seconds
-from tinybench.timing import (Measurement, Pitfall, check_drift, check_fraction, check_level, check_number,
-                              check_quantile, detect_warmup)
+from tinybench.checks import check_fraction, check_level, check_number, check_quantile
+from tinybench.timing import Measurement, Pitfall, check_drift, detect_warmup
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import time

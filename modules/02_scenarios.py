@@ -56,7 +56,8 @@ from tinybench.procsut import ProcessSUT
 from tinybench.runner import (
     ISSUE_MODES, NONFINITE_OUTPUT, Pacer, Recorder, batch_error, execute, max_over_allowed, offline_views, output_errors)
 from tinybench.stats import early_stopping, early_stopping_min_passing
-from tinybench.timing import check_number, check_quantile, nvtx_range
+from tinybench.checks import check_number, check_quantile
+from tinybench.timing import nvtx_range
 
 # the runner's and ProcessSUT's public names are importable from here too: `from tinybench.scenarios import Pacer`
 _all_ = ["ISSUE_MODES", "NONFINITE_OUTPUT", "batch_error", "output_errors", "Pacer", "max_over_allowed", "ProcessSUT"]

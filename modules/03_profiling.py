@@ -61,7 +61,8 @@ from tinybench.instrument import (
 from tinybench.profiles import (
     BatchLimit, BatchSweep, DevicePeaks, LayerProfile, MemoryProfile, ModelStats, OpProfile, PipelineProfile,
     PythonProfile, Roofline)
-from tinybench.timing import BenchmarkError, check_number, measure, resolve_device
+from tinybench.checks import check_number
+from tinybench.timing import BenchmarkError, measure, resolve_device
 
 # public names of tinybench.profiling that instrument and profiles define
 _all_ = ["ModelStats", "leaf_modules", "LayerProfile", "OpProfile", "PythonProfile", "MemoryProfile", "PipelineProfile",
@@ -921,15 +922,19 @@ assert _check_batch_sizes([64, 1, 8, 8]) == [1, 8, 64]
 # %%
 #| export
 def _time_batch(model: Callable, batch: Any, dev: torch.device, min_time: float, max_time: float) -> dict[str, Any]:
-    "Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), CUDA peak memory (bytes)."
+    """Measure model(batch) under inference_mode: latency quantiles and raw samples (s per batch), and the peak memory
+    while it ran (bytes): CUDA's peak allocation on a GPU; the process's peak RSS (VmHWM, reset first) on CPU."""
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+    hwm = dev.type != "cuda" and reset_hwm()
     with torch.inference_mode():
         m = measure(model, batch, device=str(dev), min_time=min_time, max_time=max_time)
     row = {"median": m.median, "p50": m.quantile(0.5), "p90": m.quantile(0.9), "p99": m.quantile(0.99),
            "n_samples": int(m.samples.size), "samples": m.samples.tolist(), "interrupted": m.interrupted}
     if dev.type == "cuda":
         row["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated(dev))
+    elif hwm:
+        row["rss_peak_bytes"] = read_hwm()
     return row
 
 # %%

@@ -44,7 +44,8 @@ from scipy import stats as st
 
 from tinybench.stats import compare, ratio_ci, samples_of, smallest_passing
 from tinybench.display import format_seconds
-from tinybench.timing import Measurement, all_finite, check_fraction, check_level, check_number, measure
+from tinybench.checks import all_finite, check_fraction, check_level, check_number
+from tinybench.timing import Measurement, measure
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch

@@ -43,7 +43,7 @@ from scipy import stats as st
 from tinybench.scenarios import ScenarioResult, TestSettings, run
 from tinybench.stats import samples_of
 from tinybench.display import figure_img, format_seconds
-from tinybench.timing import check_level, check_number, check_quantile
+from tinybench.checks import check_level, check_number, check_quantile
 
 # %% nbgrader={"grade": false, "grade_id": "notebook-setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import torch

@@ -43,7 +43,7 @@ import pstats
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from tinybench.display import Table, format_seconds
 from tinybench.env import environment
@@ -51,7 +51,8 @@ from tinybench.files import atomic_write_bytes, atomic_write_text
 from tinybench.instrument import forward_error, sample_python
 from tinybench.profiles import LayerProfile, OpProfile
 from tinybench.profiling import profile_layers, profile_ops
-from tinybench.timing import BenchmarkError, check_number, resolve_device
+from tinybench.checks import check_number
+from tinybench.timing import BenchmarkError, resolve_device
 
 PROFILERS = ("torch", "pyinstrument", "cprofile")
 

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 from tinybench.scenarios import TestSettings, headline_metric
 from tinybench.display import format_seconds
-from tinybench.timing import check_number, check_quantile
+from tinybench.checks import check_number, check_quantile
 
 # %%
 #| export

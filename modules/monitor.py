@@ -32,7 +32,8 @@ import numpy as np
 import psutil
 
 from tinybench.display import figure_img, format_bytes, format_seconds
-from tinybench.timing import BenchmarkError, check_number
+from tinybench.checks import check_number
+from tinybench.timing import BenchmarkError
 
 # %%
 #| export

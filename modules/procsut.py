@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tinybench.timing import check_number
+from tinybench.checks import check_number
 
 # %%
 import pickle

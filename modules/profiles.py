@@ -31,7 +31,7 @@ import numpy as np
 
 from tinybench.display import figure_img, format_bytes, format_seconds
 from tinybench.env import environment
-from tinybench.timing import check_quantile
+from tinybench.checks import check_quantile
 
 # %% [markdown]
 # `ModelStats` (module 03, section 1): a model's size. MACs are half the FLOPs, by the convention
@@ -495,6 +495,11 @@ class BatchLimit:
         return {"batch": self.batch, "latency": self.latency, "budget": self.budget, "quantile": self.quantile,
                 "samples_per_s": self.samples_per_s, "tried": {str(k): v for k, v in self.tried.items()}}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "BatchLimit":
+        "The limit of `to_dict()` (samples_per_s is recomputed)."
+        return cls(d["batch"], d["latency"], d["budget"], d["quantile"], {int(k): v for k, v in d["tried"].items()})
+
     def __repr__(self) -> str:
         if not self.batch:
             return f"BatchLimit(no batch meets p{self.quantile * 100:g} ≤ {format_seconds(self.budget)})"
@@ -511,6 +516,7 @@ bl = BatchLimit(batch=40, latency=4.9e-3, budget=5e-3, quantile=0.9,
                 tried={1: 1.1e-3, 64: 7.4e-3, 40: 4.9e-3, 128: math.inf})
 assert "batch 40: p90" in repr(bl) and bl.to_dict()["tried"]["128"] == math.inf and "out of memory" in bl._repr_html_()
 assert bl.samples_per_s == 40 / 4.9e-3 and "8,163 samples/s" in repr(bl)
+assert BatchLimit.from_dict(bl.to_dict()) == bl
 bl
 
 # %% [markdown]

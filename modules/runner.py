@@ -46,7 +46,8 @@ import numpy as np
 
 from tinybench.display import format_seconds
 from tinybench.stats import early_stopping_min_passing
-from tinybench.timing import NUMPY_DTYPES, finite_rows, nvtx_range
+from tinybench.checks import NUMPY_DTYPES, finite_rows
+from tinybench.timing import nvtx_range
 
 # %%
 import torch

@@ -43,7 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tinybench.env import environment, git_commit
-from tinybench.timing import check_number
+from tinybench.checks import check_number
 
 SCHEMA_VERSION = 3
 APPLICATION_ID = 0x74696E62  # "tinb": marks the file as a tinybench store (PRAGMA application_id)

@@ -39,7 +39,7 @@ from tinybench.checks import check_level, check_number, check_quantile
 from tinybench.display import Progress, Table, format_bytes, format_metric, format_percent, format_seconds, format_value
 from tinybench.files import atomic_write_text
 from tinybench.monitor import MonitorResult, ResourceMonitor, ResourceSummary
-from tinybench.profiles import BatchSweep, MemoryProfile, ModelStats
+from tinybench.profiles import BatchLimit, BatchSweep, MemoryProfile, ModelStats
 from tinybench.stats import verdict
 
 SUITE_SCHEMA = "tinybench.suite/1"
@@ -51,7 +51,9 @@ class SuiteSettings:
 
     Timing runs `rounds` interleaved rounds of `min_time / rounds` seconds per model; with `sequential` it then adds
     rounds until every comparison is decisive, up to `max_rounds` rounds or `time_budget` seconds of timing.
-    `resource_interval`: seconds between `ResourceMonitor` samples during each model's timed blocks (None: off)."""
+    `resource_interval`: seconds between `ResourceMonitor` samples during each model's timed blocks (None: off).
+    `latency_budget` (seconds per batch, optional): per model, the largest batch whose p90 fits it, and its samples/s
+    (module 03's `max_batch_under_latency`, up to 8 × the largest swept batch size)."""
     batch_size: int = 32
     min_time: float = 2.0
     rounds: int = 20
@@ -68,10 +70,11 @@ class SuiteSettings:
     max_rounds: int = 200
     time_budget: float = 60.0
     resource_interval: float | None = 0.1
+    latency_budget: float | None = None
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
-        from tinybench.timing import check_number
+        from tinybench.checks import check_number
         for name in ("batch_size", "rounds", "max_rounds"):
             setattr(self, name, check_number(getattr(self, name), name, integer=True, positive=True))
         for name in ("min_time", "time_budget", "scenario_duration", "sweep_min_time"):
@@ -79,6 +82,9 @@ class SuiteSettings:
         if self.resource_interval is not None:
             self.resource_interval = check_number(self.resource_interval, "resource_interval", positive=True,
                                                   hint="seconds between resource samples, e.g. 0.1, or None for none")
+        if self.latency_budget is not None:
+            self.latency_budget = check_number(self.latency_budget, "latency_budget", positive=True,
+                                               hint="seconds per batch at p90, e.g. 0.01, or None for no search")
         for name in ("sequential", "memory"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"SuiteSettings: {name} must be True or False, got {getattr(self, name)!r}")
@@ -244,7 +250,8 @@ class ModelResult:
     `timing`: the interleaved timing at the suite's batch size (`samples`: seconds per batch, pooled over rounds);
     `quality`: task metrics (`classification_quality`/`regression_quality`); `agreement`: `OutputAgreement.to_dict()`
     against the baseline; `stats`: `ModelStats.to_dict()`; `memory`: `MemoryProfile.to_dict()` of one batch;
-    `batch_sweep`: `BatchSweep.to_dict()`; `scenarios`: per scenario, its metrics and latencies;
+    `batch_sweep`: `BatchSweep.to_dict()`; `batch_limit`: the largest batch within `latency_budget` (`BatchLimit`);
+    `scenarios`: per scenario, its metrics and latencies;
     `cross_validation`: `CrossValidation.to_dict()` when a trainer was given; `metrics`: the user metrics' values
     (column → number, see `Metric`); `resources`: CPU %, RSS and (with NVML) GPU use sampled during this model's
     timed blocks only (`ResourceSummary`, with its samples); `errors`: step → message."""
@@ -259,6 +266,7 @@ class ModelResult:
     stats: ModelStats | None = None
     memory: MemorySummary | None = None
     batch_sweep: BatchSweep | None = None
+    batch_limit: BatchLimit | None = None
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     cross_validation: dict[str, Any] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -291,6 +299,7 @@ class ModelResult:
         d["memory"] = None if self.memory is None else self.memory.to_dict()
         d["stats"] = None if self.stats is None else self.stats.to_dict()
         d["resources"] = None if self.resources is None else self.resources.to_dict()
+        d["batch_limit"] = None if self.batch_limit is None else self.batch_limit.to_dict()
         d["batch_sweep"] = None if self.batch_sweep is None else {
             k: v for k, v in self.batch_sweep.to_dict().items() if k != "env"}  # the suite keeps one environment
         return d
@@ -298,8 +307,9 @@ class ModelResult:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelResult":
         timing, memory, stats, sweep = d.get("timing"), d.get("memory"), d.get("stats"), d.get("batch_sweep")
-        resources = d.get("resources")  # absent from results written before it was measured
+        resources, limit = d.get("resources"), d.get("batch_limit")  # absent from older results.json
         return cls(**{**d, "timing": None if timing is None else TimingSummary.from_dict(timing),
+                      "batch_limit": None if limit is None else BatchLimit.from_dict(limit),
                       "resources": None if resources is None else ResourceSummary.from_dict(resources),
                       "memory": None if memory is None else MemorySummary.from_dict(memory),
                       "stats": None if stats is None else ModelStats.from_dict(stats),
@@ -937,7 +947,7 @@ class BenchmarkSuite:
         try:
             _step_quality(self, result, say)
             _step_timing(self, result, say)
-            for step in (_step_stats, _step_memory, _step_sweep, _step_scenarios, _step_cross_validation,
+            for step in (_step_stats, _step_memory, _step_sweep, _step_batch_limit, _step_scenarios, _step_cross_validation,
                          _step_metrics):
                 for name, m in result.models.items():
                     if "forward" not in m.errors:
@@ -1150,6 +1160,22 @@ def _step_sweep(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[
     m.batch_sweep = sweep
     if sweep.interrupted:
         raise KeyboardInterrupt
+
+
+def _step_batch_limit(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callable[[str], None]) -> None:
+    "The largest batch whose p90 fits `latency_budget`, and its samples/s (module 03's max_batch_under_latency)."
+    from tinybench.profiling import max_batch_under_latency
+    s = suite.settings
+    if s.latency_budget is None:
+        return
+    say(f"{name}: largest batch with p90 within {format_seconds(s.latency_budget)}")
+    model, dev, _ = suite.models[name]
+    try:
+        m.batch_limit = max_batch_under_latency(model, lambda b: suite.input_for(name, b), s.latency_budget, dev,
+                                                quantile=0.9, max_batch=8 * max(s.batch_sizes or (s.batch_size,)),
+                                                min_time=s.sweep_min_time)
+    except Exception as e:  # a model that fails at some size: recorded, the other steps go on
+        m.errors["batch_limit"] = _error(e.__cause__ or e)
 
 # %% [markdown]
 # Step 6: the scenarios of module 02. Server needs a rate: `server_qps`, or half the
@@ -1531,6 +1557,37 @@ def sweep_table(result: Any) -> Table:
         by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep.rows if m.batch_sweep else [])}
         rows.append([n, *(format_value(by.get(b), "count") for b in sizes)])
     return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
+
+
+def batch_limit_table(result: Any) -> Table | None:
+    """Per model, the largest batch whose p90 latency fits the suite's `latency_budget`, that p90, and the samples/s it
+    sustains (batch / p90); None when no budget was set."""
+    budget = result.settings.latency_budget
+    if budget is None:
+        return None
+    rows = []
+    for n, m in result.models.items():
+        lim = m.batch_limit
+        rows.append([n, "–", "–", "–"] if lim is None else [n, "none" if not lim.batch else str(lim.batch),
+                     format_value(lim.latency if lim.batch else None, "seconds"),
+                     format_value(lim.samples_per_s, "count")])
+    return Table([f"model (p90 ≤ {format_seconds(budget)} per batch)", "largest batch", "p90", "samples/s"], rows)
+
+
+def sweep_memory_table(result: Any) -> Table | None:
+    """Peak memory while each batch size ran (bytes): CUDA's peak allocation on a GPU, the process's peak RSS on CPU
+    (`batch_sweep` rows' cuda_peak_bytes / rss_peak_bytes); None when the sweep recorded neither."""
+    sizes, rows, kinds = list(result.settings.batch_sizes), [], set()
+    for n, m in result.models.items():
+        by = {}
+        for r in (m.batch_sweep.rows if m.batch_sweep else []):
+            key = "cuda_peak_bytes" if "cuda_peak_bytes" in r else "rss_peak_bytes" if "rss_peak_bytes" in r else None
+            if key:
+                by[r["batch"]], _ = r[key], kinds.add("CUDA peak allocation" if key == "cuda_peak_bytes" else "peak RSS")
+        rows.append([n, *(format_value(by.get(b), "bytes") for b in sizes)])
+    if not kinds:
+        return None
+    return Table([f"model ({' / '.join(sorted(kinds))})", *(f"batch {b}" for b in sizes)], rows)
 
 
 def resources_table(result: Any) -> Table:

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinybench.timing import check_number, resolve_device
+from tinybench.checks import check_number
+from tinybench.timing import resolve_device
 
 # %% [markdown]
 # ## The data

@@ -216,3 +216,18 @@ def test_pages_render_in_headless_chromium(profiled, tmp_path, key):
                          capture_output=True, text=True, timeout=180).stdout
     expected = {"index": "conv1", "pyinstrument_html": "forward", "cprofile_flame": f"forward · {THIS_FILE}"}[key]
     assert expected in dom, dom[:2000]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_profile_on_cuda_records_device_time_and_kernels(tmp_path):
+    """On CUDA the operator table is sorted by self CUDA time, the ops have device time, and the trace holds kernels
+    (GPU activity), not only the host-side aten calls."""
+    art = profile_model(TinyNet(), torch.randn(64, 1, 8, 8), tmp_path, profilers=("torch",), device="cuda", repeat=3)
+    assert art.device.startswith("cuda") and art.ops.device.startswith("cuda")
+    assert sum(r["self_device"] for r in art.ops.rows) > 0, "no CUDA time recorded"
+    doc = json.loads(art.path("torch_trace").read_text())
+    assert any(e.get("cat") == "kernel" for e in doc["traceEvents"]), "no GPU kernels in the trace"
+    assert "self CUDA" in art.path("torch_ops").read_text()
+    assert cli.main(["profile", "--use-cuda", "--profiler", "torch", "--repeat", "2", "--save-dir",
+                     str(tmp_path / "cli"), "--quiet"]) == 0

@@ -536,3 +536,15 @@ def test_quantized_models_count_their_packed_weights_and_flops():
     weights = 64 * 32 + 32 * 10
     assert b.param_bytes == weights * 1 + (32 + 10) * 4, "int8 weights at 1 byte each, float biases at 4"
     assert count_flops(qconv, torch.randn(2, 3, 8, 8))[0] == count_flops(nn.Conv2d(3, 8, 3), torch.randn(2, 3, 8, 8))[0]
+
+
+def test_batch_sweep_records_the_peak_rss_of_each_batch_size_on_cpu():
+    """On CPU each size's row has the process's peak RSS while it ran (VmHWM, reset before it): a batch whose output
+    alone is 64 MiB (4096 × 4096 float32) peaks at least 32 MiB above a batch of 1."""
+    from tinybench.instrument import reset_hwm
+    if not reset_hwm():
+        pytest.skip("this system cannot reset the peak-RSS mark (/proc/self/clear_refs)")
+    m = nn.Linear(1024, 4096)
+    rows = batch_sweep(m, lambda b: torch.randn(b, 1024), [1, 4096], min_time=0.02).rows
+    small, big = (r["rss_peak_bytes"] for r in rows)
+    assert big - small >= 32 * 2**20, (small, big)

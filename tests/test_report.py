@@ -303,3 +303,19 @@ def test_pdf_report_has_pages_that_render_non_blank(small_report, tmp_path):
     images = sum(1 for page in pdf for obj in page.get_objects() if obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE)
     pdf.close()
     assert images == 5, f"the five plots are in the PDF, found {images}"
+
+
+def test_the_sweep_section_shows_memory_per_batch_size_from_the_rows(small_report):
+    "A second table under 'Throughput against batch size': each size's peak memory, exactly as the sweep recorded it."
+    from tinybench.display import format_bytes
+    from tinybench.suite import sweep_memory_table
+    rep, _, _ = small_report
+    table = sweep_memory_table(rep.result)
+    if table is None:
+        pytest.skip("this system cannot reset the peak-RSS mark: the sweep recorded no memory")
+    assert table.header[0] == "model (peak RSS)"
+    for row in table.rows:
+        rows = rep.result.models[row[0]].batch_sweep.rows
+        assert row[1:] == [format_bytes(r["rss_peak_bytes"]) for r in rows]
+    md = rep.to_markdown()
+    assert md.index("| model (peak RSS) |") > md.index("## Throughput against batch size")

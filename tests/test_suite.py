@@ -675,3 +675,28 @@ def test_model_result_fields_are_typed_and_survive_results_json():
     back = ModelResult.from_dict(json.loads(json.dumps(m.to_dict())))
     assert back.batch_sweep.oom_batch == 16 and back.best_throughput == {"batch": 8, "samples_per_s": 50.0}
     assert "env" not in m.to_dict()["batch_sweep"], "the suite keeps one environment, not one per sweep"
+
+
+def test_latency_budget_finds_the_largest_batch_within_it_and_round_trips(tmp_path):
+    """With `latency_budget`, each model gets the largest batch whose p90 fits it (module 03's binary search), with its
+    samples/s = batch / p90; the report shows the table; results.json keeps it. The budget is batch 8's p90 × 1.5,
+    measured just before; every batch the search rejected measured over the budget, the one it chose within it."""
+    from tinybench.profiling import batch_sweep
+    from tinybench.report import Report
+    from tinybench.suite import SuiteResult, batch_limit_table
+    model = nn.Sequential(nn.Linear(16, 256), nn.ReLU(), nn.Linear(256, 4)).eval()
+    X = torch.randn(64, 16)
+    p90 = batch_sweep(model, lambda b: X[:1].repeat(b, 1), [8], min_time=0.05).rows[0]["p90"]
+    s = SuiteSettings(batch_size=8, min_time=0.05, rounds=2, sequential=False, scenarios=(), batch_sizes=(8,),
+                      sweep_min_time=0.02, memory=False, latency_budget=1.5 * p90)
+    result = BenchmarkSuite({"m": model}, (X, None), s, task="regression").run()
+    lim = result.models["m"].batch_limit
+    assert lim is not None and lim.batch >= 1 and lim.latency <= lim.budget == 1.5 * p90
+    assert all(v > lim.budget for b, v in lim.tried.items() if b > lim.batch), lim.tried
+    assert lim.samples_per_s == lim.batch / lim.tried[lim.batch]
+    row = batch_limit_table(result).rows[0]
+    assert row[1] == str(lim.batch) and "largest batch" in Report(result).to_markdown()
+    again = SuiteResult.load(result.save(tmp_path / "r.json")).models["m"].batch_limit
+    assert again == lim
+    with pytest.raises(ValueError, match="latency_budget"):
+        SuiteSettings(latency_budget=-1.0)
