@@ -274,6 +274,15 @@ def test_soak_finds_a_leak_and_not_a_false_one():
     assert leaky.leak and not clean.leak, (leaky, clean)
     assert leaky.mem_slope > 20 * 2**20, "200 KiB x 200/s is ~40 MiB/s"
     assert json.loads(json.dumps(leaky.to_dict()))["leak"] is True and "LEAK" in repr(leaky)
+    # the rule's per-query bar: 2 MiB over the run is the harness's own ~10 B/query at 200,000 queries, a leak at 300
+    import dataclasses
+    t = np.linspace(0, 10, 50)
+    grow = dict(mem_time=t, mem_rss=1e8 + 2**21 * t / 10, mem_slope=2**21 / 10, mem_p=1e-9)
+    n = clean.result.n_queries
+    assert dataclasses.replace(clean, **grow).leak == (2**21 / n > 256), n
+    assert 2**21 / n > 256, "a 1.5 s soak at 200/s has ~300 queries: 2 MiB is ~7 KiB per query, a leak"
+    from types import SimpleNamespace
+    assert not dataclasses.replace(clean, result=SimpleNamespace(n_queries=200_000), **grow).leak, "~10 B per query"
 
 
 def test_recording_timestamps_allocates_nothing_per_query():

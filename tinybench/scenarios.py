@@ -527,7 +527,7 @@ ScenarioResult.to_dict = _result_to_dict
 ScenarioResult.__repr__ = _result_repr
 ScenarioResult._repr_html_ = _result_html
 
-# %% ../modules/02_scenarios.ipynb #ac5d276c
+# %% ../modules/02_scenarios.ipynb #c7a979c7
 @dataclass(repr=False)
 class SoakResult:
     "A soak run: the Server result, per-window latency medians, process memory samples and trend verdicts."
@@ -553,9 +553,10 @@ class SoakResult:
 
     @property
     def leak(self) -> bool:
-        "Memory grows: positive slope, p < 0.001, and more than 1 MiB over the run."
+        "Memory grows: slope > 0 at p < 0.001, > 1 MiB in all and > 256 B per query (the harness keeps ~10 B/query)."
         grown = self.mem_slope * (self.mem_time[-1] - self.mem_time[0]) if self.mem_time.size > 1 else 0.0
-        return bool(self.mem_p < 1e-3 and self.mem_slope > 0 and grown > 2**20)
+        per_query = grown / max(self.result.n_queries, 1)
+        return bool(self.mem_p < 1e-3 and self.mem_slope > 0 and grown > 2**20 and per_query > 256)
 
     def to_dict(self) -> dict[str, Any]:
         return {"result": self.result.to_dict(), "window_start": self.window_start.tolist(),
