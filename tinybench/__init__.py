@@ -29,6 +29,7 @@ _LAZY = {
     "batch_sweep": "profiling",
     "measure_memory": "profiling",
     "ResourceMonitor": "monitor",
+    "profile_model": "flames",
     "ABTest": "abtest",
     "detect_regression": "abtest",
     "ResultStore": "store",
@@ -38,6 +39,8 @@ _LAZY = {
     "Metric": "suite",
     "Report": "report",
     "default_workload": "workloads",
+    "stress_test": "stress",
+    "build_dashboard": "dashboard",
 }
 
 _MODULES = ["abtest", "capacity", "checks", "cli", "dashboard", "datasets", "display", "documents", "env", "files", "flames", "instrument", "loadgen", "monitor", "nbutils", "procsut", "profiles", "profiling", "quality", "report", "runner", "scenarios", "stats", "store", "stress", "suite", "timing", "workloads"]
@@ -162,7 +165,6 @@ _ELSEWHERE = {
     "benjamini_hochberg": "stats",
     "bootstrap_ci": "stats",
     "bootstrap_ratio_ci": "stats",
-    "build_dashboard": "dashboard",
     "builtin_columns": "suite",
     "burst_schedule": "scenarios",
     "cache_dir": "workloads",
@@ -296,7 +298,6 @@ _ELSEWHERE = {
     "poisson_schedule": "scenarios",
     "predict": "workloads",
     "predict_labels": "suite",
-    "profile_model": "flames",
     "profile_ops": "profiling",
     "profile_python": "profiling",
     "proportion_diff_ci": "abtest",
@@ -352,7 +353,6 @@ _ELSEWHERE = {
     "srm_test": "abtest",
     "stack_samples": "scenarios",
     "stress_figures": "stress",
-    "stress_test": "stress",
     "suite_findings": "report",
     "suite_limitations": "report",
     "suite_recommendations": "report",

@@ -108,11 +108,13 @@ ENTRY_POINTS = (
     # scenarios (MLPerf LoadGen's) and capacity
     "run", "TestSettings", "ArrayDataset", "TorchSUT", "find_peak_qps", "plan_capacity",
     # profiling
-    "model_stats", "profile_layers", "batch_sweep", "measure_memory", "ResourceMonitor",
+    "model_stats", "profile_layers", "batch_sweep", "measure_memory", "ResourceMonitor", "profile_model",
     # A/B tests and regressions
     "ABTest", "detect_regression", "ResultStore",
     # the suite and its report
     "BenchmarkSuite", "SuiteSettings", "SuiteResult", "Metric", "Report", "default_workload",
+    # stress, history
+    "stress_test", "build_dashboard",
 )
 
 
