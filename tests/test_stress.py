@@ -184,3 +184,25 @@ def test_stress_command_bad_input_exits_2_with_one_line(argv, match, tmp_path, c
     assert cli.main(["stress", "--save-dir", str(tmp_path), "--quiet", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("tinybench: error:") and match in err, err
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not any(__import__("shutil").which(c) for c in ("chromium", "chromium-browser", "google-chrome")),
+                    reason="needs Chromium (apt-get install chromium)")
+def test_stress_html_renders_in_headless_chromium(stressed, tmp_path):
+    "stress.html in real Chromium: no console errors, two inline charts, a screenshot with ink."
+    import subprocess
+
+    import matplotlib.image as mpimg
+
+    from tinybench.documents import chromium_command, find_chromium
+    page = stressed[0].save(tmp_path, markdown=False)["html"]
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(chromium_command(find_chromium(), f"--screenshot={shot}", "--window-size=1280,2400",
+                                           "--enable-logging=stderr", "--v=0", page.as_uri(),
+                                           profile=tmp_path / "profile"), capture_output=True, text=True, timeout=180)
+    assert shot.exists() and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    assert not [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+    img = mpimg.imread(shot)[..., :3]
+    assert (img.mean(axis=2) < 0.9).mean() > 0.02, "the screenshot is nearly blank"
+    assert page.read_text().count("data:image/png;base64,") == 2
