@@ -560,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
     p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")
     p.add_argument("--batch-sizes", type=_csv(int), default=(1, 8, 32, 128), help="batch sweep sizes (default 1,8,32,128)")
+    p.add_argument("--tokens-per-sample", type=int, default=None, metavar="N",
+                   help="fixed-length sequence models: report tokens/s (samples/s × N) in the batch sweep")
     p.add_argument("--latency-budget-ms", type=float, default=None, metavar="MS",
                    help="per model, the largest batch whose p90 fits MS milliseconds, and its samples/s")
     p.add_argument("--margin", type=float, default=0.05, help="equivalence margin, e.g. 0.05 for ±5%% (default)")
@@ -708,7 +710,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
                             "scenarios": args.scenarios, "scenario_duration": args.scenario_duration,
                             "batch_sizes": args.batch_sizes, "sweep_min_time": 0.1, "memory": not args.no_memory,
                             "margin": args.margin, "device": args.device, **quick,
-                            "latency_budget": None if args.latency_budget_ms is None else args.latency_budget_ms / 1e3})
+                            "latency_budget": None if args.latency_budget_ms is None else args.latency_budget_ms / 1e3,
+                            "tokens_per_sample": args.tokens_per_sample})
 
 
 def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:

@@ -53,7 +53,8 @@ class SuiteSettings:
     rounds until every comparison is decisive, up to `max_rounds` rounds or `time_budget` seconds of timing.
     `resource_interval`: seconds between `ResourceMonitor` samples during each model's timed blocks (None: off).
     `latency_budget` (seconds per batch, optional): per model, the largest batch whose p90 fits it, and its samples/s
-    (module 03's `max_batch_under_latency`, up to 8 × the largest swept batch size)."""
+    (module 03's `max_batch_under_latency`, up to 8 × the largest swept batch size). `tokens_per_sample` (sequence
+    models with a fixed length, optional) adds tokens/s = samples/s × tokens per sample to the batch sweep's table."""
     batch_size: int = 32
     min_time: float = 2.0
     rounds: int = 20
@@ -71,6 +72,7 @@ class SuiteSettings:
     time_budget: float = 60.0
     resource_interval: float | None = 0.1
     latency_budget: float | None = None
+    tokens_per_sample: int | None = None
 
     def __post_init__(self):
         from tinybench.scenarios import SCENARIOS
@@ -82,6 +84,9 @@ class SuiteSettings:
         if self.resource_interval is not None:
             self.resource_interval = check_number(self.resource_interval, "resource_interval", positive=True,
                                                   hint="seconds between resource samples, e.g. 0.1, or None for none")
+        if self.tokens_per_sample is not None:
+            self.tokens_per_sample = check_number(self.tokens_per_sample, "tokens_per_sample", integer=True, lo=1,
+                                                  hint="tokens in each sample of a fixed-length sequence model")
         if self.latency_budget is not None:
             self.latency_budget = check_number(self.latency_budget, "latency_budget", positive=True,
                                                hint="seconds per batch at p90, e.g. 0.01, or None for no search")
@@ -1551,12 +1556,16 @@ def scenarios_table(result: Any) -> Table:
 
 
 def sweep_table(result: Any) -> Table:
-    sizes = list(result.settings.batch_sizes)
+    """Samples/s per model and batch size (batch / median time per batch); with `tokens_per_sample`, tokens/s
+    (samples/s × tokens per sample) in brackets."""
+    sizes, tokens = list(result.settings.batch_sizes), result.settings.tokens_per_sample
     rows = []
     for n, m in result.models.items():
         by = {r["batch"]: r["samples_per_s"] for r in (m.batch_sweep.rows if m.batch_sweep else [])}
-        rows.append([n, *(format_value(by.get(b), "count") for b in sizes)])
-    return Table(["model (samples/s)", *(f"batch {b}" for b in sizes)], rows)
+        rows.append([n, *(format_value(by.get(b), "count") + (f" ({by[b] * tokens:,.0f} tok/s)" if tokens and b in by
+                                                              else "") for b in sizes)])
+    what = "samples/s" + (f"; tokens/s at {tokens} tokens per sample" if tokens else "")
+    return Table([f"model ({what})", *(f"batch {b}" for b in sizes)], rows)
 
 
 def batch_limit_table(result: Any) -> Table | None:

@@ -319,3 +319,16 @@ def test_the_sweep_section_shows_memory_per_batch_size_from_the_rows(small_repor
         assert row[1:] == [format_bytes(r["rss_peak_bytes"]) for r in rows]
     md = rep.to_markdown()
     assert md.index("| model (peak RSS) |") > md.index("## Throughput against batch size")
+
+
+def test_tokens_per_sample_adds_tokens_per_second_to_the_sweep_table():
+    from tinybench.profiles import BatchSweep
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings, sweep_table
+    rows = [{"batch": 8, "samples_per_s": 1000.0}, {"batch": 32, "samples_per_s": 2500.0}]
+    r = SuiteResult({"lm": ModelResult("lm", batch_sweep=BatchSweep(rows, "cpu", env={}))}, "lm",
+                    SuiteSettings(scenarios=(), batch_sizes=(8, 32), tokens_per_sample=128), "regression", 10)
+    t = sweep_table(r)
+    assert t.header[0] == "model (samples/s; tokens/s at 128 tokens per sample)"
+    assert t.rows[0] == ["lm", "1,000 (128,000 tok/s)", "2,500 (320,000 tok/s)"]
+    with pytest.raises(ValueError, match="tokens_per_sample"):
+        SuiteSettings(tokens_per_sample=0)

@@ -407,7 +407,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #0f7e4be3
+# %% ../modules/cli.ipynb #96de4039
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -483,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated LoadGen scenarios (SingleStream, MultiStream, Server, Offline); '' for none")
     p.add_argument("--scenario-duration", type=float, default=1.0, help="seconds per scenario run (default 1)")
     p.add_argument("--batch-sizes", type=_csv(int), default=(1, 8, 32, 128), help="batch sweep sizes (default 1,8,32,128)")
+    p.add_argument("--tokens-per-sample", type=int, default=None, metavar="N",
+                   help="fixed-length sequence models: report tokens/s (samples/s × N) in the batch sweep")
     p.add_argument("--latency-budget-ms", type=float, default=None, metavar="MS",
                    help="per model, the largest batch whose p90 fits MS milliseconds, and its samples/s")
     p.add_argument("--margin", type=float, default=0.05, help="equivalence margin, e.g. 0.05 for ±5%% (default)")
@@ -631,7 +633,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
                             "scenarios": args.scenarios, "scenario_duration": args.scenario_duration,
                             "batch_sizes": args.batch_sizes, "sweep_min_time": 0.1, "memory": not args.no_memory,
                             "margin": args.margin, "device": args.device, **quick,
-                            "latency_budget": None if args.latency_budget_ms is None else args.latency_budget_ms / 1e3})
+                            "latency_budget": None if args.latency_budget_ms is None else args.latency_budget_ms / 1e3,
+                            "tokens_per_sample": args.tokens_per_sample})
 
 
 def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
