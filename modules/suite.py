@@ -379,6 +379,13 @@ class VariantComparison:
         lo, hi = self.ratio_ci
         return (1 / hi if hi > 0 else math.inf, 1 / lo if lo > 0 else math.inf)
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the interval is bounded on both sides (0 < low, high < ∞). With a few noisy rounds a confidence
+        sequence can be (0, ∞): then the point estimate says nothing, and reports show none."""
+        lo, hi = self.ratio_ci
+        return 0 < lo and math.isfinite(hi)
+
     def accuracy_significant(self, alpha: float = 0.05) -> bool:
         "McNemar's test rejects 'same accuracy' at `alpha`."
         return self.mcnemar_p is not None and self.mcnemar_p < alpha
@@ -550,7 +557,7 @@ class SuiteResult:
                 lines.append(f"  {r['model']:14s} failed: {r['errors']}")
                 continue
             acc = f"accuracy {r['accuracy']:.2%}" if r["accuracy"] is not None else ""
-            sp = (f"{r['speedup']:.2f}× ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f}) {r['verdict']}"
+            sp = (f"{speedup_text(r['speedup'], r['speedup_ci_low'], r['speedup_ci_high'])} {r['verdict']}"
                   if r["speedup_ci_low"] is not None else r["verdict"] or "")
             lines.append(f"  {r['model']:14s} {format_seconds(r['median_s']):>10s} per batch of {r['batch']}  "
                          f"{sp}  {acc}")
@@ -1484,12 +1491,21 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
 
 # %%
 #| export
+def speedup_text(speedup: float | None, low: float | None, high: float | None, decimals: int = 2) -> str:
+    """'s (low–high)', or "– (interval unbounded)" when the interval is (0, ∞) (too few or too noisy rounds: the
+    point estimate means nothing then), or the plain ratio when there is no interval (the baseline)."""
+    if low is None or high is None:
+        return format_value(speedup, "ratio")
+    if not (0 < low and math.isfinite(high)):
+        return "– (interval unbounded)"
+    return f"{speedup:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
+
+
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
     for r in result.rows():
-        sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
-              if r["speedup_ci_low"] is not None else format_value(r["speedup"], "ratio"))
+        sp = speedup_text(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"])
         rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
                      format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
                      format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
@@ -1510,7 +1526,7 @@ def latency_table(result: Any) -> Table:
     rows = []
     for name, m in result.models.items():
         t, c = m.timing, result.comparison(name)
-        speed = (f"{c.speedup:.2f} ({c.speedup_ci[0]:.2f}–{c.speedup_ci[1]:.2f}) {c.verdict}" if c else
+        speed = (f"{speedup_text(c.speedup, *c.speedup_ci)} {c.verdict}" if c else
                  "baseline" if name == result.baseline else "–")
         rows.append([name, *(format_value(t and t.quantile(q), "seconds") for q in (0.5, 0.95, 0.99)), speed])
     return Table(["model", f"p50 / batch of {result.settings.batch_size}", "p95", "p99",
@@ -1527,7 +1543,7 @@ def comparisons_table(result: Any) -> Table:
     def pooled(vc: Any) -> str:
         c = vc.pooled
         return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
-    rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", format_value(vc.p_value, "p_value"),
+    rows = [[vc.candidate, speedup_text(vc.ratio, *vc.ratio_ci, decimals=3), format_value(vc.p_value, "p_value"),
              format_value(vc.p_holm, "p_value"), vc.verdict, pooled(vc),
              "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
              format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent"),
@@ -1683,8 +1699,10 @@ def figure_throughput(result: Any):
         return None
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
+    order = list(result.models)  # one colour per model in every figure: C0, C1, ... in the suite's order
     for name, rows in sweeps.items():
-        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=plot_text(name))
+        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=plot_text(name),
+                color=f"C{order.index(name) % 10}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples/s")
@@ -1704,16 +1722,19 @@ def figure_accuracy_vs_speedup(result: Any):
     ax = fig.add_subplot()
     ax.plot([1.0], [base.accuracy * 100], "ks")
     ax.annotate(plot_text(result.baseline), (1.0, base.accuracy * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    order = list(result.models)
     for vc in result.comparisons:
         acc = result.models[vc.candidate].accuracy
-        if acc is None:
+        if acc is None or not vc.bounded:  # an unbounded interval: its point estimate says nothing
             continue
         lo, hi = vc.speedup_ci
-        ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3)
+        ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3,
+                    color=f"C{order.index(vc.candidate) % 10}")
         ax.annotate(plot_text(vc.candidate), (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.axvline(1.0, color="grey", linestyle=":")
     ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({format_percent(result.settings.level)} CI)")
     ax.set_ylabel("accuracy (%)")
+    ax.margins(x=0.15, y=0.25)  # room for the labels inside the frame
     ax.set_title("accuracy against speedup", fontsize=9)
     fig.tight_layout()
     return fig
@@ -1725,7 +1746,7 @@ def figure_memory(result: Any):
     names = [n for n, m in result.models.items() if m.stats or m.memory]
     if not names:
         return None
-    fig = Figure(figsize=(5, 3), dpi=100)
+    fig = Figure(figsize=(5, 3.6), dpi=100)
     ax = fig.add_subplot()
     y = np.arange(len(names))
     models = [result.models[n] for n in names]
@@ -1740,7 +1761,7 @@ def figure_memory(result: Any):
     ax.set_yticks(y, [plot_text(n) for n in names], fontsize=7)
     ax.set_xlabel("MiB")
     ax.set_title("memory", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)  # below: never over a bar
     fig.tight_layout()
     return fig
 
@@ -1757,7 +1778,7 @@ def figure_speedup_by_technique(result: Any):
     "Each candidate's speedup over the baseline with its CI (a bar per variant), coloured by its verdict."
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
-    comps = sorted(result.comparisons, key=lambda vc: vc.speedup)
+    comps = sorted((vc for vc in result.comparisons if vc.bounded), key=lambda vc: vc.speedup)  # no bar without bounds
     if not comps:
         return None
     fig = Figure(figsize=(5, 1.2 + 0.4 * len(comps)), dpi=100)

@@ -1,4 +1,5 @@
 """Module 06: tinybench.quality (output agreement, quality metrics), the environment record, and tinybench.report."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -332,3 +333,25 @@ def test_tokens_per_sample_adds_tokens_per_second_to_the_sweep_table():
     assert t.rows[0] == ["lm", "1,000 (128,000 tok/s)", "2,500 (320,000 tok/s)"]
     with pytest.raises(ValueError, match="tokens_per_sample"):
         SuiteSettings(tokens_per_sample=0)
+
+
+def test_an_unbounded_interval_shows_no_point_speedup_and_no_bar():
+    """Three noisy rounds can give a confidence sequence of (0, ∞): the point estimate then means nothing (a user saw
+    '2.53 (0.00–inf)' next to a slower p50). Tables say so, and the speedup and trade-off plots leave it out."""
+    from tinybench.suite import (ModelResult, SuiteResult, SuiteSettings, TimingSummary, VariantComparison,
+                                 comparisons_table, figure_accuracy_vs_speedup, figure_speedup_by_technique,
+                                 latency_table, results_table, speedup_text)
+    s = [2e-3, 2.1e-3, 1.9e-3]
+    vc = VariantComparison("fp32", "int8", ratio=0.4, ratio_ci=(0.0, math.inf), p_value=0.5, p_holm=0.5,
+                           verdict="undecided", method="confidence sequence", margin=0.05, level=0.95, n_comparisons=1)
+    ok = VariantComparison("fp32", "bf16", ratio=0.8, ratio_ci=(0.7, 0.9), p_value=0.01, p_holm=0.02,
+                           verdict="faster", method="confidence sequence", margin=0.05, level=0.95, n_comparisons=1)
+    models = {n: ModelResult(n, timing=TimingSummary(32, s, s), quality={"accuracy": 0.9}) for n in ("fp32", "int8", "bf16")}
+    r = SuiteResult(models, "fp32", SuiteSettings(scenarios=(), batch_sizes=()), "classification", 100, comparisons=[vc, ok])
+    assert not vc.bounded and ok.bounded and speedup_text(2.5, 0.0, math.inf) == "– (interval unbounded)"
+    assert latency_table(r).rows[1][-1] == "– (interval unbounded) undecided"
+    assert results_table(r).rows[1][4] == "– (interval unbounded)" and comparisons_table(r).rows[0][1] == "– (interval unbounded)"
+    assert latency_table(r).rows[2][-1] == "1.25 (1.11–1.43) faster"
+    bars = figure_speedup_by_technique(r).axes[0].patches
+    assert len(bars) == 1, "one bar: bf16's"
+    assert len(figure_accuracy_vs_speedup(r).axes[0].containers) == 1, "one error bar: bf16's"

@@ -350,6 +350,7 @@ _ELSEWHERE = {
     "size_finding": "report",
     "smallest_passing": "stats",
     "soak": "scenarios",
+    "speedup_text": "suite",
     "srm_test": "abtest",
     "stack_samples": "scenarios",
     "stress_figures": "stress",

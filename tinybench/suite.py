@@ -104,11 +104,11 @@ __all__ = ['SUITE_SCHEMA', 'VERDICT_COLOURS', 'SuiteSettings', 'TimingSummary', 
            'VariantComparison', 'mcnemar_exact', 'SuiteResult', 'CrossValidation', 'predict_labels', 'cross_validate',
            'largest_layer_bytes', 'time_interleaved', 'sequential_verdict', 'compare_with_baseline', 'BenchmarkSuite',
            'resource_summary', 'EstimatorModel', 'as_batch_callable', 'MetricInfo', 'Metric', 'builtin_columns',
-           'as_metrics', 'results_table', 'latency_table', 'comparisons_table', 'per_class_table', 'scenarios_table',
-           'sweep_table', 'batch_limit_table', 'sweep_memory_table', 'resources_table', 'resources_blocks',
-           'resource_finding', 'environment_table', 'regression_blocks', 'plot_text', 'figure_throughput',
-           'figure_accuracy_vs_speedup', 'figure_memory', 'figure_speedup_by_technique', 'cost_per_million',
-           'cost_table', 'rounds_run', 'methodology']
+           'as_metrics', 'speedup_text', 'results_table', 'latency_table', 'comparisons_table', 'per_class_table',
+           'scenarios_table', 'sweep_table', 'batch_limit_table', 'sweep_memory_table', 'resources_table',
+           'resources_blocks', 'resource_finding', 'environment_table', 'regression_blocks', 'plot_text',
+           'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory', 'figure_speedup_by_technique',
+           'cost_per_million', 'cost_table', 'rounds_run', 'methodology']
 
 # %% ../modules/suite.ipynb #26e7bd81
 @dataclass(repr=False)
@@ -295,7 +295,7 @@ class ModelResult:
             parts.append("FAILED " + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
         return ", ".join(parts) + ")"
 
-# %% ../modules/suite.ipynb #88bbdc01
+# %% ../modules/suite.ipynb #d8dea3bc
 @dataclass(repr=False)
 class VariantComparison:
     """Candidate vs baseline at the suite's batch size: time ratio candidate/baseline with its CI, p-value, the
@@ -332,6 +332,13 @@ class VariantComparison:
     def speedup_ci(self) -> tuple[float, float]:
         lo, hi = self.ratio_ci
         return (1 / hi if hi > 0 else math.inf, 1 / lo if lo > 0 else math.inf)
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the interval is bounded on both sides (0 < low, high < ∞). With a few noisy rounds a confidence
+        sequence can be (0, ∞): then the point estimate says nothing, and reports show none."""
+        lo, hi = self.ratio_ci
+        return 0 < lo and math.isfinite(hi)
 
     def accuracy_significant(self, alpha: float = 0.05) -> bool:
         "McNemar's test rejects 'same accuracy' at `alpha`."
@@ -379,7 +386,7 @@ def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> tuple
     b, c = int(np.sum(a & ~b_)), int(np.sum(~a & b_))
     return (1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)), b, c
 
-# %% ../modules/suite.ipynb #db027c69
+# %% ../modules/suite.ipynb #563d6e3e
 @dataclass(repr=False)
 class SuiteResult:
     """A suite's per-model results, the comparisons with the baseline, its settings and environment (see ModelResult).
@@ -492,7 +499,7 @@ class SuiteResult:
                 lines.append(f"  {r['model']:14s} failed: {r['errors']}")
                 continue
             acc = f"accuracy {r['accuracy']:.2%}" if r["accuracy"] is not None else ""
-            sp = (f"{r['speedup']:.2f}× ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f}) {r['verdict']}"
+            sp = (f"{speedup_text(r['speedup'], r['speedup_ci_low'], r['speedup_ci_high'])} {r['verdict']}"
                   if r["speedup_ci_low"] is not None else r["verdict"] or "")
             lines.append(f"  {r['model']:14s} {format_seconds(r['median_s']):>10s} per batch of {r['batch']}  "
                          f"{sp}  {acc}")
@@ -1348,13 +1355,22 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #34e6c24c
+# %% ../modules/suite.ipynb #a752ba36
+def speedup_text(speedup: float | None, low: float | None, high: float | None, decimals: int = 2) -> str:
+    """'s (low–high)', or "– (interval unbounded)" when the interval is (0, ∞) (too few or too noisy rounds: the
+    point estimate means nothing then), or the plain ratio when there is no interval (the baseline)."""
+    if low is None or high is None:
+        return format_value(speedup, "ratio")
+    if not (0 < low and math.isfinite(high)):
+        return "– (interval unbounded)"
+    return f"{speedup:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
+
+
 def results_table(result: Any) -> Table:
     "One row per model: accuracy, latency per batch, speedup with CI, verdict, throughput, size and memory."
     rows, metrics = [], result.metric_columns()
     for r in result.rows():
-        sp = (f"{r['speedup']:.2f} ({r['speedup_ci_low']:.2f}–{r['speedup_ci_high']:.2f})"
-              if r["speedup_ci_low"] is not None else format_value(r["speedup"], "ratio"))
+        sp = speedup_text(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"])
         rows.append([r["model"], format_value(r["accuracy"], "percent"), format_value(r["median_s"], "seconds"),
                      format_value(r["p99_s"], "seconds"), sp, r["verdict"] or "–",
                      format_value(r["best_samples_per_s"], "count") + (f" @ {r['best_batch']}" if r["best_batch"] else ""),
@@ -1375,7 +1391,7 @@ def latency_table(result: Any) -> Table:
     rows = []
     for name, m in result.models.items():
         t, c = m.timing, result.comparison(name)
-        speed = (f"{c.speedup:.2f} ({c.speedup_ci[0]:.2f}–{c.speedup_ci[1]:.2f}) {c.verdict}" if c else
+        speed = (f"{speedup_text(c.speedup, *c.speedup_ci)} {c.verdict}" if c else
                  "baseline" if name == result.baseline else "–")
         rows.append([name, *(format_value(t and t.quantile(q), "seconds") for q in (0.5, 0.95, 0.99)), speed])
     return Table(["model", f"p50 / batch of {result.settings.batch_size}", "p95", "p99",
@@ -1392,7 +1408,7 @@ def comparisons_table(result: Any) -> Table:
     def pooled(vc: Any) -> str:
         c = vc.pooled
         return f"{c['ratio']:.3f} ({c['ratio_ci'][0]:.3f}–{c['ratio_ci'][1]:.3f})" if c else "–"
-    rows = [[vc.candidate, f"{vc.ratio:.3f} ({vc.ratio_ci[0]:.3f}–{vc.ratio_ci[1]:.3f})", format_value(vc.p_value, "p_value"),
+    rows = [[vc.candidate, speedup_text(vc.ratio, *vc.ratio_ci, decimals=3), format_value(vc.p_value, "p_value"),
              format_value(vc.p_holm, "p_value"), vc.verdict, pooled(vc),
              "–" if vc.accuracy_change is None else f"{vc.accuracy_change * 100:+.2f} pts",
              format_value(vc.mcnemar_p, "p_value"), format_value(vc.top1_agreement, "percent"),
@@ -1528,7 +1544,7 @@ def regression_blocks(regressions: Mapping[str, Any]) -> list[Any]:
             "iterations are not independent replications: confirm a flagged change with a rerun.",
             Table(["benchmark", "metric", "verdict", "evidence"], rows)]
 
-# %% ../modules/suite.ipynb #7b4fa522
+# %% ../modules/suite.ipynb #137a8933
 def plot_text(text: str) -> str:
     "`text` for a matplotlib label, shown as written: `$` escaped, so that a model named `$x$` is not parsed as math."
     return str(text).replace("$", r"\$")
@@ -1542,8 +1558,10 @@ def figure_throughput(result: Any):
         return None
     fig = Figure(figsize=(5, 3), dpi=100)
     ax = fig.add_subplot()
+    order = list(result.models)  # one colour per model in every figure: C0, C1, ... in the suite's order
     for name, rows in sweeps.items():
-        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=plot_text(name))
+        ax.plot([r["batch"] for r in rows], [r["samples_per_s"] for r in rows], "o-", label=plot_text(name),
+                color=f"C{order.index(name) % 10}")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("samples/s")
@@ -1563,16 +1581,19 @@ def figure_accuracy_vs_speedup(result: Any):
     ax = fig.add_subplot()
     ax.plot([1.0], [base.accuracy * 100], "ks")
     ax.annotate(plot_text(result.baseline), (1.0, base.accuracy * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    order = list(result.models)
     for vc in result.comparisons:
         acc = result.models[vc.candidate].accuracy
-        if acc is None:
+        if acc is None or not vc.bounded:  # an unbounded interval: its point estimate says nothing
             continue
         lo, hi = vc.speedup_ci
-        ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3)
+        ax.errorbar([vc.speedup], [acc * 100], xerr=[[vc.speedup - lo], [hi - vc.speedup]], fmt="o", capsize=3,
+                    color=f"C{order.index(vc.candidate) % 10}")
         ax.annotate(plot_text(vc.candidate), (vc.speedup, acc * 100), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.axvline(1.0, color="grey", linestyle=":")
     ax.set_xlabel(f"speedup over {plot_text(result.baseline)} ({format_percent(result.settings.level)} CI)")
     ax.set_ylabel("accuracy (%)")
+    ax.margins(x=0.15, y=0.25)  # room for the labels inside the frame
     ax.set_title("accuracy against speedup", fontsize=9)
     fig.tight_layout()
     return fig
@@ -1584,7 +1605,7 @@ def figure_memory(result: Any):
     names = [n for n, m in result.models.items() if m.stats or m.memory]
     if not names:
         return None
-    fig = Figure(figsize=(5, 3), dpi=100)
+    fig = Figure(figsize=(5, 3.6), dpi=100)
     ax = fig.add_subplot()
     y = np.arange(len(names))
     models = [result.models[n] for n in names]
@@ -1599,11 +1620,11 @@ def figure_memory(result: Any):
     ax.set_yticks(y, [plot_text(n) for n in names], fontsize=7)
     ax.set_xlabel("MiB")
     ax.set_title("memory", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)  # below: never over a bar
     fig.tight_layout()
     return fig
 
-# %% ../modules/suite.ipynb #8a6fc7b7
+# %% ../modules/suite.ipynb #43c8744a
 VERDICT_COLOURS = {"faster": "tab:green", "slower": "tab:red", "equivalent": "tab:blue"}
 
 
@@ -1611,7 +1632,7 @@ def figure_speedup_by_technique(result: Any):
     "Each candidate's speedup over the baseline with its CI (a bar per variant), coloured by its verdict."
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
-    comps = sorted(result.comparisons, key=lambda vc: vc.speedup)
+    comps = sorted((vc for vc in result.comparisons if vc.bounded), key=lambda vc: vc.speedup)  # no bar without bounds
     if not comps:
         return None
     fig = Figure(figsize=(5, 1.2 + 0.4 * len(comps)), dpi=100)
