@@ -129,13 +129,15 @@ def load_data_file(path: str | Path) -> tuple[Any, Any]:
 
 
 def load_data(path: str | Path, image_size: int | tuple[int, int] | None = None,
-              normalize: str = "imagenet") -> tuple[Any, Any]:
+              normalize: str = "imagenet", channels: int | str = "auto") -> tuple[Any, Any]:
     """(X, y) from an .npz file (`load_data_file`) or from an image folder with one subfolder per class
-    (`tinybench.datasets.load_image_folder`: `image_size` resizes, `normalize` as there)."""
+    (`tinybench.datasets.load_image_folder`: `image_size` resizes, `normalize` and `channels` as there)."""
     if Path(path).is_dir():
         from tinybench.datasets import load_image_folder
-        folder = load_image_folder(path, image_size, normalize)
+        folder = load_image_folder(path, image_size, normalize, channels)
         return folder.X, folder.y
+    if not Path(path).exists():
+        raise ValueError(f"no such data file or folder: {path}")
     if image_size is not None:
         raise ValueError(f"--image-size applies to an image folder (--dataset DIR), not to the file {path}")
     return load_data_file(path)
@@ -252,7 +254,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         progress: Callable[[str], None] | None = None, store: str | Path | None = None, baseline: bool = False,
         tolerance: float = 0.10, title: str | None = None, trust_pickles: bool = False,
         guard: InterruptGuard | None = None, image_size: int | tuple[int, int] | None = None,
-        normalize: str = "imagenet", cost_per_hour: float | None = None) -> tuple[Path, Any]:
+        normalize: str = "imagenet", cost_per_hour: float | None = None,
+        channels: int | str = "auto") -> tuple[Path, Any]:
     """Run `BenchmarkSuite` on the default workload's variants (or `models`: name → model file) and write the report
     into a new `<save_dir>/<timestamp>/` folder; returns (that folder, the SuiteResult).
 
@@ -279,7 +282,7 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
         from tinybench.store import ResultStore
         ResultStore(store).close()
     loaded = {name: load_model_file(path, device, trust_pickles) for name, path in (models or {}).items()}
-    dataset = load_data(data, image_size, normalize) if data is not None else None
+    dataset = load_data(data, image_size, normalize, channels) if data is not None else None
     if not loaded or dataset is None:
         say("loading the default workload (digits + CNN; trains and caches it on first use)")
         wl = default_workload(device=device, seed=seed)
@@ -538,6 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resize every --dataset image to N x N or H x W pixels (needed when their sizes differ)")
     p.add_argument("--normalize", choices=("imagenet", "unit", "none"), default="imagenet",
                    help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
+    p.add_argument("--channels", type=lambda v: v if v == "auto" else int(v), choices=("auto", 1, 3), default="auto",
+                   help="--dataset images as 1 (grayscale) or 3 (RGB) channels; auto (default): 1 if all are grayscale")
     p.add_argument("--save-dir", "--out", dest="save_dir", default="runs", help="parent of the run folder (default runs)")
     p.add_argument("--report-format", type=_csv(str), default=("markdown", "html", "json"),
                    help="comma-separated: markdown, html, json, pdf (pdf: the HTML printed by headless Chromium; "
@@ -732,7 +737,7 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         folder, result = run(args.save_dir, models, args.dataset if args.dataset is not None else args.data,
                              settings_from_args(args), args.report_format, args.seed, say, args.store, args.baseline,
                              args.tolerance, args.title, args.trust_pickles, guard, args.image_size, args.normalize,
-                             args.cost_per_hour)
+                             args.cost_per_hour, args.channels)
     from tinybench.report import Report
     print(repr(result))
     for line in Report(result).recommendations():

@@ -99,3 +99,30 @@ def test_tinybench_run_dataset_folder_with_num_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # argparse: usage error, exit 2, with the message
         cli.main(["run", "--dataset", str(root), "--image-size", "8x", "--quick"])
     assert e.value.code == 2 and "--image-size must be N or HxW" in capsys.readouterr().err
+
+
+def test_grayscale_folders_give_one_channel_and_the_default_model_runs_on_them(tmp_path, capsys):
+    """A folder of grayscale PNGs loads as (N, 1, H, W) ("auto": every image is grayscale), normalised with the mean
+    of ImageNet's channel means and stds; `channels=3` forces RGB; and the default digits CNN (1 × 8 × 8 inputs) runs
+    on such a folder end to end (a user's 8 × 8 grayscale digits once became 3 channels and every model failed)."""
+    root = tmp_path / "g"
+    for k in range(2):
+        (root / str(k)).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (8, 8), 20 * k + i).save(root / str(k) / f"{i}.png")
+    g = load_image_folder(root, normalize="imagenet")
+    assert g.X.shape == (10, 1, 8, 8)
+    mean, std = np.mean([0.485, 0.456, 0.406]), np.mean([0.229, 0.224, 0.225])
+    assert g.X[0, 0, 0, 0] == pytest.approx((0 / 255 - mean) / std) and g.X[6, 0, 0, 0] == pytest.approx((21 / 255 - mean) / std)
+    assert load_image_folder(root, channels=3).X.shape == (10, 3, 8, 8)
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(root / "1" / "colour.png")
+    assert load_image_folder(root).X.shape == (11, 3, 8, 8), "one colour image: all RGB"
+    (root / "1" / "colour.png").unlink()
+    with pytest.raises(ValueError, match="channels must be 1, 3 or 'auto'"):
+        load_image_folder(root, channels=2)
+    out = tmp_path / "out"
+    assert cli.main(["run", "--dataset", str(root), "--normalize", "unit", "--save-dir", str(out), "--quick", "--quiet",
+                     "--scenarios", "", "--batch-sizes", "1", "--report-format", "json", "--batch-size", "4"]) == 0
+    (folder,) = out.iterdir()
+    r = SuiteResult.load(folder / "results.json")
+    assert r.n_samples == 10 and all(m.ok for m in r.models.values()), {n: m.errors for n, m in r.models.items()}

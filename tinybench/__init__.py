@@ -77,6 +77,7 @@ _ELSEWHERE = {
     "ExperimentPlan": "abtest",
     "FIGURES": "report",
     "GATE_METRIC_CHARTS": "dashboard",
+    "GRAY_MODES": "datasets",
     "GuardrailResult": "abtest",
     "HostClock": "instrument",
     "IMAGE_SUFFIXES": "datasets",

@@ -12,7 +12,7 @@ import numpy as np
 from .checks import check_number
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'NORMALIZATIONS', 'ImageFolder', 'image_files', 'load_image_folder']
+__all__ = ['IMAGE_SUFFIXES', 'NORMALIZATIONS', 'GRAY_MODES', 'ImageFolder', 'image_files', 'load_image_folder']
 
 # %% ../modules/datasets.ipynb #40f33f80
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -38,7 +38,7 @@ class ImageFolder:
         return (f"ImageFolder({len(self)} images of {self.X.shape[2]}x{self.X.shape[3]}, {len(self.classes)} classes: "
                 f"{counts}; normalize={self.normalize!r})")
 
-# %% ../modules/datasets.ipynb #367493e5
+# %% ../modules/datasets.ipynb #10242d18
 def image_files(folder: str | Path) -> tuple[list[str], list[tuple[Path, int]]]:
     "(classes, [(file, label)]) of a class-per-subfolder image folder; ValueError naming what is missing."
     root = Path(folder)
@@ -66,24 +66,38 @@ def _size(image_size: int | Sequence[int] | None) -> tuple[int, int] | None:
     raise TypeError(f"image_size must be an int or (height, width), got {image_size!r}")
 
 
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # Pillow modes with one colour channel
+
+
 def load_image_folder(folder: str | Path, image_size: int | Sequence[int] | None = None,
-                      normalize: str = "imagenet") -> ImageFolder:
-    """Decode every PNG/JPEG of a class-per-subfolder `folder` into an `ImageFolder` (RGB, float32, NCHW).
+                      normalize: str = "imagenet", channels: int | str = "auto") -> ImageFolder:
+    """Decode every PNG/JPEG of a class-per-subfolder `folder` into an `ImageFolder` (float32, NCHW).
     `image_size`: resize to it (int: square; (height, width)); without it all images must have one size.
-    `normalize`: "imagenet", "unit" ([0, 1]) or "none" (0-255). ValueError naming the file that cannot be read."""
+    `channels`: 3 (RGB), 1 (grayscale), or "auto": 1 when every image is grayscale, else 3.
+    `normalize`: "imagenet" (its RGB means and stds; their averages for one channel), "unit" ([0, 1]) or "none"
+    (0-255). ValueError naming the file that cannot be read."""
     from PIL import Image, UnidentifiedImageError
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize must be one of {sorted(NORMALIZATIONS)}, got {normalize!r}")
+    if channels not in ("auto", 1, 3):
+        raise ValueError(f"channels must be 1, 3 or 'auto' (1 when every image is grayscale), got {channels!r}")
     size = _size(image_size)
     classes, files = image_files(folder)
+    if channels == "auto":
+        try:
+            gray = all(Image.open(f).mode in GRAY_MODES for f, _ in files)
+        except (UnidentifiedImageError, OSError):
+            gray = False  # the decoding loop below names the unreadable file
+        channels = 1 if gray else 3
     arrays, first = [], None
     for f, _ in files:
         try:
             with Image.open(f) as im:
-                im = im.convert("RGB")
+                im = im.convert("L" if channels == 1 else "RGB")
                 if size is not None:
                     im = im.resize((size[1], size[0]), Image.BILINEAR)
                 a = np.asarray(im, dtype=np.float32)
+                a = a[:, :, None] if a.ndim == 2 else a
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"cannot read image {f}: {e}") from e
         if first is None:
@@ -92,10 +106,10 @@ def load_image_folder(folder: str | Path, image_size: int | Sequence[int] | None
             raise ValueError(f"images differ in size: {first[0]} is {first[1][1]}x{first[1][0]}, {f} is "
                              f"{a.shape[1]}x{a.shape[0]} (width x height): pass --image-size to resize them all")
         arrays.append(a)
-    X = np.stack(arrays).transpose(0, 3, 1, 2)  # (samples, 3, height, width)
+    X = np.stack(arrays).transpose(0, 3, 1, 2)  # (samples, channels, height, width)
     norm = NORMALIZATIONS[normalize]
     if norm is not None:
-        mean, std = norm
+        mean, std = norm if channels == 3 else (norm[0].mean(keepdims=True), norm[1].mean(keepdims=True))
         X = (X / 255.0 - mean[None, :, None, None]) / std[None, :, None, None]
     return ImageFolder(np.ascontiguousarray(X, dtype=np.float32), np.array([k for _, k in files], dtype=np.int64),
                        classes, [f for f, _ in files], normalize)
