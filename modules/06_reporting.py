@@ -968,7 +968,9 @@ def suite_recommendations(result: SuiteResult) -> list[str]:
     lossy = [vc for vc in faster if vc.accuracy_change is not None and vc.accuracy_change < 0
              and vc.accuracy_significant(alpha)]
     good = sorted((vc for vc in faster if vc not in lossy), key=lambda vc: -vc.speedup)
-    out = []
+    why = "; ".join(f"{k}: {v}" for k, v in result.models[base].errors.items()) or "NaN/Inf outputs"
+    out = [] if result.models[base].ok else [f"No decision: the baseline {base} failed ({why}), so nothing compares "
+                                             "with it: fix it and run again."]
 
     def speed(vc: Any) -> str:
         lo, hi = vc.speedup_ci

@@ -296,7 +296,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
                                                                    if result.interrupted else ""))
     result = suite.finish(result)
     if store is not None:
-        result.regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
+        regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
+        result.regressions = regressions if baseline else None  # without --baseline nothing was compared
     folder = parent / result.started
     k = 1
     while folder.exists():  # two runs in the same second

@@ -355,3 +355,13 @@ def test_an_unbounded_interval_shows_no_point_speedup_and_no_bar():
     bars = figure_speedup_by_technique(r).axes[0].patches
     assert len(bars) == 1, "one bar: bf16's"
     assert len(figure_accuracy_vs_speedup(r).axes[0].containers) == 1, "one error bar: bf16's"
+
+
+def test_a_failed_baseline_is_the_first_thing_the_summary_says():
+    from tinybench.report import executive_summary
+    from tinybench.suite import ModelResult, SuiteResult, SuiteSettings
+    r = SuiteResult({"fp32": ModelResult("fp32", errors={"forward": "RuntimeError: expected 1 channel, got 3"}),
+                     "int8": ModelResult("int8", errors={"forward": "RuntimeError: expected 1 channel, got 3"})},
+                    "fp32", SuiteSettings(scenarios=(), batch_sizes=()), "classification", 10)
+    first = executive_summary(r)[0]
+    assert first.startswith("No decision: the baseline fp32 failed (forward: RuntimeError: expected 1 channel")

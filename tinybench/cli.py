@@ -147,7 +147,7 @@ def check_report_formats(formats: Sequence[str]) -> list[str]:
                          "(e.g. apt-get install chromium), set TINYBENCH_CHROMIUM=/path/to/chrome, or leave pdf out")
     return list(formats)
 
-# %% ../modules/cli.ipynb #2afbe125
+# %% ../modules/cli.ipynb #f876339b
 class InterruptGuard:
     """The SIGINT policy of `tinybench run` (a context manager; main thread only).
 
@@ -249,7 +249,8 @@ def run(save_dir: str | Path = "runs", models: Mapping[str, str | Path] | None =
                                                                    if result.interrupted else ""))
     result = suite.finish(result)
     if store is not None:
-        result.regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
+        regressions = record_in_store(result, store, baseline, tolerance, "digits-cnn" if not loaded else "models")
+        result.regressions = regressions if baseline else None  # without --baseline nothing was compared
     folder = parent / result.started
     k = 1
     while folder.exists():  # two runs in the same second

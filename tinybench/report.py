@@ -217,7 +217,7 @@ def suite_findings(result: SuiteResult) -> list[str]:
                        "per fold.")
     return out
 
-# %% ../modules/06_reporting.ipynb #8961c4b5
+# %% ../modules/06_reporting.ipynb #b16b69c7
 def suite_recommendations(result: SuiteResult) -> list[str]:
     "Recommendations that follow from the suite's verdicts; each cites its numbers."
     alpha, lvl, base = 1 - result.settings.level, format_percent(result.settings.level), result.baseline
@@ -227,7 +227,9 @@ def suite_recommendations(result: SuiteResult) -> list[str]:
     lossy = [vc for vc in faster if vc.accuracy_change is not None and vc.accuracy_change < 0
              and vc.accuracy_significant(alpha)]
     good = sorted((vc for vc in faster if vc not in lossy), key=lambda vc: -vc.speedup)
-    out = []
+    why = "; ".join(f"{k}: {v}" for k, v in result.models[base].errors.items()) or "NaN/Inf outputs"
+    out = [] if result.models[base].ok else [f"No decision: the baseline {base} failed ({why}), so nothing compares "
+                                             "with it: fix it and run again."]
 
     def speed(vc: Any) -> str:
         lo, hi = vc.speedup_ci
