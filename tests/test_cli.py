@@ -297,8 +297,8 @@ def test_progress_is_phase_lines_and_a_bar_of_timing_rounds():
 
 
 def test_store_without_baseline_records_and_claims_no_comparison(tmp_path):
-    "Without --baseline nothing is compared: the report has no 'Against the stored baseline' section (it once said "
-    "'No stored baseline yet' while the store held earlier runs)."
+    """Without --baseline nothing is compared: the report has no 'Against the stored baseline' section (it once said
+    'No stored baseline yet' while the store held earlier runs)."""
     db = tmp_path / "h.sqlite"
     assert cli.main(["run", "--save-dir", str(tmp_path / "r"), "--store", str(db), *QUICK]) == 0
     (folder,) = (tmp_path / "r").iterdir()
