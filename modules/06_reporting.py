@@ -47,7 +47,7 @@ from tinybench.display import Table, format_bytes, format_metric, format_percent
 from tinybench.documents import Chart, as_path, html_to_pdf, png_data_uri, render_document, save_figure
 from tinybench.files import atomic_write_text, write_error_message
 from tinybench.stats import samples_of
-from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, batch_limit_table, comparisons_table, cost_table,
+from tinybench.suite import (ModelResult, SuiteResult, VariantComparison, batch_limit_blocks, comparisons_table, cost_table,
                              environment_table, figure_accuracy_vs_speedup, figure_memory, figure_speedup_by_technique,
                              figure_throughput, latency_table, methodology, per_class_table, plot_text,
                              regression_blocks, resource_finding, resources_blocks, results_table, rounds_run,
@@ -1162,8 +1162,8 @@ class Report:
         if any(m.scenarios for m in r.models.values()):
             out.append(("Scenarios", [scenarios_table(r)]))
         if any(m.batch_sweep or m.batch_limit for m in r.models.values()):
-            out.append(("Throughput against batch size", [sweep_table(r), *filter(None, [sweep_memory_table(r),
-                                                                                        batch_limit_table(r)]), Chart(
+            out.append(("Throughput against batch size", [sweep_table(r), *filter(None, [sweep_memory_table(r)]),
+                                                          *batch_limit_blocks(r), Chart(
                 "throughput_vs_batch", "Samples/s against batch size (the model alone, median time per batch).")]))
         if any(m.resources for m in r.models.values()):
             out.append(("Resources during timing", resources_blocks(r)))

@@ -525,9 +525,16 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
     return parse
 
 
+class OneLineParser(argparse.ArgumentParser):
+    "argparse with a usage error as one line and exit status 2, like every other bad-usage error of tinybench."
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     "The `tinybench` argument parser (run, report, compare, plan, stress, dashboard, profile)."
-    parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
+    parser = OneLineParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
     p.add_argument("--models", default=None,

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tinybench.display import Table
 from tinybench.files import atomic_write_bytes, write_error_message
@@ -91,8 +91,8 @@ TEMPLATES = {
 {%- for row in b.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {%- elif b is chart %}{% if b.name in images %}<figure><img alt="{{ b.name }}" src="{{ images[b.name] }}"/>
 <figcaption>{{ b.caption }}</figcaption></figure>{% endif %}
-{%- elif b is string %}<p>{{ b | replace("**", "") }}</p>
-{%- else %}<ul>{% for s in b %}<li>{{ s }}</li>{% endfor %}</ul>
+{%- elif b is string %}<p>{{ b | replace("**", "") | code }}</p>
+{%- else %}<ul>{% for s in b %}<li>{{ s | code }}</li>{% endfor %}</ul>
 {%- endif %}
 {%- endfor %}
 {%- endfor %}
@@ -101,10 +101,18 @@ TEMPLATES = {
 }
 
 
+def inline_code(text: Any) -> Markup:
+    "`text` escaped, with its `backquoted` spans (Markdown's inline code, as the sentences write it) as <code>."
+    import re
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(str(text)))))
+
+
 def template_environment() -> jinja2.Environment:
-    "The jinja2 environment of tinybench's templates: autoescape on, undefined names are errors, `table`/`chart` tests."
+    """The jinja2 environment of tinybench's templates: autoescape on, undefined names are errors, `table`/`chart`
+    tests, and the `code` filter (`inline_code`)."""
     env = jinja2.Environment(loader=jinja2.DictLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
+    env.filters["code"] = inline_code
     env.tests["table"] = lambda b: isinstance(b, Table)
     env.tests["chart"] = lambda b: isinstance(b, Chart)
     return env
@@ -152,6 +160,7 @@ assert "<title>a &lt;b&gt;title&lt;/b&gt;</title>" in _html and "<td>&lt;script&
 assert "<p>meta bold</p>" in _html and "<li>two &lt;i&gt;</li>" in _html and "the ECDF &amp; its tail" in _html
 assert 'src="data:image/png;base64,AAAA"' in _html and "<script" not in _html
 assert not render_document("t", [("A", [Chart("x", "no image")])], page=False).count("<figure>")
+assert "<p>use <code>x&lt;y</code> here</p>" in render_document("t", [("", ["use `x<y` here"])], page=False)
 
 # %% [markdown]
 # Figures as files and as data URIs: the Markdown report links PNG files next to it; the HTML report

@@ -1599,6 +1599,16 @@ def batch_limit_table(result: Any) -> Table | None:
     return Table([f"model (p90 ≤ {format_seconds(budget)} per batch)", "largest batch", "p90", "samples/s"], rows)
 
 
+def batch_limit_blocks(result: Any) -> list[Any]:
+    "The latency-budget table with the sentence that explains it (none without a budget)."
+    table = batch_limit_table(result)
+    if table is None:
+        return []
+    return [f"Latency budget {format_seconds(result.settings.latency_budget)} per batch: per model, the largest batch "
+            "whose p90 fits it (a binary search over batch sizes, each timed for the sweep's time), and the samples/s "
+            "it sustains there (batch / p90).", table]
+
+
 def sweep_memory_table(result: Any) -> Table | None:
     """Peak memory while each batch size ran (bytes): CUDA's peak allocation on a GPU, the process's peak RSS on CPU
     (`batch_sweep` rows' cuda_peak_bytes / rss_peak_bytes); None when the sweep recorded neither."""

@@ -695,7 +695,8 @@ def test_latency_budget_finds_the_largest_batch_within_it_and_round_trips(tmp_pa
     assert all(v > lim.budget for b, v in lim.tried.items() if b > lim.batch), lim.tried
     assert lim.samples_per_s == lim.batch / lim.tried[lim.batch]
     row = batch_limit_table(result).rows[0]
-    assert row[1] == str(lim.batch) and "largest batch" in Report(result).to_markdown()
+    md = Report(result).to_markdown()
+    assert row[1] == str(lim.batch) and "largest batch" in md and "Latency budget" in md
     again = SuiteResult.load(result.save(tmp_path / "r.json")).models["m"].batch_limit
     assert again == lim
     with pytest.raises(ValueError, match="latency_budget"):

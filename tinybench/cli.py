@@ -21,8 +21,8 @@ from .timing import resolve_device
 # %% auto #0
 __all__ = ['parse_model_specs', 'load_model_file', 'load_data_file', 'load_data', 'check_writable', 'ignore_ctrl_c',
            'check_report_formats', 'InterruptGuard', 'save_results', 'run', 'record_in_store', 'service_times_for_plan',
-           'compare_runs', 'report_files', 'plan_command', 'build_parser', 'profile_command', 'settings_from_args',
-           'run_command', 'stress_command', 'error_line', 'main']
+           'compare_runs', 'report_files', 'plan_command', 'OneLineParser', 'build_parser', 'profile_command',
+           'settings_from_args', 'run_command', 'stress_command', 'error_line', 'main']
 
 # %% ../modules/cli.ipynb #6025c1bd
 def parse_model_specs(spec: str) -> dict[str, Path]:
@@ -411,7 +411,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #67a27bd2
+# %% ../modules/cli.ipynb #55b0507f
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -448,9 +448,16 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple]:
     return parse
 
 
+class OneLineParser(argparse.ArgumentParser):
+    "argparse with a usage error as one line and exit status 2, like every other bad-usage error of tinybench."
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     "The `tinybench` argument parser (run, report, compare, plan, stress, dashboard, profile)."
-    parser = argparse.ArgumentParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
+    parser = OneLineParser(prog="tinybench", description="Systematic ML benchmarking you can trust.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="benchmark models (default: the digits CNN and its variants) and write a report")
     p.add_argument("--models", default=None,

@@ -105,10 +105,10 @@ __all__ = ['SUITE_SCHEMA', 'VERDICT_COLOURS', 'SuiteSettings', 'TimingSummary', 
            'largest_layer_bytes', 'time_interleaved', 'sequential_verdict', 'compare_with_baseline', 'BenchmarkSuite',
            'resource_summary', 'EstimatorModel', 'as_batch_callable', 'MetricInfo', 'Metric', 'builtin_columns',
            'as_metrics', 'speedup_text', 'results_table', 'latency_table', 'comparisons_table', 'per_class_table',
-           'scenarios_table', 'sweep_table', 'batch_limit_table', 'sweep_memory_table', 'resources_table',
-           'resources_blocks', 'resource_finding', 'environment_table', 'regression_blocks', 'plot_text',
-           'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory', 'figure_speedup_by_technique',
-           'cost_per_million', 'cost_table', 'rounds_run', 'methodology']
+           'scenarios_table', 'sweep_table', 'batch_limit_table', 'batch_limit_blocks', 'sweep_memory_table',
+           'resources_table', 'resources_blocks', 'resource_finding', 'environment_table', 'regression_blocks',
+           'plot_text', 'figure_throughput', 'figure_accuracy_vs_speedup', 'figure_memory',
+           'figure_speedup_by_technique', 'cost_per_million', 'cost_table', 'rounds_run', 'methodology']
 
 # %% ../modules/suite.ipynb #26e7bd81
 @dataclass(repr=False)
@@ -1355,7 +1355,7 @@ def _step_metrics(suite: BenchmarkSuite, name: str, m: ModelResult, say: Callabl
         except Exception as e:  # the user's code, or what it returned: record it, go on with the others
             m.errors[f"metric {metric.name}"] = _error(e)
 
-# %% ../modules/suite.ipynb #a752ba36
+# %% ../modules/suite.ipynb #ad8b654e
 def speedup_text(speedup: float | None, low: float | None, high: float | None, decimals: int = 2) -> str:
     """'s (low–high)', or "– (interval unbounded)" when the interval is (0, ∞) (too few or too noisy rounds: the
     point estimate means nothing then), or the plain ratio when there is no interval (the baseline)."""
@@ -1462,6 +1462,16 @@ def batch_limit_table(result: Any) -> Table | None:
                      format_value(lim.latency if lim.batch else None, "seconds"),
                      format_value(lim.samples_per_s, "count")])
     return Table([f"model (p90 ≤ {format_seconds(budget)} per batch)", "largest batch", "p90", "samples/s"], rows)
+
+
+def batch_limit_blocks(result: Any) -> list[Any]:
+    "The latency-budget table with the sentence that explains it (none without a budget)."
+    table = batch_limit_table(result)
+    if table is None:
+        return []
+    return [f"Latency budget {format_seconds(result.settings.latency_budget)} per batch: per model, the largest batch "
+            "whose p90 fits it (a binary search over batch sizes, each timed for the sweep's time), and the samples/s "
+            "it sustains there (batch / p90).", table]
 
 
 def sweep_memory_table(result: Any) -> Table | None:
