@@ -176,7 +176,7 @@ def test_empty_store_gives_a_page_that_says_no_runs_yet(tmp_path):
     db = tmp_path / "empty.sqlite"
     ResultStore(db).close()
     board = Dashboard.from_store(db)
-    assert board.runs == [] and "0 runs" in repr(board)
+    assert board.runs == [] and "0 records" in repr(board)
     text = board.save(tmp_path / "out").read_text()
     assert 'id="tb-empty"' in text and "No runs yet" in text and "tinybench run --store" in text
     assert "Plotly.newPlot" not in text
@@ -355,3 +355,136 @@ def test_one_legend_entry_per_kind_of_mark_when_several_benchmarks_regressed(tmp
     marks = [t for t in data["figure"]["data"] if t["meta"]["kind"] == "regressed"]
     assert [(t["meta"]["model"], t["customdata"][0][0], t.get("showlegend", True)) for t in marks] == \
         [("a", ids[0], True), ("b", ids[1], False)]
+
+
+# --- what a first-time user ran into: record counts, model= by model name, drill-down vs filter, log y, notes ---
+
+NOISY = ("fp32", "int8-dynamic", "fp16", "pruned")
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    """Two invocations of a 4-model suite (8 records, names as `tinybench run` writes them); one noisy 36 ms run among
+    ~1-4 ms ones, and the second invocation timed with 3 rounds only (no 90% interval)."""
+    rng = np.random.default_rng(3)
+    db = tmp_path_factory.mktemp("noisy") / "h.sqlite"
+    ids = {}
+    with ResultStore(db) as s:
+        for inv, rounds in enumerate((8, 3)):
+            for k, model in enumerate(NOISY):
+                scale = 36e-3 if (inv, model) == (1, "fp32") else 1e-3 * (1 + k)
+                rm = list(rng.lognormal(np.log(scale), 0.05, rounds))
+                name = f"digits-cnn/{model}/batch32"
+                ids[(inv, model)] = s.save(name, {"median_s": float(np.median(rm)), "accuracy": 0.9,
+                                                  **interval_metrics(rm, 32)},
+                                           {"round_median_s": rm}, commit=f"c{inv}", env=ENV)
+    return db, build_dashboard(db, db.parent / "out"), ids
+
+
+def test_header_counts_records_not_invocations(noisy):
+    _, path, _ = noisy
+    text = path.read_text()
+    assert "8 records of 4 benchmarks" in text and "8 runs" not in text
+    assert "records of 4 benchmarks" in repr(Dashboard.from_store(noisy[0]))
+
+
+def _node_rules(path, tmp_path, calls: str) -> dict:
+    "Run the page's pure view functions (tb-export-js) in Node on its embedded data; `calls` is a JS object literal."
+    text = path.read_text()
+    js = re.search(r'<script id="tb-export-js">(.*?)</script>', text, re.S).group(1)
+    data = re.search(r'<script type="application/json" id="tb-data">(.*?)</script>', text, re.S).group(1)
+    script = tmp_path / "rules.js"
+    script.write_text(js + f"\nconst D = JSON.parse({json.dumps(data)});\nconst X = tinybenchExport;\n"
+                      f"process.stdout.write(JSON.stringify({calls}));\n")
+    return json.loads(subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60,
+                                     check=True).stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's view functions")
+def test_model_in_the_address_accepts_a_model_name(noisy, tmp_path):
+    _, path, _ = noisy
+    out = _node_rules(path, tmp_path, "{full: X.resolveModel(D.names, 'digits-cnn/fp32/batch32'),"
+                      " bare: X.resolveModel(D.names, 'fp32'), int8: X.resolveModel(D.names, 'int8-dynamic'),"
+                      " suffix: X.resolveModel(D.names, 'pruned/batch32'), sub: X.resolveModel(D.names, 'FP1'),"
+                      " amb: X.resolveModel(D.names, 'digits-cnn'), none: X.resolveModel(D.names, 'bf16'),"
+                      " empty: X.resolveModel(D.names, '')}")
+    assert out["full"] == {"name": "digits-cnn/fp32/batch32", "note": ""}
+    assert out["bare"] == {"name": "digits-cnn/fp32/batch32", "note": ""}, "fp32 is the model part, not a substring"
+    assert out["int8"]["name"] == "digits-cnn/int8-dynamic/batch32"
+    assert out["suffix"]["name"] == "digits-cnn/pruned/batch32" and out["sub"]["name"] == "digits-cnn/fp16/batch32"
+    assert out["amb"]["name"] == "" and "matches 4 benchmarks" in out["amb"]["note"]
+    assert out["none"] == {"name": "", "note": "model=bf16 matches no benchmark: showing all."}
+    assert out["empty"] == {"name": "", "note": ""}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the page's view functions")
+def test_drill_down_log_scale_and_interval_rules(noisy, history, tmp_path):
+    _, path, ids = noisy
+    int8, fp32 = ids[(1, "int8-dynamic")], ids[(1, "fp32")]
+    out = _node_rules(path, tmp_path, "{other: X.drillable(D.runs, %d, 'digits-cnn/fp32/batch32'),"
+                      " same: X.drillable(D.runs, %d, 'digits-cnn/fp32/batch32'), all: X.drillable(D.runs, %d, ''),"
+                      " gone: X.drillable(D.runs, 999, ''),"
+                      " logAll: X.logByDefault(D.runs, 'median_s', '', D.log_ratio),"
+                      " logOne: X.logByDefault(D.runs, 'median_s', 'digits-cnn/int8-dynamic/batch32', D.log_ratio),"
+                      " logAcc: X.logByDefault(D.runs, 'accuracy', '', D.log_ratio),"
+                      " ci: X.intervalNote(D.runs, 'median_s', '', D.interval_metrics, D.min_rounds, D.level),"
+                      " ciAcc: X.intervalNote(D.runs, 'accuracy', '', D.interval_metrics, D.min_rounds, D.level)}"
+                      % (int8, fp32, int8))
+    assert out["other"]["ok"] is False and f"run #{int8} is a record of digits-cnn/int8-dynamic/batch32" in \
+        out["other"]["note"]
+    assert out["same"]["ok"] and out["all"]["ok"] and not out["gone"]["ok"]
+    assert out["logAll"] is True, "36 ms among 1-4 ms: more than a factor 10, log y"
+    assert out["logOne"] is False and out["logAcc"] is False
+    second = ", ".join(f"#{ids[(1, m)]} (3 rounds)" for m in NOISY)
+    assert out["ci"] == f"No error bar on 4 of 8 shown runs. Runs with fewer than 5 rounds have no 90% interval: {second}."
+    assert out["ciAcc"] == "No error bars on this chart: the store keeps no interval for it."
+    _, hpath, _ = history  # 8 rounds everywhere, values within a factor 10: no note, linear
+    h = _node_rules(hpath, tmp_path, "{ci: X.intervalNote(D.runs, 'median_s', '', D.interval_metrics, D.min_rounds,"
+                    " D.level), log: X.logByDefault(D.runs, 'median_s', '', D.log_ratio)}")
+    assert h == {"ci": "", "log": False}
+
+
+def _dump_dom(url: str, tmp_path) -> subprocess.CompletedProcess:
+    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom"]
+    return subprocess.run([*base, url], capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (apt-get install chromium)")
+def test_noisy_history_opens_on_log_y_with_notes_in_headless_chromium(noisy, tmp_path):
+    "No address: log y (one 36 ms run), the interval note under the chart, the drill-down one line of hint."
+    _, path, ids = noisy
+    proc = _dump_dom(path.as_uri(), tmp_path)
+    dom = proc.stdout
+    trend = dom[dom.index('id="tb-trend"'):dom.index('id="tb-drill-title"')]
+    assert "median time per batch (s), log scale" in trend, proc.stderr[-2000:]
+    assert trend.count('class="trace scatter') == 4
+    assert "Runs with fewer than 5 rounds have no 90% interval" in trend and f"#{ids[(1, 'fp32')]} (3 rounds)" in trend
+    assert "Click a point to see that run's latency ECDF" in dom
+    assert re.search(r'<div id="tb-drill" hidden="">', dom), "no empty drill-down plots before a click"
+    assert not [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Chromium (apt-get install chromium)")
+def test_model_name_and_a_run_of_another_benchmark_in_headless_chromium(noisy, tmp_path):
+    """#model=fp32&run=<an int8 record>: the bare model name selects digits-cnn/fp32/batch32 (one line), and the
+    drill-down does not show the int8 run but says which benchmark it belongs to; a run of fp32 is drawn."""
+    _, path, ids = noisy
+    int8 = ids[(1, "int8-dynamic")]
+    proc = _dump_dom(path.as_uri() + f"#model=fp32&run={int8}", tmp_path)
+    dom = proc.stdout
+    trend = dom[dom.index('id="tb-trend"'):dom.index('id="tb-drill-title"')]
+    assert trend.count('class="trace scatter') == 1, proc.stderr[-2000:]
+    assert re.findall(r'class="legendtext"[^>]*>([^<]*)<', trend) == ["digits-cnn/fp32/batch32"]
+    note = re.search(r'<p id="tb-address-note">([^<]*)</p>', dom)
+    assert note and note.group(1).startswith(f"run #{int8} is a record of digits-cnn/int8-dynamic/batch32, not of "
+                                             "the shown benchmark digits-cnn/fp32/batch32")
+    assert f"run #{int8} digits-cnn/int8-dynamic" not in dom and re.search(r'<div id="tb-drill" hidden="">', dom)
+    fp32 = ids[(1, "fp32")]  # a run of the shown benchmark is drawn
+    dom = _dump_dom(path.as_uri() + f"#model=fp32&run={fp32}", tmp_path).stdout
+    assert f"run #{fp32} digits-cnn/fp32/batch32, commit c1" in dom
+    assert re.search(r'<p id="tb-address-note" hidden=""></p>', dom), "no note when the run fits the filter"
+    assert dom[dom.index('id="tb-drill"'):].count('class="trace scatter') == 2
+    assert not [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]

@@ -18,8 +18,9 @@ from .stats import median_ci, min_samples_for_quantile_ci
 from .store import ResultStore
 
 # %% auto #0
-__all__ = ['CI_LEVEL', 'GATE_METRIC_CHARTS', 'ECDF_POINTS', 'METRIC_ORDER', 'METRIC_LABELS', 'ENV_KEYS', 'interval_metrics',
-           'gate_mark', 'ecdf_points', 'environment_line', 'run_record', 'script_json', 'Dashboard', 'build_dashboard']
+__all__ = ['CI_LEVEL', 'GATE_METRIC_CHARTS', 'ECDF_POINTS', 'METRIC_ORDER', 'METRIC_LABELS', 'LOG_Y_RATIO', 'DRILL_HINT',
+           'ENV_KEYS', 'interval_metrics', 'gate_mark', 'ecdf_points', 'environment_line', 'run_record', 'script_json',
+           'Dashboard', 'build_dashboard']
 
 # %% ../modules/dashboard.ipynb #0a27abb3
 CI_LEVEL = 0.90
@@ -69,10 +70,12 @@ def ecdf_points(samples: Sequence[float], max_points: int = ECDF_POINTS) -> tupl
     p = np.linspace(0.0, 1.0, max_points)  # from the minimum (F = 0 before its step) to the maximum
     return np.quantile(x, p).tolist(), p.tolist()
 
-# %% ../modules/dashboard.ipynb #34887b97
+# %% ../modules/dashboard.ipynb #99148c44
 METRIC_ORDER = ("median_s", "p99_s", "throughput_samples_per_s", "accuracy")
 METRIC_LABELS = {"median_s": "median time per batch (s)", "p99_s": "p99 time per batch (s)",
                  "throughput_samples_per_s": "throughput (samples/s)", "accuracy": "accuracy (fraction)"}
+LOG_Y_RATIO = 10.0  # a time chart opens on a log y axis when its shown values span more than this factor
+DRILL_HINT = "Click a point to see that run's latency ECDF (its batch times) and its round medians."
 ENV_KEYS = ("cpu_model", "cpu_count", "platform", "python", "torch", "gpu", "device")
 
 
@@ -118,26 +121,31 @@ _HOVER = ("<b>%{customdata[3]}</b><br>run #%{customdata[0]}, %{x} UTC<br>value %
 
 
 
-# %% ../modules/dashboard.ipynb #427a9564
+# %% ../modules/dashboard.ipynb #e8e4ccf2
 _PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px}label{margin-right:1em}
 .note{color:#555}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}
-#tb-drill{display:flex;gap:1em}#tb-drill>div{flex:1;min-height:300px}</style></head><body>
+#tb-drill{display:flex;gap:1em}#tb-drill>div{flex:1;min-height:300px}#tb-drill[hidden]{display:none}
+#tb-address-note{color:#a00}</style></head><body>
 <h1>{{ title }}</h1>
-<p class="note">{{ store }}: {{ n_runs }} runs of {{ names|length }} benchmarks, built {{ built }} UTC.</p>
+<p class="note" id="tb-summary">{{ store }}: {{ n_runs }} records of {{ names|length }} benchmarks (each
+<code>tinybench run --store</code> adds one record per benchmark it timed), built {{ built }} UTC.</p>
 {% if not n_runs %}<p id="tb-empty"><b>No runs yet.</b> Record one with <code>tinybench run --store {{ store }}</code>,
 then run <code>tinybench dashboard --store {{ store }}</code> again.</p>{% else %}
 <p class="note">Each point is one run, with the {{ level }} CI of its median from the round medians where the store
 has one. Red crosses: runs the regression gate (<code>tinybench run --baseline</code>) flagged, read from its stored
 verdict. Hover for the commit and environment; click a point for that run's distribution.</p>
+<p id="tb-address-note" hidden></p>
 <div><label>metric <select id="tb-metric">{% for m in metrics %}<option value="{{ m }}">{{ labels.get(m, m) }}</option>
 {% endfor %}</select></label><label>benchmark <select id="tb-model"><option value="">all</option>
 {% for n in names %}<option value="{{ n }}">{{ n }}</option>{% endfor %}</select></label>
+<label><input type="checkbox" id="tb-log"> log y</label>
 <button id="tb-csv">export CSV</button> <button id="tb-json">export JSON</button></div>
 <div id="tb-trend"></div>
-<h2>Drill-down</h2><p id="tb-drill-title" class="note">Click a point to see its run.</p>
-<div id="tb-drill"><div id="tb-ecdf"></div><div id="tb-rounds"></div></div>
+<p id="tb-interval-note" class="note"></p>
+<h2>Drill-down</h2><p id="tb-drill-title" class="note">{{ drill_hint }}</p>
+<div id="tb-drill" hidden><div id="tb-ecdf"></div><div id="tb-rounds"></div></div>
 <h2>Runs the gate flagged</h2>
 {% if flagged %}<table id="tb-flagged"><tr><th>run</th><th>benchmark</th><th>commit</th><th>verdict</th></tr>
 {% for f in flagged %}<tr><td>{{ f.id }}</td><td>{{ f.name }}</td><td>{{ f.commit }}</td><td>{{ f.verdict }}</td></tr>
@@ -149,7 +157,7 @@ verdict. Hover for the commit and environment; click a point for that run's dist
 </body></html>
 """
 
-_EXPORT_JS = r"""const tinybenchExport = (function () {  // pure functions: the page's export, testable without a DOM
+_EXPORT_JS = r"""const tinybenchExport = (function () {  // pure functions: export and view rules, testable without a DOM
 function shown(runs, metric, model) {
   return runs.filter(r => (model === '' || r.name === model) && (metric in r.metrics));
 }
@@ -162,20 +170,83 @@ function csv(runs, metric, gate) {
   return [head.join(',')].concat(rows).join('\n') + '\n';
 }
 function json(runs) { return JSON.stringify(runs, null, 1); }
-return {shown: shown, csv: csv, json: json};
+// model=... in the address: the full benchmark name, or its model part (digits-cnn/fp32/batch32 -> fp32), or one
+// '/'-part, or a suffix, or a substring (any case); the first rule that matches decides. {name, note}: name '' = all.
+function resolveModel(names, q) {
+  if (!q || names.includes(q)) return {name: q || '', note: ''};
+  const parts = n => n.split('/'), low = q.toLowerCase();
+  const rules = [n => parts(n).length >= 3 && parts(n).slice(1, -1).join('/') === q, n => parts(n).includes(q),
+                 n => n.endsWith('/' + q), n => n.toLowerCase().includes(low)];
+  for (const rule of rules) {
+    const hit = names.filter(rule);
+    if (hit.length === 1) return {name: hit[0], note: ''};
+    if (hit.length > 1) return {name: '', note: 'model=' + q + ' matches ' + hit.length + ' benchmarks (' +
+      hit.join(', ') + '): showing all; put one full name in the address.'};
+  }
+  return {name: '', note: 'model=' + q + ' matches no benchmark: showing all.'};
+}
+// Which run the drill-down may show under the benchmark filter `model`: {ok, note}. A run of another benchmark is
+// not drawn under a filter that hides it (the page and the address would disagree); the note says why.
+function drillable(runs, id, model) {
+  const run = runs.find(r => String(r.id) === String(id));
+  if (!run) return {ok: false, note: 'run #' + id + ' is not in this store.'};
+  if (model !== '' && run.name !== model) return {ok: false, note: 'run #' + id + ' is a record of ' + run.name +
+    ', not of the shown benchmark ' + model + ': its drill-down is not shown (choose that benchmark or "all", or ' +
+    'click a point of the chart).'};
+  return {ok: true, note: ''};
+}
+// Log y by default for a time metric (name ending in _s) whose shown values span more than `ratio` (one slow run
+// would otherwise flatten every other line); never when a shown value is not positive.
+function logByDefault(runs, metric, model, ratio) {
+  if (!/_s$/.test(metric)) return false;
+  const v = shown(runs, metric, model).map(r => r.metrics[metric]);
+  if (v.length < 2 || v.some(x => !(x > 0))) return false;
+  return Math.max.apply(null, v) / Math.min.apply(null, v) > ratio;
+}
+function logPossible(runs, metric, model) {
+  const v = shown(runs, metric, model).map(r => r.metrics[metric]);
+  return v.length > 0 && v.every(x => x > 0);
+}
+// Why shown points have no error bar: '' when every shown run has its interval.
+function intervalNote(runs, metric, model, withIntervals, minRounds, level) {
+  const rs = shown(runs, metric, model), lack = rs.filter(r => !((metric + ':ci_low') in r.metrics));
+  if (!lack.length) return '';
+  if (!withIntervals.includes(metric)) return 'No error bars on this chart: the store keeps no interval for it.';
+  const few = lack.filter(r => r.round_median_s.length < minRounds), other = lack.filter(r => !few.includes(r));
+  let note = 'No error bar on ' + lack.length + ' of ' + rs.length + ' shown runs.';
+  if (few.length) note += ' Runs with fewer than ' + minRounds + ' rounds have no ' + level + ' interval: ' +
+    few.map(r => '#' + r.id + ' (' + r.round_median_s.length + ' rounds)').join(', ') + '.';
+  if (other.length) note += ' No interval stored for ' + other.map(r => '#' + r.id).join(', ') + '.';
+  return note;
+}
+return {shown: shown, csv: csv, json: json, resolveModel: resolveModel, drillable: drillable,
+        logByDefault: logByDefault, logPossible: logPossible, intervalNote: intervalNote};
 })();
 """
 
 _APP_JS = r"""(function () {
 const D = JSON.parse(document.getElementById('tb-data').textContent), X = tinybenchExport;
 const div = document.getElementById('tb-trend'), selM = document.getElementById('tb-metric'),
-      selN = document.getElementById('tb-model');
-const state = new URLSearchParams(location.hash.slice(1));  // page.html#metric=accuracy&model=...&run=12
-if (state.has('metric') && D.metrics.includes(state.get('metric'))) selM.value = state.get('metric');
-if (state.has('model') && D.names.includes(state.get('model'))) selN.value = state.get('model');
+      selN = document.getElementById('tb-model'), logBox = document.getElementById('tb-log'),
+      addressNote = document.getElementById('tb-address-note'), drillBox = document.getElementById('tb-drill'),
+      drillTitle = document.getElementById('tb-drill-title');
+const state = new URLSearchParams(location.hash.slice(1));  // page.html#metric=accuracy&model=...&run=12&log=1
+const notes = {};  // what the address asked for and the page could not show: {model: ..., run: ...}
 function remember(key, value) {
   if (value) state.set(key, value); else state.delete(key);
   history.replaceState(null, '', '#' + state.toString());
+}
+function say(key, text) {
+  notes[key] = text;
+  addressNote.textContent = Object.values(notes).filter(Boolean).join(' ');
+  addressNote.hidden = !addressNote.textContent;
+}
+if (state.has('metric') && D.metrics.includes(state.get('metric'))) selM.value = state.get('metric');
+if (state.has('model')) {
+  const r = X.resolveModel(D.names, state.get('model'));
+  selN.value = r.name;
+  say('model', r.note);
+  remember('model', r.name);
 }
 Plotly.newPlot(div, D.figure.data, D.figure.layout, {responsive: true, displaylogo: false});
 function update() {
@@ -183,12 +254,23 @@ function update() {
   const visible = D.figure.data.map(t => t.meta.metric === m && (n === '' || t.meta.model === n)), seen = {};
   const legend = D.figure.data.map((t, i) => t.meta.kind === 'trend' || (visible[i] && !seen[t.meta.kind] &&
                                                                            (seen[t.meta.kind] = true)));
+  const possible = X.logPossible(D.runs, m, n);
+  const log = possible && (state.has('log') ? state.get('log') === '1' : X.logByDefault(D.runs, m, n, D.log_ratio));
+  logBox.disabled = !possible;
+  logBox.checked = log;
   Plotly.restyle(div, {visible: visible, showlegend: legend});
-  Plotly.relayout(div, {'yaxis.title.text': D.labels[m] || m});
+  Plotly.relayout(div, {'yaxis.title.text': (D.labels[m] || m) + (log ? ', log scale' : ''),
+                        'yaxis.type': log ? 'log' : 'linear', 'yaxis.autorange': true});
+  document.getElementById('tb-interval-note').textContent =
+    X.intervalNote(D.runs, m, n, D.interval_metrics, D.min_rounds, D.level);
 }
-selM.addEventListener('change', () => { remember('metric', selM.value); update(); });
-selN.addEventListener('change', () => { remember('model', selN.value); update(); });
-if (selM.value !== D.metrics[0] || selN.value !== '') update();
+selM.addEventListener('change', () => { remember('log', ''); remember('metric', selM.value); update(); });
+selN.addEventListener('change', () => {
+  remember('log', ''); remember('model', selN.value); say('model', ''); update();
+  if (state.has('run') && !X.drillable(D.runs, state.get('run'), selN.value).ok) clearDrill();
+});
+logBox.addEventListener('change', () => { remember('log', logBox.checked ? '1' : '0'); update(); });
+update();
 function download(name, text, type) {
   const a = document.createElement('a');
   a.href = URL.createObjectURL(new Blob([text], {type: type})); a.download = name;
@@ -199,10 +281,17 @@ document.getElementById('tb-json').addEventListener('click', () =>
   download('tinybench-dashboard.json', X.json(shown()), 'application/json'));
 document.getElementById('tb-csv').addEventListener('click', () =>
   download('tinybench-dashboard-' + selM.value + '.csv', X.csv(shown(), selM.value, D.gate), 'text/csv'));
+function clearDrill() {
+  remember('run', '');
+  drillBox.hidden = true;
+  drillTitle.textContent = D.drill_hint;
+}
 function drill(id) {
-  const run = D.runs.find(r => String(r.id) === id), d = D.drill[id];
-  if (!run || !d) return;
-  document.getElementById('tb-drill-title').textContent = 'run #' + id + ' ' + run.name + ', commit ' +
+  const run = D.runs.find(r => String(r.id) === id), d = D.drill[id], ok = X.drillable(D.runs, id, selN.value);
+  if (!ok.ok || !d) { say('run', ok.note || ('run #' + id + ' has no drill-down data.')); clearDrill(); return; }
+  say('run', '');
+  drillBox.hidden = false;
+  drillTitle.textContent = 'run #' + id + ' ' + run.name + ', commit ' +
     (run.git_commit || 'none') + ': ECDF of its ' + d.ecdf_of + ' and its round medians (seconds per batch)';
   Plotly.react('tb-ecdf', [{x: d.ecdf_x, y: d.ecdf_y, mode: 'lines', line: {shape: 'hv'}, name: 'ECDF'}],
     {title: {text: 'ECDF of ' + d.ecdf_of}, xaxis: {title: {text: 'seconds per batch'}},
@@ -224,7 +313,7 @@ def script_json(obj: Any) -> str:
 
 
 
-# %% ../modules/dashboard.ipynb #fadc7e9d
+# %% ../modules/dashboard.ipynb #cfbf1c8e
 @dataclass(repr=False)
 class Dashboard:
     """The history of a ResultStore for the dashboard page. `runs`: one record per stored run, oldest first
@@ -277,7 +366,7 @@ class Dashboard:
 
     def __repr__(self) -> str:
         flagged = sorted({i for m in self.metrics for i in self.flagged(m)})
-        return (f"Dashboard({self.store!r}: {len(self.runs)} runs of {len(self.names)} benchmarks, "
+        return (f"Dashboard({self.store!r}: {len(self.runs)} records of {len(self.names)} benchmarks, "
                 f"{len(self.metrics)} metrics, {len(flagged)} runs flagged by the gate)")
 
     def _repr_html_(self) -> str:
@@ -334,15 +423,19 @@ class Dashboard:
                    for r in self.runs if any(gate_mark(r["verdict"], m) for m in self.metrics)]
         gate = {str(r["id"]): {m: gate_mark(r["verdict"], m) or ("not judged" if r["verdict"] is None else "passed")
                                 for m in r["metrics"] if ":" not in m} for r in self.runs}
+        with_intervals = {k.split(":")[0] for k in interval_metrics([1.0] * 8, 1)}  # what `tinybench run` stores
+        with_intervals |= {k.split(":")[0] for r in self.runs for k in r["metrics"] if k.endswith(":ci_low")}
         data = {"runs": self.runs, "drill": self.drill, "labels": {m: METRIC_LABELS.get(m, m) for m in self.metrics},
-                "metrics": self.metrics, "names": self.names, "gate": gate}
+                "metrics": self.metrics, "names": self.names, "gate": gate, "log_ratio": LOG_Y_RATIO,
+                "interval_metrics": sorted(with_intervals), "min_rounds": min_samples_for_quantile_ci(0.5, CI_LEVEL),
+                "level": f"{CI_LEVEL:.0%}", "drill_hint": DRILL_HINT}
         if self.runs:
             data["figure"] = json.loads(pio.to_json(self.figure(), validate=False))
         return env.from_string(_PAGE).render(
             title=self.title, store=self.store, n_runs=len(self.runs), names=self.names, metrics=self.metrics,
             labels=METRIC_LABELS, built=_utc(self.built), level=f"{CI_LEVEL:.0%}", flagged=flagged,
             plotly_js=get_plotlyjs() if self.runs else "", data=script_json(data), export_js=_EXPORT_JS,
-            app_js=_APP_JS)
+            app_js=_APP_JS, drill_hint=DRILL_HINT)
 
     def save(self, folder: str | Path, filename: str = "dashboard.html") -> Path:
         "Write the page atomically into `folder` (created if missing); returns its path. OSError naming the path if not."
