@@ -317,6 +317,10 @@ print(md)
 # wall time of each profiled pass (median, profiler overhead included). The operators leave out
 # the Python between them, the hooked pass includes the hooks' cost; otherwise they agree, once
 # the profiler's start-up costs are left out (`profile_ops` warms up under the profiler).
+# On a busy machine, or with more intra-op threads than free cores, a pass can stall for tens of
+# milliseconds (a thread waits for one the OS paused); if more than half of a method's passes
+# stall, its faster half holds one, and the methods differ by far more than the profiler's
+# overhead. Then the page says so (`disagreement`, beyond a factor of 3) and how to rerun.
 
 # %%
 #| export
@@ -362,6 +366,23 @@ def pass_times(art: ProfileArtifacts) -> list[list[str]]:
     return rows
 
 
+def disagreement(art: ProfileArtifacts, factor: float = 3.0) -> str | None:
+    """A sentence if the operators' self CPU per pass and the bare pass differ by more than `factor` (either way):
+    then stalled passes made it into one summary (a busy machine, more intra-op threads than free cores)."""
+    if art.layers is None or art.ops is None or art.ops.device.startswith("cuda"):
+        return None
+    bare = art.layers.bare_totals
+    bare_s = float(bare[bare <= np.median(bare)].mean())
+    ops_s = sum(r["self_cpu"] for r in art.ops.rows)
+    if bare_s <= 0 or ops_s <= 0 or 1 / factor <= ops_s / bare_s <= factor:
+        return None
+    threads, cores = art.environment.get("torch_threads"), art.environment.get("cpu_count")
+    return (f"The methods disagree by ×{max(ops_s / bare_s, bare_s / ops_s):.0f}: passes stalled, and with {art.repeat} "
+            f"passes the faster half can still hold a stalled one. Stalls come from a busy machine, or from torch's "
+            f"{threads or '?'} intra-op threads on {cores or '?'} cores (a thread waits for one the OS paused): rerun "
+            "with a larger --repeat, on an idle machine, or with OMP_NUM_THREADS=1.")
+
+
 def index_html(art: ProfileArtifacts) -> str:
     "The `index.html` of a profile folder: links, per-pass times, the per-layer and operator tables, settings, environment."
     e = html.escape
@@ -374,7 +395,9 @@ def index_html(art: ProfileArtifacts) -> str:
     summary = (f"{art.model} on {art.device}, input {' × '.join(map(str, art.input_shape)) or '–'}: {art.warmup} "
                f"warm-up and {art.repeat} profiled passes per profiler ({', '.join(art.profilers)}).")
     times = pass_times(art)
-    passes = (Table(["method", "time per pass", "how"], times).html() if times else "")
+    warn = disagreement(art)
+    passes = (Table(["method", "time per pass", "how"], times).html() if times else "") + (
+        f"<p><b>{e(warn)}</b></p>" if warn else "")
     if art.layers is not None:
         lp = art.layers
         rows = [[n, k, format_seconds(t), f"{s:.1%}"] for n, k, t, s in zip(lp.names, lp.kinds, lp.per_layer, lp.share())]

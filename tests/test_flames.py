@@ -111,6 +111,20 @@ def test_index_is_plain_text_and_states_each_methods_pass_time(profiled):
         assert f"<td>{method}</td>" in page, method
 
 
+def test_index_says_when_the_methods_disagree(profiled):
+    "A page whose operators add up to 100 times the bare pass (stalled passes kept) says so and what to do."
+    import copy
+
+    from tinybench.flames import disagreement, index_html
+    art, _ = profiled
+    stalled = copy.deepcopy(art)
+    bare = float(np.median(art.layers.bare_totals))
+    stalled.ops.rows = [{**art.ops.rows[0], "self_cpu": 100 * bare}]
+    assert disagreement(art) is None or "OMP_NUM_THREADS" in disagreement(art)
+    assert disagreement(stalled) is not None and "--repeat" in index_html(stalled)
+    assert "×" in disagreement(stalled) and "stalled" in disagreement(stalled)
+
+
 def test_profiler_ops_add_up_to_about_the_hook_timed_pass(tmp_path):
     """The operators' self CPU per pass (torch.profiler) and the whole pass timed around the forward (hooks) measure
     the same work, so they must be close. They were not: `tinybench profile` on the digits CNN (batch 32, a shared

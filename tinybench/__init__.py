@@ -204,6 +204,7 @@ _ELSEWHERE = {
     "detectable_effect": "stats",
     "device_of": "instrument",
     "diagnose": "timing",
+    "disagreement": "flames",
     "early_stopping": "stats",
     "early_stopping_min_passing": "stats",
     "early_stopping_result": "scenarios",

@@ -30,7 +30,8 @@ PROFILERS = ("torch", "pyinstrument", "cprofile")
 
 # %% auto #0
 __all__ = ['PROFILERS', 'ARTIFACTS', 'check_profilers', 'pstats_tree', 'flame_html', 'ProfileArtifacts', 'ops_markdown',
-           'step_seconds', 'pass_times', 'index_html', 'new_profile_folder', 'quiet_kineto', 'profile_model']
+           'step_seconds', 'pass_times', 'disagreement', 'index_html', 'new_profile_folder', 'quiet_kineto',
+           'profile_model']
 
 # %% ../modules/flames.ipynb #41643986
 def check_profilers(profilers: str | Iterable[str]) -> list[str]:
@@ -173,7 +174,7 @@ def ops_markdown(ops: OpProfile, k: int = 30) -> str:
     return (f"# Operators ({ops.device}, per pass: the faster half of {ops.repeat} profiled passes, by self "
             f"{'CUDA' if cuda else 'CPU'} time)\n\n" + Table(header, rows).markdown() + "\n")
 
-# %% ../modules/flames.ipynb #0ce57236
+# %% ../modules/flames.ipynb #705b9120
 def _text(value: Any) -> str:
     "A settings or environment value as plain text: '–' for None, lists joined, numbers as written."
     if value is None:
@@ -216,6 +217,23 @@ def pass_times(art: ProfileArtifacts) -> list[list[str]]:
     return rows
 
 
+def disagreement(art: ProfileArtifacts, factor: float = 3.0) -> str | None:
+    """A sentence if the operators' self CPU per pass and the bare pass differ by more than `factor` (either way):
+    then stalled passes made it into one summary (a busy machine, more intra-op threads than free cores)."""
+    if art.layers is None or art.ops is None or art.ops.device.startswith("cuda"):
+        return None
+    bare = art.layers.bare_totals
+    bare_s = float(bare[bare <= np.median(bare)].mean())
+    ops_s = sum(r["self_cpu"] for r in art.ops.rows)
+    if bare_s <= 0 or ops_s <= 0 or 1 / factor <= ops_s / bare_s <= factor:
+        return None
+    threads, cores = art.environment.get("torch_threads"), art.environment.get("cpu_count")
+    return (f"The methods disagree by ×{max(ops_s / bare_s, bare_s / ops_s):.0f}: passes stalled, and with {art.repeat} "
+            f"passes the faster half can still hold a stalled one. Stalls come from a busy machine, or from torch's "
+            f"{threads or '?'} intra-op threads on {cores or '?'} cores (a thread waits for one the OS paused): rerun "
+            "with a larger --repeat, on an idle machine, or with OMP_NUM_THREADS=1.")
+
+
 def index_html(art: ProfileArtifacts) -> str:
     "The `index.html` of a profile folder: links, per-pass times, the per-layer and operator tables, settings, environment."
     e = html.escape
@@ -228,7 +246,9 @@ def index_html(art: ProfileArtifacts) -> str:
     summary = (f"{art.model} on {art.device}, input {' × '.join(map(str, art.input_shape)) or '–'}: {art.warmup} "
                f"warm-up and {art.repeat} profiled passes per profiler ({', '.join(art.profilers)}).")
     times = pass_times(art)
-    passes = (Table(["method", "time per pass", "how"], times).html() if times else "")
+    warn = disagreement(art)
+    passes = (Table(["method", "time per pass", "how"], times).html() if times else "") + (
+        f"<p><b>{e(warn)}</b></p>" if warn else "")
     if art.layers is not None:
         lp = art.layers
         rows = [[n, k, format_seconds(t), f"{s:.1%}"] for n, k, t, s in zip(lp.names, lp.kinds, lp.per_layer, lp.share())]
