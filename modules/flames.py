@@ -39,11 +39,14 @@ import html
 import json
 import marshal
 import math
+import time
 import pstats
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from tinybench.display import Table, format_seconds
 from tinybench.env import environment
@@ -275,7 +278,7 @@ class ProfileArtifacts:
 # %% [markdown]
 # ## The operator table in Markdown
 #
-# One row per operator, per pass (the profiler's totals divided by the passes): calls, self CPU
+# One row per operator, per pass (the mean over the faster half of the profiled passes): calls, self CPU
 # time, CPU total and, on CUDA, the device times; sorted by self CPU time, or by self device time
 # on a GPU, where that is the time that matters.
 
@@ -288,7 +291,7 @@ def ops_markdown(ops: OpProfile, k: int = 30) -> str:
     rows = [[r["name"], f"{r['calls']:g}", format_seconds(r["self_cpu"]), format_seconds(r["cpu_total"])]
             + ([format_seconds(r["self_device"]), format_seconds(r["device_total"])] if cuda else [])
             for r in ops.top(k, by="self_device" if cuda else "self_cpu")]
-    return (f"# Operators ({ops.device}, per pass over {ops.repeat} passes, by self "
+    return (f"# Operators ({ops.device}, per pass: the faster half of {ops.repeat} profiled passes, by self "
             f"{'CUDA' if cuda else 'CPU'} time)\n\n" + Table(header, rows).markdown() + "\n")
 
 # %%
@@ -303,14 +306,85 @@ print(md)
 # %% [markdown]
 # ## The index page
 #
-# Relative links to every file, the per-layer table, the operators that cost most, the settings
-# and the environment. Every string that comes from the user or the model (the model's name,
-# layer names, operator names) is escaped.
+# Relative links to every file, the per-pass time by each method side by side, the per-layer
+# table, the operators that cost most, the settings and the environment, all as plain text (no
+# Python reprs; a missing value is "–"). Every string that comes from the user or the model (the
+# model's name, layer names, operator names) is escaped.
+#
+# The methods measure different things, so the page puts them next to each other: the hooks time
+# a whole pass, the profiler adds up its operators' self CPU time (both over the faster half of
+# their passes, so a pass the OS stalled is left out), and its own `ProfilerStep` marks give the
+# wall time of each profiled pass (median, profiler overhead included). The operators leave out
+# the Python between them, the hooked pass includes the hooks' cost; otherwise they agree, once
+# the profiler's start-up costs are left out (`profile_ops` warms up under the profiler).
+# On a busy machine, or with more intra-op threads than free cores, a pass can stall for tens of
+# milliseconds (a thread waits for one the OS paused); if more than half of a method's passes
+# stall, its faster half holds one, and the methods differ by far more than the profiler's
+# overhead. Then the page says so (`disagreement`, beyond a factor of 3) and how to rerun.
 
 # %%
 #| export
+def _text(value: Any) -> str:
+    "A settings or environment value as plain text: '–' for None, lists joined, numbers as written."
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v) for v in value) if value else "–"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_text(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def step_seconds(trace_path: str | Path) -> list[float]:
+    "Wall seconds of each profiled pass: the `ProfilerStep#N` spans of a torch.profiler Chrome trace (µs there)."
+    events = json.loads(Path(trace_path).read_text()).get("traceEvents", [])
+    return [e["dur"] / 1e6 for e in events if str(e.get("name", "")).startswith("ProfilerStep#") and "dur" in e]
+
+
+def pass_times(art: ProfileArtifacts) -> list[list[str]]:
+    "Rows (method, seconds per pass as text, what it is) of the per-pass time by each method that ran."
+    rows = []
+    if art.layers is not None:
+        lp = art.layers
+        bare = lp.bare_totals[lp.bare_totals <= float(np.median(lp.bare_totals))].mean()
+        rows += [["forward hooks: hooked pass", format_seconds(lp.total), "mean of the faster half of the passes"],
+                 ["no hooks: bare pass", format_seconds(float(bare)), "mean of the faster half of the passes"]]
+    if art.ops is not None:
+        rows.append(["torch.profiler: operators' self CPU", format_seconds(sum(r["self_cpu"] for r in art.ops.rows)),
+                     f"sum over the operators, mean of the faster half of the {art.ops.repeat} profiled passes"])
+        if art.ops.device.startswith("cuda"):
+            rows.append(["torch.profiler: operators' self CUDA",
+                         format_seconds(sum(r["self_device"] for r in art.ops.rows)), "sum over the operators"])
+        steps = step_seconds(art.path("torch_trace")) if "torch_trace" in art.files else []
+        if steps:
+            rows.append(["torch.profiler: profiled pass (wall)", format_seconds(float(np.median(steps))),
+                         f"median of the {len(steps)} ProfilerStep spans, profiler overhead included"])
+    return rows
+
+
+def disagreement(art: ProfileArtifacts, factor: float = 3.0) -> str | None:
+    """A sentence if the operators' self CPU per pass and the bare pass differ by more than `factor` (either way):
+    then stalled passes made it into one summary (a busy machine, more intra-op threads than free cores)."""
+    if art.layers is None or art.ops is None or art.ops.device.startswith("cuda"):
+        return None
+    bare = art.layers.bare_totals
+    bare_s = float(bare[bare <= np.median(bare)].mean())
+    ops_s = sum(r["self_cpu"] for r in art.ops.rows)
+    if bare_s <= 0 or ops_s <= 0 or 1 / factor <= ops_s / bare_s <= factor:
+        return None
+    threads, cores = art.environment.get("torch_threads"), art.environment.get("cpu_count")
+    return (f"The methods disagree by ×{max(ops_s / bare_s, bare_s / ops_s):.0f}: passes stalled, and with {art.repeat} "
+            f"passes the faster half can still hold a stalled one. Stalls come from a busy machine, or from torch's "
+            f"{threads or '?'} intra-op threads on {cores or '?'} cores (a thread waits for one the OS paused): rerun "
+            "with a larger --repeat, on an idle machine, or with OMP_NUM_THREADS=1.")
+
+
 def index_html(art: ProfileArtifacts) -> str:
-    "The `index.html` of a profile folder: links, the per-layer and operator tables, settings, environment."
+    "The `index.html` of a profile folder: links, per-pass times, the per-layer and operator tables, settings, environment."
     e = html.escape
     links = []
     for key, rel in art.files.items():
@@ -318,11 +392,21 @@ def index_html(art: ProfileArtifacts) -> str:
             continue
         _, what, how = ARTIFACTS.get(key, (rel, key, ""))
         links.append(f"<li><a href='{e(rel)}'>{e(rel)}</a>: {e(what)} <small>({e(how)})</small></li>")
+    summary = (f"{art.model} on {art.device}, input {' × '.join(map(str, art.input_shape)) or '–'}: {art.warmup} "
+               f"warm-up and {art.repeat} profiled passes per profiler ({', '.join(art.profilers)}).")
+    times = pass_times(art)
+    warn = disagreement(art)
+    passes = (Table(["method", "time per pass", "how"], times).html() if times else "") + (
+        f"<p><b>{e(warn)}</b></p>" if warn else "")
     if art.layers is not None:
         lp = art.layers
         rows = [[n, k, format_seconds(t), f"{s:.1%}"] for n, k, t, s in zip(lp.names, lp.kinds, lp.per_layer, lp.share())]
         rows.append(["(unattributed)", "", format_seconds(lp.unattributed), f"{lp.unattributed_fraction:.1%}"])
-        layers = (f"<p>{e(repr(lp))}</p>" + Table(["layer", "type", "self time per pass", "share"], rows).html()
+        check = ("the layers add up to the pass" if lp.within_tolerance else
+                 f"the layers do not add up to the pass within ±{lp.tolerance:.0%}")
+        layers = (f"<p>{len(lp.names)} layers on {e(lp.device)}, timed by {e(lp.timer)}: a pass takes "
+                  f"{e(format_seconds(lp.total))}; {e(check)} ({lp.unattributed_fraction:.1%} unattributed).</p>"
+                  + Table(["layer", "type", "self time per pass", "share"], rows).html()
                   + f"<p>Forward hooks cost {e(format_seconds(lp.hook_overhead))} per pass (measured, not subtracted).</p>")
     else:
         layers = f"<p>No per-layer table: {e(art.layers_error or 'not measured')}</p>"
@@ -334,15 +418,73 @@ def index_html(art: ProfileArtifacts) -> str:
             ["operator", "calls", "self CPU", "CPU total"] + (["self CUDA"] if cuda else []),
             [[r["name"], f"{r['calls']:g}", format_seconds(r["self_cpu"]), format_seconds(r["cpu_total"])]
              + ([format_seconds(r["self_device"])] if cuda else []) for r in art.ops.top(12, by=by)]).html())
-    settings = Table(["setting", "value"], [[k, json.dumps(v) if not isinstance(v, str) else v]
-                                            for k, v in art.settings.items()]).html()
-    env = Table(["", ""], [[k, "" if v is None else str(v)] for k, v in art.environment.items()]).html()
+    settings = Table(["setting", "value"], [[k, _text(v)] for k, v in art.settings.items()]).html()
+    env = Table(["item", "value"], [[k, _text(v)] for k, v in art.environment.items()]).html()
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>tinybench profile: " + e(art.model) +
             "</title><style>body{font-family:sans-serif;margin:1.5em;max-width:70em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}</style></head><body>"
-            f"<h1>tinybench profile: {e(art.model)}</h1><p>{e(repr(art))}</p>"
-            f"<h2>Files</h2><ul>{''.join(links)}</ul><h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
+            f"<h1>tinybench profile: {e(art.model)}</h1><p>{e(summary)}</p>"
+            f"<h2>Files</h2><ul>{''.join(links)}</ul>"
+            + (f"<h2>Time per pass, by method</h2>{passes}" if passes else "")
+            + f"<h2>Per-layer self time (forward hooks)</h2>{layers}{ops}"
             f"<h2>Settings</h2>{settings}<h2>Environment</h2>{env}</body></html>")
+
+# %%
+assert _text(None) == "–" and _text([1, 28, 28]) == "1, 28, 28" and _text(0.001) == "0.001" and _text(True) == "yes"
+
+# %% [markdown]
+# ## One folder per run, and a quiet profiler
+#
+# `tinybench profile` writes each run into a new `<save-dir>/<timestamp>/` folder, as
+# `tinybench run` does, so a second run with other profilers never sits next to the first one's
+# files. The timestamp is UTC, to the second; a second run in the same second gets `-1`, `-2`, ...
+#
+# Kineto (the library under `torch.profiler`) prints `USDT: ... profiler_start` / `profiler_stop`
+# lines on stderr every time a profiler starts. Its `KINETO_LOG_LEVEL` is read once, when the
+# first profiler of the process starts; USDT is its highest level, so the only value that hides it
+# is 6 (above every level, kineto's errors included). `quiet_kineto` sets it for the length of a
+# `with` block unless the user set it (`KINETO_LOG_LEVEL=0 tinybench profile ...` shows everything).
+
+# %%
+#| export
+def new_profile_folder(parent: str | Path) -> Path:
+    "A new, empty `parent/<UTC timestamp>/` folder (suffix -1, -2, ... if it exists already), created."
+    from datetime import datetime, timezone
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder, k = Path(parent) / stamp, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            folder, k = Path(parent) / f"{stamp}-{k}", k + 1
+
+
+class quiet_kineto:
+    "Context manager: KINETO_LOG_LEVEL=6 (no kineto lines on stderr) inside the block, unless already set."
+
+    def __enter__(self) -> "quiet_kineto":
+        import os
+        self.was_set = "KINETO_LOG_LEVEL" in os.environ
+        os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import os
+        if not self.was_set:
+            os.environ.pop("KINETO_LOG_LEVEL", None)
+
+# %%
+import os
+import tempfile
+
+with tempfile.TemporaryDirectory() as tmp:
+    a, b = new_profile_folder(tmp), new_profile_folder(tmp)
+    assert a != b and a.is_dir() and b.is_dir() and b.name.startswith(a.name[:15])
+_before = os.environ.get("KINETO_LOG_LEVEL")
+with quiet_kineto():
+    assert os.environ["KINETO_LOG_LEVEL"] == (_before or "6")
+assert os.environ.get("KINETO_LOG_LEVEL") == _before
 
 # %% [markdown]
 # ## `profile_model`: every profiler, one folder
@@ -365,8 +507,6 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
                   interval: float | None = None, settings: Mapping[str, Any] | None = None) -> ProfileArtifacts:
     """Profile `model(batch)` with each of `profilers` (torch, pyinstrument, cprofile) for `repeat` passes after
     `warmup`, write their files and an index.html into `save_dir`, and return what was written."""
-    import time
-
     import torch
     chosen = check_profilers(profilers)
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled forward passes")
@@ -426,7 +566,7 @@ def profile_model(model: Any, batch: Any, save_dir: str | Path, profilers: str |
         (folder / "torch").mkdir(exist_ok=True)
         tb_run = folder / "torch" / "tensorboard" / _safe_name(name)
         old = set(tb_run.glob("*.pt.trace.json"))
-        art.ops = profile_ops(lambda: model(*batch), device=dev, repeat=repeat, warmup=0,
+        art.ops = profile_ops(lambda: model(*batch), device=dev, repeat=repeat, warmup=max(1, warmup),
                               trace_path=folder / "torch" / "trace.json", tensorboard_dir=tb_run)
         (written,) = set(tb_run.glob("*.pt.trace.json")) - old
         atomic_write_text(folder / "torch" / "ops.md", ops_markdown(art.ops))

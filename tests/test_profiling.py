@@ -154,6 +154,25 @@ def test_profile_ops_table_and_chrome_trace(tmp_path):
     assert "aten::addmm" in ops.table() and "OpProfile" in repr(ops) and "<table>" in ops._repr_html_()
 
 
+def test_profile_ops_drops_the_warm_up_and_the_slower_half_of_the_calls():
+    """The warm-up calls run under the profiler and are dropped (a fresh profiler's first calls pay its start-up), and
+    the table is the mean of the faster half of the profiled calls: a call that does a 600x600 matmul on its first
+    run only, or on every other call (far slower than the rest), leaves no aten::mm in the table."""
+    big, small, calls = torch.randn(600, 600), torch.randn(4, 4), []
+
+    def fn(heavy_every):
+        calls.append(1)
+        first = len(calls) == 1
+        return (big @ big) if first or (heavy_every and len(calls) % 2 == 0) else (small + 1)
+
+    ops = profile_ops(fn, False, repeat=3, warmup=1)
+    assert "aten::mm" not in {r["name"] for r in ops.rows} and {r["name"] for r in ops.rows} >= {"aten::add"}
+    calls.clear()
+    ops = profile_ops(fn, True, repeat=4, warmup=1)  # calls 2 and 4 of the profiled four are heavy: the slower half
+    assert "aten::mm" not in {r["name"] for r in ops.rows}
+    assert next(r for r in ops.rows if r["name"] == "aten::add")["calls"] == 1, "per call, over the kept calls"
+
+
 def test_profile_ops_writes_the_trace_where_tensorboard_reads_it(tmp_path):
     m = nn.Sequential(nn.Linear(16, 8), nn.ReLU())
     ops = profile_ops(m, torch.randn(4, 16), repeat=2, tensorboard_dir=tmp_path / "tb" / "run1",

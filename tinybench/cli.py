@@ -411,7 +411,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #55b0507f
+# %% ../modules/cli.ipynb #7f90a0ff
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -569,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--dataset pixels: imagenet mean/std (default), unit ([0, 1]) or none (0-255)")
     f.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
     f.add_argument("--save-dir", "--out", dest="save_dir", default="profile",
-                   help="folder for the files (default ./profile)")
+                   help="each run writes into a new <save-dir>/<timestamp>/ folder (default ./profile)")
     f.add_argument("--profiler", default="torch,pyinstrument,cprofile",
                    help="comma-separated: torch, pyinstrument, cprofile (default: all three)")
     f.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default: cpu)")
@@ -590,14 +590,18 @@ def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int
     "`tinybench profile`: profile one model on one batch (`tinybench.flames.profile_model`); exit 0, or 2 on bad usage."
     import torch
 
-    from tinybench.flames import check_profilers, profile_model
+    from tinybench.flames import check_profilers, new_profile_folder, profile_model, quiet_kineto
     profilers = check_profilers(args.profiler)
     if args.data is not None and args.dataset is not None:
         raise ValueError("--data FILE and --dataset DIR are two ways to give the data: pass one")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive number of samples, got {args.batch_size}")
+    check_number(args.repeat, "--repeat", integer=True, lo=1, hint="profiled forward passes, e.g. 5")
+    check_number(args.warmup, "--warmup", integer=True, nonnegative=True, hint="unprofiled passes first, e.g. 2")
+    if args.interval is not None:
+        check_number(args.interval, "--interval", positive=True, hint="seconds between samples, e.g. 0.0001")
     device = resolve_device(args.device, ())
-    folder = check_writable(args.save_dir)
+    parent = check_writable(args.save_dir)
     model = None
     if args.model is not None:
         specs = parse_model_specs(args.model) if ":" in args.model else {Path(args.model).stem: Path(args.model)}
@@ -623,10 +627,12 @@ def profile_command(args: argparse.Namespace, say: Callable[[str], None]) -> int
         name, model = "digits-cnn", load_model(args.seed, data=load_digits(args.seed)).model
     batch = X[:args.batch_size] if torch.is_tensor(X) else torch.as_tensor(X[:args.batch_size])
     batch = batch.float() if batch.dtype == torch.float64 else batch
-    say(f"profiling {name} on a batch of {tuple(batch.shape)} on {device} with {', '.join(profilers)}")
-    art = profile_model(model, batch, folder, profilers, device, args.repeat, args.warmup, name, args.interval,
-                        settings={"command": "tinybench profile", "model_file": None if args.model is None else
-                                  str(path), **{k: v for k, v in vars(args).items() if k not in ("command", "model")}})
+    folder = new_profile_folder(parent)  # one folder per run: no file of an earlier run sits beside this one's
+    say(f"profiling {name} on a batch of {tuple(batch.shape)} on {device} with {', '.join(profilers)} into {folder}")
+    with quiet_kineto():
+        art = profile_model(model, batch, folder, profilers, device, args.repeat, args.warmup, name, args.interval,
+                            settings={"command": "tinybench profile", "model_file": None if args.model is None else
+                                      str(path), **{k: v for k, v in vars(args).items() if k not in ("command", "model")}})
     print(repr(art))
     for rel in art.files.values():
         print(folder / rel)

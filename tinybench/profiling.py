@@ -201,19 +201,22 @@ def profile_layers(model: nn.Module, inputs: Any, device: Any = None, repeat: in
     return LayerProfile([names[i] for i in used], [kinds[i] for i in used], np.nan_to_num(times[:, used]),
                         np.array(totals), np.array(bare), str(dev), clock.name, tolerance)
 
-# %% ../modules/03_profiling.ipynb #f44fbce3
+# %% ../modules/03_profiling.ipynb #8719fc07
 def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: int = 5, warmup: int = 2,
                 record_shapes: bool = False, trace_path: str | Path | None = None,
                 tensorboard_dir: str | Path | None = None) -> OpProfile:
     """Run `fn(*args)` `repeat` times under torch.profiler (CPU, plus CUDA when `device` is cuda).
 
-    Times are per call of `fn` (profiler totals / repeat). A Chrome trace is written to `trace_path` and/or, by
+    Times are per call of `fn`: the mean over the faster half of the `repeat` profiled calls (by the wall time of
+    each call's `ProfilerStep`), the passes `profile_layers` keeps too, so a call the OS stalled does not inflate the
+    table. The `warmup` calls (at least one) run under the profiler's schedule and are discarded: the first calls
+    under a fresh profiler pay its one-off start-up costs. A Chrome trace (every call) is written to `trace_path` and/or, by
     `torch.profiler.tensorboard_trace_handler`, as `<worker>.<time>.pt.trace.json` into `tensorboard_dir` (TensorBoard's
     profiler plugin reads `<logdir>/<run>/`); nothing is written otherwise. `record_shapes=True` splits operators by
     input shapes."""
     import shutil
 
-    from torch.profiler import ProfilerActivity, profile, tensorboard_trace_handler
+    from torch.profiler import ProfilerActivity, profile, schedule, tensorboard_trace_handler
     repeat = check_number(repeat, "repeat", integer=True, lo=1, hint="profiled calls")
     warmup = check_number(warmup, "warmup", integer=True, nonnegative=True, hint="unprofiled calls first")
     dev = device_of(args, device)
@@ -228,27 +231,37 @@ def profile_ops(fn: Callable[..., Any], *args: Any, device: Any = None, repeat: 
         if cuda:
             torch.cuda.synchronize()
 
+    steps = schedule(wait=0, warmup=max(1, warmup), active=repeat, repeat=1)  # warm-up calls: profiled, dropped
     with torch.inference_mode():
-        for _ in range(warmup):
-            call()
         ready = None if tensorboard_dir is None else tensorboard_trace_handler(str(tensorboard_dir))
         old = set(Path(tensorboard_dir).glob("*.pt.trace.json")) if tensorboard_dir is not None else set()
-        with profile(activities=activities, record_shapes=record_shapes, on_trace_ready=ready) as prof:
-            for _ in range(repeat):
+        with profile(activities=activities, record_shapes=record_shapes, on_trace_ready=ready, schedule=steps) as prof:
+            for _ in range(max(1, warmup) + repeat):
                 call()
+                prof.step()
     if trace_path is not None:
         Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
         if tensorboard_dir is None:
             prof.export_chrome_trace(str(trace_path))
         else:  # a trace is saved once: copy the file the handler wrote
             shutil.copyfile(max(set(Path(tensorboard_dir).glob("*.pt.trace.json")) - old), trace_path)
-    rows = []
-    for e in prof.key_averages(group_by_input_shape=record_shapes):
-        rows.append({"name": e.key, "calls": e.count / repeat,
-                     "self_cpu": e.self_cpu_time_total / 1e6 / repeat, "cpu_total": e.cpu_time_total / 1e6 / repeat,
-                     "self_device": getattr(e, "self_device_time_total", 0.0) / 1e6 / repeat,
-                     "device_total": getattr(e, "device_time_total", 0.0) / 1e6 / repeat,
-                     "shapes": [list(s) for s in e.input_shapes] if record_shapes else None})
+    steps = [e for e in prof.events() if e.name.startswith("ProfilerStep")]  # one per profiled call, its ops below
+    walls = np.array([e.time_range.elapsed_us() for e in steps])
+    kept = [e for e, w in zip(steps, walls) if w <= np.median(walls)]  # the faster half, as profile_layers keeps
+    totals: dict[tuple, list] = {}  # (name, shapes) -> [calls, self CPU, CPU total, self device, device total] in us
+    todo = [c for e in kept for c in e.cpu_children]
+    while todo:
+        e = todo.pop()
+        todo.extend(e.cpu_children)
+        t = totals.setdefault((e.key, str(e.input_shapes) if record_shapes else ""), [0, 0.0, 0.0, 0.0, 0.0, e])
+        for i, v in enumerate((1, e.self_cpu_time_total, e.cpu_time_total, getattr(e, "self_device_time_total", 0.0),
+                               getattr(e, "device_time_total", 0.0))):
+            t[i] += v
+    n = max(1, len(kept))
+    rows = [{"name": name, "calls": c / n, "self_cpu": sc / 1e6 / n, "cpu_total": ct / 1e6 / n,
+             "self_device": sd / 1e6 / n, "device_total": dt / 1e6 / n,
+             "shapes": [list(x) for x in e.input_shapes] if record_shapes else None}
+            for (name, _), (c, sc, ct, sd, dt, e) in totals.items()]
     return OpProfile(rows, repeat, str(dev), None if trace_path is None else str(trace_path))
 
 # %% ../modules/03_profiling.ipynb #a4e74b90
