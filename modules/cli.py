@@ -187,7 +187,7 @@ def check_report_formats(formats: Sequence[str]) -> list[str]:
     from tinybench.report import REPORT_FORMATS
     unknown = set(formats) - set(REPORT_FORMATS)
     if unknown:
-        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from {', '.join(REPORT_FORMATS)}")
+        raise ValueError(f"unknown --report-format {', '.join(sorted(unknown))}: choose from {', '.join(REPORT_FORMATS)}")
     if "pdf" in formats and find_chromium() is None:
         raise ValueError("--report-format pdf needs Chromium (headless print-to-PDF) and none was found: install it "
                          "(e.g. apt-get install chromium), set TINYBENCH_CHROMIUM=/path/to/chrome, or leave pdf out")
@@ -473,6 +473,8 @@ def report_files(results: str | Path, out: str | Path | None = None,
     r = SuiteResult.load(results)
     folder = check_writable(out if out is not None else Path(results).parent)
     check_report_formats(formats)
+    if cost_per_hour is not None:
+        check_number(cost_per_hour, "--cost-per-hour", nonnegative=True, hint="the price of one machine-hour, e.g. 3.06")
     rep = Report(r, title or ("tinybench: " + ", ".join(r.models)), cost_per_hour)
     target = folder / "results.json"
     if target.exists() and target.resolve() != Path(results).resolve():
@@ -780,6 +782,10 @@ def stress_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     from tinybench.scenarios import ArrayDataset, TorchSUT
     from tinybench.stress import check_stress_options, stress_test
+    check_number(args.duration, "--duration", positive=True, hint="seconds of soak, e.g. 30")
+    check_number(args.slo_ms, "--slo-ms", positive=True, hint="milliseconds, e.g. 100")
+    check_number(args.burst_size, "--burst-size", integer=True, lo=1, hint="queries arriving together, e.g. 10")
+    check_number(args.fraction, "--fraction", positive=True, hi=1, hint="of the peak rate for the soak, e.g. 0.7")
     check_stress_options(args.duration, args.slo_ms / 1e3, args.quantile, args.fraction, args.burst_size)
     check_number(args.batch_size, "--batch-size", integer=True, lo=1)
     if args.data is not None and args.dataset is not None:

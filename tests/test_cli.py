@@ -106,7 +106,7 @@ def test_ctrl_c_writes_the_partial_report_and_exits_130(tmp_path, monkeypatch):
     (["--models", "STATEDICT"], "holds a dict, not a model"),
     (["--save-dir", "FILE/sub"], "cannot write to"),
     (["--device", "tpu"], "device must be"),
-    (["--report-format", "docx"], "unknown --report-format ['docx']: choose from markdown, html, json, pdf"),
+    (["--report-format", "docx"], "unknown --report-format docx: choose from markdown, html, json, pdf"),
     (["--cost-per-hour", "-1"], "--cost-per-hour must be"),
     (["--baseline"], "--baseline needs --store"),
     (["--data", "/no/such.npz"], "no such data file"),
@@ -307,3 +307,9 @@ def test_store_without_baseline_records_and_claims_no_comparison(tmp_path):
     from tinybench.store import ResultStore
     with ResultStore(db) as s:
         assert len(s.names()) == 4, "every model was recorded"
+
+
+def test_report_names_the_flag_of_a_bad_cost(saved_run, tmp_path, capsys):
+    assert cli.main(["report", str(saved_run / "results.json"), "--out", str(tmp_path), "--cost-per-hour", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--cost-per-hour must be" in err and err.count("\n") == 1

@@ -176,8 +176,8 @@ def test_stress_command_end_to_end(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["--duration", "0"], "duration"), (["--fraction", "70"], "fraction"), (["--slo-ms", "-1"], "target_latency"),
-    (["--burst-size", "0"], "burst_size"), (["--batch-size", "0"], "--batch-size"),
+    (["--duration", "0"], "--duration"), (["--fraction", "70"], "--fraction"), (["--slo-ms", "-1"], "--slo-ms"),
+    (["--burst-size", "0"], "--burst-size"), (["--batch-size", "0"], "--batch-size"),
     (["--model", "a:x.pt,b:y.pt"], "one model at a time"), (["--model", "a:missing.pt"], "no such model file"),
     (["--data", "x.npz", "--dataset", "d"], "pass one")])
 def test_stress_command_bad_input_exits_2_with_one_line(argv, match, tmp_path, capsys):

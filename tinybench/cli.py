@@ -133,7 +133,7 @@ def ignore_ctrl_c() -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-# %% ../modules/cli.ipynb #068caa83
+# %% ../modules/cli.ipynb #e3b866ad
 def check_report_formats(formats: Sequence[str]) -> list[str]:
     """`formats` (report format names) checked before anything is measured: a ValueError for an unknown name, and for
     pdf where no Chromium is found (PDF is the HTML printed by headless Chromium)."""
@@ -141,7 +141,7 @@ def check_report_formats(formats: Sequence[str]) -> list[str]:
     from tinybench.report import REPORT_FORMATS
     unknown = set(formats) - set(REPORT_FORMATS)
     if unknown:
-        raise ValueError(f"unknown --report-format {sorted(unknown)}: choose from {', '.join(REPORT_FORMATS)}")
+        raise ValueError(f"unknown --report-format {', '.join(sorted(unknown))}: choose from {', '.join(REPORT_FORMATS)}")
     if "pdf" in formats and find_chromium() is None:
         raise ValueError("--report-format pdf needs Chromium (headless print-to-PDF) and none was found: install it "
                          "(e.g. apt-get install chromium), set TINYBENCH_CHROMIUM=/path/to/chrome, or leave pdf out")
@@ -387,7 +387,7 @@ def compare_runs(old: str | Path, new: str | Path, margin: float | None = None, 
     return "\n".join(lines + ["", "## Findings", "", *findings, "", note,
                               "Each run's rounds are its replications; a run on another day is the stronger check."]) + "\n"
 
-# %% ../modules/cli.ipynb #1fa612bb
+# %% ../modules/cli.ipynb #4a8c4888
 def report_files(results: str | Path, out: str | Path | None = None,
                  formats: Sequence[str] = ("markdown", "html"), title: str | None = None,
                  cost_per_hour: float | None = None) -> dict[str, Path]:
@@ -400,6 +400,8 @@ def report_files(results: str | Path, out: str | Path | None = None,
     r = SuiteResult.load(results)
     folder = check_writable(out if out is not None else Path(results).parent)
     check_report_formats(formats)
+    if cost_per_hour is not None:
+        check_number(cost_per_hour, "--cost-per-hour", nonnegative=True, hint="the price of one machine-hour, e.g. 3.06")
     rep = Report(r, title or ("tinybench: " + ", ".join(r.models)), cost_per_hour)
     target = folder / "results.json"
     if target.exists() and target.resolve() != Path(results).resolve():
@@ -411,7 +413,7 @@ def report_files(results: str | Path, out: str | Path | None = None,
         return {**rep.save(folder, [f for f in formats if f != "json"], results=False), "json": target}
     return rep.save(folder, formats)
 
-# %% ../modules/cli.ipynb #7f90a0ff
+# %% ../modules/cli.ipynb #90707744
 def plan_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     "`tinybench plan`: print a capacity plan; exit 0, or 2 with the reason on bad input."
     from tinybench.capacity import plan_capacity
@@ -703,6 +705,10 @@ def stress_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     from tinybench.scenarios import ArrayDataset, TorchSUT
     from tinybench.stress import check_stress_options, stress_test
+    check_number(args.duration, "--duration", positive=True, hint="seconds of soak, e.g. 30")
+    check_number(args.slo_ms, "--slo-ms", positive=True, hint="milliseconds, e.g. 100")
+    check_number(args.burst_size, "--burst-size", integer=True, lo=1, hint="queries arriving together, e.g. 10")
+    check_number(args.fraction, "--fraction", positive=True, hi=1, hint="of the peak rate for the soak, e.g. 0.7")
     check_stress_options(args.duration, args.slo_ms / 1e3, args.quantile, args.fraction, args.burst_size)
     check_number(args.batch_size, "--batch-size", integer=True, lo=1)
     if args.data is not None and args.dataset is not None:
